@@ -1,0 +1,129 @@
+"""Events: immutable, past-tense facts, one model per subject.
+
+Evolve them additively (new fields get defaults); readers ignore fields they do not know.
+``dedup_id`` is the ``Nats-Msg-Id`` a publisher sends, so a re-publish of the same fact
+inside the stream's duplicate window is dropped by JetStream.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import subjects
+from contracts.plan import ExerciseProfile, WorkoutPlan
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subject: ClassVar[str]
+
+    schema_version: int = 1
+    request_id: UUID
+    occurred_at: datetime = Field(default_factory=_now)
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.subject}:{self.request_id}"
+
+
+class PlanRequested(Event):
+    """The gateway accepted a request and stored it as ``processing``."""
+
+    subject: ClassVar[str] = subjects.PLAN_REQUESTED
+
+    user_id: UUID
+    user_profile: str
+    system_prompt: str | None = None
+
+
+class ExerciseRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    key: str = Field(description="Normalised catalogue key shared by every plan that uses the exercise.")
+    name: str = Field(description="The name as the plan spells it.")
+
+
+class LlmUsage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 1
+
+
+class PlanGenerated(Event):
+    """The planner has a validated 8-week plan for the request."""
+
+    subject: ClassVar[str] = subjects.PLAN_GENERATED
+
+    user_id: UUID
+    plan: WorkoutPlan
+    exercises: tuple[ExerciseRef, ...] = Field(description="Every distinct exercise the plan uses.")
+    usage: LlmUsage
+
+
+class ExerciseProfileNeeded(Event):
+    """A plan uses this exercise; its profile must reach the persister."""
+
+    subject: ClassVar[str] = subjects.EXERCISE_PROFILE_NEEDED
+
+    exercise: ExerciseRef
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.subject}:{self.request_id}:{self.exercise.key}"
+
+
+class ExerciseProfiled(Event):
+    """A profile for one exercise of one request is ready (from the cache or a fresh LLM call)."""
+
+    subject: ClassVar[str] = subjects.EXERCISE_PROFILED
+
+    exercise: ExerciseRef
+    profile: ExerciseProfile
+    source: Literal["cache", "llm"]
+    usage: LlmUsage | None = None
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.subject}:{self.request_id}:{self.exercise.key}"
+
+
+class PlanPersisted(Event):
+    """The plan and all its exercise profiles are stored; the request is ``completed``."""
+
+    subject: ClassVar[str] = subjects.PLAN_PERSISTED
+
+    user_id: UUID
+    plan_id: UUID
+
+
+FailureStage = Literal["gateway", "planner", "profiler", "persister"]
+
+
+class PlanFailed(Event):
+    """A stage gave up on the request for good; the persister marks it ``failed``."""
+
+    subject: ClassVar[str] = subjects.PLAN_FAILED
+
+    stage: FailureStage
+    reason: Annotated[str, Field(description="Short machine-readable cause, e.g. 'invalid_llm_reply'.")]
+    detail: str = ""
+
+
+EVENTS: tuple[type[Event], ...] = (
+    PlanRequested,
+    PlanGenerated,
+    ExerciseProfileNeeded,
+    ExerciseProfiled,
+    PlanPersisted,
+    PlanFailed,
+)

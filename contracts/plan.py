@@ -1,0 +1,77 @@
+"""The 8-week plan as the LLM writes it and as ``plan.generated`` carries it.
+
+The same models produce the structured-output JSON schema sent to the LLM, so what the model
+is asked for and what we validate are one definition.
+"""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PLAN_WEEKS = 8
+
+
+class _Reply(BaseModel):
+    # Frozen and tolerant: extra keys in a reply are ignored, never stored.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PrescribedExercise(_Reply):
+    """One exercise as prescribed on one training day."""
+
+    name: Annotated[str, Field(min_length=2, max_length=120, description="Exercise name, e.g. 'Barbell Back Squat'.")]
+    sets: Annotated[int, Field(ge=1, le=10)]
+    reps: Annotated[str, Field(min_length=1, max_length=40, description="Reps or duration, e.g. '8-10' or '30 s'.")]
+    rest_seconds: Annotated[int, Field(ge=0, le=600)]
+    notes: Annotated[str, Field(max_length=400, description="Tempo, load or form guidance.")]
+
+
+class TrainingDay(_Reply):
+    """One training day of a week."""
+
+    day: Annotated[int, Field(ge=1, le=7, description="Day of the week, 1 = Monday.")]
+    focus: Annotated[str, Field(min_length=1, max_length=120)]
+    exercises: Annotated[list[PrescribedExercise], Field(min_length=1, max_length=12)]
+
+
+class TrainingWeek(_Reply):
+    """One week of the programme."""
+
+    week: Annotated[int, Field(ge=1, le=PLAN_WEEKS)]
+    theme: Annotated[str, Field(min_length=1, max_length=160, description="e.g. 'Volume build' or 'Deload'.")]
+    days: Annotated[list[TrainingDay], Field(min_length=1, max_length=7)]
+
+    @model_validator(mode="after")
+    def _days_are_distinct(self) -> "TrainingWeek":
+        days = [d.day for d in self.days]
+        if len(set(days)) != len(days):
+            raise ValueError(f"week {self.week} repeats a day: {days}")
+        return self
+
+
+class WorkoutPlan(_Reply):
+    """A complete 8-week plan: exactly weeks 1..8, each with its training days."""
+
+    title: Annotated[str, Field(min_length=1, max_length=160)]
+    summary: Annotated[str, Field(min_length=1, max_length=2000)]
+    weeks: Annotated[list[TrainingWeek], Field(min_length=PLAN_WEEKS, max_length=PLAN_WEEKS)]
+
+    @model_validator(mode="after")
+    def _weeks_are_one_to_eight(self) -> "WorkoutPlan":
+        numbers = sorted(w.week for w in self.weeks)
+        if numbers != list(range(1, PLAN_WEEKS + 1)):
+            raise ValueError(f"a plan has weeks 1..{PLAN_WEEKS} exactly once each, got {numbers}")
+        return self
+
+
+class ExerciseProfile(_Reply):
+    """What the app shows about an exercise: how to do it, what it works, what it needs."""
+
+    name: Annotated[str, Field(min_length=2, max_length=120)]
+    description: Annotated[str, Field(min_length=1, max_length=1000)]
+    instructions: Annotated[list[str], Field(min_length=1, max_length=12)]
+    primary_muscles: Annotated[list[str], Field(min_length=1, max_length=8)]
+    secondary_muscles: Annotated[list[str], Field(max_length=8)]
+    equipment: Annotated[list[str], Field(max_length=8)]
+    cues: Annotated[list[str], Field(max_length=8)]
+    difficulty: Annotated[str, Field(pattern="^(beginner|intermediate|advanced)$")]

@@ -1,0 +1,27 @@
+"""Write the committed JSON Schemas: ``python -m contracts.schemas``."""
+
+import json
+from pathlib import Path
+
+from contracts.events import EVENTS
+from contracts.plan import ExerciseProfile, WorkoutPlan
+from pydantic import BaseModel
+
+HERE = Path(__file__).parent
+
+
+def rendered() -> dict[str, str]:
+    """File name -> JSON text for every event and LLM reply model."""
+    models: dict[str, type[BaseModel]] = {f"{e.subject}.json": e for e in EVENTS}
+    models["llm.workout_plan.json"] = WorkoutPlan
+    models["llm.exercise_profile.json"] = ExerciseProfile
+    return {
+        name: json.dumps(model.model_json_schema(mode="serialization"), indent=2, sort_keys=True) + "\n"
+        for name, model in models.items()
+    }
+
+
+if __name__ == "__main__":
+    for name, text in rendered().items():
+        (HERE / name).write_text(text)
+        print(f"wrote contracts/schemas/{name}")

@@ -1,0 +1,55 @@
+"""JetStream stream and durable-consumer definitions, as data.
+
+The runtime (``service_runtime.bus``) turns these into nats-py configs and applies them
+create-or-update at start, so a change here takes effect on the next deploy.
+"""
+
+from dataclasses import dataclass, field
+
+from contracts import subjects
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float
+    # Nats-Msg-Id de-duplication holds this long only; Postgres stays the record of truth.
+    duplicate_window_seconds: float = 120.0
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer shared by every replica of one service."""
+
+    durable: str
+    stream: str
+    filter_subject: str
+    ack_wait_seconds: float = 30.0
+    max_deliver: int = 5
+    max_ack_pending: int = 10_000
+    description: str = field(default="", compare=False)
+
+
+WORKOUT_EVENTS = StreamSpec(
+    name="WORKOUT_EVENTS",
+    subjects=subjects.ALL,
+    max_age_seconds=7 * 24 * 3600,
+)
+
+STREAMS = (WORKOUT_EVENTS,)
+
+PLANNER = ConsumerSpec("planner", WORKOUT_EVENTS.name, subjects.PLAN_REQUESTED, description="writes plans")
+PROFILER = ConsumerSpec(
+    "profiler", WORKOUT_EVENTS.name, subjects.EXERCISE_PROFILE_NEEDED, description="writes exercise profiles"
+)
+PERSISTER_PLANS = ConsumerSpec(
+    "persister-plans", WORKOUT_EVENTS.name, subjects.PLAN_GENERATED, description="stores generated plans"
+)
+PERSISTER_PROFILES = ConsumerSpec(
+    "persister-profiles", WORKOUT_EVENTS.name, subjects.EXERCISE_PROFILED, description="joins profiles to plans"
+)
+PERSISTER_FAILURES = ConsumerSpec(
+    "persister-failures", WORKOUT_EVENTS.name, subjects.PLAN_FAILED, description="marks requests failed"
+)
