@@ -66,7 +66,9 @@ class PlanGenerated(Event):
 
     user_id: UUID
     plan: WorkoutPlan
-    exercises: tuple[ExerciseRef, ...] = Field(description="Every distinct exercise the plan uses.")
+    exercises: tuple[ExerciseRef, ...] = Field(
+        description="Every distinct exercise name the plan uses, with its catalogue key (names may share a key)."
+    )
     usage: LlmUsage
 
 

@@ -3,9 +3,10 @@
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from contracts.events import EVENTS
 from contracts.plan import ExerciseProfile, WorkoutPlan
-from pydantic import BaseModel
 
 HERE = Path(__file__).parent
 

@@ -1,0 +1,109 @@
+"""The event bus: one NATS connection per process (owned by a FastStream broker), JetStream
+streams and durable consumers applied create-or-update, and typed event publishing."""
+
+import logging
+from typing import Protocol
+
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+
+from contracts.events import Event
+from contracts.streams import STREAMS, ConsumerSpec, StreamSpec
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher(Protocol):
+    """Port for publishing events; an event counts as published once JetStream acknowledged it."""
+
+    async def publish(self, event: Event) -> None: ...
+
+
+class EventBus:
+    """A connected broker plus the JetStream operations the services need."""
+
+    def __init__(self, nats_url: str, *, client_name: str, publish_timeout_seconds: float) -> None:
+        self._publish_timeout = publish_timeout_seconds
+        self.broker = NatsBroker(
+            nats_url,
+            name=client_name,
+            # nats-py gives up after ~2 minutes by default; a broker restart must never
+            # leave a service running but disconnected for good.
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=5,
+            logger=logging.getLogger(f"faststream.{client_name}"),
+        )
+
+    async def start(self) -> None:
+        await self.broker.start()
+        await ensure_streams(self.jetstream)
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        return self.broker.connection.jetstream()
+
+    @property
+    def is_connected(self) -> bool:
+        try:
+            return self.broker.connection.is_connected
+        except Exception:  # not connected yet, or already stopped
+            return False
+
+    async def publish(self, event: Event) -> None:
+        """Publish and wait for the stream's ack; ``Nats-Msg-Id`` makes a re-publish a no-op."""
+        await self.broker.publish(
+            event.model_dump_json().encode(),
+            event.subject,
+            headers={"Nats-Msg-Id": event.dedup_id, "content-type": "application/json"},
+            stream=_stream_for(event.subject).name,
+            timeout=self._publish_timeout,
+        )
+
+
+def _stream_for(subject: str) -> StreamSpec:
+    for stream in STREAMS:
+        if subject in stream.subjects:
+            return stream
+    raise LookupError(f"no stream carries subject {subject!r}")
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create each stream, or update it in place when its definition changed."""
+    for spec in STREAMS:
+        config = StreamConfig(
+            name=spec.name,
+            subjects=list(spec.subjects),
+            storage=StorageType.FILE,
+            max_age=spec.max_age_seconds,
+            duplicate_window=spec.duplicate_window_seconds,
+            num_replicas=spec.replicas,
+        )
+        try:
+            await js.stream_info(spec.name)
+        except Exception:
+            await js.add_stream(config)
+            log.info("created stream %s", spec.name)
+        else:
+            await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """Create-or-update the durable consumer: a changed ConsumerSpec takes effect at start."""
+    await js.add_consumer(
+        spec.stream,
+        ConsumerConfig(
+            durable_name=spec.durable,
+            description=spec.description or None,
+            filter_subject=spec.filter_subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=spec.ack_wait_seconds,
+            max_deliver=spec.max_deliver,
+            max_ack_pending=spec.max_ack_pending,
+        ),
+    )

@@ -1,0 +1,205 @@
+"""A JetStream pull consumer that holds a message's lease from receipt until its ack.
+
+Why not FastStream's subscriber: with ``max_workers`` it fetches messages before a worker is
+free and their ack clock runs while they wait in its queue (faststream issue 2563), so minutes
+-long handlers get redelivered to other replicas mid-call. Here a fetch asks only for as many
+messages as there are free slots, every message starts heartbeating (``+WPI``) the moment it
+arrives, and the ack is sent only after the handler's effects are durable.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import nats.errors
+import pydantic
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Histogram
+
+from contracts.events import Event
+from contracts.streams import ConsumerSpec
+from service_runtime.bus import ensure_consumer
+from service_runtime.delivery import GiveUp, RetryLater
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+GiveUpHook = Callable[[Msg, GiveUp], Awaitable[None]]
+
+MESSAGES = Counter(
+    "workout_messages_handled_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"]
+)
+HANDLING_SECONDS = Histogram(
+    "workout_message_handling_seconds",
+    "Time from receipt to ack/nak/term, by consumer",
+    ["consumer"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 240, 480, 900),
+)
+
+
+class LeasedConsumer(Generic[E]):
+    """Runs ``handler`` on each event of one durable consumer, up to ``max_in_flight`` at once."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        spec: ConsumerSpec,
+        event_type: type[E],
+        handler: Callable[[E], Awaitable[None]],
+        *,
+        max_in_flight: int,
+        on_give_up: GiveUpHook | None = None,
+        fetch_batch: int = 64,
+        retry_delay_seconds: float = 2.0,
+        max_retry_delay_seconds: float = 60.0,
+    ) -> None:
+        self._js = js
+        self.spec = spec
+        self._event_type = event_type
+        self._handler = handler
+        self._on_give_up = on_give_up
+        self._capacity = max_in_flight
+        self._fetch_batch = fetch_batch
+        self._retry_delay = retry_delay_seconds
+        self._max_retry_delay = max_retry_delay_seconds
+        # A third of ack_wait leaves two missed beats of slack before the server redelivers.
+        self._heartbeat_every = spec.ack_wait_seconds / 3
+        self._in_flight: dict[asyncio.Task[None], Msg] = {}
+        self._slot_freed = asyncio.Event()
+        self._fetcher: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def start(self) -> None:
+        await ensure_consumer(self._js, self.spec)
+        sub = await self._js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
+        self._fetcher = asyncio.create_task(self._fetch_loop(sub), name=f"fetch:{self.spec.durable}")
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop fetching, let in-flight work finish for ``grace_seconds``, then release the rest."""
+        self._stopping = True
+        if self._fetcher is not None:
+            self._fetcher.cancel()
+            await asyncio.gather(self._fetcher, return_exceptions=True)
+        if self._in_flight:
+            log.info(
+                "%s: waiting up to %.0fs for %d in-flight messages", self.spec.durable, grace_seconds, self.in_flight
+            )
+            await asyncio.wait(list(self._in_flight), timeout=grace_seconds or None)
+        leftovers = dict(self._in_flight)
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+        for msg in leftovers.values():
+            # Released now rather than after ack_wait, so another replica takes it at once.
+            await _quietly(msg.nak())
+
+    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping:
+            free = self._capacity - len(self._in_flight)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                messages = await sub.fetch(min(free, self._fetch_batch), timeout=5)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, OSError) as exc:
+                log.warning("%s: fetch failed (%s); retrying", self.spec.durable, exc)
+                await asyncio.sleep(1)
+                continue
+            except Exception:
+                log.exception("%s: fetch failed; retrying", self.spec.durable)
+                await asyncio.sleep(1)
+                continue
+            for msg in messages:
+                task = asyncio.create_task(self._deliver(msg))
+                self._in_flight[task] = msg
+                task.add_done_callback(self._release)
+
+    def _release(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        self._slot_freed.set()
+
+    async def _deliver(self, msg: Msg) -> None:
+        started = time.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        outcome = "error"
+        try:
+            outcome = await self._run_handler(msg)
+        except Exception:
+            # The ack/nak itself failed (connection lost): the server redelivers after ack_wait.
+            log.exception("%s: could not settle message %s", self.spec.durable, msg.subject)
+        finally:
+            heartbeat.cancel()
+            MESSAGES.labels(self.spec.durable, outcome).inc()
+            HANDLING_SECONDS.labels(self.spec.durable).observe(time.monotonic() - started)
+
+    async def _run_handler(self, msg: Msg) -> str:
+        attempt = msg.metadata.num_delivered or 1
+        last_attempt = attempt >= self.spec.max_deliver
+        try:
+            try:
+                event = self._event_type.model_validate_json(msg.data)
+            except pydantic.ValidationError as exc:
+                raise GiveUp("malformed_event", str(exc.errors()[:3])) from exc
+            await self._handler(event)
+        except asyncio.CancelledError:
+            raise
+        except GiveUp as exc:
+            return await self._give_up(msg, exc)
+        except RetryLater as exc:
+            if last_attempt:
+                return await self._give_up(msg, GiveUp(exc.reason, f"still failing after {attempt} attempts"))
+            delay = exc.delay_seconds if exc.delay_seconds is not None else self._backoff(attempt)
+            log.warning("%s: attempt %d will be retried in %.1fs: %s", self.spec.durable, attempt, delay, exc.reason)
+            await msg.nak(delay=delay)
+            return "retried"
+        except Exception as exc:
+            if last_attempt:
+                return await self._give_up(msg, GiveUp("unexpected_error", f"{type(exc).__name__}: {exc}"))
+            delay = self._backoff(attempt)
+            log.exception("%s: attempt %d failed; retrying in %.1fs", self.spec.durable, attempt, delay)
+            await msg.nak(delay=delay)
+            return "retried"
+        # Effects are durable (committed or acknowledged publishes): now, and only now, ack.
+        await msg.ack_sync(timeout=10)
+        return "acked"
+
+    async def _give_up(self, msg: Msg, exc: GiveUp) -> str:
+        log.error("%s: giving up on %s: %s", self.spec.durable, msg.subject, exc)
+        if self._on_give_up is not None:
+            try:
+                await self._on_give_up(msg, exc)
+            except Exception:
+                # The failure could not be recorded: keep the message so a later attempt can.
+                log.exception("%s: recording the failure failed; will retry", self.spec.durable)
+                await msg.nak(delay=self._backoff(1))
+                return "retried"
+        await msg.term()
+        return "gave_up"
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self._max_retry_delay, self._retry_delay * float(2 ** (attempt - 1)))
+        return base * random.uniform(0.8, 1.2)
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_every)
+            await _quietly(msg.in_progress())
+
+
+async def _quietly(action: Awaitable[None]) -> None:
+    """Best-effort lease signals: a lost one is covered by the next beat or by redelivery."""
+    try:
+        await action
+    except Exception as exc:
+        log.debug("lease signal failed: %s", exc)

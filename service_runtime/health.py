@@ -1,0 +1,68 @@
+"""The process's HTTP face for the platform: liveness, readiness and Prometheus metrics.
+
+Workers are served by uvicorn too, with their consumers started and stopped by the ASGI
+lifespan, so SIGTERM handling and graceful shutdown are uvicorn's well-trodden path.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import uvicorn
+from prometheus_client import make_asgi_app
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def health_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route | Mount]:
+    """``/healthz`` (the process runs), ``/readyz`` (its dependencies answer), ``/metrics``."""
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        results: dict[str, bool] = {}
+        for name, check in checks.items():
+            try:
+                results[name] = await asyncio.wait_for(check(), timeout=2)
+            except Exception:
+                results[name] = False
+        ready = all(results.values())
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results}, 200 if ready else 503)
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/metrics", make_asgi_app())]
+
+
+def worker_app(
+    lifespan: Callable[[], AbstractAsyncContextManager[None]], checks: Mapping[str, ReadinessCheck]
+) -> Starlette:
+    """A worker process: its consumers live inside ``lifespan``; HTTP serves health and metrics."""
+
+    @asynccontextmanager
+    async def _lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with lifespan():
+            yield
+
+    return Starlette(routes=health_routes(checks), lifespan=_lifespan)
+
+
+def serve(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    """Run the app under uvicorn on uvloop until SIGINT/SIGTERM, then shut down gracefully."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        lifespan="on",
+        log_level=log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        log_config=None,
+    )

@@ -1,0 +1,102 @@
+"""The OpenAI client as every LLM-calling service builds it, and what its errors mean for delivery.
+
+One layer owns retries: the JetStream consumer (bounded by ``max_deliver``, with delays that
+honour Retry-After). The SDK's own retries are off, so a message's attempts are the only paid
+attempts: no 3 SDK tries x 5 deliveries = 15 calls.
+"""
+
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import openai
+import pydantic
+from pydantic import Field, SecretStr
+
+from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.settings import ServiceSettings
+
+
+class LlmSettings(ServiceSettings):
+    """Settings of a service that calls an OpenAI-compatible server."""
+
+    openai_api_key: SecretStr = Field(validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    # The SDK's timeout is per read (per streamed chunk), not a total; the total is ours.
+    llm_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="LLM_READ_TIMEOUT_SECONDS")
+
+
+class InvalidReply(Exception):
+    """The model answered, but not with something we can store (malformed, truncated, refused)."""
+
+
+def build_openai_client(settings: LlmSettings) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=0,
+        timeout=openai.Timeout(settings.llm_read_timeout_seconds, connect=10.0),
+    )
+
+
+def reply_problem(exc: BaseException) -> InvalidReply | None:
+    """The reply-level failures a regeneration may fix, or None."""
+    if isinstance(exc, openai.LengthFinishReasonError):
+        return InvalidReply("the reply was truncated (finish_reason=length)")
+    if isinstance(exc, openai.ContentFilterFinishReasonError):
+        return InvalidReply("the reply was cut by the content filter")
+    if isinstance(exc, pydantic.ValidationError):
+        first = exc.errors()[0] if exc.errors() else {"msg": str(exc), "loc": ()}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return InvalidReply(
+            f"the reply does not match the schema ({exc.error_count()} errors; {where}: {first['msg']})"
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return InvalidReply(f"the reply is not valid JSON ({exc.msg})")
+    return None
+
+
+def delivery_outcome(exc: BaseException) -> RetryLater | GiveUp | None:
+    """Map an LLM transport error to transient (retry later) or permanent (give up), else None."""
+    if isinstance(exc, openai.RateLimitError):
+        if _error_code(exc) == "insufficient_quota":
+            return GiveUp("llm_quota_exhausted", "the LLM account has no quota left")
+        return RetryLater("llm_rate_limited", _retry_after_seconds(exc))
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return RetryLater("llm_timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return RetryLater("llm_unreachable")
+    if isinstance(exc, openai.InternalServerError):
+        return RetryLater("llm_server_error", _retry_after_seconds(exc))
+    if isinstance(exc, openai.ConflictError):
+        return RetryLater("llm_conflict")
+    if isinstance(exc, openai.APIStatusError):
+        return GiveUp("llm_rejected_request", f"HTTP {exc.status_code}: {exc.message}")
+    return None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("code"), str):
+            return str(inner["code"])
+    return getattr(exc, "code", None)
+
+
+def _retry_after_seconds(exc: openai.APIStatusError) -> float | None:
+    headers = exc.response.headers
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    if (value := headers.get("retry-after")) is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None

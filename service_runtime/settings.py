@@ -1,0 +1,22 @@
+"""The settings every service process reads once, in its composition root."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base for each service's settings: typed, frozen, read from the environment once.
+
+    Names other tools rely on (``NATS_URL``, ``DATABASE_URL``, ``OPENAI_*``) are exact aliases;
+    the rest carry the service's own prefix.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+
+    nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # The 0.5 s FastStream default is too tight for a replicated stream; see DESIGN.md.
+    publish_timeout_seconds: float = Field(5.0, gt=0, validation_alias="NATS_PUBLISH_TIMEOUT_SECONDS")
+    health_host: str = Field("0.0.0.0", validation_alias="HEALTH_HOST")
+    health_port: int = Field(8081, validation_alias="HEALTH_PORT")
+    shutdown_grace_seconds: float = Field(20.0, ge=0, validation_alias="SHUTDOWN_GRACE_SECONDS")

@@ -1,0 +1,72 @@
+"""Composition root of the persister: the only place that reads settings and builds clients."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from starlette.applications import Starlette
+
+from contracts import streams
+from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated
+from service_runtime.bus import EventBus
+from service_runtime.consumer import LeasedConsumer
+from service_runtime.failures import fail_request_on_give_up
+from service_runtime.health import worker_app
+from services.persister.plans import Persisting
+from services.persister.postgres import PostgresPlanStore, create_pool
+from services.persister.settings import PersisterSettings
+
+
+def create_app(settings: PersisterSettings | None = None) -> Starlette:
+    settings = settings or PersisterSettings()  # read from the environment
+    bus = EventBus(settings.nats_url, client_name="persister", publish_timeout_seconds=settings.publish_timeout_seconds)
+    pool: asyncpg.Pool | None = None
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        nonlocal pool
+        pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        await bus.start()
+        persisting = Persisting(PostgresPlanStore(pool), bus)
+        give_up = fail_request_on_give_up(bus, "persister")
+        js = bus.jetstream
+        consumers: list[LeasedConsumer[PlanGenerated] | LeasedConsumer[ExerciseProfiled] | LeasedConsumer[PlanFailed]]
+        consumers = [
+            LeasedConsumer(
+                js,
+                streams.PERSISTER_PLANS,
+                PlanGenerated,
+                persisting.plan_generated,
+                max_in_flight=settings.max_in_flight,
+                on_give_up=give_up,
+            ),
+            LeasedConsumer(
+                js,
+                streams.PERSISTER_PROFILES,
+                ExerciseProfiled,
+                persisting.exercise_profiled,
+                max_in_flight=settings.max_in_flight,
+                on_give_up=give_up,
+            ),
+            # No give-up hook: a failure that cannot be recorded must not loop through plan.failed.
+            LeasedConsumer(
+                js, streams.PERSISTER_FAILURES, PlanFailed, persisting.plan_failed, max_in_flight=settings.max_in_flight
+            ),
+        ]
+        for consumer in consumers:
+            await consumer.start()
+        try:
+            yield
+        finally:
+            for consumer in consumers:
+                await consumer.stop(settings.shutdown_grace_seconds)
+            await bus.stop()
+            await pool.close()
+
+    async def nats_ready() -> bool:
+        return bus.is_connected
+
+    async def postgres_ready() -> bool:
+        return pool is not None and await pool.fetchval("SELECT 1") == 1
+
+    return worker_app(lifespan, {"nats": nats_ready, "postgres": postgres_ready})

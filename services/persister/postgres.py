@@ -1,0 +1,188 @@
+"""The Postgres adapter of ``PlanStore``.
+
+Lock order, the same in every transaction: the request row first (``FOR UPDATE``), then
+exercise rows (inserted in sorted key order), then the plan. Locking the request row, which
+exists before any event about it, serialises everything that can complete one request; the
+completeness count runs after that lock is held, so under READ COMMITTED it sees whatever the
+previous holder committed. Without it, a plan and its last profile committing at the same
+time could each conclude the other was still missing and leave the plan waiting forever.
+"""
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from contracts.events import ExerciseProfiled, LlmUsage, PlanFailed, PlanGenerated
+from service_runtime.delivery import GiveUp
+from services.persister.plans import Completion
+
+log = logging.getLogger(__name__)
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+_ENTRY_COLUMNS = (
+    "plan_id",
+    "week",
+    "day",
+    "position",
+    "week_theme",
+    "day_focus",
+    "exercise_key",
+    "exercise_name",
+    "sets",
+    "reps",
+    "rest_seconds",
+    "notes",
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+class PostgresPlanStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def store_plan(self, event: PlanGenerated) -> Completion | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            request = await _lock_request(conn, event.request_id)
+            if request["status"] == "completed":
+                return Completion(event.request_id, request["user_id"], request["plan_id"])
+            if request["status"] != "processing":
+                log.info("request %s is %s; dropping its plan", event.request_id, request["status"])
+                return None
+            plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
+            if plan_id is None:
+                plan_id = await _insert_plan(conn, event)
+                await _add_usage(conn, event.request_id, event.usage, stage="profiling")
+            return await _complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+
+    async def store_profile(self, event: ExerciseProfiled) -> Completion | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            request = await _lock_request(conn, event.request_id)
+            # The catalogue keeps the first profile written; later ones for the same key are no-ops.
+            await conn.execute(
+                "INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, $2, $3, clock_timestamp())"
+                " ON CONFLICT (key) DO UPDATE SET profile = excluded.profile, profiled_at = excluded.profiled_at"
+                " WHERE exercises.profile IS NULL",
+                event.exercise.key,
+                event.exercise.name,
+                event.profile.model_dump(mode="json"),
+            )
+            if request["status"] == "completed":
+                return Completion(event.request_id, request["user_id"], request["plan_id"])
+            if request["status"] != "processing":
+                return None
+            if event.usage is not None:
+                await _add_usage(conn, event.request_id, event.usage)
+            plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
+            if plan_id is None:
+                return None  # the plan is not stored yet; storing it will run the check
+            return await _complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+
+    async def mark_failed(self, event: PlanFailed) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            request = await _lock_request(conn, event.request_id)
+            if request["status"] != "processing":
+                return  # already terminal: a late failure never overrides a result
+            reason = f"{event.reason}: {event.detail}" if event.detail else event.reason
+            await conn.execute(
+                "UPDATE workout_plan_requests SET status = 'failed', stage = $2, error = $3,"
+                " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1",
+                event.request_id,
+                event.stage,
+                reason[:2000],
+            )
+
+
+async def _lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:
+    request = await conn.fetchrow(
+        "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $1 FOR UPDATE", request_id
+    )
+    if request is None:
+        raise GiveUp("unknown_request", f"no request {request_id}")
+    return request
+
+
+async def _insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
+    exercises = sorted({ref.key: ref.name for ref in event.exercises}.items())
+    # Sorted keys: concurrent plans sharing new exercises insert them in one order (no deadlock).
+    await conn.execute(
+        "INSERT INTO exercises (key, name) SELECT k, n FROM unnest($1::text[], $2::text[]) AS t(k, n)"
+        " ORDER BY k ON CONFLICT (key) DO NOTHING",
+        [k for k, _ in exercises],
+        [n for _, n in exercises],
+    )
+    plan_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO workout_plans (id, request_id, user_id, title, summary, model) VALUES ($1, $2, $3, $4, $5, $6)",
+        plan_id,
+        event.request_id,
+        event.user_id,
+        event.plan.title,
+        event.plan.summary,
+        event.usage.model,
+    )
+    key_of = {ref.name: ref.key for ref in event.exercises}
+    rows: list[tuple[Any, ...]] = []
+    for week in event.plan.weeks:
+        for day in week.days:
+            for position, item in enumerate(day.exercises, start=1):
+                key = key_of.get(item.name)
+                if key is None:
+                    raise GiveUp(
+                        "inconsistent_plan", f"exercise {item.name!r} is missing from the event's exercise list"
+                    )
+                row = (plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
+                rows.append((*row, item.sets, item.reps, item.rest_seconds, item.notes))
+    await conn.copy_records_to_table("workout_entries", records=rows, columns=_ENTRY_COLUMNS)
+    return plan_id
+
+
+async def _add_usage(
+    conn: Connection, request_id: uuid.UUID, usage: LlmUsage, stage: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE workout_plan_requests SET prompt_tokens = prompt_tokens + $2,"
+        " completion_tokens = completion_tokens + $3, llm_calls = llm_calls + $4,"
+        " stage = coalesce($5, stage), updated_at = clock_timestamp() WHERE id = $1",
+        request_id,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.calls,
+        stage,
+    )
+
+
+async def _complete_if_ready(
+    conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID
+) -> Completion | None:
+    missing = await conn.fetchval(
+        "SELECT count(*) FROM exercises x"
+        " WHERE x.profile IS NULL AND x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = $1)",
+        plan_id,
+    )
+    if missing:
+        return None
+    await conn.execute(
+        "UPDATE workout_plans SET status = 'complete', completed_at = clock_timestamp() WHERE id = $1", plan_id
+    )
+    # Status last: the request turns completed in the transaction that makes the plan whole.
+    await conn.execute(
+        "UPDATE workout_plan_requests SET status = 'completed', stage = 'completed', plan_id = $2,"
+        " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1",
+        request_id,
+        plan_id,
+    )
+    return Completion(request_id, user_id, plan_id)
