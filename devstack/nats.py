@@ -4,7 +4,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -139,10 +138,8 @@ class NatsServer:
 
     def restart(self) -> None:
         """Stop (if running) and start again on the same port with the same store."""
-        started = time.monotonic()
         self.stop()
         self.start()
-        self.last_restart_seconds = time.monotonic() - started
 
     def __enter__(self) -> Self:
         self.start()

@@ -5,14 +5,18 @@ honour Retry-After). The SDK's own retries are off, so a message's attempts are 
 attempts: no 3 SDK tries x 5 deliveries = 15 calls.
 """
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Generic, TypeVar
 
 import openai
 import pydantic
+from openai.types.chat import ChatCompletionMessageParam, ParsedChatCompletion
 from pydantic import Field, SecretStr
 
+from contracts.events import LlmUsage
 from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.settings import ServiceSettings
 
@@ -100,3 +104,81 @@ def _retry_after_seconds(exc: openai.APIStatusError) -> float | None:
             return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+
+
+class StructuredReply(Generic[ReplyT]):
+    """A validated reply and what it cost (all attempts, including rejected ones)."""
+
+    def __init__(self, parsed: ReplyT, usage: LlmUsage) -> None:
+        self.parsed = parsed
+        self.usage = usage
+
+
+async def structured_completion(
+    client: openai.AsyncOpenAI,
+    *,
+    model: str,
+    messages: list[ChatCompletionMessageParam],
+    reply_type: type[ReplyT],
+    deadline_seconds: float,
+    attempts: int,
+    stream: bool,
+) -> StructuredReply[ReplyT]:
+    """One structured-output chat completion, validated against ``reply_type``.
+
+    A reply that fails validation is regenerated up to ``attempts`` times in total, then
+    ``GiveUp("invalid_llm_reply")``. Transport faults raise ``RetryLater``/``GiveUp`` for the
+    consumer to act on. Streaming keeps long calls alive chunk by chunk; ``deadline_seconds``
+    bounds the whole call, whatever the per-chunk read timeout.
+    """
+    prompt_tokens = completion_tokens = calls = 0
+    problem: InvalidReply | None = None
+    for _ in range(attempts):
+        calls += 1
+        try:
+            async with asyncio.timeout(deadline_seconds):
+                completion = await _complete(client, model, messages, reply_type, stream)
+        except Exception as exc:
+            if (problem := reply_problem(exc)) is not None:
+                continue
+            if (outcome := delivery_outcome(exc)) is not None:
+                raise outcome from exc
+            raise
+        if completion.usage is not None:
+            prompt_tokens += completion.usage.prompt_tokens
+            completion_tokens += completion.usage.completion_tokens
+        message = completion.choices[0].message
+        if message.parsed is None:
+            problem = InvalidReply(f"the model refused: {message.refusal}" if message.refusal else "empty reply")
+            continue
+        usage = LlmUsage(
+            model=completion.model or model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            calls=calls,
+        )
+        return StructuredReply(message.parsed, usage)
+    raise GiveUp("invalid_llm_reply", f"{attempts} attempt(s); last: {problem}")
+
+
+async def _complete(
+    client: openai.AsyncOpenAI,
+    model: str,
+    messages: list[ChatCompletionMessageParam],
+    reply_type: type[ReplyT],
+    stream: bool,
+) -> ParsedChatCompletion[ReplyT]:
+    if not stream:
+        return await client.chat.completions.parse(model=model, messages=messages, response_format=reply_type)
+    async with client.chat.completions.stream(
+        model=model,
+        messages=messages,
+        response_format=reply_type,
+        stream_options={"include_usage": True},
+    ) as events:
+        async for _ in events:
+            pass
+        return await events.get_final_completion()

@@ -1,0 +1,43 @@
+"""The simulator's knobs: pacing, fault probabilities and determinism."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+FAULT_PROBABILITY_FIELDS = ("p_rate_limit", "p_quota", "p_server_error", "p_malformed", "p_truncate", "p_hang")
+
+
+class SimulatorConfig(BaseModel):
+    """Every knob the simulator has. Frozen: a runtime change (``PATCH /_sim/config``) builds a new one.
+
+    The fault probabilities are exclusive (one draw per request decides at most one fault), so
+    together they may not exceed 1.
+    """
+
+    # Unknown keys are an error, so a typo in a PATCH or a CLI flag fails loudly instead of being ignored.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens_per_second: float = Field(400.0, description="Streaming rate; 0 or negative means no pacing.")
+    first_token_delay_seconds: float = Field(0.3, ge=0, description="Wait before the first content token.")
+    p_rate_limit: Probability = Field(0.0, description="Chance of a 429 rate_limit_exceeded.")
+    p_quota: Probability = Field(0.0, description="Chance of a 429 insufficient_quota.")
+    p_server_error: Probability = Field(0.0, description="Chance of a 500 server_error.")
+    p_malformed: Probability = Field(0.0, description="Chance of a 200 reply whose content is not valid JSON.")
+    p_truncate: Probability = Field(0.0, description="Chance of a reply cut in half with finish_reason 'length'.")
+    p_hang: Probability = Field(0.0, description="Chance of accepting the request and then sending nothing.")
+    retry_after_seconds: float = Field(1.0, ge=0, description="Retry-After sent with rate-limit faults.")
+    hang_seconds: float = Field(3600.0, ge=0, description="How long a hang fault stays silent.")
+    seed: int | None = Field(None, description="Seed for reproducible content and fault draws; unset = random.")
+    models: list[str] = Field(
+        default_factory=lambda: ["gpt-4o-mini", "gpt-4.1-mini"],
+        description="Model ids listed by GET /v1/models (requests may name any model).",
+    )
+
+    @model_validator(mode="after")
+    def _fault_probabilities_fit_one_draw(self) -> "SimulatorConfig":
+        total = sum(getattr(self, name) for name in FAULT_PROBABILITY_FIELDS)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"fault probabilities add up to {total:.3f}; they share one draw, so at most 1")
+        return self

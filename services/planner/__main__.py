@@ -1,0 +1,16 @@
+"""``python -m services.planner``: run the planner worker."""
+
+from service_runtime.health import serve
+from service_runtime.logs import configure_logging
+from services.planner.app import create_app
+from services.planner.settings import PlannerSettings
+
+
+def main() -> None:
+    settings = PlannerSettings()  # read from the environment
+    configure_logging("planner", settings.log_level)
+    serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
+
+
+if __name__ == "__main__":
+    main()

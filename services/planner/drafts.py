@@ -1,0 +1,34 @@
+"""A JetStream key-value bucket holding each generated plan until its events are out.
+
+The planner has no database; this is its own bookkeeping. A redelivered ``plan.requested``
+whose plan was already paid for republishes it instead of calling the LLM again.
+"""
+
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
+from nats.js.kv import KeyValue
+
+from contracts.events import PlanGenerated, PlanRequested
+
+BUCKET = "planner-drafts"
+
+
+class KeyValueDraftStore:
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600) -> "KeyValueDraftStore":
+        kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, ttl=ttl_seconds))
+        return cls(kv)
+
+    async def get(self, request: PlanRequested) -> PlanGenerated | None:
+        try:
+            entry = await self._kv.get(str(request.request_id))
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return PlanGenerated.model_validate_json(entry.value) if entry.value else None
+
+    async def put(self, event: PlanGenerated) -> None:
+        await self._kv.put(str(event.request_id), event.model_dump_json().encode())

@@ -1,0 +1,33 @@
+"""The OpenAI adapter of ``PlanWriter``: one streamed structured-output call per plan."""
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from contracts.plan import WorkoutPlan
+from service_runtime.llm import structured_completion
+from services.planner.planning import PlanDraft
+
+
+class OpenAIPlanWriter:
+    def __init__(
+        self, client: openai.AsyncOpenAI, *, model: str, deadline_seconds: float, attempts: int, stream: bool
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._deadline = deadline_seconds
+        self._attempts = attempts
+        self._stream = stream
+
+    async def write(self, instructions: list[str], user_profile: str) -> PlanDraft:
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": text} for text in instructions]
+        messages.append({"role": "user", "content": user_profile})
+        reply = await structured_completion(
+            self._client,
+            model=self._model,
+            messages=messages,
+            reply_type=WorkoutPlan,
+            deadline_seconds=self._deadline,
+            attempts=self._attempts,
+            stream=self._stream,
+        )
+        return PlanDraft(plan=reply.parsed, usage=reply.usage)

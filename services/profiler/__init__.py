@@ -1,0 +1,1 @@
+"""The profiler: one profile per exercise, shared by every plan that uses it."""

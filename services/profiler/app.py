@@ -1,0 +1,56 @@
+"""Composition root of the profiler: the only place that reads settings and builds clients."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from contracts import streams
+from contracts.events import ExerciseProfileNeeded
+from service_runtime.bus import EventBus
+from service_runtime.consumer import LeasedConsumer
+from service_runtime.failures import fail_request_on_give_up
+from service_runtime.health import worker_app
+from service_runtime.llm import build_openai_client
+from services.profiler.cache import KeyValueProfileCache
+from services.profiler.llm import OpenAIProfileWriter
+from services.profiler.profiles import Profiling
+from services.profiler.settings import ProfilerSettings
+
+
+def create_app(settings: ProfilerSettings | None = None) -> Starlette:
+    settings = settings or ProfilerSettings()  # read from the environment
+    bus = EventBus(settings.nats_url, client_name="profiler", publish_timeout_seconds=settings.publish_timeout_seconds)
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        client = build_openai_client(settings)
+        await bus.start()
+        writer = OpenAIProfileWriter(
+            client,
+            model=settings.model,
+            deadline_seconds=settings.llm_deadline_seconds,
+            attempts=settings.reply_attempts,
+        )
+        cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds)
+        profiling = Profiling(writer, cache, bus, wait_for_other_seconds=settings.claim_ttl_seconds)
+        consumer = LeasedConsumer(
+            bus.jetstream,
+            streams.PROFILER,
+            ExerciseProfileNeeded,
+            profiling.profile_needed,
+            max_in_flight=settings.max_in_flight,
+            on_give_up=fail_request_on_give_up(bus, "profiler"),
+        )
+        await consumer.start()
+        try:
+            yield
+        finally:
+            await consumer.stop(settings.shutdown_grace_seconds)
+            await bus.stop()
+            await client.close()
+
+    async def nats_ready() -> bool:
+        return bus.is_connected
+
+    return worker_app(lifespan, {"nats": nats_ready})

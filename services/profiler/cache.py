@@ -1,0 +1,55 @@
+"""The profile cache in two JetStream key-value buckets: profiles (kept) and claims (expiring).
+
+A claim is a create-if-absent write, atomic on the server, so two replicas missing the same
+exercise at once cannot both win. The claims bucket's max age makes a dead owner's claim
+expire by itself.
+"""
+
+import contextlib
+import os
+import socket
+
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
+from nats.js.kv import KeyValue
+
+from contracts.plan import ExerciseProfile
+
+PROFILES_BUCKET = "exercise-profiles"
+CLAIMS_BUCKET = "exercise-profile-claims"
+
+
+class KeyValueProfileCache:
+    def __init__(self, profiles: KeyValue, claims: KeyValue) -> None:
+        self._profiles = profiles
+        self._claims = claims
+        self._owner = f"{socket.gethostname()}:{os.getpid()}".encode()
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, claim_ttl_seconds: float) -> "KeyValueProfileCache":
+        profiles = await js.create_key_value(KeyValueConfig(bucket=PROFILES_BUCKET, history=1))
+        claims = await js.create_key_value(KeyValueConfig(bucket=CLAIMS_BUCKET, history=1, ttl=claim_ttl_seconds))
+        return cls(profiles, claims)
+
+    async def get(self, key: str) -> ExerciseProfile | None:
+        try:
+            entry = await self._profiles.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return ExerciseProfile.model_validate_json(entry.value) if entry.value else None
+
+    async def claim(self, key: str) -> bool:
+        try:
+            await self._claims.create(key, self._owner)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def put(self, key: str, profile: ExerciseProfile) -> None:
+        await self._profiles.put(key, profile.model_dump_json().encode())
+        await self.release(key)
+
+    async def release(self, key: str) -> None:
+        with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+            await self._claims.delete(key)

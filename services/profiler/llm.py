@@ -1,0 +1,39 @@
+"""The OpenAI adapter of ``ProfileWriter``: one short structured-output call per new exercise."""
+
+import openai
+
+from contracts.plan import ExerciseProfile
+from service_runtime.llm import structured_completion
+from services.profiler.profiles import ProfileDraft
+
+PROMPT_VERSION = "profile-v1"
+
+INSTRUCTIONS = """\
+You are a strength coach writing the reference card for one exercise in a training app.
+Describe how to perform it safely: a one-paragraph description, numbered steps, the primary and
+secondary muscles worked, the equipment needed, the key coaching cues and the difficulty
+(beginner, intermediate or advanced).
+"""
+
+
+class OpenAIProfileWriter:
+    def __init__(self, client: openai.AsyncOpenAI, *, model: str, deadline_seconds: float, attempts: int) -> None:
+        self._client = client
+        self._model = model
+        self._deadline = deadline_seconds
+        self._attempts = attempts
+
+    async def write(self, exercise_name: str) -> ProfileDraft:
+        reply = await structured_completion(
+            self._client,
+            model=self._model,
+            messages=[
+                {"role": "system", "content": INSTRUCTIONS},
+                {"role": "user", "content": f"Exercise: {exercise_name}"},
+            ],
+            reply_type=ExerciseProfile,
+            deadline_seconds=self._deadline,
+            attempts=self._attempts,
+            stream=False,
+        )
+        return ProfileDraft(profile=reply.parsed, usage=reply.usage)
