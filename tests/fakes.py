@@ -1,0 +1,102 @@
+"""One fake per port, for the use-case tests. Integration tests use the real adapters."""
+
+import asyncio
+import uuid
+
+from contracts.events import Event, LlmUsage, PlanGenerated, PlanRequested
+from contracts.plan import ExerciseProfile, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
+from services.planner.planning import PlanDraft
+from services.profiler.profiles import ProfileDraft
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of_type(self, kind: type[Event]) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def sample_plan(exercise_names: list[str], days_per_week: int = 3) -> WorkoutPlan:
+    """A valid plan cycling through ``exercise_names``."""
+    weeks = []
+    for week in range(1, 9):
+        days = []
+        for d in range(days_per_week):
+            names = [exercise_names[(d + i) % len(exercise_names)] for i in range(min(4, len(exercise_names)))]
+            items = [PrescribedExercise(name=n, sets=3, reps="8-10", rest_seconds=90, notes="") for n in names]
+            days.append(TrainingDay(day=1 + 2 * d, focus="Full body", exercises=list(dict.fromkeys(items))))
+        weeks.append(TrainingWeek(week=week, theme="Deload" if week == 4 else "Build", days=days))
+    return WorkoutPlan(title="Test plan", summary="A plan for tests.", weeks=weeks)
+
+
+def sample_profile(name: str) -> ExerciseProfile:
+    return ExerciseProfile(
+        name=name,
+        description=f"How to do {name}.",
+        instructions=["Set up.", "Move.", "Return."],
+        primary_muscles=["quadriceps"],
+        secondary_muscles=[],
+        equipment=["barbell"],
+        cues=["Brace."],
+        difficulty="intermediate",
+    )
+
+
+class FakePlanWriter:
+    def __init__(self, plan: WorkoutPlan) -> None:
+        self.plan = plan
+        self.calls = 0
+
+    async def write(self, instructions: list[str], user_profile: str) -> PlanDraft:
+        self.calls += 1
+        return PlanDraft(self.plan, LlmUsage(model="fake", prompt_tokens=100, completion_tokens=1000))
+
+
+class InMemoryDraftStore:
+    def __init__(self) -> None:
+        self.drafts: dict[uuid.UUID, PlanGenerated] = {}
+
+    async def get(self, request: PlanRequested) -> PlanGenerated | None:
+        return self.drafts.get(request.request_id)
+
+    async def put(self, event: PlanGenerated) -> None:
+        self.drafts[event.request_id] = event
+
+
+class FakeProfileWriter:
+    def __init__(self, delay_seconds: float = 0.0) -> None:
+        self.calls: list[str] = []
+        self._delay = delay_seconds
+
+    async def write(self, exercise_name: str) -> ProfileDraft:
+        self.calls.append(exercise_name)
+        await asyncio.sleep(self._delay)
+        return ProfileDraft(
+            sample_profile(exercise_name), LlmUsage(model="fake", prompt_tokens=10, completion_tokens=50)
+        )
+
+
+class InMemoryProfileCache:
+    def __init__(self) -> None:
+        self.profiles: dict[str, ExerciseProfile] = {}
+        self.claims: set[str] = set()
+
+    async def get(self, key: str) -> ExerciseProfile | None:
+        return self.profiles.get(key)
+
+    async def claim(self, key: str) -> bool:
+        if key in self.claims:
+            return False
+        self.claims.add(key)
+        return True
+
+    async def put(self, key: str, profile: ExerciseProfile) -> None:
+        self.profiles[key] = profile
+        self.claims.discard(key)
+
+    async def release(self, key: str) -> None:
+        self.claims.discard(key)

@@ -1,0 +1,136 @@
+"""The leased consumer's delivery semantics, against a real nats-server with JetStream."""
+
+import asyncio
+import uuid
+from collections import Counter
+
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from contracts.events import PlanFailed
+from contracts.streams import ConsumerSpec
+from service_runtime.consumer import LeasedConsumer
+from service_runtime.delivery import GiveUp, RetryLater
+
+pytestmark = pytest.mark.integration
+
+
+async def make_stream(nc: Client) -> tuple[str, str]:
+    name = f"TEST_{uuid.uuid4().hex[:10].upper()}"
+    subject = f"test.{name.lower()}"
+    await nc.jetstream().add_stream(name=name, subjects=[subject])
+    return name, subject
+
+
+async def publish(nc: Client, subject: str, count: int) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(count)]
+    for request_id in ids:
+        event = PlanFailed(request_id=request_id, stage="planner", reason="test")
+        await nc.jetstream().publish(subject, event.model_dump_json().encode())
+    return ids
+
+
+async def wait_until(condition, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_handler_outliving_ack_wait_is_not_redelivered(nc: Client) -> None:
+    stream, subject = await make_stream(nc)
+    spec = ConsumerSpec("long", stream, subject, ack_wait_seconds=1.0, max_deliver=3)
+    calls: Counter[uuid.UUID] = Counter()
+
+    async def slow(event: PlanFailed) -> None:
+        calls[event.request_id] += 1
+        await asyncio.sleep(4)  # four ack_waits
+
+    consumer = LeasedConsumer(nc.jetstream(), spec, PlanFailed, slow, max_in_flight=10)
+    await consumer.start()
+    ids = await publish(nc, subject, 3)
+    await wait_until(lambda: consumer.in_flight == 0 and len(calls) == 3)
+    await consumer.stop(1)
+    info = await nc.jetstream().consumer_info(stream, "long")
+    assert calls == dict.fromkeys(ids, 1)
+    assert info.num_redelivered == 0
+    assert info.num_ack_pending == 0
+
+
+async def test_messages_beyond_capacity_wait_on_the_server_not_in_memory(nc: Client) -> None:
+    stream, subject = await make_stream(nc)
+    spec = ConsumerSpec("bounded", stream, subject, ack_wait_seconds=1.0, max_deliver=3)
+    calls: Counter[uuid.UUID] = Counter()
+    running = 0
+    most_running = 0
+
+    async def slow(event: PlanFailed) -> None:
+        nonlocal running, most_running
+        calls[event.request_id] += 1
+        running += 1
+        most_running = max(most_running, running)
+        await asyncio.sleep(1.5)
+        running -= 1
+
+    consumer = LeasedConsumer(nc.jetstream(), spec, PlanFailed, slow, max_in_flight=2)
+    await consumer.start()
+    ids = await publish(nc, subject, 6)
+    await wait_until(lambda: sum(calls.values()) == 6 and consumer.in_flight == 0)
+    await consumer.stop(1)
+    info = await nc.jetstream().consumer_info(stream, "bounded")
+    assert calls == dict.fromkeys(ids, 1)
+    assert most_running == 2
+    assert info.num_redelivered == 0
+
+
+async def test_retry_later_redelivers_and_give_up_terminates_with_the_hook(nc: Client) -> None:
+    stream, subject = await make_stream(nc)
+    spec = ConsumerSpec("outcomes", stream, subject, ack_wait_seconds=5, max_deliver=3)
+    retry_id, give_up_id, flaky_id = await publish(nc, subject, 3)
+    attempts: Counter[uuid.UUID] = Counter()
+    given_up: list[tuple[str, str]] = []
+
+    async def handler(event: PlanFailed) -> None:
+        attempts[event.request_id] += 1
+        if event.request_id == give_up_id:
+            raise GiveUp("permanent", "no point retrying")
+        if event.request_id == retry_id and attempts[retry_id] == 1:
+            raise RetryLater("transient", delay_seconds=0.2)
+        if event.request_id == flaky_id:
+            raise RuntimeError("always broken")
+
+    async def hook(msg: Msg, exc: GiveUp) -> None:
+        given_up.append((msg.data.decode(), exc.reason))
+
+    consumer = LeasedConsumer(
+        nc.jetstream(), spec, PlanFailed, handler, max_in_flight=4, on_give_up=hook, retry_delay_seconds=0.1
+    )
+    await consumer.start()
+    await wait_until(lambda: len(given_up) == 2 and attempts[retry_id] == 2)
+    await asyncio.sleep(0.5)
+    await consumer.stop(1)
+    assert attempts == {retry_id: 2, give_up_id: 1, flaky_id: 3}
+    reasons = sorted(reason for _, reason in given_up)
+    assert reasons == ["permanent", "unexpected_error"]
+    info = await nc.jetstream().consumer_info(stream, "outcomes")
+    assert info.num_ack_pending == 0
+
+
+async def test_a_changed_consumer_spec_updates_the_durable_consumer(nc: Client) -> None:
+    stream, subject = await make_stream(nc)
+
+    async def noop(event: PlanFailed) -> None:
+        return None
+
+    for ack_wait in (5.0, 9.0):
+        consumer = LeasedConsumer(
+            nc.jetstream(),
+            ConsumerSpec("evolving", stream, subject, ack_wait_seconds=ack_wait),
+            PlanFailed,
+            noop,
+            max_in_flight=1,
+        )
+        await consumer.start()
+        await consumer.stop(0)
+    info = await nc.jetstream().consumer_info(stream, "evolving")
+    assert info.config.ack_wait == 9.0
