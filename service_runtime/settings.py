@@ -1,7 +1,11 @@
 """The settings every service process reads once, in its composition root."""
 
+import dataclasses
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.streams import ConsumerSpec
 
 
 class ServiceSettings(BaseSettings):
@@ -20,3 +24,15 @@ class ServiceSettings(BaseSettings):
     health_host: str = Field("0.0.0.0", validation_alias="HEALTH_HOST")
     health_port: int = Field(8081, validation_alias="HEALTH_PORT")
     shutdown_grace_seconds: float = Field(20.0, ge=0, validation_alias="SHUTDOWN_GRACE_SECONDS")
+    # Operators (and tests) may tune the lease and the attempt budget without a code change;
+    # the consumer is updated in place at start.
+    consumer_ack_wait_seconds: float | None = Field(None, gt=0, validation_alias="CONSUMER_ACK_WAIT_SECONDS")
+    consumer_max_deliver: int | None = Field(None, ge=1, validation_alias="CONSUMER_MAX_DELIVER")
+
+    def consumer(self, spec: ConsumerSpec) -> ConsumerSpec:
+        """``spec`` with this process's overrides applied."""
+        return dataclasses.replace(
+            spec,
+            ack_wait_seconds=self.consumer_ack_wait_seconds or spec.ack_wait_seconds,
+            max_deliver=self.consumer_max_deliver or spec.max_deliver,
+        )

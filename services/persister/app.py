@@ -34,7 +34,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
         consumers = [
             LeasedConsumer(
                 js,
-                streams.PERSISTER_PLANS,
+                settings.consumer(streams.PERSISTER_PLANS),
                 PlanGenerated,
                 persisting.plan_generated,
                 max_in_flight=settings.max_in_flight,
@@ -42,7 +42,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
             ),
             LeasedConsumer(
                 js,
-                streams.PERSISTER_PROFILES,
+                settings.consumer(streams.PERSISTER_PROFILES),
                 ExerciseProfiled,
                 persisting.exercise_profiled,
                 max_in_flight=settings.max_in_flight,
@@ -50,7 +50,11 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
             ),
             # No give-up hook: a failure that cannot be recorded must not loop through plan.failed.
             LeasedConsumer(
-                js, streams.PERSISTER_FAILURES, PlanFailed, persisting.plan_failed, max_in_flight=settings.max_in_flight
+                js,
+                settings.consumer(streams.PERSISTER_FAILURES),
+                PlanFailed,
+                persisting.plan_failed,
+                max_in_flight=settings.max_in_flight,
             ),
         ]
         for consumer in consumers:

@@ -150,9 +150,7 @@ async def _insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
     return plan_id
 
 
-async def _add_usage(
-    conn: Connection, request_id: uuid.UUID, usage: LlmUsage, stage: str | None = None
-) -> None:
+async def _add_usage(conn: Connection, request_id: uuid.UUID, usage: LlmUsage, stage: str | None = None) -> None:
     await conn.execute(
         "UPDATE workout_plan_requests SET prompt_tokens = prompt_tokens + $2,"
         " completion_tokens = completion_tokens + $3, llm_calls = llm_calls + $4,"

@@ -37,7 +37,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
         planning = Planning(writer, await KeyValueDraftStore.open(bus.jetstream), bus, policy)
         consumer = LeasedConsumer(
             bus.jetstream,
-            streams.PLANNER,
+            settings.consumer(streams.PLANNER),
             PlanRequested,
             planning.plan_requested,
             max_in_flight=settings.max_in_flight,

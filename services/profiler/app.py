@@ -36,7 +36,7 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
         profiling = Profiling(writer, cache, bus, wait_for_other_seconds=settings.claim_ttl_seconds)
         consumer = LeasedConsumer(
             bus.jetstream,
-            streams.PROFILER,
+            settings.consumer(streams.PROFILER),
             ExerciseProfileNeeded,
             profiling.profile_needed,
             max_in_flight=settings.max_in_flight,

@@ -9,9 +9,9 @@ import pytest
 
 from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanFailed, PlanGenerated
 from service_runtime.delivery import GiveUp
-from services.planner.catalogue import exercise_refs
 from services.persister.plans import Completion
 from services.persister.postgres import PostgresPlanStore
+from services.planner.catalogue import exercise_refs
 from tests.fakes import sample_plan, sample_profile
 
 pytestmark = pytest.mark.integration
