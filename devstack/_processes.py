@@ -19,6 +19,7 @@ __all__ = [
     "log_tail",
     "read_pid_file",
     "stop_process",
+    "wait_group_gone",
 ]
 
 _PROC = Path("/proc")
@@ -57,6 +58,7 @@ def stop_process(
             # Whatever is left in the group once the leader exited would be orphaned.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+            wait_group_gone(process.pid)
 
 
 def _send(process: "subprocess.Popen[bytes]", sig: signal.Signals, *, group: bool) -> None:
@@ -89,24 +91,26 @@ def is_gone(pid: int) -> bool:
     return _state(pid) in {None, "Z", "X"}
 
 
-def end_stray(pid: int, marker: str, *, sig: signal.Signals, timeout: float = 10.0) -> bool:
-    """Stop a server left running by an earlier owner of our directory (e.g. a killed ``make run``).
+def end_stray(pid: int, marker: str, *, sig: signal.Signals, timeout: float = 10.0, group: bool = False) -> bool:
+    """Stop a process left running by an earlier owner of our directory (e.g. a killed ``make run``).
 
-    Only a live process whose command line contains ``marker`` (our data directory) is touched,
-    so a recycled pid belonging to something else is left alone. Returns whether one was stopped.
+    Only a live process whose command line contains ``marker`` (our data directory, or the exact
+    command) is touched, so a recycled pid belonging to something else is left alone. With ``group``
+    its whole process group is signalled. Returns whether one was stopped.
     """
     if pid == os.getpid() or is_gone(pid) or marker not in _cmdline(pid):
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+    send = os.killpg if group else os.kill
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        send(pid, sig)
     deadline = time.monotonic() + timeout
-    while not is_gone(pid):
-        if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone([pid], 5.0)
-            break
+    while not is_gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # Unconditional for a group: members may outlive the leader.
+        if group or not is_gone(pid):
+            send(pid, signal.SIGKILL)
+    _wait_gone([pid], 5.0)
     return True
 
 
@@ -119,6 +123,21 @@ def children_of(pid: int) -> list[int]:
         if entry.name.isdigit() and _ppid(int(entry.name)) == pid:
             found.append(int(entry.name))
     return found
+
+
+def wait_group_gone(pgid: int, timeout: float = 5.0) -> None:
+    """Wait (bounded) until no live process is left in group ``pgid``, e.g. after a SIGKILL to the group.
+
+    SIGKILL is delivered asynchronously; without this a caller could return while members still run.
+    """
+    if not _PROC.is_dir():
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        members = (int(entry.name) for entry in _PROC.iterdir() if entry.name.isdigit())
+        if not any(_pgid(pid) == pgid and not is_gone(pid) for pid in members):
+            return
+        time.sleep(0.02)
 
 
 def kill_pids(pids: Iterable[int], *, wait: float = 5.0) -> None:
@@ -163,3 +182,8 @@ def _state(pid: int) -> str | None:
 def _ppid(pid: int) -> int | None:
     fields = _stat_fields(pid)
     return int(fields[1]) if fields else None
+
+
+def _pgid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields else None

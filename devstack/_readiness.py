@@ -15,9 +15,11 @@ class NotReadyError(RuntimeError):
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """Whether a GET of ``url`` answers 200."""
+    # No proxies: an HTTP_PROXY in the environment must not route probes of 127.0.0.1 elsewhere.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         # The URLs are built from 127.0.0.1 and a port we chose, never from user input.
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        with opener.open(url, timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         # HTTPError (503 while starting) is a URLError; refused connections are OSErrors.

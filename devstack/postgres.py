@@ -24,15 +24,16 @@ from devstack._processes import children_of, end_stray, kill_pids, log_tail, rea
 from devstack._readiness import wait_until
 from devstack.ports import LOOPBACK, free_port
 
-__all__ = ["FAST_UNSAFE_SETTINGS", "PostgresServer", "find_postgres_bin"]
+__all__ = ["FAST_UNSAFE_SETTINGS", "PostgresServer", "find_postgres_bin", "stop_leftover"]
 
 logger = logging.getLogger(__name__)
 
 FAST_UNSAFE_SETTINGS: Mapping[str, str] = {
-    # Tests throw the data away; skipping flushes makes each commit cheap. A killed server still keeps
-    # committed data (it sits in the OS page cache); only an OS crash could lose it.
+    # Tests throw the data away, so skip the flushes to disk. A killed server still keeps every
+    # acknowledged commit (the WAL is written, just not fsynced: it sits in the OS page cache); only
+    # an OS crash could lose data. synchronous_commit stays on on purpose: with it off, commits are
+    # acknowledged before their WAL is even written, and a server killed by a fault test would lose them.
     "fsync": "off",
-    "synchronous_commit": "off",
     "full_page_writes": "off",
 }
 
@@ -49,7 +50,7 @@ _MAX_SOCKET_DIR = 104 - len("/.s.PGSQL.65535.lock")
 
 
 def find_postgres_bin() -> Path:
-    """The directory holding ``initdb``, ``postgres`` and ``psql``: pgserver's bundle, else the one of ``initdb`` on PATH."""
+    """The directory of ``initdb``, ``postgres`` and ``psql``: pgserver's bundle, else beside ``initdb`` on PATH."""
     # find_spec locates the wheel without importing it; importing pgserver does work at import time.
     spec = importlib.util.find_spec("pgserver")
     if spec is not None and spec.origin is not None:
@@ -61,6 +62,14 @@ def find_postgres_bin() -> Path:
         raise FileNotFoundError("no Postgres binaries: install the stack group (`uv sync`) or put initdb on PATH")
     # Distributions link initdb into PATH; postgres and psql sit beside the link's target.
     return Path(initdb).resolve().parent
+
+
+def stop_leftover(directory: Path) -> bool:
+    """Stop a server that a killed owner left running on ``directory/data``; return whether there was one."""
+    data_dir = Path(directory).resolve() / "data"
+    pid = read_pid_file(data_dir / "postmaster.pid")
+    # SIGINT is Postgres's fast shutdown: a clean stop that does not wait for clients.
+    return pid is not None and end_stray(pid, str(data_dir), sig=signal.SIGINT)
 
 
 @dataclass(frozen=True)
@@ -134,10 +143,7 @@ class PostgresServer:
         bin_dir = self._bin_dir or find_postgres_bin()
         account = self._account()
         self.directory.mkdir(parents=True, exist_ok=True)
-        stray = read_pid_file(self.data_dir / "postmaster.pid")
-        if stray is not None:
-            # SIGINT is Postgres's fast shutdown: a clean stop that does not wait for clients.
-            end_stray(stray, str(self.data_dir), sig=signal.SIGINT)
+        stop_leftover(self.directory)
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
             self.data_dir.mkdir(mode=0o700, exist_ok=True)

@@ -10,18 +10,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-def health_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route | Mount]:
+def health_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route]:
     """``/healthz`` (the process runs), ``/readyz`` (its dependencies answer), ``/metrics``."""
 
     async def healthz(_: Request) -> JSONResponse:
@@ -37,7 +37,10 @@ def health_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route | Mount]:
         ready = all(results.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results}, 200 if ready else 503)
 
-    return [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/metrics", make_asgi_app())]
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
 
 
 def worker_app(

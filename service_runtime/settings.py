@@ -15,7 +15,8 @@ class ServiceSettings(BaseSettings):
     the rest carry the service's own prefix.
     """
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+    # hide_input_in_errors: a bad setting must not print a password or secret in the error.
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True, hide_input_in_errors=True)
 
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")

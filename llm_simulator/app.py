@@ -1,0 +1,184 @@
+"""The HTTP surface: OpenAI's ``/v1`` endpoints plus ``/_sim`` endpoints to observe and steer the simulator.
+
+Routes only translate HTTP to :class:`~llm_simulator.simulator.Simulator` calls and back.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from llm_simulator.config import SimulatorConfig
+from llm_simulator.disconnects import StreamUntilDisconnect, unless_disconnected
+from llm_simulator.pacing import paced_pieces
+from llm_simulator.protocol import (
+    ApiError,
+    ChatCompletionRequest,
+    chunk,
+    completion,
+    models_list,
+    new_completion_id,
+    new_request_id,
+)
+from llm_simulator.simulator import Answer, Simulator
+
+# What nginx logs for "client closed the request"; nobody receives it, but it reads well in logs.
+_CLIENT_CLOSED = 499
+
+
+def create_app(config: SimulatorConfig | None = None) -> Starlette:
+    """The simulator as an ASGI app. Each app has its own state: config, stats and random sequence."""
+    simulator = Simulator(config or SimulatorConfig())
+    started = int(time.time())
+
+    async def chat_completions(request: Request) -> Response:
+        request_id = new_request_id()
+        if (denied := _unauthorised(request)) is not None:
+            return _error(denied, request_id)
+        try:
+            chat = ChatCompletionRequest.model_validate(await request.json())
+        except json.JSONDecodeError:
+            return _error(_invalid("We could not parse the JSON body of your request.", None), request_id)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            param = ".".join(str(p) for p in first["loc"]) or None
+            return _error(_invalid(f"Invalid value for '{param}': {first['msg']}", param), request_id)
+        outcome = simulator.answer(chat)
+        if isinstance(outcome, ApiError):
+            return _error(outcome, request_id)
+        if chat.stream:
+            include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+            return StreamUntilDisconnect(
+                _event_stream(simulator, outcome, chat.model, include_usage),
+                media_type="text/event-stream",
+                headers={"x-request-id": request_id, "cache-control": "no-cache"},
+            )
+        delay = outcome.hang_seconds + outcome.pace.total_seconds(outcome.content)
+        answered, _ = await unless_disconnected(request.receive, asyncio.sleep(delay))
+        if not answered:
+            simulator.abandoned()
+            return Response(status_code=_CLIENT_CLOSED)
+        simulator.delivered(outcome)
+        body = completion(
+            completion_id=new_completion_id(),
+            model=chat.model,
+            content=outcome.content,
+            finish_reason=outcome.finish_reason,
+            usage=outcome.usage,
+        )
+        return JSONResponse(body, headers={"x-request-id": request_id})
+
+    async def list_models(request: Request) -> Response:
+        if (denied := _unauthorised(request)) is not None:
+            return _error(denied, new_request_id())
+        return JSONResponse(models_list(simulator.config.models, started))
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def stats(_: Request) -> Response:
+        return JSONResponse(simulator.stats.snapshot())
+
+    async def reset(_: Request) -> Response:
+        simulator.reset()
+        return JSONResponse(simulator.stats.snapshot())
+
+    async def get_config(_: Request) -> Response:
+        return JSONResponse(simulator.config.model_dump(mode="json"))
+
+    async def patch_config(request: Request) -> Response:
+        try:
+            changes = await request.json()
+        except json.JSONDecodeError:
+            return _error(_invalid("The body must be a JSON object of knobs to change.", None), new_request_id())
+        if not isinstance(changes, dict):
+            return _error(_invalid("The body must be a JSON object of knobs to change.", None), new_request_id())
+        try:
+            updated = simulator.configure(changes)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+            return _error(ApiError(status=422, message=detail, type="invalid_request_error"), new_request_id())
+        return JSONResponse(updated.model_dump(mode="json"))
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "Internal error."
+        return _error(ApiError(status=status, message=str(detail), type="invalid_request_error"), new_request_id())
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/_sim/stats", stats, methods=["GET"]),
+            Route("/_sim/reset", reset, methods=["POST"]),
+            Route("/_sim/config", get_config, methods=["GET"]),
+            Route("/_sim/config", patch_config, methods=["PATCH"]),
+        ],
+        exception_handlers={HTTPException: http_error},
+    )
+
+
+async def _event_stream(simulator: Simulator, answer: Answer, model: str, include_usage: bool) -> AsyncIterator[str]:
+    """The SSE body of a streamed completion: role chunk, content chunks, finish chunk, usage, [DONE]."""
+    completion_id = new_completion_id()
+    created = int(time.time())
+    delivered = False
+
+    def event(delta: dict[str, Any] | None, **extra: Any) -> str:
+        body = chunk(
+            completion_id=completion_id,
+            created=created,
+            model=model,
+            delta=delta,
+            include_usage=include_usage,
+            **extra,
+        )
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    try:
+        # A hang sends the headers (already out by now) and then nothing at all.
+        await asyncio.sleep(answer.hang_seconds)
+        yield event({"role": "assistant", "content": "", "refusal": None})
+        async for piece in paced_pieces(answer.content, answer.pace):
+            yield event({"content": piece})
+        # Counted before the last chunks go out, so a client that has read [DONE] sees itself in the stats.
+        simulator.delivered(answer)
+        delivered = True
+        yield event({}, finish_reason=answer.finish_reason)
+        if include_usage:
+            yield event(None, usage=answer.usage)
+        yield "data: [DONE]\n\n"
+    finally:
+        if not delivered:
+            simulator.abandoned()
+
+
+def _unauthorised(request: Request) -> ApiError | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return None
+    return ApiError(
+        status=401,
+        message=(
+            "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+            "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        ),
+        type="invalid_request_error",
+    )
+
+
+def _invalid(message: str, param: str | None) -> ApiError:
+    return ApiError(status=400, message=message, type="invalid_request_error", param=param)
+
+
+def _error(error: ApiError, request_id: str) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers={"x-request-id": request_id, **error.headers})

@@ -1,0 +1,122 @@
+"""The simulated model: decides each request's fault and reply, and keeps the books.
+
+Free of HTTP: the app turns an :class:`Answer` into a completion or a stream, and an
+:class:`ApiError` into an error response.
+"""
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llm_simulator.config import SimulatorConfig
+from llm_simulator.faults import Fault, UnknownFaultError, drawn_fault, forced_fault, malformed, refusal, truncated
+from llm_simulator.pacing import CHARS_PER_TOKEN, Pace, estimate_tokens
+from llm_simulator.protocol import ApiError, ChatCompletionRequest, FinishReason, Usage
+from llm_simulator.replies import compose
+from llm_simulator.stats import SimulatorStats
+
+log = logging.getLogger(__name__)
+
+# OpenAI bills a few tokens of framing per message, plus a few to prime the reply.
+_TOKENS_PER_MESSAGE = 4
+_TOKENS_PER_REPLY = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 200 reply: its content, how it ends, and how it is to be delivered."""
+
+    content: str
+    finish_reason: FinishReason
+    kind: str
+    exercise: str | None
+    fault: Fault | None
+    usage: Usage
+    pace: Pace
+    hang_seconds: float
+
+    @property
+    def intact(self) -> bool:
+        """Whether this is the model's whole, unspoiled reply."""
+        return self.finish_reason == "stop" and self.fault not in (Fault.MALFORMED, Fault.TRUNCATE)
+
+
+class Simulator:
+    """The state one simulator process shares across requests: config, randomness and stats."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self._config = config
+        self._rng = random.Random(config.seed)
+        self.stats = SimulatorStats()
+
+    @property
+    def config(self) -> SimulatorConfig:
+        return self._config
+
+    def configure(self, changes: Mapping[str, Any]) -> SimulatorConfig:
+        """Apply a partial update; raises ``pydantic.ValidationError`` and changes nothing if invalid."""
+        updated = SimulatorConfig.model_validate({**self._config.model_dump(), **changes})
+        if updated.seed != self._config.seed:
+            self._rng = random.Random(updated.seed)
+        self._config = updated
+        return updated
+
+    def reset(self) -> None:
+        """Zero the stats; with a seed configured, also restart the random sequence (reproducible runs)."""
+        self.stats = SimulatorStats()
+        if self._config.seed is not None:
+            self._rng = random.Random(self._config.seed)
+
+    def answer(self, request: ChatCompletionRequest) -> Answer | ApiError:
+        """Decide the outcome of one chat completion request."""
+        self.stats.requests_total += 1
+        config = self._config
+        texts = [m.text() for m in request.messages]
+        try:
+            fault = forced_fault(texts) or drawn_fault(config, self._rng)
+        except UnknownFaultError as exc:
+            return ApiError(status=400, message=str(exc), type="invalid_request_error", param="messages")
+        if fault is not None:
+            self.stats.faults_by_kind[fault.value] += 1
+            log.info("injecting fault %s into a %s request", fault.value, request.schema_name or "text")
+            if (error := refusal(fault, config, request.model)) is not None:
+                return error
+        # Each request gets its own generator, so concurrent requests cannot interleave draws.
+        rng = random.Random(self._rng.getrandbits(64))
+        reply = compose(request, rng)
+        content = reply.content
+        finish_reason: FinishReason = "stop"
+        if fault is Fault.MALFORMED:
+            content = malformed(content, rng)
+        elif fault is Fault.TRUNCATE:
+            content, finish_reason = truncated(content), "length"
+        limit = request.token_limit
+        if limit is not None and estimate_tokens(content) > limit:
+            content, finish_reason = content[: limit * CHARS_PER_TOKEN], "length"
+        prompt_tokens = sum(estimate_tokens(t) + _TOKENS_PER_MESSAGE for t in texts) + _TOKENS_PER_REPLY
+        return Answer(
+            content=content,
+            finish_reason=finish_reason,
+            kind=reply.kind,
+            exercise=reply.exercise,
+            fault=fault,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(content)),
+            pace=Pace(config.tokens_per_second, config.first_token_delay_seconds),
+            hang_seconds=config.hang_seconds if fault is Fault.HANG else 0.0,
+        )
+
+    def delivered(self, answer: Answer) -> None:
+        """Count a reply the client received in full."""
+        self.stats.prompt_tokens_total += answer.usage.prompt_tokens
+        self.stats.completion_tokens_total += answer.usage.completion_tokens
+        if answer.intact:
+            self.stats.completions_total += 1
+            self.stats.completions_by_schema[answer.kind] += 1
+            if answer.exercise is not None:
+                self.stats.profiles_by_exercise[answer.exercise] += 1
+
+    def abandoned(self) -> None:
+        """Count a reply the client walked away from (its generation was stopped)."""
+        self.stats.abandoned_total += 1

@@ -1,0 +1,37 @@
+"""Counters that let tests and operators see what the simulator served (``GET /_sim/stats``)."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SimulatorStats:
+    """What the simulator has seen and served since start or the last reset.
+
+    A *completion* is a reply delivered in full, intact, with finish_reason "stop". Replies a
+    fault spoiled (malformed, truncated) count under ``faults_by_kind`` instead; replies the
+    client walked away from count as ``abandoned_total``. Tokens count everything delivered.
+    """
+
+    requests_total: int = 0
+    completions_total: int = 0
+    completions_by_schema: Counter[str] = field(default_factory=Counter)
+    profiles_by_exercise: Counter[str] = field(default_factory=Counter)
+    prompt_tokens_total: int = 0
+    completion_tokens_total: int = 0
+    faults_by_kind: Counter[str] = field(default_factory=Counter)
+    abandoned_total: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON-ready data."""
+        return {
+            "requests_total": self.requests_total,
+            "completions_total": self.completions_total,
+            "completions_by_schema": dict(self.completions_by_schema),
+            "profiles_by_exercise": dict(self.profiles_by_exercise),
+            "prompt_tokens_total": self.prompt_tokens_total,
+            "completion_tokens_total": self.completion_tokens_total,
+            "faults_by_kind": dict(self.faults_by_kind),
+            "abandoned_total": self.abandoned_total,
+        }

@@ -1,0 +1,36 @@
+"""``python -m services.gateway [serve]`` serves the API; ``... token`` prints a dev access token."""
+
+import argparse
+import os
+import uuid
+
+from service_runtime.health import serve
+from service_runtime.logs import configure_logging
+from services.gateway.app import create_app
+from services.gateway.devtoken import mint_dev_token
+from services.gateway.settings import GatewaySettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve the HTTP API (the default)")
+    token = commands.add_parser("token", help="print a dev access token signed with SUPABASE_JWT_SECRET")
+    token.add_argument("--sub", type=uuid.UUID, default=None, help="the user id (default: a new random one)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until the token expires (default: 3600)")
+    args = parser.parse_args(argv)
+
+    if args.command == "token":
+        secret = os.environ.get("SUPABASE_JWT_SECRET")
+        if not secret:
+            parser.error("SUPABASE_JWT_SECRET is not set")
+        print(mint_dev_token(secret, args.sub, args.ttl))
+        return
+
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    serve(create_app(settings), settings.gateway_host, settings.gateway_port, settings.log_level)
+
+
+if __name__ == "__main__":
+    main()

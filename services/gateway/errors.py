@@ -1,0 +1,142 @@
+"""One JSON error shape for every 4xx and 5xx the gateway sends.
+
+``{"error": {"code": "...", "message": "...", "details": [...]}}``: FastAPI's and Starlette's own
+``{"detail": ...}`` replies are replaced by handlers installed on the app.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.gateway.store import Unavailable
+
+__all__ = [
+    "ApiError",
+    "ErrorBody",
+    "ErrorCode",
+    "ErrorDetail",
+    "ErrorInfo",
+    "error_response",
+    "install_error_handlers",
+]
+
+log = logging.getLogger(__name__)
+
+ErrorCode = Literal["unauthorized", "invalid_request", "not_found", "unavailable", "internal"]
+
+# Clients may retry a 503 after this long; JetStream or Postgres is usually back by then.
+RETRY_AFTER_SECONDS = 5
+
+
+class ErrorDetail(BaseModel):
+    """One problem with the request, e.g. one failed field of the body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorBody(BaseModel):
+    """The body of every error reply."""
+
+    model_config = ConfigDict(frozen=True)
+
+    error: ErrorInfo
+
+
+class ApiError(Exception):
+    """Raised by routes and dependencies to answer with an error; rendered by ``install_error_handlers``."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: ErrorCode,
+        message: str,
+        *,
+        details: Sequence[ErrorDetail] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code: ErrorCode = code
+        self.message = message
+        self.details = tuple(details)
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status_code: int,
+    code: ErrorCode,
+    message: str,
+    *,
+    details: Iterable[ErrorDetail] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = ErrorBody(error=ErrorInfo(code=code, message=message, details=list(details)))
+    return Response(body.model_dump_json(), status_code, headers=headers, media_type="application/json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise through ``error_response``."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> Response:
+        return error_response(exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        details = [_detail(error) for error in exc.errors()]
+        return error_response(422, "invalid_request", "The request is invalid.", details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own 404 (no such route) and 405, and any HTTPException a library raises.
+        return error_response(exc.status_code, _code_for(exc.status_code), str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable) -> Response:
+        log.warning("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        return error_response(
+            503,
+            "unavailable",
+            "The service is temporarily unavailable; nothing was changed. Try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises the exception after this reply, so the server still logs it.
+        return error_response(500, "internal", "Internal error.")
+
+
+def _code_for(status_code: int) -> ErrorCode:
+    if status_code == 401:
+        return "unauthorized"
+    if status_code == 404:
+        return "not_found"
+    if status_code == 503:
+        return "unavailable"
+    if status_code >= 500:
+        return "internal"
+    return "invalid_request"
+
+
+def _detail(error: Mapping[str, Any]) -> ErrorDetail:
+    # Never echo the offending input back: it can be a whole user profile.
+    loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+    return ErrorDetail(loc=loc, message=str(error.get("msg", "")), type=str(error.get("type", "")))

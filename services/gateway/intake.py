@@ -1,0 +1,110 @@
+"""The body of a plan request: read it within a size cap, then validate it against the length limits.
+
+The route reads the body itself, after authentication, so a caller without a valid token learns
+nothing about what a valid body looks like and a stranger's oversized upload is never parsed.
+"""
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from services.gateway.errors import ApiError
+
+__all__ = ["Limits", "PlanRequestBody", "read_plan_request"]
+
+# JSON may spell one character as a 12-byte surrogate-pair escape (\ud83d\udcaa); allow for that
+# in every capped field, plus room for fields we ignore.
+_BYTES_PER_CHAR = 12
+_SLACK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much text a plan request may carry, in characters after trimming whitespace."""
+
+    max_user_profile_chars: int
+    max_system_prompt_chars: int
+
+    @property
+    def max_body_bytes(self) -> int:
+        return _BYTES_PER_CHAR * (self.max_user_profile_chars + self.max_system_prompt_chars) + _SLACK_BYTES
+
+
+class PlanRequestBody(BaseModel):
+    """What the app sends: the original edge function's fields, unchanged.
+
+    Unknown fields are ignored (tolerant reader), so app releases that send more keep working.
+    Both texts are trimmed; an empty ``systemPrompt`` counts as absent. Validate with
+    ``context=Limits(...)``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    user_profile: str = Field(
+        alias="userProfile", description="The user's goals, schedule, equipment and constraints, in their words."
+    )
+    system_prompt: str | None = Field(
+        None, alias="systemPrompt", description="Optional extra guidance; untrusted, never replaces ours."
+    )
+
+    @field_validator("user_profile")
+    @classmethod
+    def _profile_is_present_and_capped(cls, value: str, info: ValidationInfo) -> str:
+        text = value.strip()
+        if not text:
+            raise PydanticCustomError("string_blank", "userProfile must not be empty")
+        return _capped(text, _limits(info).max_user_profile_chars)
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _prompt_is_capped(cls, value: str | None, info: ValidationInfo) -> str | None:
+        text = (value or "").strip()
+        return _capped(text, _limits(info).max_system_prompt_chars) if text else None
+
+
+async def read_plan_request(request: Request, limits: Limits) -> PlanRequestBody:
+    """The validated body; ``RequestValidationError`` (422) or ``ApiError`` (413) otherwise.
+
+    The body is parsed as JSON whatever its ``Content-Type``, as the original edge function did.
+    """
+    raw = await _read_capped(request, limits.max_body_bytes)
+    try:
+        return PlanRequestBody.model_validate_json(raw, context=limits)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    if not isinstance(info.context, Limits):
+        raise TypeError("validate PlanRequestBody with context=Limits(...)")
+    return info.context
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) > limit:
+        raise PydanticCustomError(
+            "string_too_long", "String should have at most {max_length} characters", {"max_length": limit}
+        )
+    return text
+
+
+async def _read_capped(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "invalid_request", f"The request body exceeds {max_bytes} bytes.")

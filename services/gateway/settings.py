@@ -1,0 +1,43 @@
+"""The gateway's settings, read once by its composition root."""
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+
+from service_runtime.settings import ServiceSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(ServiceSettings):
+    """Typed, frozen gateway settings; ``DATABASE_URL`` and one way to verify tokens are required."""
+
+    # SecretStr: the URL usually carries the database password; keep it out of reprs and logs.
+    database_url: SecretStr = Field(validation_alias="DATABASE_URL")
+    supabase_jwt_secret: SecretStr | None = Field(None, validation_alias="SUPABASE_JWT_SECRET")
+    supabase_jwks_url: str | None = Field(None, validation_alias="SUPABASE_JWKS_URL")
+    jwt_audience: str = Field("authenticated", min_length=1, validation_alias="GATEWAY_JWT_AUDIENCE")
+
+    gateway_host: str = Field("0.0.0.0", validation_alias="GATEWAY_HOST")
+    gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
+
+    max_user_profile_chars: int = Field(8000, ge=1, validation_alias="GATEWAY_MAX_USER_PROFILE_CHARS")
+    max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="GATEWAY_MAX_SYSTEM_PROMPT_CHARS")
+
+    db_pool_min_size: int = Field(1, ge=0, validation_alias="GATEWAY_DB_POOL_MIN_SIZE")
+    db_pool_max_size: int = Field(10, ge=1, validation_alias="GATEWAY_DB_POOL_MAX_SIZE")
+    # Bounds both waiting for a pooled connection and each statement, so a stuck database
+    # turns into a prompt 503 instead of requests piling up.
+    db_timeout_seconds: float = Field(5.0, gt=0, validation_alias="GATEWAY_DB_TIMEOUT_SECONDS")
+
+    @model_validator(mode="after")
+    def _can_verify_tokens(self) -> Self:
+        if self.supabase_jwt_secret is None and self.supabase_jwks_url is None:
+            raise ValueError("set SUPABASE_JWT_SECRET (or, in a later release, SUPABASE_JWKS_URL) to verify tokens")
+        return self
+
+    @model_validator(mode="after")
+    def _pool_bounds_are_ordered(self) -> Self:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("GATEWAY_DB_POOL_MIN_SIZE must not exceed GATEWAY_DB_POOL_MAX_SIZE")
+        return self

@@ -1,0 +1,198 @@
+"""The gateway's database port: create requests, read request snapshots and finished plans.
+
+The gateway writes one thing, the request row at creation; the persister owns every later write.
+"""
+
+# Deferred annotations: asyncpg's Pool and Record are generic only in its type stubs.
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from itertools import groupby
+from operator import itemgetter
+from typing import Protocol
+from uuid import UUID, uuid4
+
+import asyncpg
+import orjson
+
+from contracts.events import PlanRequested
+from service_runtime.bus import EventPublisher
+from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
+
+__all__ = ["PostgresRequestStore", "RequestStore", "Unavailable", "open_pool"]
+
+log = logging.getLogger(__name__)
+
+# Faults that say "the database is not answering right now", as opposed to a bug in a query.
+_OUTAGES: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+class Unavailable(Exception):
+    """A dependency (Postgres or the event bus) cannot take the work now; nothing was stored."""
+
+
+class RequestStore(Protocol):
+    """Port for the gateway's reads and its one write. Reads are scoped to the calling user."""
+
+    async def create_request(self, *, user_id: UUID, user_profile: str, system_prompt: str | None) -> UUID:
+        """Store a ``processing`` request and announce it with ``plan.requested``; return its id."""
+        ...
+
+    async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
+        """The user's request, or ``None`` when it does not exist or belongs to someone else."""
+        ...
+
+    async def get_plan(self, user_id: UUID, plan_id: UUID) -> PlanView | None:
+        """The user's completed plan, or ``None`` when missing, unfinished or someone else's."""
+        ...
+
+
+_INSERT_REQUEST = """
+INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt)
+VALUES ($1, $2, 'processing', 'queued', $3, $4)
+"""
+
+_SELECT_REQUEST = """
+SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
+FROM workout_plan_requests
+WHERE id = $1 AND user_id = $2
+"""
+
+_SELECT_PLAN = """
+SELECT id, request_id, title, summary, created_at, completed_at
+FROM workout_plans
+WHERE id = $1 AND user_id = $2 AND status = 'complete'
+"""
+
+_SELECT_ENTRIES = """
+SELECT e.week, e.week_theme, e.day, e.day_focus, e.position,
+       x.key AS exercise_key, x.name AS exercise_name, x.profile AS exercise_profile,
+       e.sets, e.reps, e.rest_seconds, e.notes
+FROM workout_entries AS e
+JOIN exercises AS x ON x.key = e.exercise_key
+WHERE e.plan_id = $1
+ORDER BY e.week, e.day, e.position
+"""
+
+
+async def open_pool(dsn: str, *, min_size: int, max_size: int, timeout_seconds: float) -> asyncpg.Pool[asyncpg.Record]:
+    """A connection pool whose connections decode ``jsonb`` to Python values."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout_seconds,
+        command_timeout=timeout_seconds,
+        init=_register_json_codecs,
+    )
+
+
+async def _register_json_codecs(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+    )
+
+
+class PostgresRequestStore:
+    """``RequestStore`` on an asyncpg pool, announcing new requests through ``publisher``."""
+
+    def __init__(
+        self, pool: asyncpg.Pool[asyncpg.Record], publisher: EventPublisher, *, acquire_timeout_seconds: float = 5.0
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._acquire_timeout = acquire_timeout_seconds
+
+    async def create_request(self, *, user_id: UUID, user_profile: str, system_prompt: str | None) -> UUID:
+        request_id = uuid4()
+        event = PlanRequested(
+            request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
+        )
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt)
+            # Published inside the open transaction: if JetStream does not acknowledge, the
+            # insert rolls back and the caller gets 503 with nothing stored. The reverse gap (an
+            # acknowledged event whose commit then fails) is closed by the transactional outbox
+            # that replaces this publish in a later issue.
+            try:
+                await self._publisher.publish(event)
+            except Exception as exc:
+                raise Unavailable("the event bus did not acknowledge plan.requested") from exc
+        log.info("accepted request %s", request_id)
+        return request_id
+
+    async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(_SELECT_REQUEST, request_id, user_id)
+        if row is None:
+            return None
+        return RequestSnapshot(
+            request_id=row["id"],
+            status=row["status"],
+            stage=row["stage"],
+            error=row["error"],
+            plan_id=row["plan_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            completed_at=row["completed_at"],
+        )
+
+    async def get_plan(self, user_id: UUID, plan_id: UUID) -> PlanView | None:
+        async with self._connection() as conn:
+            plan = await conn.fetchrow(_SELECT_PLAN, plan_id, user_id)
+            if plan is None:
+                return None
+            # A complete plan is never written again, so the two reads need no shared snapshot.
+            entries = await conn.fetch(_SELECT_ENTRIES, plan_id)
+        return PlanView(
+            plan_id=plan["id"],
+            request_id=plan["request_id"],
+            title=plan["title"],
+            summary=plan["summary"],
+            created_at=plan["created_at"],
+            completed_at=plan["completed_at"],
+            weeks=_weeks(entries),
+        )
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]:
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+                yield conn
+        except _OUTAGES as exc:
+            raise Unavailable("the database is not answering") from exc
+
+
+def _weeks(rows: Sequence[asyncpg.Record]) -> list[WeekView]:
+    """Nest entry rows, already ordered by week, day and position, into weeks of days."""
+    weeks: list[WeekView] = []
+    for week, grouped_week in groupby(rows, key=itemgetter("week")):
+        week_rows = list(grouped_week)
+        days: list[DayView] = []
+        for day, grouped_day in groupby(week_rows, key=itemgetter("day")):
+            day_rows = list(grouped_day)
+            days.append(DayView(day=day, focus=day_rows[0]["day_focus"], entries=[_entry(row) for row in day_rows]))
+        weeks.append(WeekView(week=week, theme=week_rows[0]["week_theme"], days=days))
+    return weeks
+
+
+def _entry(row: asyncpg.Record) -> EntryView:
+    return EntryView(
+        position=row["position"],
+        exercise=ExerciseView(key=row["exercise_key"], name=row["exercise_name"], profile=row["exercise_profile"]),
+        sets=row["sets"],
+        reps=row["reps"],
+        rest_seconds=row["rest_seconds"],
+        notes=row["notes"],
+    )

@@ -1,0 +1,91 @@
+"""What the gateway answers with: read models of requests and plans, shaped for the app.
+
+The store builds them straight from SQL (no domain objects on the read side), the routes return
+them, and FastAPI serialises them with Pydantic.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "ACCEPTED_MESSAGE",
+    "DayView",
+    "EntryView",
+    "ExerciseView",
+    "PlanAccepted",
+    "PlanView",
+    "RequestSnapshot",
+    "RequestStatus",
+    "WeekView",
+]
+
+ACCEPTED_MESSAGE = "Workout plan generation started. You will be notified when complete."
+
+RequestStatus = Literal["processing", "completed", "failed", "cancelled"]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PlanAccepted(_View):
+    """The 202 reply of the original edge function, unchanged."""
+
+    request_id: UUID
+    status: Literal["processing"] = "processing"
+    message: str = ACCEPTED_MESSAGE
+
+
+class RequestSnapshot(_View):
+    """Where a request stands now."""
+
+    request_id: UUID
+    status: RequestStatus
+    stage: str
+    error: str | None
+    plan_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class ExerciseView(_View):
+    key: str
+    name: str
+    profile: dict[str, Any] | None
+
+
+class EntryView(_View):
+    position: int
+    exercise: ExerciseView
+    sets: int
+    reps: str
+    rest_seconds: int
+    notes: str
+
+
+class DayView(_View):
+    day: int
+    focus: str
+    entries: list[EntryView]
+
+
+class WeekView(_View):
+    week: int
+    theme: str
+    days: list[DayView]
+
+
+class PlanView(_View):
+    """A completed plan: weeks, then days, then entries in the order the plan prescribes them."""
+
+    plan_id: UUID
+    request_id: UUID
+    title: str
+    summary: str
+    created_at: datetime
+    completed_at: datetime | None
+    weeks: list[WeekView]

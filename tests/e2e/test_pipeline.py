@@ -1,0 +1,173 @@
+"""One request end to end: the app's call, the four services as processes, the rows it leaves."""
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+import httpx
+import nats
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+SEED_PROFILE = "I want to build muscle, 3x per week, I have a full gym"
+
+
+async def submit(client: httpx.AsyncClient, stack: Stack, profile: str, user_id: uuid.UUID) -> str:
+    started = time.perf_counter()
+    response = await client.post(
+        f"{stack.gateway_url}/functions/v1/trigger-workout-plan",
+        headers={"Authorization": f"Bearer {stack.token(user_id)}"},
+        json={"userProfile": profile},
+    )
+    print(f"202 in {1000 * (time.perf_counter() - started):.1f} ms")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "processing"
+    assert body["message"] == "Workout plan generation started. You will be notified when complete."
+    return str(body["request_id"])
+
+
+async def wait_for_end(
+    client: httpx.AsyncClient, stack: Stack, request_id: str, user_id: uuid.UUID, timeout: float = 90
+) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {stack.token(user_id)}"}
+    async with asyncio.timeout(timeout):
+        while True:
+            response = await client.get(f"{stack.gateway_url}/v1/requests/{request_id}", headers=headers)
+            assert response.status_code == 200, response.text
+            snapshot: dict[str, object] = response.json()
+            if snapshot["status"] != "processing":
+                return snapshot
+            await asyncio.sleep(0.2)
+
+
+async def test_a_seed_request_becomes_a_complete_plan(stack: Stack) -> None:
+    user = uuid.uuid4()
+    async with httpx.AsyncClient(timeout=30) as client:
+        request_id = await submit(client, stack, SEED_PROFILE, user)
+        snapshot = await wait_for_end(client, stack, request_id, user)
+        assert snapshot["status"] == "completed", snapshot
+        plan = (
+            await client.get(
+                f"{stack.gateway_url}/v1/plans/{snapshot['plan_id']}",
+                headers={"Authorization": f"Bearer {stack.token(user)}"},
+            )
+        ).json()
+        other = await client.get(
+            f"{stack.gateway_url}/v1/plans/{snapshot['plan_id']}",
+            headers={"Authorization": f"Bearer {stack.token(uuid.uuid4())}"},
+        )
+    assert other.status_code == 404
+    assert [w["week"] for w in plan["weeks"]] == list(range(1, 9))
+    assert all(e["exercise"]["profile"] for w in plan["weeks"] for d in w["days"] for e in d["entries"])
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rid = uuid.UUID(request_id)
+        plans = await conn.fetch("SELECT id, status, created_at FROM workout_plans WHERE request_id = $1", rid)
+        assert len(plans) == 1
+        plan_id = plans[0]["id"]
+        weeks = await conn.fetch("SELECT DISTINCT week FROM workout_entries WHERE plan_id = $1 ORDER BY week", plan_id)
+        assert [w["week"] for w in weeks] == list(range(1, 9))
+        unprofiled = await conn.fetchval(
+            "SELECT count(*) FROM workout_entries e LEFT JOIN exercises x ON x.key = e.exercise_key"
+            " WHERE e.plan_id = $1 AND x.profile IS NULL",
+            plan_id,
+        )
+        assert unprofiled == 0
+        order = await conn.fetchrow(
+            "SELECT r.status, r.completed_at, r.completion_tokens,"
+            " (SELECT max(created_at) FROM workout_entries WHERE plan_id = $2) AS entries_at,"
+            " (SELECT max(x.profiled_at) FROM workout_entries e JOIN exercises x ON x.key = e.exercise_key"
+            "   WHERE e.plan_id = $2) AS profiles_at"
+            " FROM workout_plan_requests r WHERE r.id = $1",
+            rid,
+            plan_id,
+        )
+        assert order["status"] == "completed"
+        assert order["completed_at"] >= max(plans[0]["created_at"], order["entries_at"], order["profiles_at"])
+        assert order["completion_tokens"] > 0
+    finally:
+        await conn.close()
+
+
+async def test_a_reply_that_stays_invalid_ends_the_request_failed_with_a_reason(stack: Stack) -> None:
+    user = uuid.uuid4()
+    async with httpx.AsyncClient(timeout=30) as client:
+        request_id = await submit(client, stack, f"{SEED_PROFILE} [[sim:fault=malformed]]", user)
+        snapshot = await wait_for_end(client, stack, request_id, user)
+    assert snapshot["status"] == "failed"
+    assert "invalid_llm_reply" in str(snapshot["error"])
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", uuid.UUID(request_id))
+        assert count == 0
+    finally:
+        await conn.close()
+
+
+async def test_two_overlapping_plans_run_together_and_each_exercise_is_profiled_once(stack: Stack) -> None:
+    users = [uuid.uuid4(), uuid.uuid4()]
+    async with httpx.AsyncClient(timeout=30) as client:
+        ids = [await submit(client, stack, SEED_PROFILE, user) for user in users]
+        snapshots = await asyncio.gather(*(wait_for_end(client, stack, i, u) for i, u in zip(ids, users, strict=True)))
+    assert [s["status"] for s in snapshots] == ["completed", "completed"]
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        keys = [
+            {
+                r["exercise_key"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT exercise_key FROM workout_entries WHERE plan_id = $1", uuid.UUID(str(s["plan_id"]))
+                )
+            }
+            for s in snapshots
+        ]
+    finally:
+        await conn.close()
+    assert keys[0] & keys[1], "the simulator's plans should share exercises"
+    with stack.simulator() as sim:
+        stats = sim.get("/_sim/stats").json()
+    per_exercise = stats["profiles_by_exercise"]
+    assert per_exercise, stats
+    assert max(per_exercise.values()) == 1, {k: v for k, v in per_exercise.items() if v > 1}
+
+
+async def test_a_plan_slower_than_the_lease_is_generated_once(stack: Stack) -> None:
+    # The services run with a 3 s ack_wait; at 600 tokens/s a ~5k-token plan takes about 9 s.
+    user = uuid.uuid4()
+    with stack.simulator() as sim:
+        before = sim.get("/_sim/stats").json()["completions_by_schema"].get("WorkoutPlan", 0)
+        sim.patch("/_sim/config", json={"tokens_per_second": 600}).raise_for_status()
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                started = time.perf_counter()
+                request_id = await submit(client, stack, SEED_PROFILE, user)
+                snapshot = await wait_for_end(client, stack, request_id, user, timeout=120)
+                elapsed = time.perf_counter() - started
+        finally:
+            sim.patch("/_sim/config", json={"tokens_per_second": 20000}).raise_for_status()
+        after = sim.get("/_sim/stats").json()["completions_by_schema"].get("WorkoutPlan", 0)
+    assert snapshot["status"] == "completed"
+    assert elapsed > 3 * 2, f"the plan took {elapsed:.1f}s: too fast to prove the lease was kept alive"
+    assert after - before == 1
+    nc = await nats.connect(stack.nats_url)
+    try:
+        info = await nc.jetstream().consumer_info("WORKOUT_EVENTS", "planner")
+        assert info.num_redelivered == 0
+    finally:
+        await nc.drain()
+
+
+def test_every_worker_reports_its_dependencies_ready(stack: Stack) -> None:
+    for name in ("planner", "profiler", "persister", "gateway"):
+        response = httpx.get(f"{stack.health_urls[name]}/readyz")
+        assert response.status_code == 200, (name, response.text)
+        assert all(response.json()["checks"].values())
+        assert "workout_messages_handled_total" in httpx.get(f"{stack.health_urls[name]}/metrics").text or (
+            name == "gateway"
+        )

@@ -1,0 +1,443 @@
+"""The gateway against a real NATS JetStream and Postgres: what it stores, publishes and answers."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import nats
+import pytest
+from fastapi import FastAPI
+from nats.js import JetStreamContext
+
+from contracts.events import Event, PlanRequested
+from contracts.streams import WORKOUT_EVENTS
+from contracts.subjects import PLAN_REQUESTED
+from services.gateway.app import create_app
+from services.gateway.devtoken import mint_dev_token
+from services.gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.integration
+
+SECRET = "integration-test-secret-at-least-32-bytes"
+OTHER_SECRET = "someone-elses-secret-also-at-least-32-bytes"
+ACCEPTED = "Workout plan generation started. You will be notified when complete."
+PLAN_PATHS = ["/functions/v1/trigger-workout-plan", "/v1/plans"]
+PROFILE = "I want to build muscle, 3x per week, 45 minutes, dumbbells at home."
+
+
+def bearer(user_id: uuid.UUID | None = None, secret: str = SECRET, ttl_seconds: int = 600) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_dev_token(secret, user_id, ttl_seconds)}"}
+
+
+def wrong_audience_token() -> str:
+    now = int(time.time())
+    claims = {"sub": str(uuid.uuid4()), "aud": "anon", "role": "anon", "iat": now, "exp": now + 600}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.fixture
+def settings(nats_url: str, database_url: str) -> GatewaySettings:
+    return GatewaySettings(nats_url=nats_url, database_url=database_url, supabase_jwt_secret=SECRET)
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    # ASGITransport does not run the lifespan; enter it as uvicorn would.
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(nats_url)
+    yield nc.jetstream()
+    await nc.close()
+
+
+async def stored_and_published(db: asyncpg.Connection, js: JetStreamContext) -> tuple[int, int]:
+    rows = await db.fetchval("SELECT count(*) FROM workout_plan_requests")
+    info = await js.stream_info(WORKOUT_EVENTS.name)
+    return rows, info.state.messages
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+@pytest.mark.parametrize("path", PLAN_PATHS)
+async def test_a_plan_request_is_stored_as_processing_and_announced_on_the_stream(
+    client: httpx.AsyncClient, db: asyncpg.Connection, js: JetStreamContext, path: str
+) -> None:
+    user_id = uuid.uuid4()
+
+    response = await client.post(
+        path, headers=bearer(user_id), json={"userProfile": PROFILE, "systemPrompt": "Keep it under an hour."}
+    )
+
+    assert response.status_code == 202
+    body = response.json()
+    request_id = uuid.UUID(body["request_id"])
+    assert body == {"request_id": str(request_id), "status": "processing", "message": ACCEPTED}
+    row = await db.fetchrow("SELECT * FROM workout_plan_requests WHERE id = $1", request_id)
+    assert row is not None
+    assert (row["user_id"], row["status"], row["stage"]) == (user_id, "processing", "queued")
+    assert (row["user_profile"], row["system_prompt"]) == (PROFILE, "Keep it under an hour.")
+    message = await js.get_last_msg(WORKOUT_EVENTS.name, PLAN_REQUESTED)
+    assert message.headers is not None
+    assert message.headers["Nats-Msg-Id"] == f"{PLAN_REQUESTED}:{request_id}"
+    assert message.data is not None
+    event = PlanRequested.model_validate_json(message.data)
+    assert (event.request_id, event.user_id, event.user_profile) == (request_id, user_id, PROFILE)
+    assert event.system_prompt == "Keep it under an hour."
+
+
+async def test_the_event_is_published_inside_the_transaction_before_the_row_commits(
+    settings: GatewaySettings, db: asyncpg.Connection
+) -> None:
+    rows_seen_while_publishing: list[int] = []
+
+    class ProbingPublisher:
+        async def publish(self, event: Event) -> None:
+            count = await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE id = $1", event.request_id)
+            rows_seen_while_publishing.append(count)
+
+    async with serving(create_app(settings, publisher=ProbingPublisher())) as client:
+        response = await client.post("/v1/plans", headers=bearer(), json={"userProfile": PROFILE})
+
+    assert response.status_code == 202
+    assert rows_seen_while_publishing == [0]
+    status = await db.fetchval(
+        "SELECT status FROM workout_plan_requests WHERE id = $1", uuid.UUID(response.json()["request_id"])
+    )
+    assert status == "processing"
+
+
+async def test_unknown_body_fields_are_ignored_and_texts_are_trimmed(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    response = await client.post(
+        "/functions/v1/trigger-workout-plan",
+        headers=bearer(),
+        json={"userProfile": f"  {PROFILE}\n", "systemPrompt": "   ", "appVersion": "2.3.1"},
+    )
+
+    assert response.status_code == 202
+    row = await db.fetchrow(
+        "SELECT user_profile, system_prompt FROM workout_plan_requests WHERE id = $1",
+        uuid.UUID(response.json()["request_id"]),
+    )
+    assert row is not None
+    assert (row["user_profile"], row["system_prompt"]) == (PROFILE, None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content"),
+    [
+        pytest.param({}, json.dumps({"userProfile": PROFILE}), id="missing-header"),
+        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, json.dumps({"userProfile": PROFILE}), id="not-bearer"),
+        pytest.param({"Authorization": "Bearer garbage"}, json.dumps({"userProfile": PROFILE}), id="garbage"),
+        pytest.param(bearer(ttl_seconds=-60), json.dumps({"userProfile": PROFILE}), id="expired"),
+        pytest.param(
+            {"Authorization": f"Bearer {wrong_audience_token()}"},
+            json.dumps({"userProfile": PROFILE}),
+            id="wrong-audience",
+        ),
+        pytest.param(bearer(secret=OTHER_SECRET), json.dumps({"userProfile": PROFILE}), id="wrong-secret"),
+        pytest.param({}, "this is not json", id="missing-header-and-invalid-body"),
+    ],
+)
+@pytest.mark.parametrize("path", PLAN_PATHS)
+async def test_a_plan_request_without_a_valid_token_is_unauthorized_and_changes_nothing(
+    client: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    js: JetStreamContext,
+    *,
+    path: str,
+    headers: dict[str, str],
+    content: str,
+) -> None:
+    before = await stored_and_published(db, js)
+
+    response = await client.post(path, headers={**headers, "Content-Type": "application/json"}, content=content)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert error_of(response)["code"] == "unauthorized"
+    assert await stored_and_published(db, js) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/requests/{id}", "/v1/plans/{id}"])
+async def test_reads_are_unauthorized_before_the_id_is_even_looked_at(client: httpx.AsyncClient, path: str) -> None:
+    for request_id in (str(uuid.uuid4()), "not-a-uuid"):
+        response = await client.get(path.format(id=request_id), headers={"Authorization": "Bearer garbage"})
+
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("content", "loc"),
+    [
+        pytest.param(json.dumps({"systemPrompt": "hi"}), ["body", "userProfile"], id="missing-user-profile"),
+        pytest.param(json.dumps({"userProfile": ""}), ["body", "userProfile"], id="empty"),
+        pytest.param(json.dumps({"userProfile": " \n\t "}), ["body", "userProfile"], id="whitespace-only"),
+        pytest.param(json.dumps({"userProfile": "x" * 8001}), ["body", "userProfile"], id="user-profile-too-long"),
+        pytest.param(
+            json.dumps({"userProfile": PROFILE, "systemPrompt": "x" * 4001}),
+            ["body", "systemPrompt"],
+            id="system-prompt-too-long",
+        ),
+        pytest.param("userProfile=build+muscle", ["body"], id="not-json"),
+        pytest.param("", ["body"], id="empty-body"),
+        pytest.param(json.dumps({"userProfile": 42}), ["body", "userProfile"], id="wrong-type"),
+        pytest.param(
+            json.dumps({"userProfile": PROFILE, "systemPrompt": 7}), ["body", "systemPrompt"], id="bad-prompt"
+        ),
+        pytest.param(json.dumps([PROFILE]), ["body"], id="not-an-object"),
+    ],
+)
+async def test_an_invalid_plan_request_is_rejected_and_changes_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, js: JetStreamContext, content: str, loc: list[str]
+) -> None:
+    before = await stored_and_published(db, js)
+
+    response = await client.post(
+        "/functions/v1/trigger-workout-plan",
+        headers={**bearer(), "Content-Type": "application/json"},
+        content=content,
+    )
+
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_request"
+    assert [detail["loc"] for detail in error["details"]] == [loc]
+    assert await stored_and_published(db, js) == before
+
+
+async def test_a_body_beyond_the_size_cap_is_refused_unread(
+    client: httpx.AsyncClient, db: asyncpg.Connection, js: JetStreamContext
+) -> None:
+    before = await stored_and_published(db, js)
+
+    response = await client.post(
+        "/v1/plans", headers=bearer(), json={"userProfile": PROFILE, "padding": "x" * 1_000_000}
+    )
+
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "invalid_request"
+    assert await stored_and_published(db, js) == before
+
+
+async def test_the_owner_sees_a_snapshot_of_their_request(client: httpx.AsyncClient) -> None:
+    user_id = uuid.uuid4()
+    accepted = await client.post("/v1/plans", headers=bearer(user_id), json={"userProfile": PROFILE})
+    request_id = accepted.json()["request_id"]
+
+    response = await client.get(f"/v1/requests/{request_id}", headers=bearer(user_id))
+
+    assert response.status_code == 200
+    snapshot = response.json()
+    assert set(snapshot) == {
+        "request_id",
+        "status",
+        "stage",
+        "error",
+        "plan_id",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    }
+    assert snapshot["request_id"] == request_id
+    assert (snapshot["status"], snapshot["stage"]) == ("processing", "queued")
+    assert snapshot["error"] is None
+    assert snapshot["plan_id"] is None
+    assert snapshot["completed_at"] is None
+    assert snapshot["created_at"] <= snapshot["updated_at"]
+
+
+async def test_another_users_request_is_indistinguishable_from_a_missing_one(client: httpx.AsyncClient) -> None:
+    accepted = await client.post("/v1/plans", headers=bearer(uuid.uuid4()), json={"userProfile": PROFILE})
+    someone_else = bearer(uuid.uuid4())
+
+    theirs = await client.get(f"/v1/requests/{accepted.json()['request_id']}", headers=someone_else)
+    missing = await client.get(f"/v1/requests/{uuid.uuid4()}", headers=someone_else)
+
+    assert (theirs.status_code, missing.status_code) == (404, 404)
+    assert theirs.json() == missing.json()
+    assert error_of(theirs)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/v1/requests/not-a-uuid", "/v1/plans/12345"])
+async def test_a_malformed_id_in_the_path_is_invalid(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, headers=bearer())
+
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_request"
+    assert error["details"][0]["loc"][0] == "path"
+
+
+SQUAT_PROFILE = {
+    "name": "Goblet Squat",
+    "description": "A squat holding one dumbbell at the chest.",
+    "instructions": ["Hold the bell.", "Sit down between the heels.", "Stand up."],
+    "primary_muscles": ["quadriceps", "glutes"],
+    "secondary_muscles": ["core"],
+    "equipment": ["dumbbell"],
+    "cues": ["Elbows inside the knees."],
+    "difficulty": "beginner",
+}
+
+
+async def seed_plan(db: asyncpg.Connection, user_id: uuid.UUID, *, status: str = "complete") -> uuid.UUID:
+    """A plan as the persister leaves it: 2 weeks x 2 days x 2 entries, inserted out of order."""
+    request_id, plan_id, tag = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().hex[:8]
+    squat, plank = f"goblet-squat-{tag}", f"plank-{tag}"
+    async with db.transaction():
+        await db.execute(
+            "INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, 'Goblet Squat', $2::jsonb, now()),"
+            " ($3, 'Plank', NULL, NULL)",
+            squat,
+            json.dumps(SQUAT_PROFILE),
+            plank,
+        )
+        await db.execute(
+            "INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, plan_id, completed_at)"
+            " VALUES ($1, $2, 'completed', 'done', $3, $4, now())",
+            request_id,
+            user_id,
+            PROFILE,
+            plan_id,
+        )
+        await db.execute(
+            "INSERT INTO workout_plans (id, request_id, user_id, status, title, summary, model, completed_at)"
+            " VALUES ($1, $2, $3, $4, 'Home hypertrophy', 'Eight weeks of dumbbell work.', 'test', now())",
+            plan_id,
+            request_id,
+            user_id,
+            status,
+        )
+        entries = [
+            (plan_id, week, day, position, f"Theme {week}", f"Focus {week}.{day}", key, sets, f"{week}x{day}")
+            for week in (1, 2)
+            for day in (1, 3)
+            for position, key, sets in ((1, squat, 4), (2, plank, 3))
+        ]
+        await db.executemany(
+            "INSERT INTO workout_entries (plan_id, week, day, position, week_theme, day_focus, exercise_key,"
+            " exercise_name, sets, reps, rest_seconds, notes)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, '8-12', 90, $9)",
+            list(reversed(entries)),
+        )
+    return plan_id
+
+
+async def test_the_owner_gets_a_completed_plan_nested_by_week_day_and_entry(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    user_id = uuid.uuid4()
+    plan_id = await seed_plan(db, user_id)
+
+    response = await client.get(f"/v1/plans/{plan_id}", headers=bearer(user_id))
+
+    assert response.status_code == 200
+    plan = response.json()
+    assert set(plan) == {"plan_id", "request_id", "title", "summary", "created_at", "completed_at", "weeks"}
+    assert plan["plan_id"] == str(plan_id)
+    assert (plan["title"], plan["summary"]) == ("Home hypertrophy", "Eight weeks of dumbbell work.")
+    assert [week["week"] for week in plan["weeks"]] == [1, 2]
+    assert [week["theme"] for week in plan["weeks"]] == ["Theme 1", "Theme 2"]
+    for week in plan["weeks"]:
+        assert set(week) == {"week", "theme", "days"}
+        assert [(day["day"], day["focus"]) for day in week["days"]] == [
+            (1, f"Focus {week['week']}.1"),
+            (3, f"Focus {week['week']}.3"),
+        ]
+        for day in week["days"]:
+            assert set(day) == {"day", "focus", "entries"}
+            assert [entry["position"] for entry in day["entries"]] == [1, 2]
+            assert [entry["notes"] for entry in day["entries"]] == [f"{week['week']}x{day['day']}"] * 2
+    squat, plank = plan["weeks"][0]["days"][0]["entries"]
+    assert set(squat) == {"position", "exercise", "sets", "reps", "rest_seconds", "notes"}
+    assert (squat["sets"], squat["reps"], squat["rest_seconds"]) == (4, "8-12", 90)
+    assert squat["exercise"]["key"].startswith("goblet-squat-")
+    assert (squat["exercise"]["name"], squat["exercise"]["profile"]) == ("Goblet Squat", SQUAT_PROFILE)
+    assert set(plank["exercise"]) == {"key", "name", "profile"}
+    assert (plank["exercise"]["name"], plank["exercise"]["profile"]) == ("Plank", None)
+
+
+async def test_a_plan_is_not_found_for_another_user_or_before_it_is_complete(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    owner = uuid.uuid4()
+    complete = await seed_plan(db, owner)
+    assembling = await seed_plan(db, owner, status="assembling")
+
+    someone_elses = await client.get(f"/v1/plans/{complete}", headers=bearer(uuid.uuid4()))
+    unfinished = await client.get(f"/v1/plans/{assembling}", headers=bearer(owner))
+    missing = await client.get(f"/v1/plans/{uuid.uuid4()}", headers=bearer(owner))
+
+    assert [r.status_code for r in (someone_elses, unfinished, missing)] == [404, 404, 404]
+    assert someone_elses.json() == unfinished.json() == missing.json()
+    assert error_of(missing)["code"] == "not_found"
+
+
+async def test_an_unreachable_event_bus_means_503_and_no_request_row(
+    settings: GatewaySettings, db: asyncpg.Connection
+) -> None:
+    class UnreachableBus:
+        async def publish(self, event: Event) -> None:
+            raise nats.errors.NoServersError
+
+    user_id = uuid.uuid4()
+    before = await db.fetchval("SELECT count(*) FROM workout_plan_requests")
+
+    async with serving(create_app(settings, publisher=UnreachableBus())) as client:
+        response = await client.post("/v1/plans", headers=bearer(user_id), json={"userProfile": PROFILE})
+
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "unavailable"
+    assert response.headers["Retry-After"].isdigit()
+    assert await db.fetchval("SELECT count(*) FROM workout_plan_requests") == before
+    assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", user_id) == 0
+
+
+async def test_the_gateway_reports_ready_when_nats_and_postgres_answer(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"postgres": True, "nats": True}
+
+
+async def test_errors_outside_the_routes_use_the_same_shape(client: httpx.AsyncClient) -> None:
+    no_route = await client.get("/v2/nothing-here", headers=bearer())
+    wrong_method = await client.put("/v1/plans", headers=bearer())
+
+    assert (no_route.status_code, error_of(no_route)["code"]) == (404, "not_found")
+    assert (wrong_method.status_code, error_of(wrong_method)["code"]) == (405, "invalid_request")

@@ -1,0 +1,95 @@
+"""The gateway's HS256 token verifier: Supabase-shaped tokens in, a principal or InvalidToken out."""
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+
+from services.gateway.auth import InvalidToken, Principal, SharedSecretVerifier
+from services.gateway.devtoken import mint_dev_token
+
+SECRET = "unit-test-secret-that-is-at-least-32-bytes"
+OTHER_SECRET = "another-secret-that-is-also-32-bytes-long"
+
+
+def verifier() -> SharedSecretVerifier:
+    return SharedSecretVerifier(SECRET, audience="authenticated")
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "sub": str(uuid.uuid4()),
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + 600,
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def signed(payload: dict[str, Any], secret: str = SECRET) -> str:
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
+
+
+def test_a_valid_token_names_its_user_and_role() -> None:
+    user_id = uuid.uuid4()
+
+    principal = verifier().verify(mint_dev_token(SECRET, user_id))
+
+    assert principal == Principal(user_id=user_id, role="authenticated")
+
+
+def test_a_token_within_the_clock_skew_leeway_is_still_accepted() -> None:
+    token = signed(claims(exp=int(time.time()) - 2))
+
+    assert verifier().verify(token).role == "authenticated"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        pytest.param(mint_dev_token(SECRET, ttl_seconds=-60), "token expired", id="expired"),
+        pytest.param(signed(claims(aud="anon")), "wrong audience", id="wrong-audience"),
+        pytest.param(signed(claims(aud=None)), "missing claim 'aud'", id="missing-audience"),
+        pytest.param(mint_dev_token(OTHER_SECRET), "bad signature", id="wrong-secret"),
+        pytest.param(unsigned(claims()), "algorithm not allowed", id="alg-none"),
+        pytest.param(signed(claims(sub=None)), "missing claim 'sub'", id="missing-sub"),
+        pytest.param(signed(claims(exp=None)), "missing claim 'exp'", id="missing-exp"),
+        pytest.param(signed(claims(sub="not-a-uuid")), "subject is not a user id", id="non-uuid-sub"),
+        pytest.param("garbage", "malformed token", id="garbage"),
+        pytest.param("a.b.c", "malformed token", id="garbage-segments"),
+        pytest.param("", "malformed token", id="empty"),
+    ],
+)
+def test_an_untrustworthy_token_is_rejected_with_its_reason(token: str, reason: str) -> None:
+    with pytest.raises(InvalidToken) as caught:
+        verifier().verify(token)
+
+    assert caught.value.reason == reason
+
+
+def test_a_token_signed_with_an_asymmetric_algorithm_is_rejected() -> None:
+    header = {"alg": "RS256", "typ": "JWT"}
+    forged = unsigned(claims()).split(".")
+    forged[0] = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+
+    with pytest.raises(InvalidToken):
+        verifier().verify(".".join([*forged[:2], "c2lnbmF0dXJl"]))
+
+
+def test_a_secret_too_short_for_hs256_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        SharedSecretVerifier("short", audience="authenticated")
