@@ -194,7 +194,7 @@ def _run(
 def _start(
     supervisor: Supervisor, name: str, args: Sequence[str], *, state: Path, env: Mapping[str, str], root: Path
 ) -> Child:
-    """Start ``python *args`` and note it in ``state/children`` for the next run to clean up after a crash."""
+    """Start ``python *args`` and note it in ``state/children.jsonl`` for the next run to clean up after a crash."""
     argv = [sys.executable, *args]
     child = supervisor.start(name, argv, env=env, cwd=root)
     with (state / _CHILDREN_FILE).open("a", encoding="utf-8") as record:
