@@ -54,6 +54,7 @@ class LeasedConsumer(Generic[E]):
         max_in_flight: int,
         on_give_up: GiveUpHook | None = None,
         fetch_batch: int = 64,
+        fetch_timeout_seconds: float = 5.0,
         retry_delay_seconds: float = 2.0,
         max_retry_delay_seconds: float = 60.0,
     ) -> None:
@@ -64,6 +65,7 @@ class LeasedConsumer(Generic[E]):
         self._on_give_up = on_give_up
         self._capacity = max_in_flight
         self._fetch_batch = fetch_batch
+        self._fetch_timeout = fetch_timeout_seconds
         self._retry_delay = retry_delay_seconds
         self._max_retry_delay = max_retry_delay_seconds
         # A third of ack_wait leaves two missed beats of slack before the server redelivers.
@@ -71,6 +73,7 @@ class LeasedConsumer(Generic[E]):
         self._in_flight: dict[asyncio.Task[None], Msg] = {}
         self._slot_freed = asyncio.Event()
         self._fetcher: asyncio.Task[None] | None = None
+        self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = False
 
     @property
@@ -80,6 +83,7 @@ class LeasedConsumer(Generic[E]):
     async def start(self) -> None:
         await ensure_consumer(self._js, self.spec)
         sub = await self._js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
+        self._subscription = sub
         self._fetcher = asyncio.create_task(self._fetch_loop(sub), name=f"fetch:{self.spec.durable}")
 
     async def stop(self, grace_seconds: float) -> None:
@@ -88,6 +92,10 @@ class LeasedConsumer(Generic[E]):
         if self._fetcher is not None:
             self._fetcher.cancel()
             await asyncio.gather(self._fetcher, return_exceptions=True)
+        if self._subscription is not None:
+            # Pull responses that arrived after the last fetch sit in the inbox queue; left
+            # subscribed, the connection's drain would wait its full timeout for them.
+            await _quietly(self._subscription.unsubscribe())
         if self._in_flight:
             log.info(
                 "%s: waiting up to %.0fs for %d in-flight messages", self.spec.durable, grace_seconds, self.in_flight
@@ -109,7 +117,7 @@ class LeasedConsumer(Generic[E]):
                 await self._slot_freed.wait()
                 continue
             try:
-                messages = await sub.fetch(min(free, self._fetch_batch), timeout=5)
+                messages = await sub.fetch(min(free, self._fetch_batch), timeout=self._fetch_timeout)
             except nats.errors.TimeoutError:
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, OSError) as exc:

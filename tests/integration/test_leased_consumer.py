@@ -1,9 +1,11 @@
 """The leased consumer's delivery semantics, against a real nats-server with JetStream."""
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -134,3 +136,28 @@ async def test_a_changed_consumer_spec_updates_the_durable_consumer(nc: Client) 
         await consumer.stop(0)
     info = await nc.jetstream().consumer_info(stream, "evolving")
     assert info.config.ack_wait == 9.0
+
+
+async def test_a_stopped_consumer_lets_the_connection_drain_at_once(nats_url: str) -> None:
+    # Regression: a consumer that never received a message kept its pull inbox subscribed, and
+    # the connection's drain() then waited its full 30 s timeout, so idle workers ignored SIGTERM.
+    own = await nats.connect(nats_url)
+    stream, subject = await make_stream(own)
+
+    async def never_called(event: PlanFailed) -> None:
+        raise AssertionError(event)
+
+    consumer = LeasedConsumer(
+        own.jetstream(),
+        ConsumerSpec("idle", stream, subject),
+        PlanFailed,
+        never_called,
+        max_in_flight=8,
+        fetch_timeout_seconds=0.2,
+    )
+    await consumer.start()
+    await asyncio.sleep(1)
+    await consumer.stop(1)
+    started = time.monotonic()
+    await own.drain()
+    assert time.monotonic() - started < 5, "drain waited for its timeout (30 s)"
