@@ -43,6 +43,13 @@ class EventBus:
     async def stop(self) -> None:
         await self.broker.stop()
 
+    async def __aenter__(self) -> "EventBus":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     @property
     def jetstream(self) -> JetStreamContext:
         return self.broker.connection.jetstream()

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
 
 import nats.errors
 import pydantic
@@ -211,3 +212,16 @@ async def _quietly(action: Awaitable[None]) -> None:
         await action
     except Exception as exc:
         log.debug("lease signal failed: %s", exc)
+
+
+@asynccontextmanager
+async def consuming(consumers: Sequence[LeasedConsumer[Any]], grace_seconds: float) -> AsyncIterator[None]:
+    """Run the consumers for the duration of the block; on exit drain them all at once."""
+    started: list[LeasedConsumer[Any]] = []
+    try:
+        for consumer in consumers:
+            await consumer.start()
+            started.append(consumer)
+        yield
+    finally:
+        await asyncio.gather(*(consumer.stop(grace_seconds) for consumer in started))

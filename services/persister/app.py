@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -9,7 +10,7 @@ from starlette.applications import Starlette
 from contracts import streams
 from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated
 from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer
+from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from services.persister.plans import Persisting
@@ -26,46 +27,37 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
     async def lifespan() -> AsyncIterator[None]:
         nonlocal pool
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-        await bus.start()
-        persisting = Persisting(PostgresPlanStore(pool), bus)
-        give_up = fail_request_on_give_up(bus, "persister")
-        js = bus.jetstream
-        consumers: list[LeasedConsumer[PlanGenerated] | LeasedConsumer[ExerciseProfiled] | LeasedConsumer[PlanFailed]]
-        consumers = [
-            LeasedConsumer(
-                js,
-                settings.consumer(streams.PERSISTER_PLANS),
-                PlanGenerated,
-                persisting.plan_generated,
-                max_in_flight=settings.max_in_flight,
-                on_give_up=give_up,
-            ),
-            LeasedConsumer(
-                js,
-                settings.consumer(streams.PERSISTER_PROFILES),
-                ExerciseProfiled,
-                persisting.exercise_profiled,
-                max_in_flight=settings.max_in_flight,
-                on_give_up=give_up,
-            ),
-            # No give-up hook: a failure that cannot be recorded must not loop through plan.failed.
-            LeasedConsumer(
-                js,
-                settings.consumer(streams.PERSISTER_FAILURES),
-                PlanFailed,
-                persisting.plan_failed,
-                max_in_flight=settings.max_in_flight,
-            ),
-        ]
-        for consumer in consumers:
-            await consumer.start()
-        try:
-            yield
-        finally:
-            for consumer in consumers:
-                await consumer.stop(settings.shutdown_grace_seconds)
-            await bus.stop()
-            await pool.close()
+        async with pool, bus:
+            persisting = Persisting(PostgresPlanStore(pool), bus)
+            give_up = fail_request_on_give_up(bus, "persister")
+            consumers: list[LeasedConsumer[Any]] = [
+                LeasedConsumer(
+                    bus.jetstream,
+                    settings.consumer(streams.PERSISTER_PLANS),
+                    PlanGenerated,
+                    persisting.plan_generated,
+                    max_in_flight=settings.max_in_flight,
+                    on_give_up=give_up,
+                ),
+                LeasedConsumer(
+                    bus.jetstream,
+                    settings.consumer(streams.PERSISTER_PROFILES),
+                    ExerciseProfiled,
+                    persisting.exercise_profiled,
+                    max_in_flight=settings.max_in_flight,
+                    on_give_up=give_up,
+                ),
+                # No give-up hook: a failure that cannot be recorded must not loop through plan.failed.
+                LeasedConsumer(
+                    bus.jetstream,
+                    settings.consumer(streams.PERSISTER_FAILURES),
+                    PlanFailed,
+                    persisting.plan_failed,
+                    max_in_flight=settings.max_in_flight,
+                ),
+            ]
+            async with consuming(consumers, settings.shutdown_grace_seconds):
+                yield
 
     async def nats_ready() -> bool:
         return bus.is_connected

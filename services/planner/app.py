@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from contracts import streams
 from contracts.events import PlanRequested
 from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer
+from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
@@ -24,32 +24,26 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        client = build_openai_client(settings)
-        await bus.start()
-        writer = OpenAIPlanWriter(
-            client,
-            model=settings.model,
-            deadline_seconds=settings.llm_deadline_seconds,
-            attempts=settings.reply_attempts,
-            stream=settings.stream,
-        )
-        policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
-        planning = Planning(writer, await KeyValueDraftStore.open(bus.jetstream), bus, policy)
-        consumer = LeasedConsumer(
-            bus.jetstream,
-            settings.consumer(streams.PLANNER),
-            PlanRequested,
-            planning.plan_requested,
-            max_in_flight=settings.max_in_flight,
-            on_give_up=fail_request_on_give_up(bus, "planner"),
-        )
-        await consumer.start()
-        try:
-            yield
-        finally:
-            await consumer.stop(settings.shutdown_grace_seconds)
-            await bus.stop()
-            await client.close()
+        async with build_openai_client(settings) as client, bus:
+            writer = OpenAIPlanWriter(
+                client,
+                model=settings.model,
+                deadline_seconds=settings.llm_deadline_seconds,
+                attempts=settings.reply_attempts,
+                stream=settings.stream,
+            )
+            policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
+            planning = Planning(writer, await KeyValueDraftStore.open(bus.jetstream), bus, policy)
+            consumer = LeasedConsumer(
+                bus.jetstream,
+                settings.consumer(streams.PLANNER),
+                PlanRequested,
+                planning.plan_requested,
+                max_in_flight=settings.max_in_flight,
+                on_give_up=fail_request_on_give_up(bus, "planner"),
+            )
+            async with consuming([consumer], settings.shutdown_grace_seconds):
+                yield
 
     async def nats_ready() -> bool:
         return bus.is_connected

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from contracts import streams
 from contracts.events import ExerciseProfileNeeded
 from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer
+from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
@@ -24,31 +24,25 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        client = build_openai_client(settings)
-        await bus.start()
-        writer = OpenAIProfileWriter(
-            client,
-            model=settings.model,
-            deadline_seconds=settings.llm_deadline_seconds,
-            attempts=settings.reply_attempts,
-        )
-        cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds)
-        profiling = Profiling(writer, cache, bus, wait_for_other_seconds=settings.claim_ttl_seconds)
-        consumer = LeasedConsumer(
-            bus.jetstream,
-            settings.consumer(streams.PROFILER),
-            ExerciseProfileNeeded,
-            profiling.profile_needed,
-            max_in_flight=settings.max_in_flight,
-            on_give_up=fail_request_on_give_up(bus, "profiler"),
-        )
-        await consumer.start()
-        try:
-            yield
-        finally:
-            await consumer.stop(settings.shutdown_grace_seconds)
-            await bus.stop()
-            await client.close()
+        async with build_openai_client(settings) as client, bus:
+            writer = OpenAIProfileWriter(
+                client,
+                model=settings.model,
+                deadline_seconds=settings.llm_deadline_seconds,
+                attempts=settings.reply_attempts,
+            )
+            cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds)
+            profiling = Profiling(writer, cache, bus, wait_for_other_seconds=settings.claim_ttl_seconds)
+            consumer = LeasedConsumer(
+                bus.jetstream,
+                settings.consumer(streams.PROFILER),
+                ExerciseProfileNeeded,
+                profiling.profile_needed,
+                max_in_flight=settings.max_in_flight,
+                on_give_up=fail_request_on_give_up(bus, "profiler"),
+            )
+            async with consuming([consumer], settings.shutdown_grace_seconds):
+                yield
 
     async def nats_ready() -> bool:
         return bus.is_connected
