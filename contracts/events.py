@@ -41,6 +41,13 @@ class PlanRequested(Event):
     user_id: UUID
     user_profile: str
     system_prompt: str | None = None
+    redrive: int = Field(0, ge=0, description="0 when the gateway accepted it; n for the sweeper's n-th re-drive.")
+
+    @property
+    def dedup_id(self) -> str:
+        # The request id itself, as the app-facing contract promises; a re-drive must not be
+        # dropped as a duplicate of the original, so it carries its own suffix.
+        return str(self.request_id) if self.redrive == 0 else f"{self.request_id}:redrive:{self.redrive}"
 
 
 class ExerciseRef(BaseModel):
@@ -78,10 +85,12 @@ class ExerciseProfileNeeded(Event):
     subject: ClassVar[str] = subjects.EXERCISE_PROFILE_NEEDED
 
     exercise: ExerciseRef
+    redrive: int = Field(0, ge=0, description="n for the sweeper's n-th re-drive of this request's profiles.")
 
     @property
     def dedup_id(self) -> str:
-        return f"{self.subject}:{self.request_id}:{self.exercise.key}"
+        base = f"{self.subject}:{self.request_id}:{self.exercise.key}"
+        return base if self.redrive == 0 else f"{base}:redrive:{self.redrive}"
 
 
 class ExerciseProfiled(Event):

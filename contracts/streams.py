@@ -38,7 +38,15 @@ WORKOUT_EVENTS = StreamSpec(
     max_age_seconds=7 * 24 * 3600,
 )
 
-STREAMS = (WORKOUT_EVENTS,)
+# Messages a consumer gave up on, copied here with their reason before being terminated.
+# Subject: ``dead.<consumer durable>``; see ``service_runtime.dead_letters``.
+DEAD_LETTERS = StreamSpec(
+    name="WORKOUT_DEAD_LETTERS",
+    subjects=("dead.>",),
+    max_age_seconds=30 * 24 * 3600,
+)
+
+STREAMS = (WORKOUT_EVENTS, DEAD_LETTERS)
 
 PLANNER = ConsumerSpec("planner", WORKOUT_EVENTS.name, subjects.PLAN_REQUESTED, description="writes plans")
 PROFILER = ConsumerSpec(

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Histogram
 from contracts.events import Event
 from contracts.streams import ConsumerSpec
 from service_runtime.bus import ensure_consumer
+from service_runtime.dead_letters import dead_letter
 from service_runtime.delivery import GiveUp, RetryLater
 
 log = logging.getLogger(__name__)
@@ -185,14 +186,16 @@ class LeasedConsumer(Generic[E]):
 
     async def _give_up(self, msg: Msg, exc: GiveUp) -> str:
         log.error("%s: giving up on %s: %s", self.spec.durable, msg.subject, exc)
-        if self._on_give_up is not None:
-            try:
+        try:
+            await dead_letter(self._js, msg, consumer=self.spec.durable, reason=exc.reason, detail=exc.detail)
+            if self._on_give_up is not None:
                 await self._on_give_up(msg, exc)
-            except Exception:
-                # The failure could not be recorded: keep the message so a later attempt can.
-                log.exception("%s: recording the failure failed; will retry", self.spec.durable)
-                await msg.nak(delay=self._backoff(1))
-                return "retried"
+        except Exception:
+            # The failure could not be recorded: keep the message so a later attempt can. Past
+            # max_deliver the server will not redeliver it; the sweeper re-drives the request.
+            log.exception("%s: recording the failure failed; will retry", self.spec.durable)
+            await msg.nak(delay=self._backoff(1))
+            return "retried"
         await msg.term()
         return "gave_up"
 

@@ -12,13 +12,16 @@ from nats.aio.msg import Msg
 
 from contracts.events import PlanFailed
 from contracts.streams import ConsumerSpec
+from service_runtime.bus import ensure_streams
 from service_runtime.consumer import LeasedConsumer
+from service_runtime.dead_letters import DeadLetter, list_dead_letters, replay
 from service_runtime.delivery import GiveUp, RetryLater
 
 pytestmark = pytest.mark.integration
 
 
 async def make_stream(nc: Client) -> tuple[str, str]:
+    await ensure_streams(nc.jetstream())  # the dead-letter stream
     name = f"TEST_{uuid.uuid4().hex[:10].upper()}"
     subject = f"test.{name.lower()}"
     await nc.jetstream().add_stream(name=name, subjects=[subject])
@@ -116,6 +119,43 @@ async def test_retry_later_redelivers_and_give_up_terminates_with_the_hook(nc: C
     assert reasons == ["permanent", "unexpected_error"]
     info = await nc.jetstream().consumer_info(stream, "outcomes")
     assert info.num_ack_pending == 0
+
+    letters = [d for d in await list_dead_letters(nc.jetstream()) if d.original_subject == subject]
+    assert sorted((d.reason, d.deliveries) for d in letters) == [("permanent", "1"), ("unexpected_error", "3")]
+    assert {PlanFailed.model_validate_json(d.data).request_id for d in letters} == {give_up_id, flaky_id}
+
+
+async def test_a_replayed_dead_letter_is_delivered_again(nc: Client) -> None:
+    stream, subject = await make_stream(nc)
+    seen: Counter[uuid.UUID] = Counter()
+    healed = False
+
+    async def handler(event: PlanFailed) -> None:
+        seen[event.request_id] += 1
+        if not healed:
+            raise GiveUp("broken_for_now")
+
+    consumer = LeasedConsumer(
+        nc.jetstream(), ConsumerSpec("replayed", stream, subject), PlanFailed, handler, max_in_flight=2
+    )
+    await consumer.start()
+    (request_id,) = await publish(nc, subject, 1)
+    await wait_until(lambda: seen[request_id] == 1)
+    (letter,) = await wait_for_dead_letters(nc, subject, 1)
+    healed = True
+    assert await replay(nc.jetstream(), letter.sequence) == subject
+    await wait_until(lambda: seen[request_id] == 2)
+    await consumer.stop(1)
+    assert await wait_for_dead_letters(nc, subject, 0) == []
+
+
+async def wait_for_dead_letters(nc: Client, subject: str, count: int) -> list[DeadLetter]:
+    async with asyncio.timeout(10):
+        while True:
+            letters = [d for d in await list_dead_letters(nc.jetstream()) if d.original_subject == subject]
+            if len(letters) == count:
+                return letters
+            await asyncio.sleep(0.05)
 
 
 async def test_a_changed_consumer_spec_updates_the_durable_consumer(nc: Client) -> None:
