@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service_runtime.bus import EventBus, EventPublisher
 from service_runtime.health import ReadinessCheck, health_routes
+from service_runtime.outbox import OutboxRelay
 from services.gateway import api
 from services.gateway.auth import SharedSecretVerifier, TokenVerifier
 from services.gateway.errors import install_error_handlers
@@ -74,6 +75,14 @@ def create_app(
                 stack.push_async_callback(clients.pool.close)
                 active_store = PostgresRequestStore(
                     clients.pool, active_publisher, acquire_timeout_seconds=settings.db_timeout_seconds
+                )
+                await stack.enter_async_context(
+                    OutboxRelay(
+                        clients.pool,
+                        active_publisher,
+                        interval_seconds=settings.outbox_relay_interval_seconds,
+                        older_than_seconds=settings.outbox_relay_after_seconds,
+                    )
                 )
             app.state.gateway = api.GatewayContext(store=active_store, verifier=verifier, limits=limits)
             log.info("gateway ready")

@@ -1,6 +1,7 @@
 """The gateway's database port: create requests, read request snapshots and finished plans.
 
-The gateway writes one thing, the request row at creation; the persister owns every later write.
+The gateway writes one thing, the request row at creation (with its outbox row); the persister
+owns every later write.
 """
 
 # Deferred annotations: asyncpg's Pool and Record are generic only in its type stubs.
@@ -18,6 +19,7 @@ import asyncpg
 import orjson
 
 from contracts.events import PlanRequested
+from service_runtime import outbox
 from service_runtime.bus import EventPublisher
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
@@ -119,16 +121,16 @@ class PostgresRequestStore:
         event = PlanRequested(
             request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
         )
+        # The row and its event commit together (the outbox), so an accepted request is never
+        # lost: if the publish below fails or this process dies first, the relay publishes it.
         async with self._connection() as conn, conn.transaction():
             await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt)
-            # Published inside the open transaction: if JetStream does not acknowledge, the
-            # insert rolls back and the caller gets 503 with nothing stored. The reverse gap (an
-            # acknowledged event whose commit then fails) is closed by the transactional outbox
-            # that replaces this publish in a later issue.
-            try:
-                await self._publisher.publish(event)
-            except Exception as exc:
-                raise Unavailable("the event bus did not acknowledge plan.requested") from exc
+            outbox_id = await outbox.stage(conn, event)
+        try:
+            await self._publisher.publish(event)
+            await outbox.confirm(self._pool, outbox_id)
+        except Exception as exc:
+            log.warning("plan.requested for %s left to the outbox relay: %s", request_id, exc)
         log.info("accepted request %s", request_id)
         return request_id
 

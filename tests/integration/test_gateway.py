@@ -1,5 +1,6 @@
 """The gateway against a real NATS JetStream and Postgres: what it stores, publishes and answers."""
 
+import asyncio
 import json
 import time
 import uuid
@@ -18,6 +19,7 @@ from nats.js import JetStreamContext
 from contracts.events import Event, PlanRequested
 from contracts.streams import WORKOUT_EVENTS
 from contracts.subjects import PLAN_REQUESTED
+from service_runtime.bus import EventBus
 from services.gateway.app import create_app
 from services.gateway.devtoken import mint_dev_token
 from services.gateway.settings import GatewaySettings
@@ -110,32 +112,36 @@ async def test_a_plan_request_is_stored_as_processing_and_announced_on_the_strea
     assert (row["user_profile"], row["system_prompt"]) == (PROFILE, "Keep it under an hour.")
     message = await js.get_last_msg(WORKOUT_EVENTS.name, PLAN_REQUESTED)
     assert message.headers is not None
-    assert message.headers["Nats-Msg-Id"] == f"{PLAN_REQUESTED}:{request_id}"
+    assert message.headers["Nats-Msg-Id"] == str(request_id)
     assert message.data is not None
     event = PlanRequested.model_validate_json(message.data)
     assert (event.request_id, event.user_id, event.user_profile) == (request_id, user_id, PROFILE)
     assert event.system_prompt == "Keep it under an hour."
 
 
-async def test_the_event_is_published_inside_the_transaction_before_the_row_commits(
+async def test_the_request_row_and_its_outbox_row_commit_before_the_event_is_published(
     settings: GatewaySettings, db: asyncpg.Connection
 ) -> None:
-    rows_seen_while_publishing: list[int] = []
+    seen_while_publishing: list[tuple[int, int]] = []
 
     class ProbingPublisher:
         async def publish(self, event: Event) -> None:
-            count = await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE id = $1", event.request_id)
-            rows_seen_while_publishing.append(count)
+            rows = await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE id = $1", event.request_id)
+            staged = await db.fetchval(
+                "SELECT count(*) FROM outbox WHERE payload::jsonb ->> 'request_id' = $1", str(event.request_id)
+            )
+            seen_while_publishing.append((rows, staged))
 
     async with serving(create_app(settings, publisher=ProbingPublisher())) as client:
         response = await client.post("/v1/plans", headers=bearer(), json={"userProfile": PROFILE})
 
     assert response.status_code == 202
-    assert rows_seen_while_publishing == [0]
-    status = await db.fetchval(
-        "SELECT status FROM workout_plan_requests WHERE id = $1", uuid.UUID(response.json()["request_id"])
+    assert seen_while_publishing == [(1, 1)]
+    request_id = response.json()["request_id"]
+    assert await db.fetchval("SELECT status FROM workout_plan_requests WHERE id = $1", uuid.UUID(request_id)) == (
+        "processing"
     )
-    assert status == "processing"
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE payload::jsonb ->> 'request_id' = $1", request_id) == 0
 
 
 async def test_unknown_body_fields_are_ignored_and_texts_are_trimmed(
@@ -408,24 +414,38 @@ async def test_a_plan_is_not_found_for_another_user_or_before_it_is_complete(
     assert error_of(missing)["code"] == "not_found"
 
 
-async def test_an_unreachable_event_bus_means_503_and_no_request_row(
-    settings: GatewaySettings, db: asyncpg.Connection
+async def test_an_unreachable_event_bus_still_accepts_and_the_relay_publishes_later(
+    settings: GatewaySettings, db: asyncpg.Connection, js: JetStreamContext
 ) -> None:
-    class UnreachableBus:
+    class FlakyBus:
+        """Down for the request path, back for the relay."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.real = EventBus(settings.nats_url, client_name="test", publish_timeout_seconds=5)
+
         async def publish(self, event: Event) -> None:
-            raise nats.errors.NoServersError
+            self.calls += 1
+            if self.calls == 1:
+                raise nats.errors.NoServersError
+            await self.real.publish(event)
 
-    user_id = uuid.uuid4()
-    before = await db.fetchval("SELECT count(*) FROM workout_plan_requests")
+    bus = FlakyBus()
+    fast_relay = settings.model_copy(update={"outbox_relay_interval_seconds": 0.1, "outbox_relay_after_seconds": 0.0})
+    async with bus.real, serving(create_app(fast_relay, publisher=bus)) as client:
+        response = await client.post("/v1/plans", headers=bearer(), json={"userProfile": PROFILE})
+        assert response.status_code == 202
+        request_id = response.json()["request_id"]
+        async with asyncio.timeout(10):
+            while await db.fetchval(
+                "SELECT count(*) FROM outbox WHERE payload::jsonb ->> 'request_id' = $1", request_id
+            ):
+                await asyncio.sleep(0.05)
 
-    async with serving(create_app(settings, publisher=UnreachableBus())) as client:
-        response = await client.post("/v1/plans", headers=bearer(user_id), json={"userProfile": PROFILE})
-
-    assert response.status_code == 503
-    assert error_of(response)["code"] == "unavailable"
-    assert response.headers["Retry-After"].isdigit()
-    assert await db.fetchval("SELECT count(*) FROM workout_plan_requests") == before
-    assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", user_id) == 0
+    message = await js.get_last_msg(WORKOUT_EVENTS.name, PLAN_REQUESTED)
+    assert message.data is not None
+    assert str(PlanRequested.model_validate_json(message.data).request_id) == request_id
+    assert bus.calls == 2
 
 
 async def test_the_gateway_reports_ready_when_nats_and_postgres_answer(client: httpx.AsyncClient) -> None:

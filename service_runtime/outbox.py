@@ -1,0 +1,110 @@
+"""The transactional outbox: an event written in the same transaction as the row it announces,
+then published; a relay publishes whatever a crash or a broker outage left behind.
+
+The publisher's ``Nats-Msg-Id`` makes the relay's re-publish of an event that did reach
+JetStream a no-op inside the stream's duplicate window.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from contracts.events import EVENTS, Event
+from service_runtime.bus import EventPublisher
+
+log = logging.getLogger(__name__)
+
+_MODELS: dict[str, type[Event]] = {event.subject: event for event in EVENTS}
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+async def stage(conn: Connection, event: Event) -> int:
+    """Store ``event`` for publishing, inside the caller's transaction; return its outbox id."""
+    outbox_id: int = await conn.fetchval(
+        "INSERT INTO outbox (subject, payload) VALUES ($1, $2) RETURNING id", event.subject, event.model_dump_json()
+    )
+    return outbox_id
+
+
+async def confirm(pool: asyncpg.Pool, outbox_id: int) -> None:
+    """The event is acknowledged by JetStream: forget it."""
+    await pool.execute("DELETE FROM outbox WHERE id = $1", outbox_id)
+
+
+async def relay_once(pool: asyncpg.Pool, publisher: EventPublisher, *, older_than_seconds: float, batch: int) -> int:
+    """Publish up to ``batch`` staged events older than ``older_than_seconds``; return how many.
+
+    ``SKIP LOCKED``: several gateway replicas relay side by side without publishing the same row.
+    """
+    published = 0
+    async with pool.acquire() as conn, conn.transaction():
+        rows: list[Any] = await conn.fetch(
+            "SELECT id, subject, payload FROM outbox"
+            " WHERE created_at < clock_timestamp() - make_interval(secs => $1)"
+            " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            older_than_seconds,
+            batch,
+        )
+        for row in rows:
+            model = _MODELS.get(row["subject"])
+            if model is None:
+                log.error("outbox row %s has unknown subject %r; leaving it", row["id"], row["subject"])
+                continue
+            try:
+                await publisher.publish(model.model_validate_json(row["payload"]))
+            except Exception as exc:
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row["id"], str(exc)
+                )
+                log.warning("outbox relay: publishing %s failed (%s); will retry", row["id"], exc)
+                break  # the broker is likely down: stop this round, keep order
+            await conn.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+            published += 1
+    return published
+
+
+class OutboxRelay:
+    """A background task that relays the outbox every ``interval_seconds``."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: EventPublisher,
+        *,
+        interval_seconds: float,
+        older_than_seconds: float,
+        batch: int = 200,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._interval = interval_seconds
+        self._older_than = older_than_seconds
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "OutboxRelay":
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                while (
+                    await relay_once(
+                        self._pool, self._publisher, older_than_seconds=self._older_than, batch=self._batch
+                    )
+                    == self._batch
+                ):
+                    pass  # a full batch: there may be more
+            except Exception as exc:
+                log.warning("outbox relay round failed: %s", exc)
