@@ -16,6 +16,7 @@ from service_runtime.health import worker_app
 from services.persister.plans import Persisting
 from services.persister.postgres import PostgresPlanStore, create_pool
 from services.persister.settings import PersisterSettings
+from services.persister.sweeper import PeriodicSweep, Sweeper, SweepPolicy
 
 
 def create_app(settings: PersisterSettings | None = None) -> Starlette:
@@ -56,7 +57,11 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
                     max_in_flight=settings.max_in_flight,
                 ),
             ]
-            async with consuming(consumers, settings.shutdown_grace_seconds):
+            sweeper = Sweeper(pool, bus, SweepPolicy(settings.stall_seconds, settings.deadline_seconds))
+            async with (
+                consuming(consumers, settings.shutdown_grace_seconds),
+                PeriodicSweep(sweeper, settings.sweep_interval_seconds),
+            ):
                 yield
 
     async def nats_ready() -> bool:

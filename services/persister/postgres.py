@@ -56,7 +56,7 @@ class PostgresPlanStore:
 
     async def store_plan(self, event: PlanGenerated) -> Completion | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            request = await _lock_request(conn, event.request_id)
+            request = await lock_request(conn, event.request_id)
             if request["status"] == "completed":
                 return Completion(event.request_id, request["user_id"], request["plan_id"])
             if request["status"] != "processing":
@@ -66,11 +66,11 @@ class PostgresPlanStore:
             if plan_id is None:
                 plan_id = await _insert_plan(conn, event)
                 await _add_usage(conn, event.request_id, event.usage, stage="profiling")
-            return await _complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+            return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            request = await _lock_request(conn, event.request_id)
+            request = await lock_request(conn, event.request_id)
             # The catalogue keeps the first profile written; later ones for the same key are no-ops.
             await conn.execute(
                 "INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, $2, $3, clock_timestamp())"
@@ -89,11 +89,11 @@ class PostgresPlanStore:
             plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
             if plan_id is None:
                 return None  # the plan is not stored yet; storing it will run the check
-            return await _complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+            return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
     async def mark_failed(self, event: PlanFailed) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            request = await _lock_request(conn, event.request_id)
+            request = await lock_request(conn, event.request_id)
             if request["status"] != "processing":
                 return  # already terminal: a late failure never overrides a result
             reason = f"{event.reason}: {event.detail}" if event.detail else event.reason
@@ -106,7 +106,7 @@ class PostgresPlanStore:
             )
 
 
-async def _lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:
+async def lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:
     request = await conn.fetchrow(
         "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $1 FOR UPDATE", request_id
     )
@@ -163,7 +163,7 @@ async def _add_usage(conn: Connection, request_id: uuid.UUID, usage: LlmUsage, s
     )
 
 
-async def _complete_if_ready(
+async def complete_if_ready(
     conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID
 ) -> Completion | None:
     missing = await conn.fetchval(

@@ -10,3 +10,7 @@ class PersisterSettings(ServiceSettings):
     # Persisting is short database work: in-flight beyond the pool size only queues.
     max_in_flight: int = Field(32, ge=1, validation_alias="PERSISTER_MAX_IN_FLIGHT")
     health_port: int = Field(8083, validation_alias="HEALTH_PORT")
+    sweep_interval_seconds: float = Field(30.0, gt=0, validation_alias="PERSISTER_SWEEP_INTERVAL_SECONDS")
+    # Longer than the planner's whole LLM deadline, so a plan still being written is not bought twice.
+    stall_seconds: float = Field(1200.0, gt=0, validation_alias="REQUEST_STALL_SECONDS")
+    deadline_seconds: float = Field(3600.0, gt=0, validation_alias="REQUEST_DEADLINE_SECONDS")

@@ -1,0 +1,148 @@
+"""The sweeper: Postgres is the record of truth, so it finds the requests that stopped moving.
+
+A JetStream ack is not an fsync, a publish can be lost between a commit and a crash, and a
+message whose attempts ran out while the failure could not be recorded is never redelivered.
+Whatever the cause, a request with no progress for ``stall_seconds`` is re-driven from what the
+database says it has (the plan request again, or the profiles still missing), and a request
+still unfinished after ``deadline_seconds`` ends ``failed`` with reason ``timeout``.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED``: replicas sweep side by side, and a request
+being completed right now is skipped, not waited for. Re-drives publish inside the claiming
+transaction, so a failed publish leaves the request as it was for the next sweep.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from contracts.events import ExerciseProfileNeeded, ExerciseRef, PlanPersisted, PlanRequested
+from service_runtime.bus import EventPublisher
+from services.persister.postgres import complete_if_ready
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    stall_seconds: float
+    deadline_seconds: float
+    batch: int = 100
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    timed_out: int = 0
+    redriven: int = 0
+    completed: int = 0
+
+
+class Sweeper:
+    def __init__(self, pool: asyncpg.Pool, publisher: EventPublisher, policy: SweepPolicy) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._policy = policy
+
+    async def sweep_once(self) -> SweepResult:
+        timed_out = await self._expire_overdue()
+        redriven = 0
+        completions: list[PlanPersisted] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            stalled: list[Any] = await conn.fetch(
+                "SELECT r.id, r.user_id, r.user_profile, r.system_prompt, r.redrives, p.id AS plan_id"
+                " FROM workout_plan_requests r LEFT JOIN workout_plans p ON p.request_id = r.id"
+                " WHERE r.status = 'processing' AND r.updated_at < clock_timestamp() - make_interval(secs => $1)"
+                " ORDER BY r.updated_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
+                self._policy.stall_seconds,
+                self._policy.batch,
+            )
+            for request in stalled:
+                if request["plan_id"] is not None:
+                    done = await complete_if_ready(conn, request["id"], request["user_id"], request["plan_id"])
+                    if done is not None:
+                        # Every profile arrived through other requests; this one's own events were lost.
+                        completions.append(
+                            PlanPersisted(request_id=done.request_id, user_id=done.user_id, plan_id=done.plan_id)
+                        )
+                        continue
+                await self._redrive(conn, request)
+                redriven += 1
+        for event in completions:  # after the commit: announce only what is durable
+            await self._publisher.publish(event)
+        if timed_out or redriven or completions:
+            log.warning("sweep: %d timed out, %d re-driven, %d completed", timed_out, redriven, len(completions))
+        return SweepResult(timed_out, redriven, len(completions))
+
+    async def _expire_overdue(self) -> int:
+        rows = await self._pool.fetch(
+            "UPDATE workout_plan_requests SET status = 'failed', error = $3,"
+            " completed_at = clock_timestamp(), updated_at = clock_timestamp()"
+            " WHERE id IN (SELECT id FROM workout_plan_requests WHERE status = 'processing'"
+            "   AND created_at < clock_timestamp() - make_interval(secs => $1)"
+            "   ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id",
+            self._policy.deadline_seconds,
+            self._policy.batch,
+            f"timeout: no result within {self._policy.deadline_seconds:.0f} s",
+        )
+        return len(rows)
+
+    async def _redrive(self, conn: Any, request: Any) -> None:
+        attempt = request["redrives"] + 1
+        if request["plan_id"] is None:
+            await self._publisher.publish(
+                PlanRequested(
+                    request_id=request["id"],
+                    user_id=request["user_id"],
+                    user_profile=request["user_profile"],
+                    system_prompt=request["system_prompt"],
+                    redrive=attempt,
+                )
+            )
+        else:
+            missing = await conn.fetch(
+                "SELECT DISTINCT x.key, x.name FROM workout_entries e JOIN exercises x ON x.key = e.exercise_key"
+                " WHERE e.plan_id = $1 AND x.profile IS NULL",
+                request["plan_id"],
+            )
+            for exercise in missing:
+                await self._publisher.publish(
+                    ExerciseProfileNeeded(
+                        request_id=request["id"],
+                        exercise=ExerciseRef(key=exercise["key"], name=exercise["name"]),
+                        redrive=attempt,
+                    )
+                )
+        await conn.execute(
+            "UPDATE workout_plan_requests SET redrives = $2, updated_at = clock_timestamp() WHERE id = $1",
+            request["id"],
+            attempt,
+        )
+
+
+class PeriodicSweep:
+    """Runs ``sweeper.sweep_once`` every ``interval_seconds`` for the life of the block."""
+
+    def __init__(self, sweeper: Sweeper, interval_seconds: float) -> None:
+        self._sweeper = sweeper
+        self._interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "PeriodicSweep":
+        self._task = asyncio.create_task(self._run(), name="sweeper")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self._sweeper.sweep_once()
+            except Exception as exc:
+                log.warning("sweep failed: %s", exc)
