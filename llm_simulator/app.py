@@ -7,9 +7,9 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,7 +28,11 @@ from llm_simulator.protocol import (
     new_completion_id,
     new_request_id,
 )
+from llm_simulator.response_store import ResponseStore
+from llm_simulator.responses_protocol import ResponseCreateRequest
 from llm_simulator.simulator import Answer, Simulator
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 # What nginx logs for "client closed the request"; nobody receives it, but it reads well in logs.
 _CLIENT_CLOSED = 499
@@ -43,14 +47,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         request_id = new_request_id()
         if (denied := _unauthorised(request)) is not None:
             return _error(denied, request_id)
-        try:
-            chat = ChatCompletionRequest.model_validate(await request.json())
-        except json.JSONDecodeError:
-            return _error(_invalid("We could not parse the JSON body of your request.", None), request_id)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or None
-            return _error(_invalid(f"Invalid value for '{param}': {first['msg']}", param), request_id)
+        chat = await _body(request, ChatCompletionRequest)
+        if isinstance(chat, ApiError):
+            return _error(chat, request_id)
         outcome = simulator.answer(chat)
         if isinstance(outcome, ApiError):
             return _error(outcome, request_id)
@@ -116,6 +115,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            *_responses_routes(simulator),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/_sim/stats", stats, methods=["GET"]),
@@ -125,6 +125,78 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         ],
         exception_handlers={HTTPException: http_error},
     )
+
+
+def _responses_routes(simulator: Simulator) -> list[Route]:
+    """OpenAI's Responses API: create (background or not), retrieve, cancel; plus forgetting them all."""
+    responses = ResponseStore(simulator)
+
+    async def create_response(request: Request) -> Response:
+        request_id = new_request_id()
+        if (denied := _unauthorised(request)) is not None:
+            return _error(denied, request_id)
+        create = await _body(request, ResponseCreateRequest)
+        if isinstance(create, ApiError):
+            return _error(create, request_id)
+        if create.stream:
+            return _error(_invalid("The simulator does not stream responses; use background.", "stream"), request_id)
+        if create.background and create.store is False:
+            return _error(_invalid("Background responses require store=true.", "store"), request_id)
+        headers = {"x-request-id": request_id}
+        # A background response is accepted first: a server fault shows later, as status "failed".
+        outcome = simulator.answer(create.as_chat(), server_error_in_band=bool(create.background))
+        if isinstance(outcome, ApiError):
+            return _error(outcome, request_id)
+        if create.background:
+            return JSONResponse(responses.start(create, outcome).wire(), headers=headers)
+        delay = outcome.hang_seconds + outcome.pace.total_seconds(outcome.content)
+        answered, _ = await unless_disconnected(request.receive, asyncio.sleep(delay))
+        if not answered:
+            simulator.abandoned()
+            return Response(status_code=_CLIENT_CLOSED)
+        return JSONResponse(responses.answered(create, outcome).wire(), headers=headers)
+
+    async def retrieve_response(request: Request) -> Response:
+        request_id = new_request_id()
+        if (denied := _unauthorised(request)) is not None:
+            return _error(denied, request_id)
+        response_id = request.path_params["response_id"]
+        if (stored := responses.get(response_id)) is None:
+            return _error(_not_found(response_id), request_id)
+        return JSONResponse(stored.wire(), headers={"x-request-id": request_id})
+
+    async def cancel_response(request: Request) -> Response:
+        request_id = new_request_id()
+        if (denied := _unauthorised(request)) is not None:
+            return _error(denied, request_id)
+        response_id = request.path_params["response_id"]
+        if (stored := responses.get(response_id)) is None:
+            return _error(_not_found(response_id), request_id)
+        if not stored.request.background:
+            return _error(_invalid("Only responses created with background=true can be cancelled.", None), request_id)
+        return JSONResponse((responses.cancel(response_id) or stored).wire(), headers={"x-request-id": request_id})
+
+    async def forget_responses(_: Request) -> Response:
+        return JSONResponse({"forgotten": responses.forget_all()})
+
+    return [
+        Route("/v1/responses", create_response, methods=["POST"]),
+        Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
+        Route("/_sim/responses", forget_responses, methods=["DELETE"]),
+    ]
+
+
+async def _body(request: Request, model: type[BodyT]) -> BodyT | ApiError:
+    """The request's JSON body as ``model``, or the 400 OpenAI would answer."""
+    try:
+        return model.model_validate(await request.json())
+    except json.JSONDecodeError:
+        return _invalid("We could not parse the JSON body of your request.", None)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        return _invalid(f"Invalid value for '{param}': {first['msg']}", param)
 
 
 async def _event_stream(simulator: Simulator, answer: Answer, model: str, include_usage: bool) -> AsyncIterator[str]:
@@ -178,6 +250,10 @@ def _unauthorised(request: Request) -> ApiError | None:
 
 def _invalid(message: str, param: str | None) -> ApiError:
     return ApiError(status=400, message=message, type="invalid_request_error", param=param)
+
+
+def _not_found(response_id: str) -> ApiError:
+    return ApiError(status=404, message=f"Response with id '{response_id}' not found.", type="invalid_request_error")
 
 
 def _error(error: ApiError, request_id: str) -> JSONResponse:

@@ -29,6 +29,9 @@ class SimulatorConfig(BaseModel):
     p_hang: Probability = Field(0.0, description="Chance of accepting the request and then sending nothing.")
     retry_after_seconds: float = Field(1.0, ge=0, description="Retry-After sent with rate-limit faults.")
     hang_seconds: float = Field(3600.0, ge=0, description="How long a hang fault stays silent.")
+    responses_kept: int = Field(
+        10000, ge=0, description="Finished Responses API responses kept for retrieval; the oldest go first."
+    )
     seed: int | None = Field(None, description="Seed for reproducible content and fault draws; unset = random.")
     models: list[str] = Field(
         default_factory=lambda: ["gpt-4o-mini", "gpt-4.1-mini"],

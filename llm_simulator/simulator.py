@@ -40,7 +40,7 @@ class Answer:
     @property
     def intact(self) -> bool:
         """Whether this is the model's whole, unspoiled reply."""
-        return self.finish_reason == "stop" and self.fault not in (Fault.MALFORMED, Fault.TRUNCATE)
+        return self.finish_reason == "stop" and self.fault not in (Fault.MALFORMED, Fault.TRUNCATE, Fault.SERVER_ERROR)
 
 
 class Simulator:
@@ -69,8 +69,12 @@ class Simulator:
         if self._config.seed is not None:
             self._rng = random.Random(self._config.seed)
 
-    def answer(self, request: ChatCompletionRequest) -> Answer | ApiError:
-        """Decide the outcome of one chat completion request."""
+    def answer(self, request: ChatCompletionRequest, *, server_error_in_band: bool = False) -> Answer | ApiError:
+        """Decide the outcome of one request to the model.
+
+        With ``server_error_in_band`` (a background response, already accepted), a server fault is
+        not an HTTP 500 but an :class:`Answer` carrying ``Fault.SERVER_ERROR``: the response fails later.
+        """
         self.stats.requests_total += 1
         config = self._config
         texts = [m.text() for m in request.messages]
@@ -81,7 +85,8 @@ class Simulator:
         if fault is not None:
             self.stats.faults_by_kind[fault.value] += 1
             log.info("injecting fault %s into a %s request", fault.value, request.schema_name or "text")
-            if (error := refusal(fault, config, request.model)) is not None:
+            in_band = server_error_in_band and fault is Fault.SERVER_ERROR
+            if not in_band and (error := refusal(fault, config, request.model)) is not None:
                 return error
         # Each request gets its own generator, so concurrent requests cannot interleave draws.
         rng = random.Random(self._rng.getrandbits(64))
@@ -120,3 +125,11 @@ class Simulator:
     def abandoned(self) -> None:
         """Count a reply the client walked away from (its generation was stopped)."""
         self.stats.abandoned_total += 1
+
+    def response_created(self) -> None:
+        """Count a Responses API response accepted for generation (background or not)."""
+        self.stats.responses_created_total += 1
+
+    def response_cancelled(self) -> None:
+        """Count a background response cancelled before it finished: it is not a completion."""
+        self.stats.responses_cancelled_total += 1

@@ -12,6 +12,9 @@ class SimulatorStats:
     A *completion* is a reply delivered in full, intact, with finish_reason "stop". Replies a
     fault spoiled (malformed, truncated) count under ``faults_by_kind`` instead; replies the
     client walked away from count as ``abandoned_total``. Tokens count everything delivered.
+    Responses API replies count in the same completion counters (a plan is a plan, however it
+    was bought); ``responses_created_total`` counts accepted ``POST /v1/responses`` calls and
+    ``responses_cancelled_total`` the background responses cancelled before they finished.
     """
 
     requests_total: int = 0
@@ -22,6 +25,8 @@ class SimulatorStats:
     completion_tokens_total: int = 0
     faults_by_kind: Counter[str] = field(default_factory=Counter)
     abandoned_total: int = 0
+    responses_created_total: int = 0
+    responses_cancelled_total: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready data."""
@@ -34,4 +39,6 @@ class SimulatorStats:
             "completion_tokens_total": self.completion_tokens_total,
             "faults_by_kind": dict(self.faults_by_kind),
             "abandoned_total": self.abandoned_total,
+            "responses_created_total": self.responses_created_total,
+            "responses_cancelled_total": self.responses_cancelled_total,
         }

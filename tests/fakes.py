@@ -51,7 +51,7 @@ class FakePlanWriter:
         self.plan = plan
         self.calls = 0
 
-    async def write(self, instructions: list[str], user_profile: str) -> PlanDraft:
+    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
         self.calls += 1
         return PlanDraft(self.plan, LlmUsage(model="fake", prompt_tokens=100, completion_tokens=1000))
 

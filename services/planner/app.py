@@ -12,9 +12,11 @@ from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
+from services.planner.background import BackgroundPlanWriter
 from services.planner.drafts import KeyValueDraftStore
 from services.planner.llm import OpenAIPlanWriter
-from services.planner.planning import Planning, PromptPolicy
+from services.planner.planning import Planning, PlanWriter, PromptPolicy
+from services.planner.response_ids import KeyValueResponseIds
 from services.planner.settings import PlannerSettings
 
 
@@ -25,13 +27,24 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with build_openai_client(settings) as client, bus:
-            writer = OpenAIPlanWriter(
-                client,
-                model=settings.model,
-                deadline_seconds=settings.llm_deadline_seconds,
-                attempts=settings.reply_attempts,
-                stream=settings.stream,
-            )
+            writer: PlanWriter
+            if settings.llm_mode == "responses_background":
+                writer = BackgroundPlanWriter(
+                    client,
+                    await KeyValueResponseIds.open(bus.jetstream),
+                    model=settings.model,
+                    deadline_seconds=settings.llm_deadline_seconds,
+                    attempts=settings.reply_attempts,
+                    poll_interval_seconds=settings.poll_interval_seconds,
+                )
+            else:
+                writer = OpenAIPlanWriter(
+                    client,
+                    model=settings.model,
+                    deadline_seconds=settings.llm_deadline_seconds,
+                    attempts=settings.reply_attempts,
+                    stream=settings.stream,
+                )
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
             planning = Planning(writer, await KeyValueDraftStore.open(bus.jetstream), bus, policy)
             consumer = LeasedConsumer(

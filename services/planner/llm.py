@@ -1,4 +1,10 @@
-"""The OpenAI adapter of ``PlanWriter``: one streamed structured-output call per plan."""
+"""The portable OpenAI adapter of ``PlanWriter``: one streamed structured-output chat call per plan.
+
+Works with any OpenAI-compatible server. A call cut short (crash, redelivery) cannot be resumed;
+see ``background.py`` for the mode that can.
+"""
+
+import uuid
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -18,7 +24,7 @@ class OpenAIPlanWriter:
         self._attempts = attempts
         self._stream = stream
 
-    async def write(self, instructions: list[str], user_profile: str) -> PlanDraft:
+    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
         messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": text} for text in instructions]
         messages.append({"role": "user", "content": user_profile})
         reply = await structured_completion(

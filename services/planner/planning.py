@@ -1,6 +1,7 @@
 """Planning: from a request to a stored-or-published plan, free of broker and SDK details."""
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,9 +33,12 @@ class PlanDraft:
 
 
 class PlanWriter(Protocol):
-    """Port to the LLM. Raises ``RetryLater``/``GiveUp`` (service_runtime.delivery) on faults."""
+    """Port to the LLM. Raises ``RetryLater``/``GiveUp`` (service_runtime.delivery) on faults.
 
-    async def write(self, instructions: list[str], user_profile: str) -> PlanDraft: ...
+    ``request_id`` names the call: a writer that can resume a call (background mode) finds the
+    one it already started for this request instead of paying for another."""
+
+    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft: ...
 
 
 class DraftStore(Protocol):
@@ -75,7 +79,9 @@ class Planning:
     async def plan_requested(self, request: PlanRequested) -> None:
         generated = await self._drafts.get(request)
         if generated is None:
-            draft = await self._writer.write(instructions_for(request, self._policy), request.user_profile)
+            draft = await self._writer.write(
+                request.request_id, instructions_for(request, self._policy), request.user_profile
+            )
             generated = PlanGenerated(
                 request_id=request.request_id,
                 user_id=request.user_id,

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field
 
 from service_runtime.llm import LlmSettings
@@ -9,7 +11,12 @@ class PlannerSettings(LlmSettings):
     max_in_flight: int = Field(1000, ge=1, validation_alias="PLANNER_MAX_IN_FLIGHT")
     llm_deadline_seconds: float = Field(900.0, gt=0, validation_alias="PLANNER_LLM_DEADLINE_SECONDS")
     reply_attempts: int = Field(2, ge=1, validation_alias="PLANNER_REPLY_ATTEMPTS")
+    # chat_stream works with any OpenAI-compatible server; responses_background needs OpenAI's
+    # Responses API and lets a redelivered request re-attach to the call it already paid for.
+    llm_mode: Literal["chat_stream", "responses_background"] = Field("chat_stream", validation_alias="PLANNER_LLM_MODE")
     stream: bool = Field(True, validation_alias="PLANNER_STREAM")
+    # Background mode: how often a waiting plan asks the provider whether its response is done.
+    poll_interval_seconds: float = Field(2.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
     max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="PLANNER_MAX_SYSTEM_PROMPT_CHARS")
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")

@@ -3,7 +3,6 @@
 import asyncio
 import uuid
 
-import asyncpg
 import pytest
 
 from contracts.events import PlanFailed
@@ -48,17 +47,3 @@ async def test_the_bus_reconnects_and_publishes_after_nats_restarts(
         await asyncio.to_thread(nats_server.restart)
         await eventually(lambda: bus.publish(PlanFailed(request_id=uuid.uuid4(), stage="planner", reason="after")))
         assert bus.is_connected
-
-
-async def test_asyncpg_reports_a_dropped_connection_as_an_error_the_consumer_retries(database_url: str) -> None:
-    # The persister relies on this: a broken connection raises, the consumer naks, redelivery retries.
-    conn = await asyncpg.connect(database_url)
-    other = await asyncpg.connect(database_url)
-    try:
-        pid = await conn.fetchval("SELECT pg_backend_pid()")
-        await other.execute("SELECT pg_terminate_backend($1)", pid)
-        with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError, OSError)):
-            await conn.fetchval("SELECT 1")
-    finally:
-        await other.close()
-        conn.terminate()

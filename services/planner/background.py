@@ -1,0 +1,238 @@
+"""The re-attaching adapter of ``PlanWriter``: OpenAI's Responses API in background mode.
+
+``responses.create(background=True)`` returns a response id at once while the model writes. The
+id goes into a key-value record (``ResponseIds``) *before* the planner starts waiting, so a
+request redelivered after a crash, a kill or a lost lease finds the id and waits for that same
+response: the plan is paid for once. The waiting is polling (``responses.retrieve``), which
+costs nothing but a short request.
+
+Outcomes: ``completed`` is validated with ``WorkoutPlan``; an invalid or ``incomplete`` reply is
+regenerated (a new response replaces the record) up to ``attempts`` times per delivery;
+``failed`` is transient (``RetryLater``), ``cancelled`` final (``GiveUp("llm_cancelled")``); a
+response the provider no longer knows (404) is replaced by a new one. Transport errors map
+through ``service_runtime.llm.delivery_outcome``: the consumer owns retries, and a redelivery
+re-attaches for free.
+"""
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+import openai
+from openai.lib._parsing._responses import type_to_text_format_param
+from openai.types.responses import Response, ResponseInputParam
+
+from contracts.events import LlmUsage
+from contracts.plan import WorkoutPlan
+from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.llm import InvalidReply, delivery_outcome, reply_problem
+from services.planner.planning import PlanDraft
+from services.planner.response_ids import RecordConflict, ResponseRecord
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
+# A failed response with one of these codes may succeed when asked again; others will not.
+_TRANSIENT_FAILURES = frozenset({"server_error", "rate_limit_exceeded", "vector_store_timeout"})
+
+
+class ResponseIds(Protocol):
+    """Where each request's response id is recorded (see ``response_ids.py``)."""
+
+    async def get(self, request_id: uuid.UUID) -> ResponseRecord | None: ...
+
+    async def record(
+        self, request_id: uuid.UUID, record: ResponseRecord, replacing: ResponseRecord | None
+    ) -> ResponseRecord: ...
+
+    async def forget(self, request_id: uuid.UUID, record: ResponseRecord) -> None: ...
+
+
+class BackgroundPlanWriter:
+    """Writes a plan with one background response per request, re-attaching to it after a crash."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        ids: ResponseIds,
+        *,
+        model: str,
+        deadline_seconds: float,
+        attempts: int,
+        poll_interval_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._ids = ids
+        self._model = model
+        self._deadline = deadline_seconds
+        self._attempts = attempts
+        self._poll = poll_interval_seconds
+        self._clock = clock
+        # The same strict schema that ``responses.parse(text_format=WorkoutPlan)`` would send.
+        self._format = type_to_text_format_param(WorkoutPlan)
+
+    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
+        prompt: ResponseInputParam = [{"role": "system", "content": text} for text in instructions]
+        prompt.append({"role": "user", "content": user_profile})
+        input_tokens = output_tokens = judged = lost = 0
+        record = await self._ids.get(request_id)
+        if record is not None:
+            log.info("request %s: re-attaching to response %s", request_id, record.response_id)
+        # None: the next round starts a new response (replacing ``record`` in the key-value store).
+        attach = record
+        while True:
+            created: Response | None = None
+            if attach is None:
+                record, created = await self._start(request_id, prompt, replacing=record)
+                attach = record
+            response = await self._wait(request_id, attach, created)
+            if response is None:
+                lost += 1
+                if lost > 1:
+                    # A provider that forgets responses this fast is not keeping them at all.
+                    raise RetryLater("llm_response_lost")
+                log.warning("request %s: response %s is gone; starting a new one", request_id, attach.response_id)
+                attach = None
+                continue
+            if response.usage is not None:
+                input_tokens += response.usage.input_tokens
+                output_tokens += response.usage.output_tokens
+            verdict = await self._judge(request_id, attach, response)
+            if isinstance(verdict, WorkoutPlan):
+                usage = LlmUsage(
+                    model=response.model or self._model,
+                    prompt_tokens=input_tokens,
+                    completion_tokens=output_tokens,
+                    calls=attach.calls,
+                )
+                return PlanDraft(plan=verdict, usage=usage)
+            judged += 1
+            log.warning("request %s: reply %d/%d is unusable: %s", request_id, judged, self._attempts, verdict)
+            if judged >= self._attempts:
+                raise GiveUp("invalid_llm_reply", f"{judged} attempt(s); last: {verdict}")
+            attach = None
+
+    async def _start(
+        self, request_id: uuid.UUID, prompt: ResponseInputParam, replacing: ResponseRecord | None
+    ) -> tuple[ResponseRecord, Response | None]:
+        """Create a response and record its id; if another process recorded one first, use theirs."""
+        try:
+            response = await self._client.responses.create(
+                model=self._model,
+                input=prompt,
+                text={"format": self._format},
+                background=True,
+                store=True,
+                metadata={"request_id": str(request_id)},
+            )
+        except Exception as exc:
+            raise _outcome(exc) from exc
+        record = ResponseRecord(response.id, self._clock(), (replacing.calls if replacing else 0) + 1)
+        try:
+            stored = await self._record(request_id, record, replacing)
+        except BaseException as exc:
+            # Unrecorded, nobody could ever re-attach to it: stop paying for it.
+            await self._cancel_quietly(response.id)
+            if isinstance(exc, RecordConflict):
+                raise RetryLater("llm_record_conflict") from exc
+            raise
+        if stored.response_id != response.id:
+            # Another replica holds this request too and recorded its response first: wait for
+            # that one and stop paying for ours.
+            log.info("request %s: another process started response %s; using it", request_id, stored.response_id)
+            await self._cancel_quietly(response.id)
+            return stored, None
+        return stored, response
+
+    async def _record(
+        self, request_id: uuid.UUID, record: ResponseRecord, replacing: ResponseRecord | None
+    ) -> ResponseRecord:
+        """Record ``record``, unless another process recorded a response first: then theirs."""
+        try:
+            return await self._ids.record(request_id, record, replacing)
+        except RecordConflict:
+            if (theirs := await self._ids.get(request_id)) is not None:
+                return theirs
+        # What we meant to replace was removed meanwhile: record ours afresh.
+        return await self._ids.record(request_id, record, None)
+
+    async def _wait(self, request_id: uuid.UUID, record: ResponseRecord, created: Response | None) -> Response | None:
+        """Poll until the response is finished; None if the provider no longer knows it.
+
+        A finished response is taken however old; an unfinished one is waited for until its
+        deadline (from its creation, whichever process created it), then abandoned."""
+        response = created if created is not None else await self._retrieve(record.response_id)
+        if response is None or response.status in _TERMINAL:
+            return response
+        remaining = record.created_at + self._deadline - self._clock()
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                while response is not None and response.status not in _TERMINAL:
+                    # Jittered, so a thousand waiting plans do not poll in lockstep.
+                    await asyncio.sleep(self._poll * random.uniform(0.9, 1.1))
+                    response = await self._retrieve(record.response_id)
+        except TimeoutError:
+            # Past the deadline the response is considered stuck: stop paying for it, and let
+            # the next delivery start afresh (as a timed-out chat call would).
+            await self._cancel_quietly(record.response_id)
+            await self._ids.forget(request_id, record)
+            raise RetryLater("llm_timeout") from None
+        return response
+
+    async def _judge(
+        self, request_id: uuid.UUID, record: ResponseRecord, response: Response
+    ) -> WorkoutPlan | InvalidReply:
+        """The plan in a finished response, or what is wrong with its reply; raises for failures."""
+        if response.status == "failed":
+            await self._ids.forget(request_id, record)
+            error = response.error
+            detail = f"{error.code}: {error.message}" if error else "no error given"
+            if error is None or error.code in _TRANSIENT_FAILURES:
+                raise RetryLater("llm_server_error")
+            raise GiveUp("llm_rejected_request", detail)
+        if response.status == "cancelled":
+            await self._ids.forget(request_id, record)
+            raise GiveUp("llm_cancelled", f"response {response.id} was cancelled")
+        if response.status == "incomplete":
+            reason = response.incomplete_details.reason if response.incomplete_details else None
+            return InvalidReply(f"the reply is incomplete ({reason or 'no reason given'})")
+        for item in response.output:
+            if item.type == "message":
+                for part in item.content:
+                    if part.type == "refusal":
+                        return InvalidReply(f"the model refused: {part.refusal}")
+        text = response.output_text
+        if not text:
+            return InvalidReply("empty reply")
+        try:
+            return WorkoutPlan.model_validate_json(text)
+        except Exception as exc:
+            if (problem := reply_problem(exc)) is not None:
+                return problem
+            raise
+
+    async def _retrieve(self, response_id: str) -> Response | None:
+        try:
+            return await self._client.responses.retrieve(response_id)
+        except openai.NotFoundError:
+            return None
+        except Exception as exc:
+            raise _outcome(exc) from exc
+
+    async def _cancel_quietly(self, response_id: str) -> None:
+        """Best effort: a response left running costs money but breaks nothing."""
+        try:
+            await self._client.responses.cancel(response_id)
+        except Exception as exc:
+            log.warning("could not cancel response %s: %s", response_id, exc)
+
+
+def _outcome(exc: Exception) -> Exception:
+    """The delivery outcome of an SDK error, or the error itself when it is not one."""
+    outcome = delivery_outcome(exc)
+    return outcome if outcome is not None else exc

@@ -1,0 +1,275 @@
+"""The simulator's Responses API, driven by the real ``openai`` SDK over real HTTP against uvicorn."""
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import uvicorn
+from openai.lib._parsing._responses import type_to_text_format_param
+from openai.types.responses import Response, ResponseInputParam
+
+from contracts.plan import WorkoutPlan
+from llm_simulator import SimulatorConfig, create_app
+
+MODEL = "gpt-4o-mini"
+# A plan (~5k tokens) takes about half a second at this pace: slow enough to see it in progress.
+BASELINE: dict[str, Any] = {
+    "tokens_per_second": 10000,
+    "first_token_delay_seconds": 0.1,
+    "p_rate_limit": 0,
+    "p_quota": 0,
+    "p_server_error": 0,
+    "p_malformed": 0,
+    "p_truncate": 0,
+    "p_hang": 0,
+    "retry_after_seconds": 2,
+    "hang_seconds": 30,
+    "seed": 11,
+}
+PLAN_FORMAT = type_to_text_format_param(WorkoutPlan)
+AUTH = {"Authorization": "Bearer sim"}
+
+
+def _prompt(text: str) -> ResponseInputParam:
+    return [
+        {"role": "system", "content": "You are an experienced strength and conditioning coach."},
+        {"role": "user", "content": [{"type": "input_text", "text": text}]},
+    ]
+
+
+@pytest.fixture(scope="module")
+def responses_simulator_url() -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(SimulatorConfig(**BASELINE)),
+        log_level="warning",
+        ws="none",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    # Its own thread and loop: background generations run while a test awaits the client.
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the simulator did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+async def sim(responses_simulator_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=responses_simulator_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def llm(responses_simulator_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{responses_simulator_url}/v1", api_key="sim", max_retries=0, timeout=10)
+    yield client
+    await client.close()
+
+
+@pytest.fixture(autouse=True)
+async def fresh_simulator(sim: httpx.AsyncClient) -> None:
+    (await sim.patch("/_sim/config", json=BASELINE)).raise_for_status()
+    (await sim.delete("/_sim/responses")).raise_for_status()
+    (await sim.post("/_sim/reset")).raise_for_status()
+
+
+async def _stats(sim: httpx.AsyncClient) -> dict[str, Any]:
+    response = await sim.get("/_sim/stats")
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _background_plan(llm: openai.AsyncOpenAI, text: str) -> Response:
+    return await llm.responses.create(
+        model=MODEL, input=_prompt(text), text={"format": PLAN_FORMAT}, background=True, store=True
+    )
+
+
+async def _finished(llm: openai.AsyncOpenAI, response_id: str, timeout: float = 10) -> Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await llm.responses.retrieve(response_id)
+        if response.status not in ("queued", "in_progress"):
+            return response
+        assert time.monotonic() < deadline, f"response still {response.status}"
+        await asyncio.sleep(0.05)
+
+
+async def test_background_plan_goes_queued_in_progress_completed_and_validates(
+    llm: openai.AsyncOpenAI, sim: httpx.AsyncClient
+) -> None:
+    created = await _background_plan(llm, "I want to build muscle, 4 days a week in a gym.")
+    assert (created.status, created.background, created.output) == ("queued", True, [])
+    assert created.id.startswith("resp_")
+    await asyncio.sleep(0.05)
+    assert (await llm.responses.retrieve(created.id)).status == "in_progress"
+
+    done = await _finished(llm, created.id)
+
+    assert done.status == "completed"
+    assert done.error is None
+    assert done.incomplete_details is None
+    plan = WorkoutPlan.model_validate_json(done.output_text)
+    assert {len(week.days) for week in plan.weeks} == {4}
+    assert done.usage is not None
+    assert done.usage.output_tokens > 1000
+    assert done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
+    stats = await _stats(sim)
+    assert stats["responses_created_total"] == 1
+    assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
+
+
+async def test_wire_objects_validate_as_the_sdk_response_model(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    created = await _background_plan(llm, "3x per week, dumbbells only.")
+    queued = await sim.get(f"/v1/responses/{created.id}", headers=AUTH)
+    await _finished(llm, created.id)
+    completed = await sim.get(f"/v1/responses/{created.id}", headers=AUTH)
+
+    # Strict validation, not the SDK's lenient construction: every required field is there.
+    for raw in (queued.json(), completed.json()):
+        Response.model_validate(raw)
+    body = completed.json()
+    (message,) = body["output"]
+    assert message["type"] == "message"
+    assert message["status"] == "completed"
+    assert [part["type"] for part in message["content"]] == ["output_text"]
+    assert body["text"]["format"]["name"] == "WorkoutPlan"
+    assert set(body["usage"]) == {
+        "input_tokens",
+        "input_tokens_details",
+        "output_tokens",
+        "output_tokens_details",
+        "total_tokens",
+    }
+
+
+async def test_retrieving_an_unknown_response_is_not_found(llm: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        await llm.responses.retrieve("resp_nobody_made_this")
+    assert raised.value.status_code == 404
+
+
+async def test_a_cancelled_response_stays_cancelled_and_is_not_a_completion(
+    llm: openai.AsyncOpenAI, sim: httpx.AsyncClient
+) -> None:
+    (await sim.patch("/_sim/config", json={"tokens_per_second": 2000})).raise_for_status()
+    created = await _background_plan(llm, "3 days a week at home.")
+
+    cancelled = await llm.responses.cancel(created.id)
+    assert cancelled.status == "cancelled"
+    assert cancelled.output == []
+    await asyncio.sleep(0.3)  # past the first token: a generation left running would move on
+
+    assert (await llm.responses.retrieve(created.id)).status == "cancelled"
+    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    again = await llm.responses.cancel(created.id)
+    assert again.status == "cancelled"
+    stats = await _stats(sim)
+    assert stats["responses_created_total"] == 1
+    assert stats["responses_cancelled_total"] == 1
+    assert stats["completions_total"] == 0
+    assert stats["completions_by_schema"] == {}
+
+
+async def test_truncate_fault_makes_an_incomplete_response(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    created = await _background_plan(llm, "[[sim:fault=truncate]] 3x per week.")
+    done = await _finished(llm, created.id)
+
+    assert done.status == "incomplete"
+    assert done.incomplete_details is not None
+    assert done.incomplete_details.reason == "max_output_tokens"
+    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    with pytest.raises(ValueError, match="validation error"):
+        WorkoutPlan.model_validate_json(done.output_text)
+    stats = await _stats(sim)
+    assert stats["completions_total"] == 0
+    assert stats["faults_by_kind"] == {"truncate": 1}
+
+
+async def test_server_error_fault_makes_a_failed_background_response(
+    llm: openai.AsyncOpenAI, sim: httpx.AsyncClient
+) -> None:
+    created = await _background_plan(llm, "[[sim:fault=server_error]] 3x per week.")
+    assert created.status == "queued"
+
+    done = await _finished(llm, created.id)
+
+    assert done.status == "failed"
+    assert done.error is not None
+    assert done.error.code == "server_error"
+    assert done.output == []
+    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+
+
+async def test_quota_fault_refuses_the_create_call(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    with pytest.raises(openai.RateLimitError) as raised:
+        await _background_plan(llm, "[[sim:fault=quota]] 3x per week.")
+    assert raised.value.code == "insufficient_quota"
+    assert (await _stats(sim))["responses_created_total"] == 0
+
+
+async def test_rate_limit_fault_refuses_the_create_call_with_retry_after(llm: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.RateLimitError) as raised:
+        await _background_plan(llm, "[[sim:fault=rate_limit]] 3x per week.")
+    assert raised.value.code == "rate_limit_exceeded"
+    assert raised.value.response.headers["retry-after"] == "2"
+
+
+async def test_a_plain_create_answers_synchronously_and_parses(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    parsed = await llm.responses.parse(
+        model=MODEL, input="Build strength, 3 days a week.", instructions="Be a coach.", text_format=WorkoutPlan
+    )
+
+    assert parsed.status == "completed"
+    assert isinstance(parsed.output_parsed, WorkoutPlan)
+    assert (await llm.responses.retrieve(parsed.id)).output_text == parsed.output_text
+    stats = await _stats(sim)
+    assert stats["responses_created_total"] == 1
+    assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
+
+
+async def test_max_output_tokens_cuts_a_plain_response(llm: openai.AsyncOpenAI) -> None:
+    response = await llm.responses.create(model=MODEL, input="Any tips?", max_output_tokens=5)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert len(response.output_text) <= 20
+
+
+async def test_forgetting_responses_behaves_like_a_restart(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    created = await _background_plan(llm, "3x per week.")
+
+    assert (await sim.delete("/_sim/responses")).json() == {"forgotten": 1}
+
+    with pytest.raises(openai.NotFoundError):
+        await llm.responses.retrieve(created.id)
+    stats = await _stats(sim)
+    assert stats["abandoned_total"] == 1
+    assert stats["completions_total"] == 0
+
+
+async def test_background_needs_store_and_a_key(responses_simulator_url: str, sim: httpx.AsyncClient) -> None:
+    body = {"model": MODEL, "input": "hi", "background": True, "store": False}
+    refused = await sim.post("/v1/responses", json=body, headers=AUTH)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "store"
+    anonymous = await sim.post("/v1/responses", json={**body, "store": True})
+    assert anonymous.status_code == 401
