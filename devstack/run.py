@@ -165,6 +165,8 @@ def _run(
             alive=lambda: simulator_child.returncode is None,
         )
         env |= {"OPENAI_BASE_URL": f"http://{LOOPBACK}:{simulator_port}/v1", "OPENAI_API_KEY": "sim-local"}
+        # The simulator has OpenAI's Responses API: let a restarted planner re-attach, not re-buy.
+        env.setdefault("PLANNER_LLM_MODE", "responses_background")
 
     secret = env.get("SUPABASE_JWT_SECRET") or load_or_create_jwt_secret(state)
     gateway_port = int(env["GATEWAY_PORT"]) if env.get("GATEWAY_PORT") else _port(GATEWAY_PORT, taken)
