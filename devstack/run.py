@@ -111,6 +111,34 @@ def run_stack(
                 quiet()
 
 
+def _start_simulator(
+    supervisor: Supervisor,
+    simulator: Sequence[str],
+    *,
+    port: int,
+    state: Path,
+    env: dict[str, str],
+    root: Path,
+    ready_timeout: float,
+) -> dict[str, str]:
+    """Start the LLM simulator; return the environment that points the services at it."""
+    child = _start(
+        supervisor, "simulator", [*simulator, "--host", LOOPBACK, "--port", str(port)], state=state, env=env, root=root
+    )
+    wait_until(
+        lambda: tcp_accepts(LOOPBACK, port),
+        timeout=ready_timeout,
+        what="the LLM simulator",
+        alive=lambda: child.returncode is None,
+    )
+    return {
+        "OPENAI_BASE_URL": f"http://{LOOPBACK}:{port}/v1",
+        "OPENAI_API_KEY": "sim-local",
+        # The simulator has OpenAI's Responses API: a restarted planner re-attaches instead of re-buying.
+        "PLANNER_LLM_MODE": env.get("PLANNER_LLM_MODE", "responses_background"),
+    }
+
+
 def _run(
     *,
     root: Path,
@@ -155,18 +183,10 @@ def _run(
     cleanup.callback(_announced(say, "services stopped", supervisor.stop_all))
 
     if not env.get("OPENAI_API_KEY"):
-        simulator_port = _port(SIMULATOR_PORT, taken)
-        simulator_args = [*simulator, "--host", LOOPBACK, "--port", str(simulator_port)]
-        simulator_child = _start(supervisor, "simulator", simulator_args, state=state, env=env, root=root)
-        wait_until(
-            lambda: tcp_accepts(LOOPBACK, simulator_port),
-            timeout=ready_timeout,
-            what="the LLM simulator",
-            alive=lambda: simulator_child.returncode is None,
+        port = _port(SIMULATOR_PORT, taken)
+        env |= _start_simulator(
+            supervisor, simulator, port=port, state=state, env=env, root=root, ready_timeout=ready_timeout
         )
-        env |= {"OPENAI_BASE_URL": f"http://{LOOPBACK}:{simulator_port}/v1", "OPENAI_API_KEY": "sim-local"}
-        # The simulator has OpenAI's Responses API: let a restarted planner re-attach, not re-buy.
-        env.setdefault("PLANNER_LLM_MODE", "responses_background")
 
     secret = env.get("SUPABASE_JWT_SECRET") or load_or_create_jwt_secret(state)
     gateway_port = int(env["GATEWAY_PORT"]) if env.get("GATEWAY_PORT") else _port(GATEWAY_PORT, taken)
