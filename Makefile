@@ -6,11 +6,12 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+BENCH_LLM_MODE ?= chat_stream
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas demo token clean
+.PHONY: run test check lint typecheck format schemas demo token faults bench clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -39,6 +40,12 @@ demo: $(VENV)/.synced ## Send one request to a running `make run` and follow it 
 
 token: $(VENV)/.synced ## Print a development access token for a running `make run`.
 	@$(BIN)/python -m devstack token
+
+faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Postgres restarts, 30 % LLM faults (FAULTS_ARGS="--llm-mode responses_background").
+	$(BIN)/python -m tests.faults --plans 100 --kills 20 --fault-rate 0.3 --report .run/faults-report.json $(FAULTS_ARGS)
+
+bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=responses_background for re-attach).
+	$(BIN)/python -m bench.long_calls --calls 1000 --seconds 60 --llm-mode $(BENCH_LLM_MODE) --report .run/bench-long-calls.json
 
 $(UV):
 	$(PYTHON) -m venv .tools

@@ -1,0 +1,43 @@
+"""The fault suite's short form: a score of plans through the four services while everything breaks.
+
+The long run is ``make faults`` (``python -m tests.faults``); this one keeps every kind of fault but
+fewer plans and kills, so it fits in ``make test`` on two cores.
+"""
+
+import dataclasses
+
+import pytest
+
+from tests.faults.scenario import ScenarioOptions, format_report, run_scenario
+
+pytestmark = pytest.mark.e2e
+
+SHORT = ScenarioOptions(
+    plans=16,
+    kills=4,
+    nats_restart=True,
+    postgres_restart=True,
+    fault_rate=0.3,
+    concurrency=16,
+    seed=11,
+    quota_requests=1,
+    invalid_requests=1,
+    window_seconds=40,
+    settle_seconds=70,
+    ack_wait_seconds=4,
+    deadline_seconds=100,
+)
+
+
+@pytest.mark.timeout(300)
+def test_every_request_ends_once_whatever_breaks(tmp_path_factory: pytest.TempPathFactory) -> None:
+    result = run_scenario(dataclasses.replace(SHORT, workdir=tmp_path_factory.mktemp("faults")))
+    report = format_report(result)
+    print(report)
+    assert result.ok, report + "\n" + result.figures.get("log_tail", "")
+    chaos = result.figures["chaos"]
+    assert chaos["kills"] >= 4, chaos
+    assert set(chaos["kills_by_process"]) >= {"gateway", "persister", "profiler"}, chaos
+    assert chaos["nats_restarts"] == 1, chaos
+    assert chaos["postgres_restarts"] == 1, chaos
+    assert result.figures["llm"]["plan_faults"].get("quota") == 1, result.figures["llm"]
