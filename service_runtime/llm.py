@@ -7,13 +7,15 @@ attempts: no 3 SDK tries x 5 deliveries = 15 calls.
 
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Generic, TypeVar
 
 import openai
 import pydantic
-from openai.types.chat import ChatCompletionMessageParam, ParsedChatCompletion
+from openai.lib._parsing import type_to_response_format_param
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import Field, SecretStr
 
 from contracts.events import LlmUsage
@@ -126,13 +128,15 @@ async def structured_completion(
     deadline_seconds: float,
     attempts: int,
     stream: bool,
+    invalid_is_transient: bool = False,
 ) -> StructuredReply[ReplyT]:
     """One structured-output chat completion, validated against ``reply_type``.
 
-    A reply that fails validation is regenerated up to ``attempts`` times in total, then
-    ``GiveUp("invalid_llm_reply")``. Transport faults raise ``RetryLater``/``GiveUp`` for the
-    consumer to act on. Streaming keeps long calls alive chunk by chunk; ``deadline_seconds``
-    bounds the whole call, whatever the per-chunk read timeout.
+    A reply that fails validation (malformed, truncated, refused, off-schema) is regenerated up to
+    ``attempts`` times in total; then ``GiveUp("invalid_llm_reply")``, or ``RetryLater`` when
+    ``invalid_is_transient`` (cheap calls worth another delivery). Transport faults raise
+    ``RetryLater``/``GiveUp`` for the consumer to act on. Streaming keeps long calls alive chunk by
+    chunk; ``deadline_seconds`` bounds the whole call, whatever the per-chunk read timeout.
     """
     prompt_tokens = completion_tokens = calls = 0
     problem: InvalidReply | None = None
@@ -140,28 +144,45 @@ async def structured_completion(
         calls += 1
         try:
             async with asyncio.timeout(deadline_seconds):
-                completion = await _complete(client, model, messages, reply_type, stream)
+                raw = await _complete(client, model, messages, reply_type, stream)
         except Exception as exc:
-            if (problem := reply_problem(exc)) is not None:
-                continue
             if (outcome := delivery_outcome(exc)) is not None:
                 raise outcome from exc
             raise
-        if completion.usage is not None:
-            prompt_tokens += completion.usage.prompt_tokens
-            completion_tokens += completion.usage.completion_tokens
-        message = completion.choices[0].message
-        if message.parsed is None:
-            problem = InvalidReply(f"the model refused: {message.refusal}" if message.refusal else "empty reply")
+        prompt_tokens += raw.prompt_tokens
+        completion_tokens += raw.completion_tokens
+        try:
+            parsed = raw.validated(reply_type)
+        except InvalidReply as exc:
+            problem = exc
             continue
-        usage = LlmUsage(
-            model=completion.model or model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            calls=calls,
-        )
-        return StructuredReply(message.parsed, usage)
+        usage = LlmUsage(model=raw.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=calls)
+        return StructuredReply(parsed, usage)
+    if invalid_is_transient:
+        raise RetryLater("invalid_llm_reply")
     raise GiveUp("invalid_llm_reply", f"{attempts} attempt(s); last: {problem}")
+
+
+@dataclass
+class _RawReply:
+    model: str
+    content: str = ""
+    refusal: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def validated(self, reply_type: type[ReplyT]) -> ReplyT:
+        if self.finish_reason == "length":
+            raise InvalidReply("the reply was truncated (finish_reason=length)")
+        if self.finish_reason == "content_filter":
+            raise InvalidReply("the reply was cut by the content filter")
+        if self.refusal:
+            raise InvalidReply(f"the model refused: {self.refusal[:200]}")
+        try:
+            return reply_type.model_validate_json(self.content)
+        except pydantic.ValidationError as exc:
+            raise reply_problem(exc) or InvalidReply(str(exc)) from exc
 
 
 async def _complete(
@@ -170,15 +191,47 @@ async def _complete(
     messages: list[ChatCompletionMessageParam],
     reply_type: type[ReplyT],
     stream: bool,
-) -> ParsedChatCompletion[ReplyT]:
+) -> _RawReply:
+    response_format = type_to_response_format_param(reply_type)
     if not stream:
-        return await client.chat.completions.parse(model=model, messages=messages, response_format=reply_type)
-    async with client.chat.completions.stream(
+        completion = await client.chat.completions.create(
+            model=model, messages=messages, response_format=response_format
+        )
+        choice = completion.choices[0]
+        return _RawReply(
+            model=completion.model or model,
+            content=choice.message.content or "",
+            refusal=choice.message.refusal or "",
+            finish_reason=choice.finish_reason,
+            prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
+            completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
+        )
+    # Raw deltas, validated once at the end. The SDK's ``.stream()`` helper re-parses the partial
+    # JSON on every chunk: at a thousand concurrent plans that saturates the event loop, leases
+    # are renewed late and plans get redelivered and bought twice (see docs/reliability.md).
+    reply = _RawReply(model=model)
+    content: list[str] = []
+    refusal: list[str] = []
+    chunks = await client.chat.completions.create(
         model=model,
         messages=messages,
-        response_format=reply_type,
+        response_format=response_format,
+        stream=True,
         stream_options={"include_usage": True},
-    ) as events:
-        async for _ in events:
-            pass
-        return await events.get_final_completion()
+    )
+    async with chunks:
+        async for chunk in chunks:
+            reply.model = chunk.model or reply.model
+            if chunk.usage is not None:
+                reply.prompt_tokens = chunk.usage.prompt_tokens
+                reply.completion_tokens = chunk.usage.completion_tokens
+            for part in chunk.choices:
+                if part.delta.content:
+                    content.append(part.delta.content)
+                if part.delta.refusal:
+                    refusal.append(part.delta.refusal)
+                if part.finish_reason is not None:
+                    reply.finish_reason = part.finish_reason
+    reply.content = "".join(content)
+    reply.refusal = "".join(refusal)
+    return reply

@@ -94,6 +94,9 @@ class InMemoryProfileCache:
         self.claims.add(key)
         return True
 
+    async def refresh(self, key: str) -> bool:
+        return key in self.claims
+
     async def put(self, key: str, profile: ExerciseProfile) -> None:
         self.profiles[key] = profile
         self.claims.discard(key)

@@ -97,6 +97,7 @@ class PostgresPlanStore:
             if request["status"] != "processing":
                 return  # already terminal: a late failure never overrides a result
             reason = f"{event.reason}: {event.detail}" if event.detail else event.reason
+            await drop_unfinished_plan(conn, event.request_id)
             await conn.execute(
                 "UPDATE workout_plan_requests SET status = 'failed', stage = $2, error = $3,"
                 " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1",
@@ -104,6 +105,11 @@ class PostgresPlanStore:
                 event.stage,
                 reason[:2000],
             )
+
+
+async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
+    """A failed request keeps no half-assembled plan (its entries go with it)."""
+    await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND status = 'assembling'", request_id)
 
 
 async def lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:

@@ -20,7 +20,7 @@ import asyncpg
 
 from contracts.events import ExerciseProfileNeeded, ExerciseRef, PlanPersisted, PlanRequested
 from service_runtime.bus import EventPublisher
-from services.persister.postgres import complete_if_ready
+from services.persister.postgres import complete_if_ready, drop_unfinished_plan
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,20 @@ class Sweeper:
         return SweepResult(timed_out, redriven, len(completions))
 
     async def _expire_overdue(self) -> int:
-        rows = await self._pool.fetch(
-            "UPDATE workout_plan_requests SET status = 'failed', error = $3,"
-            " completed_at = clock_timestamp(), updated_at = clock_timestamp()"
-            " WHERE id IN (SELECT id FROM workout_plan_requests WHERE status = 'processing'"
-            "   AND created_at < clock_timestamp() - make_interval(secs => $1)"
-            "   ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id",
-            self._policy.deadline_seconds,
-            self._policy.batch,
-            f"timeout: no result within {self._policy.deadline_seconds:.0f} s",
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "UPDATE workout_plan_requests SET status = 'failed', error = $3,"
+                " completed_at = clock_timestamp(), updated_at = clock_timestamp()"
+                " WHERE id IN (SELECT id FROM workout_plan_requests WHERE status = 'processing'"
+                "   AND created_at < clock_timestamp() - make_interval(secs => $1)"
+                "   ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                " RETURNING id",
+                self._policy.deadline_seconds,
+                self._policy.batch,
+                f"timeout: no result within {self._policy.deadline_seconds:.0f} s",
+            )
+            for row in rows:
+                await drop_unfinished_plan(conn, row["id"])
         return len(rows)
 
     async def _redrive(self, conn: Any, request: Any) -> None:

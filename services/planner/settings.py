@@ -16,7 +16,8 @@ class PlannerSettings(LlmSettings):
     llm_mode: Literal["chat_stream", "responses_background"] = Field("chat_stream", validation_alias="PLANNER_LLM_MODE")
     stream: bool = Field(True, validation_alias="PLANNER_STREAM")
     # Background mode: how often a waiting plan asks the provider whether its response is done.
-    poll_interval_seconds: float = Field(2.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
+    # Each poll costs a request and CPU; on a minutes-long call 5 s of extra latency is noise.
+    poll_interval_seconds: float = Field(5.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
     max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="PLANNER_MAX_SYSTEM_PROMPT_CHARS")
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")

@@ -32,7 +32,14 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
                 attempts=settings.reply_attempts,
             )
             cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds)
-            profiling = Profiling(writer, cache, bus, wait_for_other_seconds=settings.claim_ttl_seconds)
+            profiling = Profiling(
+                writer,
+                cache,
+                bus,
+                # Long enough for the holder's whole call, plus its claim expiring if it died.
+                wait_for_other_seconds=settings.llm_deadline_seconds + settings.claim_ttl_seconds,
+                claim_refresh_seconds=settings.claim_ttl_seconds / 3,
+            )
             consumer = LeasedConsumer(
                 bus.jetstream,
                 settings.consumer(streams.PROFILER),

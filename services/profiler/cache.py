@@ -2,7 +2,7 @@
 
 A claim is a create-if-absent write, atomic on the server, so two replicas missing the same
 exercise at once cannot both win. The claims bucket's max age makes a dead owner's claim
-expire by itself.
+expire by itself; a live owner refreshes its claim while its call runs.
 """
 
 import contextlib
@@ -25,6 +25,7 @@ class KeyValueProfileCache:
         self._profiles = profiles
         self._claims = claims
         self._owner = f"{socket.gethostname()}:{os.getpid()}".encode()
+        self._revisions: dict[str, int] = {}
 
     @classmethod
     async def open(cls, js: JetStreamContext, claim_ttl_seconds: float) -> "KeyValueProfileCache":
@@ -41,8 +42,17 @@ class KeyValueProfileCache:
 
     async def claim(self, key: str) -> bool:
         try:
-            await self._claims.create(key, self._owner)
+            self._revisions[key] = await self._claims.create(key, self._owner)
         except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def refresh(self, key: str) -> bool:
+        # A rewrite restarts the entry's age; compare-and-set, so a claim that expired and was
+        # taken over meanwhile is not stolen back.
+        try:
+            self._revisions[key] = await self._claims.update(key, self._owner, last=self._revisions[key])
+        except (KeyError, nats.js.errors.KeyWrongLastSequenceError):
             return False
         return True
 
@@ -51,5 +61,6 @@ class KeyValueProfileCache:
         await self.release(key)
 
     async def release(self, key: str) -> None:
+        self._revisions.pop(key, None)
         with contextlib.suppress(nats.js.errors.KeyNotFoundError):
             await self._claims.delete(key)

@@ -35,5 +35,8 @@ class OpenAIProfileWriter:
             deadline_seconds=self._deadline,
             attempts=self._attempts,
             stream=False,
+            # One bad profile would fail every plan waiting for the exercise; a profile costs
+            # little, so an invalid one gets more deliveries (bounded by max_deliver).
+            invalid_is_transient=True,
         )
         return ProfileDraft(profile=reply.parsed, usage=reply.usage)

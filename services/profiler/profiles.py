@@ -31,6 +31,10 @@ class ProfileCache(Protocol):
         """True if this caller now owns writing ``key``; claims expire if their owner dies."""
         ...
 
+    async def refresh(self, key: str) -> bool:
+        """Keep this caller's claim alive; False if it was lost."""
+        ...
+
     async def put(self, key: str, profile: ExerciseProfile) -> None:
         """Store the profile and release the claim."""
         ...
@@ -46,12 +50,14 @@ class Profiling:
         publisher: EventPublisher,
         *,
         wait_for_other_seconds: float,
+        claim_refresh_seconds: float = 10.0,
         poll_seconds: float = 0.25,
     ) -> None:
         self._writer = writer
         self._cache = cache
         self._publisher = publisher
         self._wait = wait_for_other_seconds
+        self._refresh_every = claim_refresh_seconds
         self._poll = poll_seconds
 
     async def profile_needed(self, event: ExerciseProfileNeeded) -> None:
@@ -63,11 +69,14 @@ class Profiling:
                 await self._publish(event, profile, None)
                 return
             if await self._cache.claim(key):
+                refresher = asyncio.create_task(self._keep_claim(key))
                 try:
                     draft = await self._writer.write(event.exercise.name)
                 except BaseException:
                     await self._cache.release(key)
                     raise
+                finally:
+                    refresher.cancel()
                 await self._cache.put(key, draft.profile)
                 await self._publish(event, draft.profile, draft.usage)
                 return
@@ -75,6 +84,11 @@ class Profiling:
             if loop.time() >= give_up_waiting_at:
                 raise RetryLater("profile_being_written_elsewhere")
             await asyncio.sleep(self._poll)
+
+    async def _keep_claim(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_every)
+            await self._cache.refresh(key)
 
     async def _publish(self, event: ExerciseProfileNeeded, profile: ExerciseProfile, usage: LlmUsage | None) -> None:
         await self._publisher.publish(

@@ -140,3 +140,15 @@ async def test_an_event_for_an_unknown_request_is_given_up(pool: asyncpg.Pool) -
     generated, _ = events_for(uuid.uuid4(), uuid.uuid4(), fresh_names(1))
     with pytest.raises(GiveUp, match="unknown_request"):
         await PostgresPlanStore(pool).store_plan(generated)
+
+
+async def test_a_request_failing_mid_assembly_keeps_no_partial_plan(pool: asyncpg.Pool) -> None:
+    store = PostgresPlanStore(pool)
+    request_id, user_id = await new_request(pool)
+    generated, profiled = events_for(request_id, user_id, fresh_names(3))
+    await store.store_plan(generated)
+    await store.store_profile(profiled[0])
+    await store.mark_failed(PlanFailed(request_id=request_id, stage="profiler", reason="invalid_llm_reply"))
+    await store.store_profile(profiled[1])  # a late profile changes nothing
+    assert await pool.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", request_id) == 0
+    assert await pool.fetchval("SELECT status FROM workout_plan_requests WHERE id = $1", request_id) == "failed"
