@@ -52,7 +52,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                 settings.consumer(streams.PLANNER),
                 PlanRequested,
                 planning.plan_requested,
-                max_in_flight=settings.max_in_flight,
+                max_in_flight=settings.in_flight_limit,
                 on_give_up=fail_request_on_give_up(bus, "planner"),
             )
             async with consuming([consumer], settings.shutdown_grace_seconds):

@@ -7,8 +7,8 @@ from service_runtime.llm import LlmSettings
 
 class PlannerSettings(LlmSettings):
     model: str = Field("gpt-4o-mini", validation_alias="PLANNER_MODEL")
-    # One process holds this many concurrent LLM calls; they are network waits, not CPU.
-    max_in_flight: int = Field(1000, ge=1, validation_alias="PLANNER_MAX_IN_FLIGHT")
+    # Concurrent plans per process; unset = by mode (see ``in_flight_limit``).
+    max_in_flight: int | None = Field(None, ge=1, validation_alias="PLANNER_MAX_IN_FLIGHT")
     llm_deadline_seconds: float = Field(900.0, gt=0, validation_alias="PLANNER_LLM_DEADLINE_SECONDS")
     reply_attempts: int = Field(2, ge=1, validation_alias="PLANNER_REPLY_ATTEMPTS")
     # chat_stream works with any OpenAI-compatible server; responses_background needs OpenAI's
@@ -22,3 +22,13 @@ class PlannerSettings(LlmSettings):
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")
     health_port: int = Field(8081, validation_alias="HEALTH_PORT")
+
+    @property
+    def in_flight_limit(self) -> int:
+        """A waiting background response costs a poll every few seconds, so one process holds
+        thousands; a stream costs CPU for every chunk, and past a few hundred streams one core
+        saturates, leases are renewed late and plans are redelivered (docs/reliability.md).
+        Messages beyond the limit wait on the server, not in memory."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return 2000 if self.llm_mode == "responses_background" else 200
