@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-BENCH_LLM_MODE ?= chat_stream
+BENCH_LLM_MODE ?= responses_background
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -44,7 +44,7 @@ token: $(VENV)/.synced ## Print a development access token for a running `make r
 faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Postgres restarts, 30 % LLM faults (FAULTS_ARGS="--llm-mode responses_background").
 	$(BIN)/python -m tests.faults --plans 100 --kills 20 --fault-rate 0.3 --report .run/faults-report.json $(FAULTS_ARGS)
 
-bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=responses_background for re-attach).
+bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=chat_stream to measure streaming).
 	$(BIN)/python -m bench.long_calls --calls 1000 --seconds 60 --llm-mode $(BENCH_LLM_MODE) --report .run/bench-long-calls.json
 
 $(UV):
