@@ -72,6 +72,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             content=outcome.content,
             finish_reason=outcome.finish_reason,
             usage=outcome.usage,
+            refused=outcome.refused,
         )
         return JSONResponse(body, headers={"x-request-id": request_id})
 
@@ -200,7 +201,7 @@ async def _body(request: Request, model: type[BodyT]) -> BodyT | ApiError:
 
 
 async def _event_stream(simulator: Simulator, answer: Answer, model: str, include_usage: bool) -> AsyncIterator[str]:
-    """The SSE body of a streamed completion: role chunk, content chunks, finish chunk, usage, [DONE]."""
+    """The SSE body of a streamed completion: role chunk, content (or refusal) chunks, finish chunk, usage, [DONE]."""
     completion_id = new_completion_id()
     created = int(time.time())
     delivered = False
@@ -219,9 +220,14 @@ async def _event_stream(simulator: Simulator, answer: Answer, model: str, includ
     try:
         # A hang sends the headers (already out by now) and then nothing at all.
         await asyncio.sleep(answer.hang_seconds)
-        yield event({"role": "assistant", "content": "", "refusal": None})
+        # A refusal streams as OpenAI's does: content null, the text in ``refusal`` deltas.
+        field = "refusal" if answer.refused else "content"
+        if answer.refused:
+            yield event({"role": "assistant", "content": None, "refusal": ""})
+        else:
+            yield event({"role": "assistant", "content": "", "refusal": None})
         async for piece in paced_pieces(answer.content, answer.pace):
-            yield event({"content": piece})
+            yield event({field: piece})
         # Counted before the last chunks go out, so a client that has read [DONE] sees itself in the stats.
         simulator.delivered(answer)
         delivered = True

@@ -6,7 +6,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
-FAULT_PROBABILITY_FIELDS = ("p_rate_limit", "p_quota", "p_server_error", "p_malformed", "p_truncate", "p_hang")
+FAULT_PROBABILITY_FIELDS = (
+    "p_rate_limit",
+    "p_quota",
+    "p_server_error",
+    "p_malformed",
+    "p_truncate",
+    "p_hang",
+    "p_refusal",
+)
 
 
 class SimulatorConfig(BaseModel):
@@ -27,6 +35,9 @@ class SimulatorConfig(BaseModel):
     p_malformed: Probability = Field(0.0, description="Chance of a 200 reply whose content is not valid JSON.")
     p_truncate: Probability = Field(0.0, description="Chance of a reply cut in half with finish_reason 'length'.")
     p_hang: Probability = Field(0.0, description="Chance of accepting the request and then sending nothing.")
+    p_refusal: Probability = Field(
+        0.0, description="Chance of a 200 reply in which the model declines: 'refusal' text, no content."
+    )
     retry_after_seconds: float = Field(1.0, ge=0, description="Retry-After sent with rate-limit faults.")
     hang_seconds: float = Field(3600.0, ge=0, description="How long a hang fault stays silent.")
     responses_kept: int = Field(

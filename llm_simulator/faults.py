@@ -22,7 +22,11 @@ class Fault(StrEnum):
     MALFORMED = "malformed"
     TRUNCATE = "truncate"
     HANG = "hang"
+    REFUSAL = "refusal"
 
+
+# What a model that declines says, in the ``refusal`` field instead of ``content`` (structured outputs).
+REFUSAL_TEXT = "I'm sorry, I can't help with that request."
 
 _STRING_VALUE = re.compile(r'":\s*"')
 _DIRECTIVE = re.compile(r"\[\[sim:fault=([a-z_]*)\]\]")
@@ -55,7 +59,7 @@ def drawn_fault(config: SimulatorConfig, rng: random.Random) -> Fault | None:
     return None
 
 
-def refusal(fault: Fault, config: SimulatorConfig, model: str) -> ApiError | None:
+def http_error(fault: Fault, config: SimulatorConfig, model: str) -> ApiError | None:
     """The HTTP error a fault turns into, or None for faults that still answer 200."""
     if fault is Fault.RATE_LIMIT:
         wait = config.retry_after_seconds

@@ -133,9 +133,20 @@ _FINGERPRINT = "fp_simulator"
 
 
 def completion(
-    *, completion_id: str, model: str, content: str, finish_reason: FinishReason, usage: Usage
+    *,
+    completion_id: str,
+    model: str,
+    content: str,
+    finish_reason: FinishReason,
+    usage: Usage,
+    refused: bool = False,
 ) -> dict[str, Any]:
-    """A complete ``chat.completion`` object."""
+    """A complete ``chat.completion`` object; ``refused`` puts ``content`` in ``refusal`` and nulls ``content``."""
+    message: dict[str, Any] = (
+        {"role": "assistant", "content": None, "refusal": content, "annotations": []}
+        if refused
+        else {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+    )
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -144,7 +155,7 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }

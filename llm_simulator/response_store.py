@@ -54,10 +54,10 @@ class StoredResponse:
         error = None
         incomplete_reason = None
         if self.status == "completed":
-            output = [output_message(self.message_id, self.answer.content, "completed")]
+            output = [output_message(self.message_id, self.answer.content, "completed", refused=self.answer.refused)]
             usage = self.answer.usage
         elif self.status == "incomplete":
-            output = [output_message(self.message_id, self.answer.content, "incomplete")]
+            output = [output_message(self.message_id, self.answer.content, "incomplete", refused=self.answer.refused)]
             usage = self.answer.usage
             incomplete_reason = "max_output_tokens"
         elif self.status == "failed":

@@ -143,14 +143,22 @@ def response_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-def output_message(message_id: str, text: str, status: Literal["completed", "incomplete"]) -> dict[str, Any]:
-    """One assistant message in ``output``, holding the text as one ``output_text`` part."""
+def output_message(
+    message_id: str, text: str, status: Literal["completed", "incomplete"], *, refused: bool = False
+) -> dict[str, Any]:
+    """One assistant message in ``output``, holding the text as one ``output_text`` part, or as one
+    ``refusal`` part when the model declined."""
+    part: dict[str, Any] = (
+        {"type": "refusal", "refusal": text}
+        if refused
+        else {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    )
     return {
         "type": "message",
         "id": message_id,
         "role": "assistant",
         "status": status,
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        "content": [part],
     }
 
 

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_simulator.config import SimulatorConfig
-from llm_simulator.faults import Fault, UnknownFaultError, drawn_fault, forced_fault, malformed, refusal, truncated
+from llm_simulator.faults import (
+    REFUSAL_TEXT,
+    Fault,
+    UnknownFaultError,
+    drawn_fault,
+    forced_fault,
+    http_error,
+    malformed,
+    truncated,
+)
 from llm_simulator.pacing import CHARS_PER_TOKEN, Pace, estimate_tokens
 from llm_simulator.protocol import ApiError, ChatCompletionRequest, FinishReason, Usage
 from llm_simulator.replies import compose
@@ -24,9 +33,17 @@ _TOKENS_PER_MESSAGE = 4
 _TOKENS_PER_REPLY = 3
 
 
+# Faults that answer 200 but with something other than the model's whole, unspoiled reply.
+_SPOILING_FAULTS = (Fault.MALFORMED, Fault.TRUNCATE, Fault.SERVER_ERROR, Fault.REFUSAL)
+
+
 @dataclass(frozen=True)
 class Answer:
-    """A 200 reply: its content, how it ends, and how it is to be delivered."""
+    """A 200 reply: its content, how it ends, and how it is to be delivered.
+
+    For a refusal, ``content`` holds the refusal text, which goes out in the ``refusal`` field
+    (chat) or a ``refusal`` content part (Responses) instead of as content.
+    """
 
     content: str
     finish_reason: FinishReason
@@ -40,7 +57,12 @@ class Answer:
     @property
     def intact(self) -> bool:
         """Whether this is the model's whole, unspoiled reply."""
-        return self.finish_reason == "stop" and self.fault not in (Fault.MALFORMED, Fault.TRUNCATE, Fault.SERVER_ERROR)
+        return self.finish_reason == "stop" and self.fault not in _SPOILING_FAULTS
+
+    @property
+    def refused(self) -> bool:
+        """Whether the model declined: the content is a refusal, not an answer."""
+        return self.fault is Fault.REFUSAL
 
 
 class Simulator:
@@ -86,7 +108,7 @@ class Simulator:
             self.stats.faults_by_kind[fault.value] += 1
             log.info("injecting fault %s into a %s request", fault.value, request.schema_name or "text")
             in_band = server_error_in_band and fault is Fault.SERVER_ERROR
-            if not in_band and (error := refusal(fault, config, request.model)) is not None:
+            if not in_band and (error := http_error(fault, config, request.model)) is not None:
                 return error
         # Each request gets its own generator, so concurrent requests cannot interleave draws.
         rng = random.Random(self._rng.getrandbits(64))
@@ -97,6 +119,8 @@ class Simulator:
             content = malformed(content, rng)
         elif fault is Fault.TRUNCATE:
             content, finish_reason = truncated(content), "length"
+        elif fault is Fault.REFUSAL:
+            content = REFUSAL_TEXT
         limit = request.token_limit
         if limit is not None and estimate_tokens(content) > limit:
             content, finish_reason = content[: limit * CHARS_PER_TOKEN], "length"

@@ -22,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20, help="plan requests in flight at the gateway")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quota-requests", type=int, default=1)
+    parser.add_argument("--refusal-requests", type=int, default=1)
     parser.add_argument("--invalid-requests", type=int, default=1)
     parser.add_argument("--planner-replicas", type=int, default=2)
     parser.add_argument("--window", type=float, default=None, help="seconds of load and chaos (default: 6 x kills)")
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         quota_requests=args.quota_requests,
         invalid_requests=args.invalid_requests,
+        refusal_requests=args.refusal_requests,
         planner_replicas=args.planner_replicas,
         window_seconds=args.window,
         settle_seconds=args.settle,

@@ -33,7 +33,7 @@ log = logging.getLogger("faults")
 
 # How the fault rate is split across the simulator's kinds. Hangs are rare: each costs a read timeout.
 FAULT_SHARES = {"p_rate_limit": 0.30, "p_server_error": 0.30, "p_malformed": 0.17, "p_truncate": 0.17, "p_hang": 0.06}
-FORCED = {"quota": "llm_quota_exhausted", "malformed": "invalid_llm_reply"}
+FORCED = {"quota": "llm_quota_exhausted", "malformed": "invalid_llm_reply", "refusal": "invalid_llm_reply"}
 # Durable consumer -> the subject it reads (contracts.streams).
 CONSUMERS = {
     "planner": "plan.requested",
@@ -57,6 +57,7 @@ class ScenarioOptions:
     seed: int = 7
     quota_requests: int = 1
     invalid_requests: int = 1
+    refusal_requests: int = 1
     freeze: bool = True
     planner_replicas: int = 2
     window_seconds: float | None = None
@@ -163,7 +164,11 @@ async def _drive(
         sim.patch("/_sim/config", json={**shares, "retry_after_seconds": 1.0, "hang_seconds": 30.0}).raise_for_status()
         sim.post("/_sim/reset").raise_for_status()
 
-    forced = {"quota": options.quota_requests, "malformed": options.invalid_requests}
+    forced = {
+        "quota": options.quota_requests,
+        "malformed": options.invalid_requests,
+        "refusal": options.refusal_requests,
+    }
     orders = draw_orders(seed=options.seed, plans=options.plans, spread_seconds=options.window * 0.8, forced=forced)
     planners = stack.replicas_of("planner")
     schedule = draw_schedule(

@@ -34,6 +34,7 @@ BASELINE: dict[str, Any] = {
     "p_malformed": 0,
     "p_truncate": 0,
     "p_hang": 0,
+    "p_refusal": 0,
     "retry_after_seconds": 2,
     "hang_seconds": 30,
     "seed": 7,
@@ -466,3 +467,69 @@ async def _eventually(
             return stats
         assert time.monotonic() < deadline, f"stats never matched: {stats}"
         await asyncio.sleep(0.05)
+
+
+REFUSAL = "I'm sorry, I can't help with that request."
+
+
+async def test_refusal_fault_sets_message_refusal_and_nulls_content(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    completion = await llm.chat.completions.create(model=MODEL, messages=_user(f"[[sim:fault=refusal]] {PLAN_REQUEST}"))
+
+    choice = completion.choices[0]
+    assert choice.message.refusal == REFUSAL
+    assert choice.message.content is None
+    assert choice.finish_reason == "stop"
+    assert completion.usage is not None
+    stats = await _stats(admin)
+    assert stats["faults_by_kind"] == {"refusal": 1}
+    assert stats["completions_total"] == 0
+    assert stats["completions_by_schema"] == {}
+    assert stats["completion_tokens_total"] == completion.usage.completion_tokens > 0
+
+
+async def test_streamed_refusal_arrives_in_refusal_deltas(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
+    stream = await llm.chat.completions.create(
+        model=MODEL,
+        messages=_user(f"[[sim:fault=refusal]] {PLAN_REQUEST}"),
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices) == REFUSAL
+    assert all(c.choices[0].delta.content is None for c in chunks if c.choices)
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    stats = await _stats(admin)
+    assert stats["faults_by_kind"] == {"refusal": 1}
+    assert stats["completions_total"] == 0
+    assert stats["abandoned_total"] == 0
+
+
+async def test_refusal_fault_parses_to_a_refusal_without_parsed(llm: openai.AsyncOpenAI) -> None:
+    messages = _user(f"[[sim:fault=refusal]] {PLAN_REQUEST}")
+    parsed = await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=WorkoutPlan)
+
+    assert parsed.choices[0].message.refusal == REFUSAL
+    assert parsed.choices[0].message.parsed is None
+    async with llm.chat.completions.stream(model=MODEL, messages=messages, response_format=WorkoutPlan) as stream:
+        streamed = await stream.get_final_completion()
+    assert streamed.choices[0].message.refusal == REFUSAL
+    assert streamed.choices[0].message.parsed is None
+
+
+async def test_refusal_probability_draws_refusals_and_shares_the_one_draw(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    (await admin.patch("/_sim/config", json={"p_refusal": 1})).raise_for_status()
+    completion = await llm.chat.completions.create(model=MODEL, messages=_user("Any tips?"))
+    assert completion.choices[0].message.refusal == REFUSAL
+    assert (await _stats(admin))["faults_by_kind"] == {"refusal": 1}
+
+    too_much = await admin.patch("/_sim/config", json={"p_refusal": 0.6, "p_malformed": 0.6})
+    assert too_much.status_code == 422
+    assert (await admin.get("/_sim/config")).json()["p_refusal"] == 1

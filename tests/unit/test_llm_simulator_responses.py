@@ -28,6 +28,7 @@ BASELINE: dict[str, Any] = {
     "p_malformed": 0,
     "p_truncate": 0,
     "p_hang": 0,
+    "p_refusal": 0,
     "retry_after_seconds": 2,
     "hang_seconds": 30,
     "seed": 11,
@@ -273,3 +274,40 @@ async def test_background_needs_store_and_a_key(responses_simulator_url: str, si
     assert refused.json()["error"]["param"] == "store"
     anonymous = await sim.post("/v1/responses", json={**body, "store": True})
     assert anonymous.status_code == 401
+
+
+REFUSAL = "I'm sorry, I can't help with that request."
+
+
+async def test_refusal_fault_completes_with_a_refusal_part(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    created = await _background_plan(llm, "[[sim:fault=refusal]] 3x per week.")
+    assert created.status == "queued"
+
+    done = await _finished(llm, created.id)
+
+    assert done.status == "completed"
+    assert done.error is None
+    [message] = done.output
+    assert message.type == "message"
+    [part] = message.content
+    assert part.type == "refusal"
+    assert part.refusal == REFUSAL
+    assert done.output_text == ""
+    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    stats = await _stats(sim)
+    assert stats["faults_by_kind"] == {"refusal": 1}
+    assert stats["completions_total"] == 0
+    assert stats["completion_tokens_total"] > 0
+
+
+async def test_a_plain_refused_create_parses_to_no_output(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+    parsed = await llm.responses.parse(
+        model=MODEL, input="[[sim:fault=refusal]] Build strength.", instructions="Be a coach.", text_format=WorkoutPlan
+    )
+
+    assert parsed.status == "completed"
+    assert parsed.output_parsed is None
+    [message] = parsed.output
+    assert message.type == "message"
+    assert [(part.type, getattr(part, "refusal", None)) for part in message.content] == [("refusal", REFUSAL)]
+    assert (await _stats(sim))["faults_by_kind"] == {"refusal": 1}
