@@ -1,11 +1,11 @@
 """The transactional outbox: an event written in the same transaction as the row it announces,
 then published; a relay publishes whatever a crash or a broker outage left behind.
 
+``relay`` runs as a periodic chore (``service_runtime.periodic.every``) in every gateway replica.
 The publisher's ``Nats-Msg-Id`` makes the relay's re-publish of an event that did reach
 JetStream a no-op inside the stream's duplicate window.
 """
 
-import asyncio
 import logging
 from typing import Any
 
@@ -67,44 +67,7 @@ async def relay_once(pool: asyncpg.Pool, publisher: EventPublisher, *, older_tha
     return published
 
 
-class OutboxRelay:
-    """A background task that relays the outbox every ``interval_seconds``."""
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        publisher: EventPublisher,
-        *,
-        interval_seconds: float,
-        older_than_seconds: float,
-        batch: int = 200,
-    ) -> None:
-        self._pool = pool
-        self._publisher = publisher
-        self._interval = interval_seconds
-        self._older_than = older_than_seconds
-        self._batch = batch
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> "OutboxRelay":
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                while (
-                    await relay_once(
-                        self._pool, self._publisher, older_than_seconds=self._older_than, batch=self._batch
-                    )
-                    == self._batch
-                ):
-                    pass  # a full batch: there may be more
-            except Exception as exc:
-                log.warning("outbox relay round failed: %s", exc)
+async def relay(pool: asyncpg.Pool, publisher: EventPublisher, *, older_than_seconds: float, batch: int = 200) -> None:
+    """Relay until the outbox holds nothing old enough (a full batch means there may be more)."""
+    while await relay_once(pool, publisher, older_than_seconds=older_than_seconds, batch=batch) == batch:
+        pass

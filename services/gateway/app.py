@@ -4,13 +4,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from fastapi import FastAPI
 
+from service_runtime import outbox
 from service_runtime.bus import EventBus, EventPublisher
 from service_runtime.health import ReadinessCheck, health_routes
-from service_runtime.outbox import OutboxRelay
+from service_runtime.periodic import every
 from services.gateway import api
 from services.gateway.auth import SharedSecretVerifier, TokenVerifier
 from services.gateway.errors import install_error_handlers
@@ -76,13 +78,14 @@ def create_app(
                 active_store = PostgresRequestStore(
                     clients.pool, active_publisher, acquire_timeout_seconds=settings.db_timeout_seconds
                 )
+                relay = partial(
+                    outbox.relay,
+                    clients.pool,
+                    active_publisher,
+                    older_than_seconds=settings.outbox_relay_after_seconds,
+                )
                 await stack.enter_async_context(
-                    OutboxRelay(
-                        clients.pool,
-                        active_publisher,
-                        interval_seconds=settings.outbox_relay_interval_seconds,
-                        older_than_seconds=settings.outbox_relay_after_seconds,
-                    )
+                    every(settings.outbox_relay_interval_seconds, relay, name="outbox-relay")
                 )
             app.state.gateway = api.GatewayContext(store=active_store, verifier=verifier, limits=limits)
             log.info("gateway ready")

@@ -13,10 +13,11 @@ from service_runtime.bus import EventBus
 from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
+from service_runtime.periodic import every
 from services.persister.plans import Persisting
 from services.persister.postgres import PostgresPlanStore, create_pool
 from services.persister.settings import PersisterSettings
-from services.persister.sweeper import PeriodicSweep, Sweeper, SweepPolicy
+from services.persister.sweeper import Sweeper, SweepPolicy
 
 
 def create_app(settings: PersisterSettings | None = None) -> Starlette:
@@ -60,7 +61,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
             sweeper = Sweeper(pool, bus, SweepPolicy(settings.stall_seconds, settings.deadline_seconds))
             async with (
                 consuming(consumers, settings.shutdown_grace_seconds),
-                PeriodicSweep(sweeper, settings.sweep_interval_seconds),
+                every(settings.sweep_interval_seconds, sweeper.sweep_once, name="sweeper"),
             ):
                 yield
 

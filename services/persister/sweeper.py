@@ -11,7 +11,6 @@ being completed right now is skipped, not waited for. Re-drives publish inside t
 transaction, so a failed publish leaves the request as it was for the next sweep.
 """
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -123,29 +122,3 @@ class Sweeper:
             request["id"],
             attempt,
         )
-
-
-class PeriodicSweep:
-    """Runs ``sweeper.sweep_once`` every ``interval_seconds`` for the life of the block."""
-
-    def __init__(self, sweeper: Sweeper, interval_seconds: float) -> None:
-        self._sweeper = sweeper
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> "PeriodicSweep":
-        self._task = asyncio.create_task(self._run(), name="sweeper")
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self._sweeper.sweep_once()
-            except Exception as exc:
-                log.warning("sweep failed: %s", exc)
