@@ -6,8 +6,6 @@ process" is a second writer with its own NATS connection and its own OpenAI clie
 """
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,14 +15,14 @@ import httpx
 import nats
 import openai
 import pytest
-import uvicorn
 
 from contracts.plan import WorkoutPlan
-from llm_simulator import SimulatorConfig, create_app
+from llm_simulator import SimulatorConfig
 from service_runtime.delivery import GiveUp, RetryLater
 from services.planner.background import BackgroundPlanWriter
 from services.planner.planning import INSTRUCTIONS
 from services.planner.response_ids import KeyValueResponseIds, ResponseRecord
+from tests.simulator_server import serving_simulator
 
 pytestmark = pytest.mark.integration
 
@@ -36,30 +34,8 @@ FAST: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0.0
 
 @pytest.fixture(scope="module")
 def planner_simulator_url() -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(SimulatorConfig(**SLOW)),
-            log_level="warning",
-            ws="none",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-    )
-    # Its own thread and loop, like a separate provider: it keeps generating while tests await.
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulator did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serving_simulator(SimulatorConfig(**SLOW)) as url:
+        yield url
 
 
 @pytest.fixture

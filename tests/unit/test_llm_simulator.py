@@ -3,10 +3,8 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -16,12 +14,13 @@ import httpx
 import openai
 import pydantic
 import pytest
-import uvicorn
 from openai.types.chat import ChatCompletionMessageParam
 
 from contracts.plan import ExerciseProfile, WorkoutPlan
-from llm_simulator import SimulatorConfig, create_app
+from devstack import free_port
+from llm_simulator import SimulatorConfig
 from llm_simulator.catalogue import Joint, find_exercise
+from tests.simulator_server import serving_simulator
 
 MODEL = "gpt-4o-mini"
 # Fast and deterministic unless a test says otherwise; every test starts from this.
@@ -49,36 +48,10 @@ def _user(text: str) -> list[ChatCompletionMessageParam]:
     ]
 
 
-def _bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture(scope="session")
 def simulator_url() -> Iterator[str]:
-    sock = _bound_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(SimulatorConfig(**BASELINE)),
-        log_level="warning",
-        ws="none",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    # Its own thread and loop: the server keeps serving while a test awaits the client.
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulator did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serving_simulator(SimulatorConfig(**BASELINE)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -420,9 +393,7 @@ async def test_models_are_listed(llm: openai.AsyncOpenAI) -> None:
 
 
 def test_cli_reads_knobs_from_flags_and_environment() -> None:
-    sock = _bound_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     env = {**os.environ, "SIM_P_HANG": "0.25", "SIM_MODELS": "m-one,m-two", "SIM_TOKENS_PER_SECOND": "99"}
     process = subprocess.Popen(
         [sys.executable, "-m", "llm_simulator", "--port", str(port), "--tokens-per-second", "123"],

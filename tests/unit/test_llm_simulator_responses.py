@@ -1,8 +1,6 @@
 """The simulator's Responses API, driven by the real ``openai`` SDK over real HTTP against uvicorn."""
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -10,12 +8,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import uvicorn
 from openai.lib._parsing._responses import type_to_text_format_param
 from openai.types.responses import Response, ResponseInputParam
 
 from contracts.plan import WorkoutPlan
-from llm_simulator import SimulatorConfig, create_app
+from llm_simulator import SimulatorConfig
+from tests.simulator_server import serving_simulator
 
 MODEL = "gpt-4o-mini"
 # A plan (~5k tokens) takes about half a second at this pace: slow enough to see it in progress.
@@ -46,29 +44,8 @@ def _prompt(text: str) -> ResponseInputParam:
 
 @pytest.fixture(scope="module")
 def responses_simulator_url() -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(SimulatorConfig(**BASELINE)),
-        log_level="warning",
-        ws="none",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    # Its own thread and loop: background generations run while a test awaits the client.
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulator did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serving_simulator(SimulatorConfig(**BASELINE)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,39 @@
+"""The LLM simulator served in-process on a free port, for tests that talk to it over real HTTP."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from llm_simulator import SimulatorConfig, create_app
+
+
+@contextmanager
+def serving_simulator(config: SimulatorConfig) -> Iterator[str]:
+    """Serve the simulator until the block exits; yield its base URL (without ``/v1``).
+
+    It runs in its own thread and loop, like a separate provider: it keeps generating while a
+    test awaits the client.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_level="warning", ws="none", lifespan="off", timeout_graceful_shutdown=1)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the simulator did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()
