@@ -69,6 +69,12 @@ class Profiling:
                 await self._publish(event, profile, None)
                 return
             if await self._cache.claim(key):
+                # The last holder may have stored the profile and released its claim between our
+                # look-up and our claim: look again before paying for it.
+                if (profile := await self._cache.get(key)) is not None:
+                    await self._cache.release(key)
+                    await self._publish(event, profile, None)
+                    return
                 refresher = asyncio.create_task(self._keep_claim(key))
                 try:
                     draft = await self._writer.write(event.exercise.name)

@@ -3,6 +3,7 @@ import contextlib
 import uuid
 
 from contracts.events import ExerciseProfiled, ExerciseProfileNeeded, ExerciseRef
+from contracts.plan import ExerciseProfile
 from services.profiler.profiles import Profiling
 from tests.fakes import FakeProfileWriter, InMemoryProfileCache, RecordingPublisher, sample_profile
 
@@ -40,3 +41,25 @@ async def test_a_failed_call_releases_its_claim() -> None:
     with contextlib.suppress(RuntimeError):
         await profiling.profile_needed(needed())
     assert cache.claims == set()
+
+
+async def test_a_profile_stored_between_look_up_and_claim_is_not_bought_again() -> None:
+    class RacingCache(InMemoryProfileCache):
+        """The previous holder puts the profile and releases its claim right after our first look."""
+
+        looks = 0
+
+        async def get(self, key: str) -> ExerciseProfile | None:
+            self.looks += 1
+            found = await super().get(key)
+            if self.looks == 1:
+                self.profiles[key] = sample_profile("Barbell Back Squat")
+            return found
+
+    cache, writer, publisher = RacingCache(), FakeProfileWriter(), RecordingPublisher()
+    await Profiling(writer, cache, publisher, wait_for_other_seconds=1).profile_needed(needed())
+    assert writer.calls == []
+    assert cache.claims == set()
+    (event,) = publisher.of_type(ExerciseProfiled)
+    assert isinstance(event, ExerciseProfiled)
+    assert event.source == "cache"
