@@ -76,7 +76,10 @@ def create_app(
                 )
                 stack.push_async_callback(clients.pool.close)
                 active_store = PostgresRequestStore(
-                    clients.pool, active_publisher, acquire_timeout_seconds=settings.db_timeout_seconds
+                    clients.pool,
+                    active_publisher,
+                    acquire_timeout_seconds=settings.db_timeout_seconds,
+                    publish_wait_seconds=settings.publish_wait_seconds,
                 )
                 relay = partial(
                     outbox.relay,

@@ -30,6 +30,8 @@ class GatewaySettings(ServiceSettings):
     # turns into a prompt 503 instead of requests piling up.
     db_timeout_seconds: float = Field(5.0, gt=0, validation_alias="GATEWAY_DB_TIMEOUT_SECONDS")
 
+    # How long a request waits for JetStream to acknowledge its event before leaving it to the relay.
+    publish_wait_seconds: float = Field(1.0, gt=0, validation_alias="GATEWAY_PUBLISH_WAIT_SECONDS")
     # The relay publishes outbox rows the request path could not confirm (broker down, crash).
     outbox_relay_interval_seconds: float = Field(2.0, gt=0, validation_alias="GATEWAY_OUTBOX_RELAY_INTERVAL_SECONDS")
     outbox_relay_after_seconds: float = Field(5.0, ge=0, validation_alias="GATEWAY_OUTBOX_RELAY_AFTER_SECONDS")

@@ -7,6 +7,7 @@ owns every later write.
 # Deferred annotations: asyncpg's Pool and Record are generic only in its type stubs.
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -110,11 +111,17 @@ class PostgresRequestStore:
     """``RequestStore`` on an asyncpg pool, announcing new requests through ``publisher``."""
 
     def __init__(
-        self, pool: asyncpg.Pool[asyncpg.Record], publisher: EventPublisher, *, acquire_timeout_seconds: float = 5.0
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        publisher: EventPublisher,
+        *,
+        acquire_timeout_seconds: float = 5.0,
+        publish_wait_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
         self._publisher = publisher
         self._acquire_timeout = acquire_timeout_seconds
+        self._publish_wait = publish_wait_seconds
 
     async def create_request(self, *, user_id: UUID, user_profile: str, system_prompt: str | None) -> UUID:
         request_id = uuid4()
@@ -127,7 +134,10 @@ class PostgresRequestStore:
             await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt)
             outbox_id = await outbox.stage(conn, event)
         try:
-            await self._publisher.publish(event)
+            # Bounded: with the broker away the app still gets its 202 in about a second, and
+            # the relay publishes later (a publish that did land is de-duplicated by JetStream).
+            async with asyncio.timeout(self._publish_wait):
+                await self._publisher.publish(event)
             await outbox.confirm(self._pool, outbox_id)
         except Exception as exc:
             log.warning("plan.requested for %s left to the outbox relay: %s", request_id, exc)

@@ -448,6 +448,25 @@ async def test_an_unreachable_event_bus_still_accepts_and_the_relay_publishes_la
     assert bus.calls == 2
 
 
+async def test_a_broker_that_never_answers_does_not_hold_the_reply(
+    settings: GatewaySettings, db: asyncpg.Connection
+) -> None:
+    class SilentBus:
+        async def publish(self, event: Event) -> None:
+            await asyncio.Event().wait()
+
+    quick = settings.model_copy(update={"publish_wait_seconds": 0.2, "outbox_relay_interval_seconds": 60})
+    async with serving(create_app(quick, publisher=SilentBus())) as client:
+        started = time.monotonic()
+        response = await client.post("/v1/plans", headers=bearer(), json={"userProfile": PROFILE})
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 202
+    assert elapsed < 5, f"the reply waited {elapsed:.1f}s for the broker"
+    request_id = response.json()["request_id"]
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE payload::jsonb ->> 'request_id' = $1", request_id) == 1
+
+
 async def test_the_gateway_reports_ready_when_nats_and_postgres_answer(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
 
