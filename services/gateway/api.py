@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import InvalidToken, Principal, TokenVerifier
 from services.gateway.errors import ApiError, ErrorBody
-from services.gateway.intake import Limits, PlanRequestBody, read_plan_request
+from services.gateway.intake import Limits, PlanRequestBody, idempotency_key, read_plan_request
 from services.gateway.store import RequestStore
 from services.gateway.views import PlanAccepted, PlanView, RequestSnapshot
 
@@ -87,7 +87,7 @@ _PLAN_REQUEST_BODY = {
     status_code=202,
     operation_id="trigger_workout_plan",
     summary="Start generating a plan (the original edge function's path)",
-    responses=_errors(401, 413, 422, 503),
+    responses=_errors(401, 409, 413, 422, 503),
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 @router.post(
@@ -95,14 +95,21 @@ _PLAN_REQUEST_BODY = {
     status_code=202,
     operation_id="request_plan",
     summary="Start generating a plan",
-    responses=_errors(401, 413, 422, 503),
+    responses=_errors(401, 409, 413, 422, 503),
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 async def request_plan(request: Request, caller: Caller, context: Context) -> PlanAccepted:
-    """Accept a plan request: store it as ``processing`` and publish ``plan.requested``."""
+    """Accept a plan request: store it as ``processing`` and publish ``plan.requested``.
+
+    An ``Idempotency-Key`` header makes a retried POST return the first request's id.
+    """
+    key = idempotency_key(request)
     body = await read_plan_request(request, context.limits)
     request_id = await context.store.create_request(
-        user_id=caller.user_id, user_profile=body.user_profile, system_prompt=body.system_prompt
+        user_id=caller.user_id,
+        user_profile=body.user_profile,
+        system_prompt=body.system_prompt,
+        idempotency_key=key,
     )
     return PlanAccepted(request_id=request_id)
 

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.store import Unavailable
+from services.gateway.store import IdempotencyConflict, Unavailable
 
 __all__ = [
     "ApiError",
@@ -27,7 +27,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ErrorCode = Literal["unauthorized", "invalid_request", "not_found", "unavailable", "internal"]
+ErrorCode = Literal["unauthorized", "invalid_request", "not_found", "idempotency_conflict", "unavailable", "internal"]
 
 # Clients may retry a 503 after this long; JetStream or Postgres is usually back by then.
 RETRY_AFTER_SECONDS = 5
@@ -107,6 +107,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         # Starlette's own 404 (no such route) and 405, and any HTTPException a library raises.
         return error_response(exc.status_code, _code_for(exc.status_code), str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _conflict(_: Request, exc: IdempotencyConflict) -> Response:
+        return error_response(
+            409,
+            "idempotency_conflict",
+            "This Idempotency-Key was already used with a different request body; use a new key.",
+        )
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> Response:

@@ -108,3 +108,25 @@ async def _read_capped(request: Request, max_bytes: int) -> bytes:
 
 def _too_large(max_bytes: int) -> ApiError:
     return ApiError(413, "invalid_request", f"The request body exceeds {max_bytes} bytes.")
+
+
+_MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, if sent: 1-200 visible ASCII characters, else 422."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= _MAX_IDEMPOTENCY_KEY_CHARS or not all(33 <= ord(c) <= 126 for c in key):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("header", "Idempotency-Key"),
+                    "msg": f"must be 1-{_MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters",
+                    "input": None,
+                }
+            ]
+        )
+    return key

@@ -24,7 +24,7 @@ from service_runtime import outbox
 from service_runtime.bus import EventPublisher
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
-__all__ = ["PostgresRequestStore", "RequestStore", "Unavailable", "open_pool"]
+__all__ = ["IdempotencyConflict", "PostgresRequestStore", "RequestStore", "Unavailable", "open_pool"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ _OUTAGES: tuple[type[BaseException], ...] = (
 )
 
 
+class IdempotencyConflict(Exception):
+    """The caller reused an ``Idempotency-Key`` for a different request body."""
+
+
 class Unavailable(Exception):
     """A dependency (Postgres or the event bus) cannot take the work now; nothing was stored."""
 
@@ -45,8 +49,14 @@ class Unavailable(Exception):
 class RequestStore(Protocol):
     """Port for the gateway's reads and its one write. Reads are scoped to the calling user."""
 
-    async def create_request(self, *, user_id: UUID, user_profile: str, system_prompt: str | None) -> UUID:
-        """Store a ``processing`` request and announce it with ``plan.requested``; return its id."""
+    async def create_request(
+        self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
+    ) -> UUID:
+        """Store a ``processing`` request and announce it with ``plan.requested``; return its id.
+
+        With ``idempotency_key``, a repeat of the same user's key and body returns the first
+        request's id and stores nothing; the same key with another body raises ``IdempotencyConflict``.
+        """
         ...
 
     async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
@@ -59,8 +69,14 @@ class RequestStore(Protocol):
 
 
 _INSERT_REQUEST = """
-INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt)
-VALUES ($1, $2, 'processing', 'queued', $3, $4)
+INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt, idempotency_key)
+VALUES ($1, $2, 'processing', 'queued', $3, $4, $5)
+ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id
+"""
+
+_SELECT_IDEMPOTENT = """
+SELECT id, user_profile, system_prompt FROM workout_plan_requests WHERE user_id = $1 AND idempotency_key = $2
 """
 
 _SELECT_REQUEST = """
@@ -123,7 +139,9 @@ class PostgresRequestStore:
         self._acquire_timeout = acquire_timeout_seconds
         self._publish_wait = publish_wait_seconds
 
-    async def create_request(self, *, user_id: UUID, user_profile: str, system_prompt: str | None) -> UUID:
+    async def create_request(
+        self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
+    ) -> UUID:
         request_id = uuid4()
         event = PlanRequested(
             request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
@@ -131,7 +149,17 @@ class PostgresRequestStore:
         # The row and its event commit together (the outbox), so an accepted request is never
         # lost: if the publish below fails or this process dies first, the relay publishes it.
         async with self._connection() as conn, conn.transaction():
-            await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt)
+            inserted = await conn.fetchval(
+                _INSERT_REQUEST, request_id, user_id, user_profile, system_prompt, idempotency_key
+            )
+            if inserted is None:
+                # A retry of a request we already have (the unique index made a concurrent twin wait).
+                first = await conn.fetchrow(_SELECT_IDEMPOTENT, user_id, idempotency_key)
+                assert first is not None
+                if (first["user_profile"], first["system_prompt"]) != (user_profile, system_prompt):
+                    raise IdempotencyConflict(idempotency_key)
+                replayed: UUID = first["id"]
+                return replayed
             outbox_id = await outbox.stage(conn, event)
         try:
             # Bounded: with the broker away the app still gets its 202 in about a second, and
