@@ -41,7 +41,7 @@ Context = Annotated[GatewayContext, Depends(gateway_context)]
 _bearer = HTTPBearer(auto_error=False, description="A Supabase access token.")
 
 
-def authenticate(
+async def authenticate(
     context: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The caller's principal, or 401 with ``WWW-Authenticate: Bearer``."""
@@ -50,7 +50,7 @@ def authenticate(
             401, "unauthorized", "A bearer access token is required.", headers={"WWW-Authenticate": "Bearer"}
         )
     try:
-        return context.verifier.verify(credentials.credentials)
+        return await context.verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise ApiError(
             401,

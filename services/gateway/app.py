@@ -14,9 +14,10 @@ from service_runtime.bus import EventBus, EventPublisher
 from service_runtime.health import ReadinessCheck, health_routes
 from service_runtime.periodic import every
 from services.gateway import api
-from services.gateway.auth import SharedSecretVerifier, TokenVerifier
+from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
 from services.gateway.errors import install_error_handlers
 from services.gateway.intake import Limits
+from services.gateway.jwks import JwksVerifier
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import PostgresRequestStore, RequestStore, open_pool
 
@@ -46,7 +47,9 @@ def create_app(
     ``store`` no database pool is opened; with ``store`` or ``publisher`` no NATS connection is.
     """
     settings = settings or GatewaySettings()
-    verifier = verifier or _verifier_from(settings)
+    jwks: JwksVerifier | None = None
+    if verifier is None:
+        verifier, jwks = _verifiers_from(settings)
     limits = Limits(
         max_user_profile_chars=settings.max_user_profile_chars,
         max_system_prompt_chars=settings.max_system_prompt_chars,
@@ -56,6 +59,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if jwks is not None:
+                stack.push_async_callback(jwks.aclose)
             active_store = store
             if active_store is None:
                 active_publisher = publisher
@@ -109,13 +114,19 @@ def create_app(
     return app
 
 
-def _verifier_from(settings: GatewaySettings) -> TokenVerifier:
-    if settings.supabase_jwt_secret is not None:
-        return SharedSecretVerifier(settings.supabase_jwt_secret.get_secret_value(), audience=settings.jwt_audience)
-    raise RuntimeError(
-        "SUPABASE_JWKS_URL is set but verifying tokens with JWKS (ES256/RS256 signing keys) arrives in a "
-        "later release of the gateway; set SUPABASE_JWT_SECRET to the project's JWT secret for now."
+def _verifiers_from(settings: GatewaySettings) -> tuple[TokenVerifier, JwksVerifier | None]:
+    """The token verifier, and the JWKS client the lifespan must close (if one is configured)."""
+    shared = (
+        SharedSecretVerifier(settings.supabase_jwt_secret.get_secret_value(), audience=settings.jwt_audience)
+        if settings.supabase_jwt_secret is not None
+        else None
     )
+    jwks = (
+        JwksVerifier(settings.supabase_jwks_url, audience=settings.jwt_audience, issuer=settings.jwt_issuer)
+        if settings.supabase_jwks_url is not None
+        else None
+    )
+    return SupabaseVerifier(shared_secret=shared, jwks=jwks), jwks
 
 
 def _readiness_checks(

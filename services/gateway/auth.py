@@ -1,10 +1,9 @@
 """Who is calling: verify a Supabase access token and name the user behind it.
 
-Routes depend only on the ``TokenVerifier`` port. Today's adapter checks HS256 tokens against the
-project's shared JWT secret; a ``JwksVerifier`` (ES256/RS256 keys from the project's JWKS URL via
-PyJWT's ``PyJWKClient``) slots in beside it, reusing ``principal_from_claims``. PyJWKClient
-fetches keys with blocking IO, so that adapter must serve keys from a cache the event loop never
-waits on.
+Routes depend only on the ``TokenVerifier`` port. ``SharedSecretVerifier`` checks HS256 tokens
+against the project's legacy JWT secret; ``services.gateway.jwks.JwksVerifier`` checks ES256/RS256
+tokens against the project's signing keys; ``SupabaseVerifier`` picks one by the token's algorithm,
+among those configured.
 """
 
 from dataclasses import dataclass
@@ -13,7 +12,15 @@ from uuid import UUID
 
 import jwt
 
-__all__ = ["InvalidToken", "Principal", "SharedSecretVerifier", "TokenVerifier", "principal_from_claims"]
+__all__ = [
+    "InvalidToken",
+    "Principal",
+    "SharedSecretVerifier",
+    "SupabaseVerifier",
+    "TokenVerifier",
+    "principal_from_claims",
+    "reason_for",
+]
 
 # HS256 needs a key at least as long as its 256-bit output (RFC 7518 section 3.2); Supabase
 # project secrets are longer still.
@@ -40,7 +47,28 @@ class InvalidToken(Exception):
 class TokenVerifier(Protocol):
     """Port: turn a bearer token into a ``Principal`` or raise ``InvalidToken``."""
 
-    def verify(self, token: str) -> Principal: ...
+    async def verify(self, token: str) -> Principal: ...
+
+
+class SupabaseVerifier:
+    """Routes each token to the verifier for its algorithm: HS256 to the shared secret, ES256 and
+    RS256 to the JWKS. An algorithm with no configured verifier (or ``none``) is refused."""
+
+    def __init__(self, *, shared_secret: TokenVerifier | None, jwks: TokenVerifier | None) -> None:
+        self._shared_secret = shared_secret
+        self._jwks = jwks
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        verifier = (
+            self._shared_secret if algorithm == "HS256" else self._jwks if algorithm in ("ES256", "RS256") else None
+        )
+        if verifier is None:
+            raise InvalidToken("algorithm not allowed")
+        return await verifier.verify(token)
 
 
 class SharedSecretVerifier:
@@ -54,7 +82,7 @@ class SharedSecretVerifier:
         # Small: it only absorbs clock skew between Supabase Auth and us.
         self._leeway = leeway_seconds
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,
@@ -67,7 +95,7 @@ class SharedSecretVerifier:
                 options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True},
             )
         except jwt.PyJWTError as exc:
-            raise InvalidToken(_reason(exc)) from exc
+            raise InvalidToken(reason_for(exc)) from exc
         return principal_from_claims(claims)
 
 
@@ -83,11 +111,14 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(user_id=user_id, role=role)
 
 
-def _reason(exc: jwt.PyJWTError) -> str:
+def reason_for(exc: jwt.PyJWTError) -> str:
+    """A short reason, safe to show the caller."""
     if isinstance(exc, jwt.ExpiredSignatureError):
         return "token expired"
     if isinstance(exc, jwt.InvalidAudienceError):
         return "wrong audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "wrong issuer"
     if isinstance(exc, jwt.InvalidSignatureError):
         return "bad signature"
     if isinstance(exc, jwt.InvalidAlgorithmError):

@@ -17,6 +17,8 @@ class GatewaySettings(ServiceSettings):
     supabase_jwt_secret: SecretStr | None = Field(None, validation_alias="SUPABASE_JWT_SECRET")
     supabase_jwks_url: str | None = Field(None, validation_alias="SUPABASE_JWKS_URL")
     jwt_audience: str = Field("authenticated", min_length=1, validation_alias="GATEWAY_JWT_AUDIENCE")
+    # e.g. https://<project>.supabase.co/auth/v1; when set, tokens must carry this ``iss``.
+    jwt_issuer: str | None = Field(None, validation_alias="GATEWAY_JWT_ISSUER")
 
     gateway_host: str = Field("0.0.0.0", validation_alias="GATEWAY_HOST")
     gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
@@ -39,7 +41,7 @@ class GatewaySettings(ServiceSettings):
     @model_validator(mode="after")
     def _can_verify_tokens(self) -> Self:
         if self.supabase_jwt_secret is None and self.supabase_jwks_url is None:
-            raise ValueError("set SUPABASE_JWT_SECRET (or, in a later release, SUPABASE_JWKS_URL) to verify tokens")
+            raise ValueError("set SUPABASE_JWKS_URL (signing keys) and/or SUPABASE_JWT_SECRET (legacy secret)")
         return self
 
     @model_validator(mode="after")
