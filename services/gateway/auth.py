@@ -26,6 +26,7 @@ __all__ = [
 # project secrets are longer still.
 MIN_SECRET_BYTES = 32
 REQUIRED_CLAIMS = ("exp", "sub", "aud")
+SIGNED_IN_ROLE = "authenticated"
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         user_id = UUID(str(claims["sub"]))
     except (KeyError, ValueError) as exc:
         raise InvalidToken("subject is not a user id") from exc
-    role = claims.get("role", "")
-    if not isinstance(role, str):
-        raise InvalidToken("role is not a string")
+    role = claims.get("role")
+    # Plans belong to signed-in users: an anon key's token (or a service key's) is not one.
+    if role != SIGNED_IN_ROLE:
+        raise InvalidToken("not a signed-in user's token")
     return Principal(user_id=user_id, role=role)
 
 

@@ -151,6 +151,9 @@ ATTACKS = {
     "garbage": lambda: "not.a.jwt",
     "empty": lambda: "",
     "HS256 signed with a wrong secret": lambda: jwt.encode(claims(), "x" * 40, algorithm="HS256"),
+    "anon role": lambda: token(role="anon"),
+    "service_role": lambda: token(role="service_role"),
+    "no role": lambda: token(role=None),
 }
 
 
