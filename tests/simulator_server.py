@@ -3,9 +3,11 @@
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 
 from llm_simulator import SimulatorConfig, create_app
@@ -37,3 +39,17 @@ def serving_simulator(config: SimulatorConfig) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=5)
         sock.close()
+
+
+async def reset_simulator(admin: httpx.AsyncClient, knobs: Mapping[str, Any]) -> None:
+    """Set ``knobs``, forget every stored response and zero the stats (restarting a seeded sequence)."""
+    (await admin.patch("/_sim/config", json=dict(knobs))).raise_for_status()
+    (await admin.delete("/_sim/responses")).raise_for_status()
+    (await admin.post("/_sim/reset")).raise_for_status()
+
+
+async def simulator_stats(admin: httpx.AsyncClient) -> dict[str, Any]:
+    response = await admin.get("/_sim/stats")
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,9 +18,8 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from contracts.plan import ExerciseProfile, WorkoutPlan
 from devstack import free_port
-from llm_simulator import SimulatorConfig
 from llm_simulator.catalogue import Joint, find_exercise
-from tests.simulator_server import serving_simulator
+from tests.simulator_server import reset_simulator, simulator_stats
 
 MODEL = "gpt-4o-mini"
 # Fast and deterministic unless a test says otherwise; every test starts from this.
@@ -48,36 +47,9 @@ def _user(text: str) -> list[ChatCompletionMessageParam]:
     ]
 
 
-@pytest.fixture(scope="session")
-def simulator_url() -> Iterator[str]:
-    with serving_simulator(SimulatorConfig(**BASELINE)) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-async def admin(simulator_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=simulator_url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-async def llm(simulator_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=f"{simulator_url}/v1", api_key="sim", max_retries=0, timeout=10)
-    yield client
-    await client.close()
-
-
 @pytest.fixture(autouse=True)
 async def fresh_simulator(admin: httpx.AsyncClient) -> None:
-    (await admin.patch("/_sim/config", json=BASELINE)).raise_for_status()
-    (await admin.post("/_sim/reset")).raise_for_status()
-
-
-async def _stats(admin: httpx.AsyncClient) -> dict[str, Any]:
-    response = await admin.get("/_sim/stats")
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+    await reset_simulator(admin, BASELINE)
 
 
 async def _streamed_plan(llm: openai.AsyncOpenAI, text: str) -> WorkoutPlan:
@@ -349,7 +321,7 @@ async def test_stats_count_profile_completions_per_exercise(llm: openai.AsyncOpe
             model=MODEL, messages=_user("[[sim:fault=malformed]]\nExercise: Plank"), response_format=ExerciseProfile
         )
 
-    stats = await _stats(admin)
+    stats = await simulator_stats(admin)
     assert stats["requests_total"] == 5
     assert stats["completions_total"] == 4
     assert stats["completions_by_schema"] == {"ExerciseProfile": 3, "WorkoutPlan": 1}
@@ -359,7 +331,7 @@ async def test_stats_count_profile_completions_per_exercise(llm: openai.AsyncOpe
     assert stats["completion_tokens_total"] > 0
 
     await admin.post("/_sim/reset")
-    assert (await _stats(admin))["requests_total"] == 0
+    assert (await simulator_stats(admin))["requests_total"] == 0
 
 
 async def test_patched_config_changes_behaviour(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
@@ -374,7 +346,7 @@ async def test_patched_config_changes_behaviour(llm: openai.AsyncOpenAI, admin: 
     assert (await admin.patch("/_sim/config", json={"p_server_error": 0})).status_code == 200
     await llm.chat.completions.create(model=MODEL, messages=_user("Hi"))
 
-    assert (await _stats(admin))["faults_by_kind"] == {"server_error": 1}
+    assert (await simulator_stats(admin))["faults_by_kind"] == {"server_error": 1}
 
 
 async def test_missing_api_key_is_rejected_with_401(admin: httpx.AsyncClient) -> None:
@@ -433,7 +405,7 @@ async def _eventually(
     """The stats once ``condition`` holds: the server notices a disconnect a moment after the client leaves."""
     deadline = time.monotonic() + timeout
     while True:
-        stats = await _stats(admin)
+        stats = await simulator_stats(admin)
         if condition(stats):
             return stats
         assert time.monotonic() < deadline, f"stats never matched: {stats}"
@@ -453,7 +425,7 @@ async def test_refusal_fault_sets_message_refusal_and_nulls_content(
     assert choice.message.content is None
     assert choice.finish_reason == "stop"
     assert completion.usage is not None
-    stats = await _stats(admin)
+    stats = await simulator_stats(admin)
     assert stats["faults_by_kind"] == {"refusal": 1}
     assert stats["completions_total"] == 0
     assert stats["completions_by_schema"] == {}
@@ -475,7 +447,7 @@ async def test_streamed_refusal_arrives_in_refusal_deltas(llm: openai.AsyncOpenA
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
-    stats = await _stats(admin)
+    stats = await simulator_stats(admin)
     assert stats["faults_by_kind"] == {"refusal": 1}
     assert stats["completions_total"] == 0
     assert stats["abandoned_total"] == 0
@@ -499,7 +471,7 @@ async def test_refusal_probability_draws_refusals_and_shares_the_one_draw(
     (await admin.patch("/_sim/config", json={"p_refusal": 1})).raise_for_status()
     completion = await llm.chat.completions.create(model=MODEL, messages=_user("Any tips?"))
     assert completion.choices[0].message.refusal == REFUSAL
-    assert (await _stats(admin))["faults_by_kind"] == {"refusal": 1}
+    assert (await simulator_stats(admin))["faults_by_kind"] == {"refusal": 1}
 
     too_much = await admin.patch("/_sim/config", json={"p_refusal": 0.6, "p_malformed": 0.6})
     assert too_much.status_code == 422

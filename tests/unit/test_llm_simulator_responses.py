@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -12,8 +11,7 @@ from openai.lib._parsing._responses import type_to_text_format_param
 from openai.types.responses import Response, ResponseInputParam
 
 from contracts.plan import WorkoutPlan
-from llm_simulator import SimulatorConfig
-from tests.simulator_server import serving_simulator
+from tests.simulator_server import reset_simulator, simulator_stats
 
 MODEL = "gpt-4o-mini"
 # A plan (~5k tokens) takes about half a second at this pace: slow enough to see it in progress.
@@ -42,37 +40,9 @@ def _prompt(text: str) -> ResponseInputParam:
     ]
 
 
-@pytest.fixture(scope="module")
-def responses_simulator_url() -> Iterator[str]:
-    with serving_simulator(SimulatorConfig(**BASELINE)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def sim(responses_simulator_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=responses_simulator_url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def llm(responses_simulator_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=f"{responses_simulator_url}/v1", api_key="sim", max_retries=0, timeout=10)
-    yield client
-    await client.close()
-
-
 @pytest.fixture(autouse=True)
-async def fresh_simulator(sim: httpx.AsyncClient) -> None:
-    (await sim.patch("/_sim/config", json=BASELINE)).raise_for_status()
-    (await sim.delete("/_sim/responses")).raise_for_status()
-    (await sim.post("/_sim/reset")).raise_for_status()
-
-
-async def _stats(sim: httpx.AsyncClient) -> dict[str, Any]:
-    response = await sim.get("/_sim/stats")
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+async def fresh_simulator(admin: httpx.AsyncClient) -> None:
+    await reset_simulator(admin, BASELINE)
 
 
 async def _background_plan(llm: openai.AsyncOpenAI, text: str) -> Response:
@@ -92,7 +62,7 @@ async def _finished(llm: openai.AsyncOpenAI, response_id: str, timeout: float = 
 
 
 async def test_background_plan_goes_queued_in_progress_completed_and_validates(
-    llm: openai.AsyncOpenAI, sim: httpx.AsyncClient
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
     created = await _background_plan(llm, "I want to build muscle, 4 days a week in a gym.")
     assert (created.status, created.background, created.output) == ("queued", True, [])
@@ -110,16 +80,18 @@ async def test_background_plan_goes_queued_in_progress_completed_and_validates(
     assert done.usage is not None
     assert done.usage.output_tokens > 1000
     assert done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
-    stats = await _stats(sim)
+    stats = await simulator_stats(admin)
     assert stats["responses_created_total"] == 1
     assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
 
 
-async def test_wire_objects_validate_as_the_sdk_response_model(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_wire_objects_validate_as_the_sdk_response_model(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
     created = await _background_plan(llm, "3x per week, dumbbells only.")
-    queued = await sim.get(f"/v1/responses/{created.id}", headers=AUTH)
+    queued = await admin.get(f"/v1/responses/{created.id}", headers=AUTH)
     await _finished(llm, created.id)
-    completed = await sim.get(f"/v1/responses/{created.id}", headers=AUTH)
+    completed = await admin.get(f"/v1/responses/{created.id}", headers=AUTH)
 
     # Strict validation, not the SDK's lenient construction: every required field is there.
     for raw in (queued.json(), completed.json()):
@@ -146,9 +118,9 @@ async def test_retrieving_an_unknown_response_is_not_found(llm: openai.AsyncOpen
 
 
 async def test_a_cancelled_response_stays_cancelled_and_is_not_a_completion(
-    llm: openai.AsyncOpenAI, sim: httpx.AsyncClient
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
-    (await sim.patch("/_sim/config", json={"tokens_per_second": 2000})).raise_for_status()
+    (await admin.patch("/_sim/config", json={"tokens_per_second": 2000})).raise_for_status()
     created = await _background_plan(llm, "3 days a week at home.")
 
     cancelled = await llm.responses.cancel(created.id)
@@ -157,33 +129,33 @@ async def test_a_cancelled_response_stays_cancelled_and_is_not_a_completion(
     await asyncio.sleep(0.3)  # past the first token: a generation left running would move on
 
     assert (await llm.responses.retrieve(created.id)).status == "cancelled"
-    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    Response.model_validate((await admin.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
     again = await llm.responses.cancel(created.id)
     assert again.status == "cancelled"
-    stats = await _stats(sim)
+    stats = await simulator_stats(admin)
     assert stats["responses_created_total"] == 1
     assert stats["responses_cancelled_total"] == 1
     assert stats["completions_total"] == 0
     assert stats["completions_by_schema"] == {}
 
 
-async def test_truncate_fault_makes_an_incomplete_response(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_truncate_fault_makes_an_incomplete_response(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     created = await _background_plan(llm, "[[sim:fault=truncate]] 3x per week.")
     done = await _finished(llm, created.id)
 
     assert done.status == "incomplete"
     assert done.incomplete_details is not None
     assert done.incomplete_details.reason == "max_output_tokens"
-    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    Response.model_validate((await admin.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
     with pytest.raises(ValueError, match="validation error"):
         WorkoutPlan.model_validate_json(done.output_text)
-    stats = await _stats(sim)
+    stats = await simulator_stats(admin)
     assert stats["completions_total"] == 0
     assert stats["faults_by_kind"] == {"truncate": 1}
 
 
 async def test_server_error_fault_makes_a_failed_background_response(
-    llm: openai.AsyncOpenAI, sim: httpx.AsyncClient
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
     created = await _background_plan(llm, "[[sim:fault=server_error]] 3x per week.")
     assert created.status == "queued"
@@ -194,14 +166,14 @@ async def test_server_error_fault_makes_a_failed_background_response(
     assert done.error is not None
     assert done.error.code == "server_error"
     assert done.output == []
-    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    Response.model_validate((await admin.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
 
 
-async def test_quota_fault_refuses_the_create_call(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_quota_fault_refuses_the_create_call(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     with pytest.raises(openai.RateLimitError) as raised:
         await _background_plan(llm, "[[sim:fault=quota]] 3x per week.")
     assert raised.value.code == "insufficient_quota"
-    assert (await _stats(sim))["responses_created_total"] == 0
+    assert (await simulator_stats(admin))["responses_created_total"] == 0
 
 
 async def test_rate_limit_fault_refuses_the_create_call_with_retry_after(llm: openai.AsyncOpenAI) -> None:
@@ -211,7 +183,9 @@ async def test_rate_limit_fault_refuses_the_create_call_with_retry_after(llm: op
     assert raised.value.response.headers["retry-after"] == "2"
 
 
-async def test_a_plain_create_answers_synchronously_and_parses(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_a_plain_create_answers_synchronously_and_parses(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
     parsed = await llm.responses.parse(
         model=MODEL, input="Build strength, 3 days a week.", instructions="Be a coach.", text_format=WorkoutPlan
     )
@@ -219,7 +193,7 @@ async def test_a_plain_create_answers_synchronously_and_parses(llm: openai.Async
     assert parsed.status == "completed"
     assert isinstance(parsed.output_parsed, WorkoutPlan)
     assert (await llm.responses.retrieve(parsed.id)).output_text == parsed.output_text
-    stats = await _stats(sim)
+    stats = await simulator_stats(admin)
     assert stats["responses_created_total"] == 1
     assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
 
@@ -232,31 +206,31 @@ async def test_max_output_tokens_cuts_a_plain_response(llm: openai.AsyncOpenAI) 
     assert len(response.output_text) <= 20
 
 
-async def test_forgetting_responses_behaves_like_a_restart(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_forgetting_responses_behaves_like_a_restart(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     created = await _background_plan(llm, "3x per week.")
 
-    assert (await sim.delete("/_sim/responses")).json() == {"forgotten": 1}
+    assert (await admin.delete("/_sim/responses")).json() == {"forgotten": 1}
 
     with pytest.raises(openai.NotFoundError):
         await llm.responses.retrieve(created.id)
-    stats = await _stats(sim)
+    stats = await simulator_stats(admin)
     assert stats["abandoned_total"] == 1
     assert stats["completions_total"] == 0
 
 
-async def test_background_needs_store_and_a_key(responses_simulator_url: str, sim: httpx.AsyncClient) -> None:
+async def test_background_needs_store_and_a_key(simulator_url: str, admin: httpx.AsyncClient) -> None:
     body = {"model": MODEL, "input": "hi", "background": True, "store": False}
-    refused = await sim.post("/v1/responses", json=body, headers=AUTH)
+    refused = await admin.post("/v1/responses", json=body, headers=AUTH)
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "store"
-    anonymous = await sim.post("/v1/responses", json={**body, "store": True})
+    anonymous = await admin.post("/v1/responses", json={**body, "store": True})
     assert anonymous.status_code == 401
 
 
 REFUSAL = "I'm sorry, I can't help with that request."
 
 
-async def test_refusal_fault_completes_with_a_refusal_part(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_refusal_fault_completes_with_a_refusal_part(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     created = await _background_plan(llm, "[[sim:fault=refusal]] 3x per week.")
     assert created.status == "queued"
 
@@ -270,14 +244,14 @@ async def test_refusal_fault_completes_with_a_refusal_part(llm: openai.AsyncOpen
     assert part.type == "refusal"
     assert part.refusal == REFUSAL
     assert done.output_text == ""
-    Response.model_validate((await sim.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
-    stats = await _stats(sim)
+    Response.model_validate((await admin.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
+    stats = await simulator_stats(admin)
     assert stats["faults_by_kind"] == {"refusal": 1}
     assert stats["completions_total"] == 0
     assert stats["completion_tokens_total"] > 0
 
 
-async def test_a_plain_refused_create_parses_to_no_output(llm: openai.AsyncOpenAI, sim: httpx.AsyncClient) -> None:
+async def test_a_plain_refused_create_parses_to_no_output(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     parsed = await llm.responses.parse(
         model=MODEL, input="[[sim:fault=refusal]] Build strength.", instructions="Be a coach.", text_format=WorkoutPlan
     )
@@ -287,4 +261,4 @@ async def test_a_plain_refused_create_parses_to_no_output(llm: openai.AsyncOpenA
     [message] = parsed.output
     assert message.type == "message"
     assert [(part.type, getattr(part, "refusal", None)) for part in message.content] == [("refusal", REFUSAL)]
-    assert (await _stats(sim))["faults_by_kind"] == {"refusal": 1}
+    assert (await simulator_stats(admin))["faults_by_kind"] == {"refusal": 1}
