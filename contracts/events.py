@@ -130,6 +130,14 @@ class PlanFailed(Event):
     detail: str = ""
 
 
+class PlanCancelled(Event):
+    """The user cancelled the request (the gateway already stored it as ``cancelled``): spend no more on it."""
+
+    subject: ClassVar[str] = subjects.PLAN_CANCELLED
+
+    user_id: UUID
+
+
 EVENTS: tuple[type[Event], ...] = (
     PlanRequested,
     PlanGenerated,
@@ -137,4 +145,5 @@ EVENTS: tuple[type[Event], ...] = (
     ExerciseProfiled,
     PlanPersisted,
     PlanFailed,
+    PlanCancelled,
 )

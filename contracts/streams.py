@@ -46,7 +46,15 @@ DEAD_LETTERS = StreamSpec(
     max_age_seconds=30 * 24 * 3600,
 )
 
-STREAMS = (WORKOUT_EVENTS, DEAD_LETTERS)
+# Progress notices, one subject per request (``progress.<request_id>``); short-lived, since a
+# reader that comes back later starts from a snapshot. See ``contracts.progress``.
+WORKOUT_PROGRESS = StreamSpec(
+    name="WORKOUT_PROGRESS",
+    subjects=(f"{subjects.PROGRESS_PREFIX}.*",),
+    max_age_seconds=24 * 3600,
+)
+
+STREAMS = (WORKOUT_EVENTS, DEAD_LETTERS, WORKOUT_PROGRESS)
 
 PLANNER = ConsumerSpec("planner", WORKOUT_EVENTS.name, subjects.PLAN_REQUESTED, description="writes plans")
 PROFILER = ConsumerSpec(
@@ -60,4 +68,10 @@ PERSISTER_PROFILES = ConsumerSpec(
 )
 PERSISTER_FAILURES = ConsumerSpec(
     "persister-failures", WORKOUT_EVENTS.name, subjects.PLAN_FAILED, description="marks requests failed"
+)
+PLANNER_CANCELLATIONS = ConsumerSpec(
+    "planner-cancellations",
+    WORKOUT_EVENTS.name,
+    subjects.PLAN_CANCELLED,
+    description="stops spending on cancelled requests",
 )

@@ -8,6 +8,11 @@ EXERCISE_PROFILE_NEEDED: Final = "exercise.profile.needed"
 EXERCISE_PROFILED: Final = "exercise.profiled"
 PLAN_PERSISTED: Final = "plan.persisted"
 PLAN_FAILED: Final = "plan.failed"
+PLAN_CANCELLED: Final = "plan.cancelled"
+
+# Progress notices go to ``progress.<request_id>`` (one subject per request, so a reader of one
+# request's live status filters on the broker, not in memory).
+PROGRESS_PREFIX: Final = "progress"
 
 ALL: Final = (
     PLAN_REQUESTED,
@@ -16,4 +21,5 @@ ALL: Final = (
     EXERCISE_PROFILED,
     PLAN_PERSISTED,
     PLAN_FAILED,
+    PLAN_CANCELLED,
 )

@@ -3,13 +3,16 @@ streams and durable consumers applied create-or-update, and typed event publishi
 
 import logging
 from typing import Protocol
+from uuid import UUID
 
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from contracts.events import Event
-from contracts.streams import STREAMS, ConsumerSpec, StreamSpec
+from contracts.progress import PlanProgress
+from contracts.streams import STREAMS, WORKOUT_PROGRESS, ConsumerSpec, StreamSpec
+from contracts.subjects import PROGRESS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,17 @@ class EventPublisher(Protocol):
     """Port for publishing events; an event counts as published once JetStream acknowledged it."""
 
     async def publish(self, event: Event) -> None: ...
+
+
+class ProgressAnnouncer(Protocol):
+    """Port for progress notices: best effort, never raises (a lost notice costs a reader a snapshot)."""
+
+    async def announce(self, progress: PlanProgress) -> None: ...
+
+
+def progress_subject(request_id: UUID) -> str:
+    """The subject carrying one request's progress notices."""
+    return f"{PROGRESS_PREFIX}.{request_id}"
 
 
 class EventBus:
@@ -70,6 +84,19 @@ class EventBus:
             stream=_stream_for(event.subject).name,
             timeout=self._publish_timeout,
         )
+
+    async def announce(self, progress: PlanProgress) -> None:
+        """Publish a progress notice; on failure log it and go on (the work itself already counted)."""
+        try:
+            await self.broker.publish(
+                progress.model_dump_json().encode(),
+                progress_subject(progress.request_id),
+                headers={"content-type": "application/json"},
+                stream=WORKOUT_PROGRESS.name,
+                timeout=self._publish_timeout,
+            )
+        except Exception as exc:
+            log.warning("progress notice for %s not published: %s", progress.request_id, exc)
 
 
 def _stream_for(subject: str) -> StreamSpec:

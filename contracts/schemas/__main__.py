@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from contracts.events import EVENTS
 from contracts.plan import ExerciseProfile, WorkoutPlan
+from contracts.progress import PlanProgress
 
 HERE = Path(__file__).parent
 
@@ -14,6 +15,7 @@ HERE = Path(__file__).parent
 def rendered() -> dict[str, str]:
     """File name -> JSON text for every event and LLM reply model."""
     models: dict[str, type[BaseModel]] = {f"{e.subject}.json": e for e in EVENTS}
+    models["progress.json"] = PlanProgress
     models["llm.workout_plan.json"] = WorkoutPlan
     models["llm.exercise_profile.json"] = ExerciseProfile
     return {

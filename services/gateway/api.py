@@ -4,18 +4,24 @@ Every route authenticates first (a FastAPI dependency), before any path or body 
 an unauthenticated caller always gets 401 and nothing else.
 """
 
+import base64
+import binascii
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sse_starlette import EventSourceResponse
 
 from services.gateway.auth import InvalidToken, Principal, TokenVerifier
 from services.gateway.errors import ApiError, ErrorBody
 from services.gateway.intake import Limits, PlanRequestBody, idempotency_key, read_plan_request
-from services.gateway.store import RequestStore
-from services.gateway.views import PlanAccepted, PlanView, RequestSnapshot
+from services.gateway.live import ProgressFeed, parse_last_event_id, status_events
+from services.gateway.store import PageCursor, RequestStore
+from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot
 
 __all__ = ["GatewayContext", "authenticate", "router"]
 
@@ -27,6 +33,9 @@ class GatewayContext:
     store: RequestStore
     verifier: TokenVerifier
     limits: Limits
+    feed: ProgressFeed
+    stream_recheck_seconds: float = 15.0
+    stream_ping_seconds: float = 15.0
 
 
 def gateway_context(request: Request) -> GatewayContext:
@@ -87,7 +96,7 @@ _PLAN_REQUEST_BODY = {
     status_code=202,
     operation_id="trigger_workout_plan",
     summary="Start generating a plan (the original edge function's path)",
-    responses=_errors(401, 409, 413, 422, 503),
+    responses=_errors(401, 409, 413, 422, 429, 503),
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 @router.post(
@@ -95,13 +104,14 @@ _PLAN_REQUEST_BODY = {
     status_code=202,
     operation_id="request_plan",
     summary="Start generating a plan",
-    responses=_errors(401, 409, 413, 422, 503),
+    responses=_errors(401, 409, 413, 422, 429, 503),
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 async def request_plan(request: Request, caller: Caller, context: Context) -> PlanAccepted:
     """Accept a plan request: store it as ``processing`` and publish ``plan.requested``.
 
-    An ``Idempotency-Key`` header makes a retried POST return the first request's id.
+    An ``Idempotency-Key`` header makes a retried POST return the first request's id. A user
+    over their active-plan cap or daily quota gets 429 with ``Retry-After``.
     """
     key = idempotency_key(request)
     body = await read_plan_request(request, context.limits)
@@ -114,13 +124,104 @@ async def request_plan(request: Request, caller: Caller, context: Context) -> Pl
     return PlanAccepted(request_id=request_id)
 
 
-@router.get("/v1/requests/{request_id}", responses=_errors(401, 404, 422, 503))
+_MAX_PAGE = 100
+
+
+@router.get("/v1/requests", operation_id="list_requests", responses=_errors(401, 422, 503))
+async def list_requests(
+    caller: Caller,
+    context: Context,
+    limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="Page size.")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="The previous page's `next_cursor`.")] = None,
+) -> RequestPage:
+    """The caller's own requests, newest first."""
+    after = _decode_cursor(cursor) if cursor is not None else None
+    items = await context.store.list_requests(caller.user_id, limit=limit, after=after)
+    next_cursor = _encode_cursor(items[-1]) if len(items) == limit else None
+    return RequestPage(items=items, next_cursor=next_cursor)
+
+
+def _encode_cursor(last: RequestSnapshot) -> str:
+    raw = f"{last.created_at.isoformat()}|{last.request_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> PageCursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, request_id = raw.split("|")
+        parsed = PageCursor(created_at=datetime.fromisoformat(created_at), request_id=UUID(request_id))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "cursor"), "msg": "not a cursor this API returned"}]
+        ) from exc
+    if parsed.created_at.tzinfo is None:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "cursor"), "msg": "not a cursor this API returned"}]
+        )
+    return parsed
+
+
+@router.get("/v1/requests/{request_id}", operation_id="get_request", responses=_errors(401, 404, 422, 503))
 async def get_request(request_id: UUID, caller: Caller, context: Context) -> RequestSnapshot:
     """Where one of the caller's requests stands."""
     snapshot = await context.store.get_request(caller.user_id, request_id)
     if snapshot is None:
         raise _not_found()
     return snapshot
+
+
+@router.delete("/v1/requests/{request_id}", operation_id="cancel_request", responses=_errors(401, 404, 409, 422, 503))
+@router.post(
+    "/v1/requests/{request_id}/cancel",
+    operation_id="cancel_request_post",
+    responses=_errors(401, 404, 409, 422, 503),
+)
+async def cancel_request(request_id: UUID, caller: Caller, context: Context) -> RequestSnapshot:
+    """Cancel one of the caller's requests: it ends ``cancelled`` and no more LLM spend goes into it.
+
+    Cancelling twice is harmless; a request that already completed or failed answers 409."""
+    snapshot = await context.store.cancel_request(caller.user_id, request_id)
+    if snapshot is None:
+        raise _not_found()
+    return snapshot
+
+
+@router.get(
+    "/v1/requests/{request_id}/events",
+    operation_id="stream_request_events",
+    response_class=EventSourceResponse,
+    responses={
+        **_errors(401, 404, 422, 503),
+        200: {
+            "description": "Server-sent events: `snapshot` (a RequestSnapshot), then `progress` (a PlanProgress)"
+            " until a terminal status. Resume with `Last-Event-ID`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def stream_request_events(
+    request_id: UUID,
+    caller: Caller,
+    context: Context,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+) -> EventSourceResponse:
+    """Live status of one of the caller's requests, as server-sent events."""
+    # Checked before the stream opens, so a stranger's id is a plain 404 and subscribes to nothing.
+    if await context.store.get_request(caller.user_id, request_id) is None:
+        raise _not_found()
+
+    async def snapshot() -> RequestSnapshot | None:
+        return await context.store.get_request(caller.user_id, request_id)
+
+    events = status_events(
+        context.feed,
+        snapshot,
+        request_id,
+        last_event_id=parse_last_event_id(last_event_id),
+        recheck_seconds=context.stream_recheck_seconds,
+    )
+    return EventSourceResponse(events, ping=int(max(1, context.stream_ping_seconds)))
 
 
 @router.get("/v1/plans/{plan_id}", responses=_errors(401, 404, 422, 503))

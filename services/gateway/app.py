@@ -8,6 +8,7 @@ from functools import partial
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service_runtime import outbox
 from service_runtime.bus import EventBus, EventPublisher
@@ -18,8 +19,9 @@ from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenV
 from services.gateway.errors import install_error_handlers
 from services.gateway.intake import Limits
 from services.gateway.jwks import JwksVerifier
+from services.gateway.live import JetStreamProgressFeed
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import PostgresRequestStore, RequestStore, open_pool
+from services.gateway.store import PostgresRequestStore, Quotas, open_pool
 
 __all__ = ["create_app"]
 
@@ -34,25 +36,22 @@ class _Clients:
     bus: EventBus | None = None
 
 
-def create_app(
-    settings: GatewaySettings | None = None,
-    *,
-    store: RequestStore | None = None,
-    publisher: EventPublisher | None = None,
-    verifier: TokenVerifier | None = None,
-) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, *, publisher: EventPublisher | None = None) -> FastAPI:
     """The gateway app. Clients are opened in its lifespan, never here or at import.
 
-    Pass ``store``, ``publisher`` or ``verifier`` to replace the real adapter (tests do): with
-    ``store`` no database pool is opened; with ``store`` or ``publisher`` no NATS connection is.
+    Pass ``publisher`` to replace how events reach JetStream (tests do, to take the broker away
+    from the request path); progress notices and live streams still use the real connection.
     """
     settings = settings or GatewaySettings()
-    jwks: JwksVerifier | None = None
-    if verifier is None:
-        verifier, jwks = _verifiers_from(settings)
+    verifier, jwks = _verifiers_from(settings)
     limits = Limits(
         max_user_profile_chars=settings.max_user_profile_chars,
         max_system_prompt_chars=settings.max_system_prompt_chars,
+    )
+    quotas = Quotas(
+        max_active=settings.max_active_requests_per_user,
+        max_per_day=settings.max_requests_per_day_per_user,
+        active_retry_after_seconds=settings.active_cap_retry_after_seconds,
     )
     clients = _Clients()
 
@@ -61,41 +60,37 @@ def create_app(
         async with AsyncExitStack() as stack:
             if jwks is not None:
                 stack.push_async_callback(jwks.aclose)
-            active_store = store
-            if active_store is None:
-                active_publisher = publisher
-                if active_publisher is None:
-                    clients.bus = EventBus(
-                        settings.nats_url,
-                        client_name="gateway",
-                        publish_timeout_seconds=settings.publish_timeout_seconds,
-                    )
-                    await clients.bus.start()
-                    stack.push_async_callback(clients.bus.stop)
-                    active_publisher = clients.bus
-                clients.pool = await open_pool(
-                    settings.database_url.get_secret_value(),
-                    min_size=settings.db_pool_min_size,
-                    max_size=settings.db_pool_max_size,
-                    timeout_seconds=settings.db_timeout_seconds,
-                )
-                stack.push_async_callback(clients.pool.close)
-                active_store = PostgresRequestStore(
-                    clients.pool,
-                    active_publisher,
-                    acquire_timeout_seconds=settings.db_timeout_seconds,
-                    publish_wait_seconds=settings.publish_wait_seconds,
-                )
-                relay = partial(
-                    outbox.relay,
-                    clients.pool,
-                    active_publisher,
-                    older_than_seconds=settings.outbox_relay_after_seconds,
-                )
-                await stack.enter_async_context(
-                    every(settings.outbox_relay_interval_seconds, relay, name="outbox-relay")
-                )
-            app.state.gateway = api.GatewayContext(store=active_store, verifier=verifier, limits=limits)
+            bus = clients.bus = EventBus(
+                settings.nats_url, client_name="gateway", publish_timeout_seconds=settings.publish_timeout_seconds
+            )
+            await bus.start()
+            stack.push_async_callback(bus.stop)
+            events = publisher or bus
+            pool = clients.pool = await open_pool(
+                settings.database_url.get_secret_value(),
+                min_size=settings.db_pool_min_size,
+                max_size=settings.db_pool_max_size,
+                timeout_seconds=settings.db_timeout_seconds,
+            )
+            stack.push_async_callback(pool.close)
+            store = PostgresRequestStore(
+                pool,
+                events,
+                bus,
+                quotas,
+                acquire_timeout_seconds=settings.db_timeout_seconds,
+                publish_wait_seconds=settings.publish_wait_seconds,
+            )
+            relay = partial(outbox.relay, pool, events, older_than_seconds=settings.outbox_relay_after_seconds)
+            await stack.enter_async_context(every(settings.outbox_relay_interval_seconds, relay, name="outbox-relay"))
+            app.state.gateway = api.GatewayContext(
+                store=store,
+                verifier=verifier,
+                limits=limits,
+                feed=JetStreamProgressFeed(lambda: bus.jetstream),
+                stream_recheck_seconds=settings.stream_recheck_seconds,
+                stream_ping_seconds=settings.stream_ping_seconds,
+            )
             log.info("gateway ready")
             try:
                 yield
@@ -104,13 +99,22 @@ def create_app(
 
     app = FastAPI(
         title="Workout plans gateway",
-        version="0.1.0",
-        summary="Accepts workout-plan requests and serves their status and finished plans.",
+        version="0.2.0",
+        summary="Accepts workout-plan requests and serves their status, live progress and finished plans.",
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     app.include_router(api.router)
-    app.router.routes.extend(health_routes(_readiness_checks(clients, store=store, publisher=publisher)))
+    app.router.routes.extend(health_routes(_readiness_checks(clients)))
     return app
 
 
@@ -129,11 +133,7 @@ def _verifiers_from(settings: GatewaySettings) -> tuple[TokenVerifier, JwksVerif
     return SupabaseVerifier(shared_secret=shared, jwks=jwks), jwks
 
 
-def _readiness_checks(
-    clients: _Clients, *, store: RequestStore | None, publisher: EventPublisher | None
-) -> dict[str, ReadinessCheck]:
-    """Checks for the clients this app will open itself; injected adapters are the injector's concern."""
-
+def _readiness_checks(clients: _Clients) -> dict[str, ReadinessCheck]:
     async def postgres() -> bool:
         if clients.pool is None:
             return False
@@ -143,9 +143,4 @@ def _readiness_checks(
     async def nats() -> bool:
         return clients.bus is not None and clients.bus.is_connected
 
-    checks: dict[str, ReadinessCheck] = {}
-    if store is None:
-        checks["postgres"] = postgres
-        if publisher is None:
-            checks["nats"] = nats
-    return checks
+    return {"postgres": postgres, "nats": nats}

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.store import IdempotencyConflict, Unavailable
+from services.gateway.store import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
 
 __all__ = [
     "ApiError",
@@ -27,7 +27,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ErrorCode = Literal["unauthorized", "invalid_request", "not_found", "idempotency_conflict", "unavailable", "internal"]
+ErrorCode = Literal[
+    "unauthorized",
+    "invalid_request",
+    "not_found",
+    "idempotency_conflict",
+    "not_cancellable",
+    "quota_exceeded",
+    "unavailable",
+    "internal",
+]
 
 # Clients may retry a 503 after this long; JetStream or Postgres is usually back by then.
 RETRY_AFTER_SECONDS = 5
@@ -116,6 +125,14 @@ def install_error_handlers(app: FastAPI) -> None:
             "This Idempotency-Key was already used with a different request body; use a new key.",
         )
 
+    @app.exception_handler(NotCancellable)
+    async def _not_cancellable(_: Request, exc: NotCancellable) -> Response:
+        return error_response(409, "not_cancellable", f"The request already ended {exc.status}; nothing to cancel.")
+
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> Response:
+        return error_response(429, "quota_exceeded", exc.message, headers={"Retry-After": str(exc.retry_after_seconds)})
+
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> Response:
         log.warning("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
@@ -137,6 +154,8 @@ def _code_for(status_code: int) -> ErrorCode:
         return "unauthorized"
     if status_code == 404:
         return "not_found"
+    if status_code == 429:
+        return "quota_exceeded"
     if status_code == 503:
         return "unavailable"
     if status_code >= 500:

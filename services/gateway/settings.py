@@ -1,8 +1,9 @@
 """The gateway's settings, read once by its composition root."""
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from service_runtime.settings import ServiceSettings
 
@@ -26,6 +27,21 @@ class GatewaySettings(ServiceSettings):
     max_user_profile_chars: int = Field(8000, ge=1, validation_alias="GATEWAY_MAX_USER_PROFILE_CHARS")
     max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="GATEWAY_MAX_SYSTEM_PROMPT_CHARS")
 
+    # Unrestricted LLM spend is the risk: each user may have this many plans in flight at once ...
+    max_active_requests_per_user: int = Field(3, ge=1, validation_alias="GATEWAY_MAX_ACTIVE_REQUESTS_PER_USER")
+    # ... and start this many in any 24 hours (a rolling window, so there is no midnight rush).
+    max_requests_per_day_per_user: int = Field(20, ge=1, validation_alias="GATEWAY_MAX_REQUESTS_PER_DAY_PER_USER")
+    active_cap_retry_after_seconds: int = Field(60, ge=1, validation_alias="GATEWAY_ACTIVE_CAP_RETRY_AFTER_SECONDS")
+
+    # Origins allowed to call from a browser (comma-separated, or "*"); none by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="GATEWAY_CORS_ORIGINS")
+
+    # A live status stream re-reads the request row this often while no notice arrives, so it
+    # ends even when a notice was lost (notices are best effort; Postgres is the record of truth).
+    stream_recheck_seconds: float = Field(15.0, gt=0, validation_alias="GATEWAY_STREAM_RECHECK_SECONDS")
+    # Keep-alive comments on a quiet stream, so proxies do not close it.
+    stream_ping_seconds: float = Field(15.0, gt=0, validation_alias="GATEWAY_STREAM_PING_SECONDS")
+
     db_pool_min_size: int = Field(1, ge=0, validation_alias="GATEWAY_DB_POOL_MIN_SIZE")
     db_pool_max_size: int = Field(10, ge=1, validation_alias="GATEWAY_DB_POOL_MAX_SIZE")
     # Bounds both waiting for a pooled connection and each statement, so a stuck database
@@ -37,6 +53,13 @@ class GatewaySettings(ServiceSettings):
     # The relay publishes outbox rows the request path could not confirm (broker down, crash).
     outbox_relay_interval_seconds: float = Field(2.0, gt=0, validation_alias="GATEWAY_OUTBOX_RELAY_INTERVAL_SECONDS")
     outbox_relay_after_seconds: float = Field(5.0, ge=0, validation_alias="GATEWAY_OUTBOX_RELAY_AFTER_SECONDS")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
 
     @model_validator(mode="after")
     def _can_verify_tokens(self) -> Self:

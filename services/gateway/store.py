@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import Protocol
@@ -19,12 +22,23 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 
-from contracts.events import PlanRequested
+from contracts.events import Event, PlanCancelled, PlanRequested
+from contracts.progress import PlanProgress
 from service_runtime import outbox
-from service_runtime.bus import EventPublisher
+from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
-__all__ = ["IdempotencyConflict", "PostgresRequestStore", "RequestStore", "Unavailable", "open_pool"]
+__all__ = [
+    "IdempotencyConflict",
+    "NotCancellable",
+    "PageCursor",
+    "PostgresRequestStore",
+    "QuotaExceeded",
+    "Quotas",
+    "RequestStore",
+    "Unavailable",
+    "open_pool",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,41 @@ class Unavailable(Exception):
     """A dependency (Postgres or the event bus) cannot take the work now; nothing was stored."""
 
 
+class QuotaExceeded(Exception):
+    """The user may not start another plan now; nothing was stored. Try again after ``retry_after_seconds``."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_seconds = retry_after_seconds
+
+
+class NotCancellable(Exception):
+    """The request already ended ``completed`` or ``failed``; cancelling it changes nothing."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """How many plans one user may have in flight at once, and start in any 24 hours."""
+
+    max_active: int
+    max_per_day: int
+    # An active slot frees when a plan ends, which we cannot predict; this is a polite guess.
+    active_retry_after_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where the previous page of a user's requests ended (newest first)."""
+
+    created_at: datetime
+    request_id: UUID
+
+
 class RequestStore(Protocol):
     """Port for the gateway's reads and its one write. Reads are scoped to the calling user."""
 
@@ -63,6 +112,17 @@ class RequestStore(Protocol):
         """The user's request, or ``None`` when it does not exist or belongs to someone else."""
         ...
 
+    async def list_requests(self, user_id: UUID, *, limit: int, after: PageCursor | None) -> list[RequestSnapshot]:
+        """Up to ``limit`` of the user's requests, newest first, older than ``after`` when given."""
+        ...
+
+    async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
+        """End the user's ``processing`` request ``cancelled`` and announce ``plan.cancelled``.
+
+        ``None`` when it does not exist or is someone else's; a request already cancelled is
+        returned as it is; one that already completed or failed raises ``NotCancellable``."""
+        ...
+
     async def get_plan(self, user_id: UUID, plan_id: UUID) -> PlanView | None:
         """The user's completed plan, or ``None`` when missing, unfinished or someone else's."""
         ...
@@ -71,8 +131,22 @@ class RequestStore(Protocol):
 _INSERT_REQUEST = """
 INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt, idempotency_key)
 VALUES ($1, $2, 'processing', 'queued', $3, $4, $5)
-ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id
+"""
+
+# One user's creations queue behind this lock (held to the end of the transaction), so a burst
+# of concurrent requests cannot all pass the quota checks before any of them is stored.
+_LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7340022))"
+
+_COUNT_ACTIVE = "SELECT count(*) FROM workout_plan_requests WHERE user_id = $1 AND status = 'processing'"
+
+# Seconds until the oldest of the user's last ``$2`` requests leaves the 24-hour window
+# (no row: fewer than ``$2`` requests in the window, so there is room).
+_DAILY_WAIT = """
+SELECT extract(epoch FROM created_at + interval '1 day' - clock_timestamp())
+FROM workout_plan_requests
+WHERE user_id = $1 AND created_at > clock_timestamp() - interval '1 day'
+ORDER BY created_at DESC
+OFFSET $2 - 1 LIMIT 1
 """
 
 _SELECT_IDEMPOTENT = """
@@ -81,8 +155,29 @@ SELECT id, user_profile, system_prompt FROM workout_plan_requests WHERE user_id 
 
 _SELECT_REQUEST = """
 SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
+FROM workout_plan_requests WHERE id = $1 AND user_id = $2
+"""
+
+_LOCK_OWN_REQUEST = """
+SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
+FROM workout_plan_requests WHERE id = $1 AND user_id = $2 FOR UPDATE
+"""
+
+# Keyset pagination on the (user_id, created_at DESC) index; the id breaks ties.
+_LIST_REQUESTS = """
+SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
 FROM workout_plan_requests
-WHERE id = $1 AND user_id = $2
+WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+ORDER BY created_at DESC, id DESC
+LIMIT $4
+"""
+
+_CANCEL = """
+UPDATE workout_plan_requests
+SET status = 'cancelled', stage = 'cancelled', error = 'cancelled by the user',
+    completed_at = clock_timestamp(), updated_at = clock_timestamp()
+WHERE id = $1
+RETURNING id, status, stage, error, plan_id, created_at, updated_at, completed_at
 """
 
 _SELECT_PLAN = """
@@ -130,12 +225,16 @@ class PostgresRequestStore:
         self,
         pool: asyncpg.Pool[asyncpg.Record],
         publisher: EventPublisher,
+        progress: ProgressAnnouncer,
+        quotas: Quotas,
         *,
         acquire_timeout_seconds: float = 5.0,
         publish_wait_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
         self._publisher = publisher
+        self._progress = progress
+        self._quotas = quotas
         self._acquire_timeout = acquire_timeout_seconds
         self._publish_wait = publish_wait_seconds
 
@@ -149,44 +248,86 @@ class PostgresRequestStore:
         # The row and its event commit together (the outbox), so an accepted request is never
         # lost: if the publish below fails or this process dies first, the relay publishes it.
         async with self._connection() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                _INSERT_REQUEST, request_id, user_id, user_profile, system_prompt, idempotency_key
-            )
-            if inserted is None:
-                # A retry of a request we already have (the unique index made a concurrent twin wait).
+            await conn.execute(_LOCK_USER, user_id)
+            if idempotency_key is not None:
                 first = await conn.fetchrow(_SELECT_IDEMPOTENT, user_id, idempotency_key)
-                assert first is not None
-                if (first["user_profile"], first["system_prompt"]) != (user_profile, system_prompt):
-                    raise IdempotencyConflict(idempotency_key)
-                replayed: UUID = first["id"]
-                return replayed
+                if first is not None:
+                    # A retry of a request we already have: the same answer, nothing new, no quota spent.
+                    if (first["user_profile"], first["system_prompt"]) != (user_profile, system_prompt):
+                        raise IdempotencyConflict(idempotency_key)
+                    replayed: UUID = first["id"]
+                    return replayed
+            await self._check_quotas(conn, user_id)
+            await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt, idempotency_key)
             outbox_id = await outbox.stage(conn, event)
+        await self._publish_staged(event, outbox_id)
+        log.info("accepted request %s", request_id)
+        return request_id
+
+    async def _check_quotas(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], user_id: UUID) -> None:
+        active = await conn.fetchval(_COUNT_ACTIVE, user_id)
+        if active >= self._quotas.max_active:
+            raise QuotaExceeded(
+                f"You already have {active} plans being generated (at most {self._quotas.max_active});"
+                " wait for one to finish or cancel one.",
+                self._quotas.active_retry_after_seconds,
+            )
+        wait = await conn.fetchval(_DAILY_WAIT, user_id, self._quotas.max_per_day)
+        if wait is not None:
+            raise QuotaExceeded(
+                f"You started {self._quotas.max_per_day} plans in the last 24 hours, the most allowed.",
+                max(1, math.ceil(float(wait))),
+            )
+
+    async def _publish_staged(self, event: Event, outbox_id: int) -> None:
         try:
-            # Bounded: with the broker away the app still gets its 202 in about a second, and
+            # Bounded: with the broker away the app still gets its answer in about a second, and
             # the relay publishes later (a publish that did land is de-duplicated by JetStream).
             async with asyncio.timeout(self._publish_wait):
                 await self._publisher.publish(event)
             await outbox.confirm(self._pool, outbox_id)
         except Exception as exc:
-            log.warning("plan.requested for %s left to the outbox relay: %s", request_id, exc)
-        log.info("accepted request %s", request_id)
-        return request_id
+            log.warning("%s for %s left to the outbox relay: %s", event.subject, event.request_id, exc)
+
+    async def list_requests(self, user_id: UUID, *, limit: int, after: PageCursor | None) -> list[RequestSnapshot]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                _LIST_REQUESTS,
+                user_id,
+                after.created_at if after else None,
+                after.request_id if after else None,
+                limit,
+            )
+        return [_snapshot(row) for row in rows]
+
+    async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
+        async with self._connection() as conn, conn.transaction():
+            # The persister takes the same row lock before any write, so it either finished
+            # first (and we see a terminal status) or sees ``cancelled`` and drops its work.
+            row = await conn.fetchrow(_LOCK_OWN_REQUEST, request_id, user_id)
+            if row is None:
+                return None
+            if row["status"] == "cancelled":
+                return _snapshot(row)
+            if row["status"] != "processing":
+                raise NotCancellable(row["status"])
+            await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND status = 'assembling'", request_id)
+            updated = await conn.fetchrow(_CANCEL, request_id)
+            assert updated is not None  # the row is locked by us
+            cancelled = _snapshot(updated)
+            event = PlanCancelled(request_id=request_id, user_id=user_id)
+            outbox_id = await outbox.stage(conn, event)
+        await self._publish_staged(event, outbox_id)
+        await self._progress.announce(
+            PlanProgress(request_id=request_id, status="cancelled", stage="cancelled", error=cancelled.error)
+        )
+        log.info("cancelled request %s", request_id)
+        return cancelled
 
     async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         async with self._connection() as conn:
             row = await conn.fetchrow(_SELECT_REQUEST, request_id, user_id)
-        if row is None:
-            return None
-        return RequestSnapshot(
-            request_id=row["id"],
-            status=row["status"],
-            stage=row["stage"],
-            error=row["error"],
-            plan_id=row["plan_id"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            completed_at=row["completed_at"],
-        )
+        return None if row is None else _snapshot(row)
 
     async def get_plan(self, user_id: UUID, plan_id: UUID) -> PlanView | None:
         async with self._connection() as conn:
@@ -212,6 +353,19 @@ class PostgresRequestStore:
                 yield conn
         except _OUTAGES as exc:
             raise Unavailable("the database is not answering") from exc
+
+
+def _snapshot(row: asyncpg.Record) -> RequestSnapshot:
+    return RequestSnapshot(
+        request_id=row["id"],
+        status=row["status"],
+        stage=row["stage"],
+        error=row["error"],
+        plan_id=row["plan_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        completed_at=row["completed_at"],
+    )
 
 
 def _weeks(rows: Sequence[asyncpg.Record]) -> list[WeekView]:

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.progress import RequestStatus
+
 __all__ = [
     "ACCEPTED_MESSAGE",
     "DayView",
@@ -17,14 +19,12 @@ __all__ = [
     "ExerciseView",
     "PlanAccepted",
     "PlanView",
+    "RequestPage",
     "RequestSnapshot",
-    "RequestStatus",
     "WeekView",
 ]
 
 ACCEPTED_MESSAGE = "Workout plan generation started. You will be notified when complete."
-
-RequestStatus = Literal["processing", "completed", "failed", "cancelled"]
 
 
 class _View(BaseModel):
@@ -50,6 +50,13 @@ class RequestSnapshot(_View):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+
+
+class RequestPage(_View):
+    """A page of the caller's requests, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[RequestSnapshot]
+    next_cursor: str | None
 
 
 class ExerciseView(_View):

@@ -1,0 +1,37 @@
+"""Progress notices: where one request stands, for the apps that watch it live.
+
+Unlike events, notices drive no work and may be lost: Postgres stays the record of truth and a
+reader falls back to a snapshot. Each goes to ``progress.<request_id>`` in the progress stream,
+whose sequence numbers are the ids a server-sent-events client resumes from.
+"""
+
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RequestStatus = Literal["processing", "completed", "failed", "cancelled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+Stage = Literal["queued", "generating", "generated", "profiling", "completed", "failed", "cancelled"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PlanProgress(BaseModel):
+    """One step of a request: its status, the stage it reached, and how far profiling got."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = 1
+    request_id: UUID
+    status: RequestStatus
+    stage: Stage
+    exercises_total: int | None = Field(None, ge=0, description="Distinct exercises the plan uses, once known.")
+    exercises_profiled: int | None = Field(None, ge=0, description="How many of them have a profile.")
+    plan_id: UUID | None = None
+    error: str | None = None
+    occurred_at: datetime = Field(default_factory=_now)

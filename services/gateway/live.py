@@ -1,0 +1,166 @@
+"""Live status: one request's progress notices as server-sent events, from any gateway replica.
+
+Notices come from the progress stream on NATS (``progress.<request_id>``), never from this
+process's memory, so the replica that serves the stream need not be the one that took the
+request. Each event's id is the notice's stream sequence number: a client that reconnects with
+``Last-Event-ID`` gets what it missed. Without it, the stream starts with a snapshot from
+Postgres. Notices are best effort, so while none arrives the stream re-reads the request row
+and ends on a terminal status either way.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+from sse_starlette import ServerSentEvent
+
+from contracts.progress import TERMINAL_STATUSES, PlanProgress
+from contracts.streams import WORKOUT_PROGRESS
+from service_runtime.bus import progress_subject
+from services.gateway.views import RequestSnapshot
+
+__all__ = ["JetStreamProgressFeed", "Notice", "ProgressFeed", "Updates", "parse_last_event_id", "status_events"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A progress notice and its stream sequence number (the SSE event id)."""
+
+    sequence: int
+    progress: PlanProgress
+
+
+class Updates(Protocol):
+    """An open subscription to one request's notices."""
+
+    @property
+    def last_sequence(self) -> int | None:
+        """The sequence of the newest notice stored when the subscription opened (None: none yet)."""
+        ...
+
+    async def next(self, timeout_seconds: float) -> Notice | None:
+        """The next notice, or None when none arrived within ``timeout_seconds``."""
+        ...
+
+
+class ProgressFeed(Protocol):
+    """Port to the progress notices."""
+
+    def follow(self, request_id: UUID, *, after: int | None) -> AbstractAsyncContextManager[Updates]:
+        """Notices for ``request_id`` with sequence > ``after``; with ``after=None``, only new ones."""
+        ...
+
+
+class _JetStreamUpdates:
+    def __init__(self, subscription: "nats.js.JetStreamContext.PushSubscription", last_sequence: int | None) -> None:
+        self._subscription = subscription
+        self._last_sequence = last_sequence
+
+    @property
+    def last_sequence(self) -> int | None:
+        return self._last_sequence
+
+    async def next(self, timeout_seconds: float) -> Notice | None:
+        while True:
+            try:
+                message = await self._subscription.next_msg(timeout=timeout_seconds)
+            except nats.errors.TimeoutError:
+                return None
+            try:
+                progress = PlanProgress.model_validate_json(message.data)
+            except ValidationError:
+                log.warning("skipping an unreadable progress notice on %s", message.subject)
+                continue
+            return Notice(message.metadata.sequence.stream, progress)
+
+
+class JetStreamProgressFeed:
+    """``ProgressFeed`` on an ephemeral, ordered JetStream consumer per open stream."""
+
+    def __init__(self, jetstream: Callable[[], JetStreamContext]) -> None:
+        # A callable: the bus's JetStream context is only there once the broker is connected.
+        self._jetstream = jetstream
+
+    @asynccontextmanager
+    async def follow(self, request_id: UUID, *, after: int | None) -> AsyncIterator[Updates]:
+        js = self._jetstream()
+        subject = progress_subject(request_id)
+        last_sequence: int | None = None
+        if after is None:
+            try:
+                last_sequence = (await js.get_last_msg(WORKOUT_PROGRESS.name, subject)).seq
+            except nats.js.errors.NotFoundError:
+                last_sequence = None
+            start = (last_sequence or 0) + 1
+        else:
+            start = after + 1
+        # By start sequence rather than "new": nothing published between reading the last
+        # sequence and subscribing can fall through the gap.
+        subscription = await js.subscribe(
+            subject,
+            stream=WORKOUT_PROGRESS.name,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
+        )
+        try:
+            yield _JetStreamUpdates(subscription, last_sequence)
+        finally:
+            try:
+                await subscription.unsubscribe()
+            except Exception as exc:  # the connection may be gone; the consumer is ephemeral anyway
+                log.debug("unsubscribing from %s: %s", subject, exc)
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """The stream sequence a reconnecting client last saw, or None for a fresh start."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+Snapshot = Callable[[], Awaitable[RequestSnapshot | None]]
+
+
+async def status_events(
+    feed: ProgressFeed, snapshot: Snapshot, request_id: UUID, *, last_event_id: int | None, recheck_seconds: float
+) -> AsyncIterator[ServerSentEvent]:
+    """The events of one request's live status, ending after its terminal status."""
+    async with feed.follow(request_id, after=last_event_id) as updates:
+        if last_event_id is None:
+            # Read after subscribing: a change that lands meanwhile shows up as a notice too.
+            current = await snapshot()
+            if current is None:
+                return
+            yield _snapshot_event(current, updates.last_sequence)
+            if current.status in TERMINAL_STATUSES:
+                return
+        while True:
+            notice = await updates.next(recheck_seconds)
+            if notice is None:
+                current = await snapshot()
+                if current is None:
+                    return
+                if current.status in TERMINAL_STATUSES:
+                    yield _snapshot_event(current, None)
+                    return
+                continue
+            yield ServerSentEvent(data=notice.progress.model_dump_json(), event="progress", id=str(notice.sequence))
+            if notice.progress.status in TERMINAL_STATUSES:
+                return
+
+
+def _snapshot_event(current: RequestSnapshot, sequence: int | None) -> ServerSentEvent:
+    # With the sequence as its id, a client that reconnects resumes right after this snapshot.
+    return ServerSentEvent(
+        data=current.model_dump_json(), event="snapshot", id=str(sequence) if sequence is not None else None
+    )
