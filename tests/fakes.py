@@ -5,16 +5,23 @@ import uuid
 
 from contracts.events import Event, LlmUsage, PlanGenerated, PlanRequested
 from contracts.plan import ExerciseProfile, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
+from contracts.progress import PlanProgress
 from services.planner.planning import PlanDraft
 from services.profiler.profiles import ProfileDraft
 
 
 class RecordingPublisher:
+    """Records events and progress notices (it stands in for the ``EventBus`` in both roles)."""
+
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.notices: list[PlanProgress] = []
 
     async def publish(self, event: Event) -> None:
         self.events.append(event)
+
+    async def announce(self, progress: PlanProgress) -> None:
+        self.notices.append(progress)
 
     def of_type(self, kind: type[Event]) -> list[Event]:
         return [e for e in self.events if isinstance(e, kind)]
@@ -47,13 +54,35 @@ def sample_profile(name: str) -> ExerciseProfile:
 
 
 class FakePlanWriter:
-    def __init__(self, plan: WorkoutPlan) -> None:
+    """Writes ``plan``; with ``gate``, each call first waits for the gate to open (a long call)."""
+
+    def __init__(self, plan: WorkoutPlan, gate: asyncio.Event | None = None) -> None:
         self.plan = plan
+        self.gate = gate
         self.calls = 0
+        self.started = asyncio.Event()
+        self.abandoned: list[uuid.UUID] = []
 
     async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
         self.calls += 1
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
         return PlanDraft(self.plan, LlmUsage(model="fake", prompt_tokens=100, completion_tokens=1000))
+
+    async def abandon(self, request_id: uuid.UUID) -> None:
+        self.abandoned.append(request_id)
+
+
+class InMemoryCancelledMarks:
+    def __init__(self) -> None:
+        self.marked: set[uuid.UUID] = set()
+
+    async def is_marked(self, request_id: uuid.UUID) -> bool:
+        return request_id in self.marked
+
+    async def mark(self, request_id: uuid.UUID) -> None:
+        self.marked.add(request_id)
 
 
 class InMemoryDraftStore:

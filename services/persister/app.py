@@ -30,7 +30,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
         nonlocal pool
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
         async with pool, bus:
-            persisting = Persisting(PostgresPlanStore(pool), bus)
+            persisting = Persisting(PostgresPlanStore(pool), bus, progress=bus)
             give_up = fail_request_on_give_up(bus, "persister")
             consumers: list[LeasedConsumer[Any]] = [
                 LeasedConsumer(

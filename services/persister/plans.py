@@ -12,7 +12,8 @@ from typing import Protocol
 from uuid import UUID
 
 from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated, PlanPersisted
-from service_runtime.bus import EventPublisher
+from contracts.progress import PlanProgress
+from service_runtime.bus import EventPublisher, ProgressAnnouncer
 
 
 @dataclass(frozen=True)
@@ -24,22 +25,37 @@ class Completion:
     plan_id: UUID
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A stored plan still waiting for some of its exercises' profiles."""
+
+    request_id: UUID
+    exercises_total: int
+    exercises_profiled: int
+
+
 class PlanStore(Protocol):
-    """Port to the record of truth. Every method is idempotent under redelivery."""
+    """Port to the record of truth. Every method is idempotent under redelivery.
 
-    async def store_plan(self, event: PlanGenerated) -> Completion | None: ...
+    ``store_plan`` and ``store_profile`` return where the request stands after the write, or
+    None when the write could not move it (the request ended, or its plan is not stored yet)."""
 
-    async def store_profile(self, event: ExerciseProfiled) -> Completion | None: ...
+    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None: ...
 
-    async def mark_failed(self, event: PlanFailed) -> None: ...
+    async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None: ...
+
+    async def mark_failed(self, event: PlanFailed) -> str | None:
+        """Mark the request failed; return the stored reason, or None if it had already ended."""
+        ...
 
 
 class Persisting:
     """The persister's use cases."""
 
-    def __init__(self, store: PlanStore, publisher: EventPublisher) -> None:
+    def __init__(self, store: PlanStore, publisher: EventPublisher, progress: ProgressAnnouncer) -> None:
         self._store = store
         self._publisher = publisher
+        self._progress = progress
 
     async def plan_generated(self, event: PlanGenerated) -> None:
         await self._announce(await self._store.store_plan(event))
@@ -48,13 +64,32 @@ class Persisting:
         await self._announce(await self._store.store_profile(event))
 
     async def plan_failed(self, event: PlanFailed) -> None:
-        await self._store.mark_failed(event)
+        reason = await self._store.mark_failed(event)
+        if reason is not None:
+            await self._progress.announce(
+                PlanProgress(request_id=event.request_id, status="failed", stage="failed", error=reason)
+            )
 
-    async def _announce(self, completion: Completion | None) -> None:
-        # Also on a repeat delivery of an already completed request: if the first attempt
-        # committed but crashed before publishing, this is the publish that was missing.
-        # Nats-Msg-Id drops the duplicate otherwise.
-        if completion is not None:
+    async def _announce(self, outcome: Completion | Waiting | None) -> None:
+        if isinstance(outcome, Waiting):
+            await self._progress.announce(
+                PlanProgress(
+                    request_id=outcome.request_id,
+                    status="processing",
+                    stage="profiling",
+                    exercises_total=outcome.exercises_total,
+                    exercises_profiled=outcome.exercises_profiled,
+                )
+            )
+        elif isinstance(outcome, Completion):
+            # Also on a repeat delivery of an already completed request: if the first attempt
+            # committed but crashed before publishing, this is the publish that was missing.
+            # Nats-Msg-Id drops the duplicate otherwise.
             await self._publisher.publish(
-                PlanPersisted(request_id=completion.request_id, user_id=completion.user_id, plan_id=completion.plan_id)
+                PlanPersisted(request_id=outcome.request_id, user_id=outcome.user_id, plan_id=outcome.plan_id)
+            )
+            await self._progress.announce(
+                PlanProgress(
+                    request_id=outcome.request_id, status="completed", stage="completed", plan_id=outcome.plan_id
+                )
             )

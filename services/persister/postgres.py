@@ -18,7 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseProfiled, LlmUsage, PlanFailed, PlanGenerated
 from service_runtime.delivery import GiveUp
-from services.persister.plans import Completion
+from services.persister.plans import Completion, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PostgresPlanStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def store_plan(self, event: PlanGenerated) -> Completion | None:
+    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
             if request["status"] == "completed":
@@ -68,7 +68,7 @@ class PostgresPlanStore:
                 await _add_usage(conn, event.request_id, event.usage, stage="profiling")
             return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
-    async def store_profile(self, event: ExerciseProfiled) -> Completion | None:
+    async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
             # The catalogue keeps the first profile written; later ones for the same key are no-ops.
@@ -91,11 +91,11 @@ class PostgresPlanStore:
                 return None  # the plan is not stored yet; storing it will run the check
             return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
-    async def mark_failed(self, event: PlanFailed) -> None:
+    async def mark_failed(self, event: PlanFailed) -> str | None:
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
             if request["status"] != "processing":
-                return  # already terminal: a late failure never overrides a result
+                return None  # already terminal: a late failure never overrides a result
             reason = f"{event.reason}: {event.detail}" if event.detail else event.reason
             await drop_unfinished_plan(conn, event.request_id)
             await conn.execute(
@@ -105,6 +105,7 @@ class PostgresPlanStore:
                 event.stage,
                 reason[:2000],
             )
+        return reason[:2000]
 
 
 async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
@@ -171,14 +172,15 @@ async def _add_usage(conn: Connection, request_id: uuid.UUID, usage: LlmUsage, s
 
 async def complete_if_ready(
     conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID
-) -> Completion | None:
-    missing = await conn.fetchval(
-        "SELECT count(*) FROM exercises x"
-        " WHERE x.profile IS NULL AND x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = $1)",
+) -> Completion | Waiting:
+    counts = await conn.fetchrow(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE x.profile IS NULL) AS missing FROM exercises x"
+        " WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = $1)",
         plan_id,
     )
-    if missing:
-        return None
+    assert counts is not None  # an aggregate always returns a row
+    if counts["missing"]:
+        return Waiting(request_id, counts["total"], counts["total"] - counts["missing"])
     await conn.execute(
         "UPDATE workout_plans SET status = 'complete', completed_at = clock_timestamp() WHERE id = $1", plan_id
     )

@@ -19,6 +19,7 @@ import asyncpg
 
 from contracts.events import ExerciseProfileNeeded, ExerciseRef, PlanPersisted, PlanRequested
 from service_runtime.bus import EventPublisher
+from services.persister.plans import Completion
 from services.persister.postgres import complete_if_ready, drop_unfinished_plan
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Sweeper:
             for request in stalled:
                 if request["plan_id"] is not None:
                     done = await complete_if_ready(conn, request["id"], request["user_id"], request["plan_id"])
-                    if done is not None:
+                    if isinstance(done, Completion):
                         # Every profile arrived through other requests; this one's own events were lost.
                         completions.append(
                             PlanPersisted(request_id=done.request_id, user_id=done.user_id, plan_id=done.plan_id)

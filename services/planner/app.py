@@ -1,23 +1,30 @@
 """Composition root of the planner: the only place that reads settings and builds clients."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from contracts import streams
-from contracts.events import PlanRequested
+from contracts.events import PlanCancelled, PlanRequested
+from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
 from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
 from services.planner.background import BackgroundPlanWriter
+from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
 from services.planner.drafts import KeyValueDraftStore
 from services.planner.llm import OpenAIPlanWriter
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
 from services.planner.response_ids import KeyValueResponseIds
 from services.planner.settings import PlannerSettings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
@@ -46,8 +53,25 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     stream=settings.stream,
                 )
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
-            planning = Planning(writer, await KeyValueDraftStore.open(bus.jetstream), bus, policy)
-            consumer = LeasedConsumer(
+            cancellations = Cancellations(await KeyValueCancelledMarks.open(bus.jetstream))
+            planning = Planning(
+                writer,
+                await KeyValueDraftStore.open(bus.jetstream),
+                bus,
+                progress=bus,
+                cancellations=cancellations,
+                policy=policy,
+            )
+
+            async def heard_cancel(message: Msg) -> None:
+                # Every replica hears each cancel as it is published and stops its own plan at once.
+                try:
+                    cancellations.heard(PlanCancelled.model_validate_json(message.data).request_id)
+                except ValidationError:
+                    log.warning("ignoring an unreadable %s message", PLAN_CANCELLED)
+
+            broadcast = await bus.broker.connection.subscribe(PLAN_CANCELLED, cb=heard_cancel)
+            plans = LeasedConsumer(
                 bus.jetstream,
                 settings.consumer(streams.PLANNER),
                 PlanRequested,
@@ -55,8 +79,18 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                 max_in_flight=settings.in_flight_limit,
                 on_give_up=fail_request_on_give_up(bus, "planner"),
             )
-            async with consuming([consumer], settings.shutdown_grace_seconds):
-                yield
+            cancels = LeasedConsumer(
+                bus.jetstream,
+                settings.consumer(streams.PLANNER_CANCELLATIONS),
+                PlanCancelled,
+                planning.plan_cancelled,
+                max_in_flight=16,
+            )
+            try:
+                async with consuming([plans, cancels], settings.shutdown_grace_seconds):
+                    yield
+            finally:
+                await broadcast.unsubscribe()
 
     async def nats_ready() -> bool:
         return bus.is_connected

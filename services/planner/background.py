@@ -117,6 +117,15 @@ class BackgroundPlanWriter:
                 raise GiveUp("invalid_llm_reply", f"{judged} attempt(s); last: {verdict}")
             attach = None
 
+    async def abandon(self, request_id: uuid.UUID) -> None:
+        """Cancel the request's response at the provider, if one is recorded, and forget it."""
+        record = await self._ids.get(request_id)
+        if record is None:
+            return
+        await self._cancel_quietly(record.response_id)
+        await self._ids.forget(request_id, record)
+        log.info("request %s: cancelled response %s", request_id, record.response_id)
+
     async def _start(
         self, request_id: uuid.UUID, prompt: ResponseInputParam, replacing: ResponseRecord | None
     ) -> tuple[ResponseRecord, Response | None]:

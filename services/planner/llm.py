@@ -37,3 +37,6 @@ class OpenAIPlanWriter:
             stream=self._stream,
         )
         return PlanDraft(plan=reply.parsed, usage=reply.usage)
+
+    async def abandon(self, request_id: uuid.UUID) -> None:
+        """Nothing to do: a chat call lives only in its connection, which stopping the write closed."""

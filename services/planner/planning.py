@@ -1,14 +1,19 @@
 """Planning: from a request to a stored-or-published plan, free of broker and SDK details."""
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanGenerated, PlanRequested
+from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanCancelled, PlanGenerated, PlanRequested
 from contracts.plan import WorkoutPlan
-from service_runtime.bus import EventPublisher
+from contracts.progress import PlanProgress
+from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from services.planner.cancellation import Cancellations, unless_cancelled
 from services.planner.catalogue import distinct_by_key, exercise_refs
+
+log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "plan-v1"
 
@@ -40,6 +45,10 @@ class PlanWriter(Protocol):
 
     async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft: ...
 
+    async def abandon(self, request_id: uuid.UUID) -> None:
+        """The request was cancelled: stop any call still running for it at the provider."""
+        ...
+
 
 class DraftStore(Protocol):
     """Where a paid-for plan is kept until its events are published, so a redelivery reuses it."""
@@ -70,31 +79,71 @@ def instructions_for(request: PlanRequested, policy: PromptPolicy) -> list[str]:
 
 
 class Planning:
-    def __init__(self, writer: PlanWriter, drafts: DraftStore, publisher: EventPublisher, policy: PromptPolicy) -> None:
+    def __init__(
+        self,
+        writer: PlanWriter,
+        drafts: DraftStore,
+        publisher: EventPublisher,
+        *,
+        progress: ProgressAnnouncer,
+        cancellations: Cancellations,
+        policy: PromptPolicy,
+    ) -> None:
         self._writer = writer
         self._drafts = drafts
         self._publisher = publisher
+        self._progress = progress
+        self._cancellations = cancellations
         self._policy = policy
 
     async def plan_requested(self, request: PlanRequested) -> None:
-        generated = await self._drafts.get(request)
-        if generated is None:
-            draft = await self._writer.write(
-                request.request_id, instructions_for(request, self._policy), request.user_profile
-            )
-            generated = PlanGenerated(
-                request_id=request.request_id,
-                user_id=request.user_id,
-                plan=draft.plan,
-                exercises=exercise_refs(draft.plan),
-                usage=draft.usage,
-            )
-            # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.
-            await self._drafts.put(generated)
+        async with self._cancellations.watching(request.request_id) as cancelled:
+            if cancelled.is_set():
+                log.info("request %s was cancelled; not planning it", request.request_id)
+                return
+            generated = await self._drafts.get(request)
+            if generated is None:
+                await self._progress.announce(
+                    PlanProgress(request_id=request.request_id, status="processing", stage="generating")
+                )
+                generated = await unless_cancelled(cancelled, self._generate(request))
+                if generated is None:
+                    await self._writer.abandon(request.request_id)
+                    log.info("request %s cancelled while its plan was being written; dropped it", request.request_id)
+                    return
         await self._publisher.publish(generated)
+        distinct = distinct_by_key(generated.exercises)
         await asyncio.gather(
             *(
                 self._publisher.publish(ExerciseProfileNeeded(request_id=request.request_id, exercise=ref))
-                for ref in distinct_by_key(generated.exercises)
+                for ref in distinct
             )
         )
+        await self._progress.announce(
+            PlanProgress(
+                request_id=request.request_id,
+                status="processing",
+                stage="generated",
+                exercises_total=len(distinct),
+            )
+        )
+
+    async def plan_cancelled(self, event: PlanCancelled) -> None:
+        """Mark the request for every replica and stop its call at the provider, wherever it runs."""
+        await self._cancellations.mark(event.request_id)
+        await self._writer.abandon(event.request_id)
+
+    async def _generate(self, request: PlanRequested) -> PlanGenerated:
+        draft = await self._writer.write(
+            request.request_id, instructions_for(request, self._policy), request.user_profile
+        )
+        generated = PlanGenerated(
+            request_id=request.request_id,
+            user_id=request.user_id,
+            plan=draft.plan,
+            exercises=exercise_refs(draft.plan),
+            usage=draft.usage,
+        )
+        # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.
+        await self._drafts.put(generated)
+        return generated

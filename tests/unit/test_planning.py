@@ -1,11 +1,28 @@
+import asyncio
 import uuid
 
-from contracts.events import ExerciseProfileNeeded, PlanGenerated, PlanRequested
+from contracts.events import ExerciseProfileNeeded, PlanCancelled, PlanGenerated, PlanRequested
+from services.planner.cancellation import Cancellations
 from services.planner.catalogue import distinct_by_key, exercise_key, exercise_refs
 from services.planner.planning import INSTRUCTIONS, Planning, PromptPolicy, instructions_for
-from tests.fakes import FakePlanWriter, InMemoryDraftStore, RecordingPublisher, sample_plan
+from tests.fakes import (
+    FakePlanWriter,
+    InMemoryCancelledMarks,
+    InMemoryDraftStore,
+    RecordingPublisher,
+    sample_plan,
+)
 
 POLICY = PromptPolicy(max_system_prompt_chars=50, allow_override=False)
+
+
+def planning_with(
+    writer: FakePlanWriter, publisher: RecordingPublisher, cancellations: Cancellations | None = None
+) -> Planning:
+    cancellations = cancellations or Cancellations(InMemoryCancelledMarks())
+    return Planning(
+        writer, InMemoryDraftStore(), publisher, progress=publisher, cancellations=cancellations, policy=POLICY
+    )
 
 
 def request(system_prompt: str | None = None) -> PlanRequested:
@@ -35,10 +52,9 @@ def test_an_operator_may_let_the_client_prompt_replace_the_rules() -> None:
 
 
 async def test_a_plan_is_published_with_one_profile_request_per_distinct_exercise() -> None:
-    writer, drafts, publisher = FakePlanWriter(sample_plan(["Squat", "squat", "Plank"])), InMemoryDraftStore(), None
-    publisher = RecordingPublisher()
+    writer, publisher = FakePlanWriter(sample_plan(["Squat", "squat", "Plank"])), RecordingPublisher()
     req = request()
-    await Planning(writer, drafts, publisher, POLICY).plan_requested(req)
+    await planning_with(writer, publisher).plan_requested(req)
     (generated,) = publisher.of_type(PlanGenerated)
     needed = publisher.of_type(ExerciseProfileNeeded)
     assert isinstance(generated, PlanGenerated)
@@ -47,11 +63,62 @@ async def test_a_plan_is_published_with_one_profile_request_per_distinct_exercis
 
 
 async def test_a_redelivered_request_reuses_the_paid_plan() -> None:
-    writer, drafts, publisher = FakePlanWriter(sample_plan(["Squat"])), InMemoryDraftStore(), RecordingPublisher()
-    planning = Planning(writer, drafts, publisher, POLICY)
+    writer, publisher = FakePlanWriter(sample_plan(["Squat"])), RecordingPublisher()
+    planning = planning_with(writer, publisher)
     req = request()
     await planning.plan_requested(req)
     await planning.plan_requested(req)
     assert writer.calls == 1
     first, second = publisher.of_type(PlanGenerated)
     assert first == second  # same event, same Nats-Msg-Id: JetStream drops the repeat
+
+
+async def test_progress_notices_say_generating_then_generated_with_the_exercise_count() -> None:
+    publisher = RecordingPublisher()
+    req = request()
+    await planning_with(FakePlanWriter(sample_plan(["Squat", "squat", "Plank"])), publisher).plan_requested(req)
+    assert [(n.stage, n.exercises_total) for n in publisher.notices] == [("generating", None), ("generated", 2)]
+    assert {n.request_id for n in publisher.notices} == {req.request_id}
+
+
+async def test_a_request_cancelled_before_delivery_costs_no_call() -> None:
+    writer, publisher, marks = FakePlanWriter(sample_plan(["Squat"])), RecordingPublisher(), InMemoryCancelledMarks()
+    req = request()
+    planning = planning_with(writer, publisher, Cancellations(marks))
+    await planning.plan_cancelled(PlanCancelled(request_id=req.request_id, user_id=req.user_id))
+
+    await planning.plan_requested(req)
+
+    assert req.request_id in marks.marked
+    assert writer.calls == 0
+    assert publisher.events == []
+
+
+async def test_a_cancel_heard_mid_call_stops_the_call_and_abandons_it_at_the_provider() -> None:
+    writer, publisher = FakePlanWriter(sample_plan(["Squat"]), gate=asyncio.Event()), RecordingPublisher()
+    cancellations = Cancellations(InMemoryCancelledMarks())
+    req = request()
+    planning = planning_with(writer, publisher, cancellations)
+    planned = asyncio.create_task(planning.plan_requested(req))
+    await asyncio.wait_for(writer.started.wait(), 5)
+
+    cancellations.heard(req.request_id)
+    await asyncio.wait_for(planned, 5)
+
+    assert writer.abandoned == [req.request_id]
+    assert publisher.events == []
+
+
+async def test_a_cancel_of_another_request_leaves_the_call_running() -> None:
+    gate = asyncio.Event()
+    writer, publisher = FakePlanWriter(sample_plan(["Squat"]), gate=gate), RecordingPublisher()
+    cancellations = Cancellations(InMemoryCancelledMarks())
+    planned = asyncio.create_task(planning_with(writer, publisher, cancellations).plan_requested(request()))
+    await asyncio.wait_for(writer.started.wait(), 5)
+
+    cancellations.heard(uuid.uuid4())
+    gate.set()
+    await asyncio.wait_for(planned, 5)
+
+    assert writer.abandoned == []
+    assert len(publisher.of_type(PlanGenerated)) == 1
