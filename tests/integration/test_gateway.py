@@ -5,15 +5,11 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import nats
 import pytest
-from fastapi import FastAPI
 from nats.js import JetStreamContext
 
 from contracts.events import Event, PlanRequested
@@ -21,41 +17,25 @@ from contracts.streams import WORKOUT_EVENTS
 from contracts.subjects import PLAN_REQUESTED
 from service_runtime.bus import EventBus
 from services.gateway.app import create_app
-from services.gateway.devtoken import mint_dev_token
 from services.gateway.settings import GatewaySettings
+from tests.integration.gateway_client import (
+    ACCEPTED,
+    OTHER_SECRET,
+    PLAN_PATHS,
+    PROFILE,
+    SECRET,
+    bearer,
+    error_of,
+    serving,
+    wrong_audience_token,
+)
 
 pytestmark = pytest.mark.integration
-
-SECRET = "integration-test-secret-at-least-32-bytes"
-OTHER_SECRET = "someone-elses-secret-also-at-least-32-bytes"
-ACCEPTED = "Workout plan generation started. You will be notified when complete."
-PLAN_PATHS = ["/functions/v1/trigger-workout-plan", "/v1/plans"]
-PROFILE = "I want to build muscle, 3x per week, 45 minutes, dumbbells at home."
-
-
-def bearer(user_id: uuid.UUID | None = None, secret: str = SECRET, ttl_seconds: int = 600) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint_dev_token(secret, user_id, ttl_seconds)}"}
-
-
-def wrong_audience_token() -> str:
-    now = int(time.time())
-    claims = {"sub": str(uuid.uuid4()), "aud": "anon", "role": "anon", "iat": now, "exp": now + 600}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 @pytest.fixture
 def settings(nats_url: str, database_url: str) -> GatewaySettings:
     return GatewaySettings(nats_url=nats_url, database_url=database_url, supabase_jwt_secret=SECRET)
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    # ASGITransport does not run the lifespan; enter it as uvicorn would.
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
-    ):
-        yield client
 
 
 @pytest.fixture
@@ -82,14 +62,6 @@ async def stored_and_published(db: asyncpg.Connection, js: JetStreamContext) -> 
     rows = await db.fetchval("SELECT count(*) FROM workout_plan_requests")
     info = await js.stream_info(WORKOUT_EVENTS.name)
     return rows, info.state.messages
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 @pytest.mark.parametrize("path", PLAN_PATHS)
