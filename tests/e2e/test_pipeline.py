@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 import httpx
 import nats
+import nats.js.errors
 import pytest
 
 from tests.e2e.conftest import Stack
@@ -161,6 +162,36 @@ async def test_a_plan_slower_than_the_lease_is_generated_once(stack: Stack) -> N
         assert info.num_redelivered == 0
     finally:
         await nc.drain()
+
+
+async def test_cancel_stops_the_llm_call_of_a_request_being_planned(stack: Stack) -> None:
+    user = uuid.uuid4()
+    headers = {"Authorization": f"Bearer {stack.token(user)}"}
+    nc = await nats.connect(stack.nats_url)
+    async with httpx.AsyncClient(timeout=30) as client:
+        # The simulator holds this call open for an hour: only a cancel ends it early.
+        request_id = await submit(client, stack, f"{SEED_PROFILE} [[sim:fault=hang]]", user)
+        with stack.simulator() as sim:
+            abandoned_before = sim.get("/_sim/stats").json()["abandoned_total"]
+            async with asyncio.timeout(30):  # until the planner says it started the call
+                while True:
+                    try:
+                        notice = await nc.jetstream().get_last_msg("WORKOUT_PROGRESS", f"progress.{request_id}")
+                    except nats.js.errors.NotFoundError:
+                        notice = None
+                    if notice is not None and notice.data is not None and b'"generating"' in notice.data:
+                        break
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            cancelled = await client.delete(f"{stack.gateway_url}/v1/requests/{request_id}", headers=headers)
+            async with asyncio.timeout(15):
+                while sim.get("/_sim/stats").json()["abandoned_total"] == abandoned_before:
+                    await asyncio.sleep(0.1)
+        snapshot = await wait_for_end(client, stack, request_id, user)
+    await nc.close()
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert (snapshot["status"], snapshot["plan_id"]) == ("cancelled", None)
 
 
 def test_every_worker_reports_its_dependencies_ready(stack: Stack) -> None:

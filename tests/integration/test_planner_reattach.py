@@ -242,3 +242,23 @@ async def test_quota_exhaustion_gives_up_without_recording_anything(
     assert raised.value.reason == "llm_quota_exhausted"
     assert await process.ids.get(request_id) is None
     assert (await _stats(sim))["responses_created_total"] == 0
+
+
+async def test_a_cancel_handled_on_another_replica_cancels_the_response_at_the_provider(
+    process_factory: Any, sim: httpx.AsyncClient
+) -> None:
+    request_id = uuid.uuid4()
+    writing, cancelling = await process_factory(), await process_factory()
+    running = asyncio.create_task(writing.writer.write(request_id, [INSTRUCTIONS], PROFILE))
+    record = await _recorded(writing, request_id)
+    await asyncio.sleep(0.3)  # mid-generation
+    running.cancel()  # the writing replica's local stop (or its crash)
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    await cancelling.writer.abandon(request_id)
+
+    assert (await cancelling.client.responses.retrieve(record.response_id)).status == "cancelled"
+    assert (await _stats(sim))["responses_cancelled_total"] == 1
+    # Forgotten: a later delivery of the request (which the planner skips anyway) cannot re-attach.
+    assert await cancelling.ids.get(request_id) is None
