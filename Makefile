@@ -11,7 +11,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas demo token faults bench clean
+.PHONY: run test check lint typecheck format schemas openapi demo token faults bench clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -34,6 +34,9 @@ format: $(VENV)/.synced
 
 schemas: $(VENV)/.synced ## Regenerate the committed JSON Schemas of the contracts.
 	$(BIN)/python -m contracts.schemas
+
+openapi: $(VENV)/.synced ## Regenerate the committed OpenAPI document of the gateway.
+	$(BIN)/python -m services.gateway openapi
 
 demo: $(VENV)/.synced ## Send one request to a running `make run` and follow it to the end.
 	$(BIN)/python -m devstack demo

@@ -4,15 +4,11 @@ Every route authenticates first (a FastAPI dependency), before any path or body 
 an unauthenticated caller always gets 401 and nothing else.
 """
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
@@ -20,7 +16,7 @@ from services.gateway.auth import InvalidToken, Principal, TokenVerifier
 from services.gateway.errors import ApiError, ErrorBody
 from services.gateway.intake import Limits, PlanRequestBody, idempotency_key, read_plan_request
 from services.gateway.live import ProgressFeed, parse_last_event_id, status_events
-from services.gateway.store import PageCursor, RequestStore
+from services.gateway.store import RequestStore
 from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot
 
 __all__ = ["GatewayContext", "authenticate", "router"]
@@ -132,34 +128,14 @@ async def list_requests(
     caller: Caller,
     context: Context,
     limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="Page size.")] = 20,
-    cursor: Annotated[str | None, Query(max_length=200, description="The previous page's `next_cursor`.")] = None,
+    cursor: Annotated[
+        UUID | None, Query(description="The previous page's `next_cursor`: the page starts after that request.")
+    ] = None,
 ) -> RequestPage:
     """The caller's own requests, newest first."""
-    after = _decode_cursor(cursor) if cursor is not None else None
-    items = await context.store.list_requests(caller.user_id, limit=limit, after=after)
-    next_cursor = _encode_cursor(items[-1]) if len(items) == limit else None
+    items = await context.store.list_requests(caller.user_id, limit=limit, after=cursor)
+    next_cursor = items[-1].request_id if len(items) == limit else None
     return RequestPage(items=items, next_cursor=next_cursor)
-
-
-def _encode_cursor(last: RequestSnapshot) -> str:
-    raw = f"{last.created_at.isoformat()}|{last.request_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> PageCursor:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, request_id = raw.split("|")
-        parsed = PageCursor(created_at=datetime.fromisoformat(created_at), request_id=UUID(request_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("query", "cursor"), "msg": "not a cursor this API returned"}]
-        ) from exc
-    if parsed.created_at.tzinfo is None:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("query", "cursor"), "msg": "not a cursor this API returned"}]
-        )
-    return parsed
 
 
 @router.get("/v1/requests/{request_id}", operation_id="get_request", responses=_errors(401, 404, 422, 503))

@@ -1,10 +1,11 @@
 """The gateway's composition root: the only place that reads settings and builds clients."""
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
@@ -23,7 +24,7 @@ from services.gateway.live import JetStreamProgressFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import PostgresRequestStore, Quotas, open_pool
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "openapi_document"]
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             finally:
                 del app.state.gateway
 
-    app = FastAPI(
-        title="Workout plans gateway",
-        version="0.2.0",
-        summary="Accepts workout-plan requests and serves their status, live progress and finished plans.",
-        lifespan=lifespan,
-    )
-    install_error_handlers(app)
+    app = _bare_app(lifespan)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -113,8 +108,25 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             expose_headers=["Retry-After"],
             max_age=600,
         )
-    app.include_router(api.router)
     app.router.routes.extend(health_routes(_readiness_checks(clients)))
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, built without settings or clients (``python -m services.gateway openapi``)."""
+    return _bare_app(None).openapi()
+
+
+def _bare_app(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None) -> FastAPI:
+    """The routes and error handlers, without middleware or health routes."""
+    app = FastAPI(
+        title="Workout plans gateway",
+        version="0.2.0",
+        summary="Accepts workout-plan requests and serves their status, live progress and finished plans.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(api.router)
     return app
 
 

@@ -13,7 +13,17 @@ from pydantic_core import PydanticCustomError
 
 from services.gateway.errors import ApiError
 
-__all__ = ["Limits", "PlanRequestBody", "read_plan_request"]
+__all__ = [
+    "DEFAULT_MAX_SYSTEM_PROMPT_CHARS",
+    "DEFAULT_MAX_USER_PROFILE_CHARS",
+    "Limits",
+    "PlanRequestBody",
+    "read_plan_request",
+]
+
+# The settings' defaults, also stated in the published schema (operators may set others).
+DEFAULT_MAX_USER_PROFILE_CHARS = 8000
+DEFAULT_MAX_SYSTEM_PROMPT_CHARS = 4000
 
 # JSON may spell one character as a 12-byte surrogate-pair escape (\ud83d\udcaa); allow for that
 # in every capped field, plus room for fields we ignore.
@@ -44,10 +54,21 @@ class PlanRequestBody(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     user_profile: str = Field(
-        alias="userProfile", description="The user's goals, schedule, equipment and constraints, in their words."
+        alias="userProfile",
+        description=(
+            "The user's goals, schedule, equipment and constraints, in their words; not blank. At most"
+            f" {DEFAULT_MAX_USER_PROFILE_CHARS} characters after trimming unless the operator set another cap."
+        ),
+        json_schema_extra={"minLength": 1, "maxLength": DEFAULT_MAX_USER_PROFILE_CHARS, "pattern": r"\S"},
     )
     system_prompt: str | None = Field(
-        None, alias="systemPrompt", description="Optional extra guidance; untrusted, never replaces ours."
+        None,
+        alias="systemPrompt",
+        description=(
+            "Optional extra guidance; untrusted, it never replaces our instructions unless the operator"
+            f" allows it. At most {DEFAULT_MAX_SYSTEM_PROMPT_CHARS} characters after trimming by default."
+        ),
+        json_schema_extra={"maxLength": DEFAULT_MAX_SYSTEM_PROMPT_CHARS},
     )
 
     @field_validator("user_profile")

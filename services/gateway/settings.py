@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from service_runtime.settings import ServiceSettings
+from services.gateway.intake import DEFAULT_MAX_SYSTEM_PROMPT_CHARS, DEFAULT_MAX_USER_PROFILE_CHARS
 
 __all__ = ["GatewaySettings"]
 
@@ -24,8 +25,12 @@ class GatewaySettings(ServiceSettings):
     gateway_host: str = Field("0.0.0.0", validation_alias="GATEWAY_HOST")
     gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
 
-    max_user_profile_chars: int = Field(8000, ge=1, validation_alias="GATEWAY_MAX_USER_PROFILE_CHARS")
-    max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="GATEWAY_MAX_SYSTEM_PROMPT_CHARS")
+    max_user_profile_chars: int = Field(
+        DEFAULT_MAX_USER_PROFILE_CHARS, ge=1, validation_alias="GATEWAY_MAX_USER_PROFILE_CHARS"
+    )
+    max_system_prompt_chars: int = Field(
+        DEFAULT_MAX_SYSTEM_PROMPT_CHARS, ge=0, validation_alias="GATEWAY_MAX_SYSTEM_PROMPT_CHARS"
+    )
 
     # Unrestricted LLM spend is the risk: each user may have this many plans in flight at once ...
     max_active_requests_per_user: int = Field(3, ge=1, validation_alias="GATEWAY_MAX_ACTIVE_REQUESTS_PER_USER")

@@ -13,7 +13,6 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import Protocol
@@ -31,7 +30,6 @@ from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, R
 __all__ = [
     "IdempotencyConflict",
     "NotCancellable",
-    "PageCursor",
     "PostgresRequestStore",
     "QuotaExceeded",
     "Quotas",
@@ -87,14 +85,6 @@ class Quotas:
     active_retry_after_seconds: int = 60
 
 
-@dataclass(frozen=True)
-class PageCursor:
-    """Where the previous page of a user's requests ended (newest first)."""
-
-    created_at: datetime
-    request_id: UUID
-
-
 class RequestStore(Protocol):
     """Port for the gateway's reads and its one write. Reads are scoped to the calling user."""
 
@@ -112,8 +102,9 @@ class RequestStore(Protocol):
         """The user's request, or ``None`` when it does not exist or belongs to someone else."""
         ...
 
-    async def list_requests(self, user_id: UUID, *, limit: int, after: PageCursor | None) -> list[RequestSnapshot]:
-        """Up to ``limit`` of the user's requests, newest first, older than ``after`` when given."""
+    async def list_requests(self, user_id: UUID, *, limit: int, after: UUID | None) -> list[RequestSnapshot]:
+        """Up to ``limit`` of the user's requests, newest first; with ``after``, those older than that
+        request (none when ``after`` is not one of the user's requests)."""
         ...
 
     async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
@@ -163,13 +154,16 @@ SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
 FROM workout_plan_requests WHERE id = $1 AND user_id = $2 FOR UPDATE
 """
 
-# Keyset pagination on the (user_id, created_at DESC) index; the id breaks ties.
+# Keyset pagination on the (user_id, created_at DESC) index; the id breaks ties. A cursor that is
+# not one of the user's requests makes the row comparison NULL: an empty page, nothing revealed.
 _LIST_REQUESTS = """
 SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
 FROM workout_plan_requests
-WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+WHERE user_id = $1
+  AND ($2::uuid IS NULL
+       OR (created_at, id) < (SELECT created_at, id FROM workout_plan_requests WHERE id = $2 AND user_id = $1))
 ORDER BY created_at DESC, id DESC
-LIMIT $4
+LIMIT $3
 """
 
 _CANCEL = """
@@ -289,15 +283,9 @@ class PostgresRequestStore:
         except Exception as exc:
             log.warning("%s for %s left to the outbox relay: %s", event.subject, event.request_id, exc)
 
-    async def list_requests(self, user_id: UUID, *, limit: int, after: PageCursor | None) -> list[RequestSnapshot]:
+    async def list_requests(self, user_id: UUID, *, limit: int, after: UUID | None) -> list[RequestSnapshot]:
         async with self._connection() as conn:
-            rows = await conn.fetch(
-                _LIST_REQUESTS,
-                user_id,
-                after.created_at if after else None,
-                after.request_id if after else None,
-                limit,
-            )
+            rows = await conn.fetch(_LIST_REQUESTS, user_id, after, limit)
         return [_snapshot(row) for row in rows]
 
     async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:

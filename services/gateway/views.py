@@ -56,7 +56,7 @@ class RequestPage(_View):
     """A page of the caller's requests, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
 
     items: list[RequestSnapshot]
-    next_cursor: str | None
+    next_cursor: UUID | None
 
 
 class ExerciseView(_View):

@@ -24,7 +24,9 @@ from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from services.persister.postgres import PostgresPlanStore, create_pool
 from tests.integration.gateway_client import PROFILE, SECRET, bearer, error_of, serving, serving_over_http
+from tests.integration.seeding import events_for, fresh_names
 
 pytestmark = pytest.mark.integration
 
@@ -137,7 +139,11 @@ async def test_the_list_pages_through_the_callers_own_requests_newest_first(nats
             if cursor is None:
                 break
         stranger = await client.get("/v1/requests", headers=bearer())
-        bad_cursor = await client.get("/v1/requests", headers=bearer(user_id), params={"cursor": "bm90LWEtY3Vyc29y"})
+        bad_cursor = await client.get("/v1/requests", headers=bearer(user_id), params={"cursor": "not-a-cursor"})
+        # Another user's request as a cursor pages through nothing: it neither leaks nor errs.
+        foreign_cursor = await client.get(
+            "/v1/requests", headers=bearer(user_id), params={"cursor": str(await accept(client, uuid.uuid4()))}
+        )
         too_big = await client.get("/v1/requests", headers=bearer(user_id), params={"limit": "1000"})
 
     assert seen == [str(r) for r in reversed(created)]
@@ -145,6 +151,7 @@ async def test_the_list_pages_through_the_callers_own_requests_newest_first(nats
     assert stranger.json() == {"items": [], "next_cursor": None}
     assert (bad_cursor.status_code, error_of(bad_cursor)["code"]) == (422, "invalid_request")
     assert too_big.status_code == 422
+    assert foreign_cursor.json() == {"items": [], "next_cursor": None}
 
 
 # Cancel -----------------------------------------------------------------------------------------
@@ -331,3 +338,40 @@ async def test_cors_answers_only_the_configured_origins(nats_url: str, database_
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_another_users_request_and_plan_are_404_on_every_route(
+    nats_url: str, database_url: str, db: asyncpg.Connection
+) -> None:
+    owner, stranger = uuid.uuid4(), bearer()
+    async with serving_over_http(create_app(settings_for(nats_url, database_url))) as client:
+        request_id = await accept(client, owner)
+        # Complete the owner's plan as the persister would, so its plan id exists too.
+        pool = await create_pool(database_url, 1, 2)
+        try:
+            generated, profiled = events_for(request_id, owner, fresh_names(2))
+            store = PostgresPlanStore(pool)
+            await store.store_plan(generated)
+            for event in profiled:
+                await store.store_profile(event)
+        finally:
+            await pool.close()
+        plan_id = await db.fetchval("SELECT plan_id FROM workout_plan_requests WHERE id = $1", request_id)
+        assert plan_id is not None
+        answers = [
+            await client.get(f"/v1/requests/{request_id}", headers=stranger),
+            await client.get(f"/v1/requests/{request_id}/events", headers=stranger),
+            await client.delete(f"/v1/requests/{request_id}", headers=stranger),
+            await client.post(f"/v1/requests/{request_id}/cancel", headers=stranger),
+            await client.get(f"/v1/plans/{plan_id}", headers=stranger),
+        ]
+        listed = await client.get("/v1/requests", headers=stranger)
+        own = await client.get(f"/v1/plans/{plan_id}", headers=bearer(owner))
+
+    for answer in answers:
+        assert (answer.status_code, error_of(answer)["code"]) == (404, "not_found")
+        assert str(request_id) not in answer.text
+        assert str(plan_id) not in answer.text
+    assert listed.json() == {"items": [], "next_cursor": None}
+    assert own.status_code == 200
+    assert await db.fetchval("SELECT status FROM workout_plan_requests WHERE id = $1", request_id) == "completed"
