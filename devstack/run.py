@@ -192,6 +192,9 @@ def _run(
     gateway_port = int(env["GATEWAY_PORT"]) if env.get("GATEWAY_PORT") else _port(GATEWAY_PORT, taken)
     taken.add(gateway_port)
     env |= {"SUPABASE_JWT_SECRET": secret, "GATEWAY_PORT": str(gateway_port)}
+    # Every dev token is one user (devstack/state.py); a developer trying things should not meet the
+    # production-sized daily quota. An explicit setting still wins.
+    env.setdefault("GATEWAY_MAX_REQUESTS_PER_DAY_PER_USER", "1000")
 
     readiness: dict[str, str] = {}
     for service in services:
