@@ -16,7 +16,6 @@ class StreamSpec:
     max_age_seconds: float
     # Nats-Msg-Id de-duplication holds this long only; Postgres stays the record of truth.
     duplicate_window_seconds: float = 120.0
-    replicas: int = 1
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ from uuid import UUID
 
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
 
 from contracts.events import Event
 from contracts.progress import PlanProgress
@@ -37,8 +39,9 @@ def progress_subject(request_id: UUID) -> str:
 class EventBus:
     """A connected broker plus the JetStream operations the services need."""
 
-    def __init__(self, nats_url: str, *, client_name: str, publish_timeout_seconds: float) -> None:
+    def __init__(self, nats_url: str, *, client_name: str, publish_timeout_seconds: float, replicas: int = 1) -> None:
         self._publish_timeout = publish_timeout_seconds
+        self.replicas = replicas
         self.broker = NatsBroker(
             nats_url,
             name=client_name,
@@ -52,7 +55,7 @@ class EventBus:
 
     async def start(self) -> None:
         await self.broker.start()
-        await ensure_streams(self.jetstream)
+        await ensure_streams(self.jetstream, replicas=self.replicas)
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -106,8 +109,8 @@ def _stream_for(subject: str) -> StreamSpec:
     raise LookupError(f"no stream carries subject {subject!r}")
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create each stream, or update it in place when its definition changed."""
+async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
+    """Create each stream, or update it in place when its definition (or ``replicas``) changed."""
     for spec in STREAMS:
         config = StreamConfig(
             name=spec.name,
@@ -115,7 +118,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             max_age=spec.max_age_seconds,
             duplicate_window=spec.duplicate_window_seconds,
-            num_replicas=spec.replicas,
+            num_replicas=replicas,
         )
         try:
             await js.stream_info(spec.name)
@@ -124,6 +127,26 @@ async def ensure_streams(js: JetStreamContext) -> None:
             log.info("created stream %s", spec.name)
         else:
             await js.update_stream(config)
+
+
+async def open_bucket(
+    js: JetStreamContext, bucket: str, *, ttl_seconds: float | None = None, replicas: int = 1
+) -> KeyValue:
+    """A key-value bucket (one value per key, file storage), created on first use.
+
+    A bucket that exists with other replicas or another TTL gets its backing stream updated, so a
+    changed setting takes effect as it does for the streams.
+    """
+    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl_seconds, replicas=replicas, storage=StorageType.FILE)
+    try:
+        return await js.create_key_value(config)
+    except BadRequestError:  # "stream name already in use with a different configuration"
+        kv = await js.key_value(bucket)
+        stream = (await js.stream_info(f"KV_{bucket}")).config
+        stream.num_replicas, stream.max_age = replicas, ttl_seconds
+        await js.update_stream(stream)
+        log.info("updated bucket %s: %d replicas, ttl %s", bucket, replicas, ttl_seconds)
+        return kv
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:

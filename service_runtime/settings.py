@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     # The 0.5 s FastStream default is too tight for a replicated stream; see DESIGN.md.
     publish_timeout_seconds: float = Field(5.0, gt=0, validation_alias="NATS_PUBLISH_TIMEOUT_SECONDS")
+    # Copies of every stream and key-value bucket across a NATS cluster (3 in production, so losing a
+    # server loses nothing); applied to streams at every start, to buckets when they are created.
+    stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")
     health_host: str = Field("0.0.0.0", validation_alias="HEALTH_HOST")
     health_port: int = Field(8081, validation_alias="HEALTH_PORT")
     shutdown_grace_seconds: float = Field(20.0, ge=0, validation_alias="SHUTDOWN_GRACE_SECONDS")

@@ -62,7 +62,10 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             if jwks is not None:
                 stack.push_async_callback(jwks.aclose)
             bus = clients.bus = EventBus(
-                settings.nats_url, client_name="gateway", publish_timeout_seconds=settings.publish_timeout_seconds
+                settings.nats_url,
+                client_name="gateway",
+                publish_timeout_seconds=settings.publish_timeout_seconds,
+                replicas=settings.stream_replicas,
             )
             await bus.start()
             stack.push_async_callback(bus.stop)

@@ -22,7 +22,12 @@ from services.persister.sweeper import Sweeper, SweepPolicy
 
 def create_app(settings: PersisterSettings | None = None) -> Starlette:
     settings = settings or PersisterSettings()  # read from the environment
-    bus = EventBus(settings.nats_url, client_name="persister", publish_timeout_seconds=settings.publish_timeout_seconds)
+    bus = EventBus(
+        settings.nats_url,
+        client_name="persister",
+        publish_timeout_seconds=settings.publish_timeout_seconds,
+        replicas=settings.stream_replicas,
+    )
     pool: asyncpg.Pool | None = None
 
     @asynccontextmanager

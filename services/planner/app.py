@@ -29,7 +29,12 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
-    bus = EventBus(settings.nats_url, client_name="planner", publish_timeout_seconds=settings.publish_timeout_seconds)
+    bus = EventBus(
+        settings.nats_url,
+        client_name="planner",
+        publish_timeout_seconds=settings.publish_timeout_seconds,
+        replicas=settings.stream_replicas,
+    )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -38,7 +43,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
             if settings.llm_mode == "responses_background":
                 writer = BackgroundPlanWriter(
                     client,
-                    await KeyValueResponseIds.open(bus.jetstream),
+                    await KeyValueResponseIds.open(bus.jetstream, replicas=bus.replicas),
                     model=settings.model,
                     deadline_seconds=settings.llm_deadline_seconds,
                     attempts=settings.reply_attempts,
@@ -53,10 +58,10 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     stream=settings.stream,
                 )
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
-            cancellations = Cancellations(await KeyValueCancelledMarks.open(bus.jetstream))
+            cancellations = Cancellations(await KeyValueCancelledMarks.open(bus.jetstream, replicas=bus.replicas))
             planning = Planning(
                 writer,
-                await KeyValueDraftStore.open(bus.jetstream),
+                await KeyValueDraftStore.open(bus.jetstream, replicas=bus.replicas),
                 bus,
                 progress=bus,
                 cancellations=cancellations,

@@ -20,9 +20,10 @@ from contextlib import asynccontextmanager, suppress
 from typing import Protocol, TypeVar
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
+
+from service_runtime.bus import open_bucket
 
 __all__ = ["Cancellations", "CancelledMarks", "KeyValueCancelledMarks", "unless_cancelled"]
 
@@ -48,12 +49,10 @@ class KeyValueCancelledMarks:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600) -> "KeyValueCancelledMarks":
-        try:
-            kv = await js.key_value(_BUCKET)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(KeyValueConfig(bucket=_BUCKET, ttl=ttl_seconds, storage=StorageType.FILE))
-        return cls(kv)
+    async def open(
+        cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600, replicas: int = 1
+    ) -> "KeyValueCancelledMarks":
+        return cls(await open_bucket(js, _BUCKET, ttl_seconds=ttl_seconds, replicas=replicas))
 
     async def is_marked(self, request_id: uuid.UUID) -> bool:
         try:

@@ -6,10 +6,10 @@ whose plan was already paid for republishes it instead of calling the LLM again.
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from contracts.events import PlanGenerated, PlanRequested
+from service_runtime.bus import open_bucket
 
 BUCKET = "planner-drafts"
 
@@ -19,9 +19,10 @@ class KeyValueDraftStore:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600) -> "KeyValueDraftStore":
-        kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, ttl=ttl_seconds))
-        return cls(kv)
+    async def open(
+        cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600, replicas: int = 1
+    ) -> "KeyValueDraftStore":
+        return cls(await open_bucket(js, BUCKET, ttl_seconds=ttl_seconds, replicas=replicas))
 
     async def get(self, request: PlanRequested) -> PlanGenerated | None:
         try:

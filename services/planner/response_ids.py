@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
+
+from service_runtime.bus import open_bucket
 
 BUCKET = "planner-responses"
 
@@ -43,9 +44,10 @@ class KeyValueResponseIds:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600) -> "KeyValueResponseIds":
-        kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, ttl=ttl_seconds))
-        return cls(kv)
+    async def open(
+        cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600, replicas: int = 1
+    ) -> "KeyValueResponseIds":
+        return cls(await open_bucket(js, BUCKET, ttl_seconds=ttl_seconds, replicas=replicas))
 
     async def get(self, request_id: uuid.UUID) -> ResponseRecord | None:
         try:

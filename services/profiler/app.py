@@ -20,7 +20,12 @@ from services.profiler.settings import ProfilerSettings
 
 def create_app(settings: ProfilerSettings | None = None) -> Starlette:
     settings = settings or ProfilerSettings()  # read from the environment
-    bus = EventBus(settings.nats_url, client_name="profiler", publish_timeout_seconds=settings.publish_timeout_seconds)
+    bus = EventBus(
+        settings.nats_url,
+        client_name="profiler",
+        publish_timeout_seconds=settings.publish_timeout_seconds,
+        replicas=settings.stream_replicas,
+    )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -31,7 +36,7 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
                 deadline_seconds=settings.llm_deadline_seconds,
                 attempts=settings.reply_attempts,
             )
-            cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds)
+            cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds, replicas=bus.replicas)
             profiling = Profiling(
                 writer,
                 cache,

@@ -11,10 +11,10 @@ import socket
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from contracts.plan import ExerciseProfile
+from service_runtime.bus import open_bucket
 
 PROFILES_BUCKET = "exercise-profiles"
 CLAIMS_BUCKET = "exercise-profile-claims"
@@ -28,9 +28,9 @@ class KeyValueProfileCache:
         self._revisions: dict[str, int] = {}
 
     @classmethod
-    async def open(cls, js: JetStreamContext, claim_ttl_seconds: float) -> "KeyValueProfileCache":
-        profiles = await js.create_key_value(KeyValueConfig(bucket=PROFILES_BUCKET, history=1))
-        claims = await js.create_key_value(KeyValueConfig(bucket=CLAIMS_BUCKET, history=1, ttl=claim_ttl_seconds))
+    async def open(cls, js: JetStreamContext, claim_ttl_seconds: float, replicas: int = 1) -> "KeyValueProfileCache":
+        profiles = await open_bucket(js, PROFILES_BUCKET, replicas=replicas)
+        claims = await open_bucket(js, CLAIMS_BUCKET, ttl_seconds=claim_ttl_seconds, replicas=replicas)
         return cls(profiles, claims)
 
     async def get(self, key: str) -> ExerciseProfile | None:

@@ -1,0 +1,33 @@
+"""The bus's stream and bucket setup against a real JetStream: a changed setting takes effect."""
+
+import uuid
+
+import pytest
+from nats.aio.client import Client
+
+from service_runtime.bus import open_bucket
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_bucket_reopened_with_another_ttl_keeps_its_data_and_takes_the_new_ttl(nc: Client) -> None:
+    js = nc.jetstream()
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    first = await open_bucket(js, bucket, ttl_seconds=600)
+    await first.put("key", b"value")
+
+    again = await open_bucket(js, bucket, ttl_seconds=1200)
+
+    assert (await again.get("key")).value == b"value"
+    config = (await js.stream_info(f"KV_{bucket}")).config
+    assert (config.max_age, config.num_replicas, config.max_msgs_per_subject) == (1200, 1, 1)
+    await js.delete_key_value(bucket)
+
+
+async def test_reopening_a_bucket_unchanged_is_a_no_op(nc: Client) -> None:
+    js = nc.jetstream()
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    await open_bucket(js, bucket)
+    await (await open_bucket(js, bucket)).put("k", b"v")
+    assert (await (await open_bucket(js, bucket)).get("k")).value == b"v"
+    await js.delete_key_value(bucket)
