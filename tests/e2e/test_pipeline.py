@@ -164,6 +164,33 @@ async def test_a_plan_slower_than_the_lease_is_generated_once(stack: Stack) -> N
         await nc.drain()
 
 
+async def test_ten_retries_with_one_idempotency_key_make_one_request_and_one_plan(stack: Stack) -> None:
+    user = uuid.uuid4()
+    headers = {"Authorization": f"Bearer {stack.token(user)}", "Idempotency-Key": f"flaky-network-{uuid.uuid4()}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    f"{stack.gateway_url}/functions/v1/trigger-workout-plan",
+                    headers=headers,
+                    json={"userProfile": SEED_PROFILE},
+                )
+                for _ in range(10)
+            )
+        )
+        assert {r.status_code for r in responses} == {202}
+        (request_id,) = {r.json()["request_id"] for r in responses}
+        snapshot = await wait_for_end(client, stack, request_id, user)
+    assert snapshot["status"] == "completed", snapshot
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        requests = await conn.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", user)
+        plans = await conn.fetchval("SELECT count(*) FROM workout_plans WHERE user_id = $1", user)
+    finally:
+        await conn.close()
+    assert (requests, plans) == (1, 1)
+
+
 async def test_cancel_stops_the_llm_call_of_a_request_being_planned(stack: Stack) -> None:
     user = uuid.uuid4()
     headers = {"Authorization": f"Bearer {stack.token(user)}"}
