@@ -1,7 +1,8 @@
 """``python -m devstack demo``: one request through the running stack, end to end, narrated."""
 
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 import httpx
@@ -18,7 +19,6 @@ def run_demo(
     token: str,
     profile: str = DEFAULT_PROFILE,
     timeout: float = 600.0,
-    poll_interval: float = 0.5,
     out: TextIO,
 ) -> int:
     """Trigger a plan, follow the request until it finishes, print the plan's summary; return the exit code."""
@@ -31,13 +31,13 @@ def run_demo(
     # trust_env=False: the target is the local stack; a proxy from the environment would only get in the way.
     with httpx.Client(base_url=gateway, headers=headers, timeout=30.0, trust_env=False) as client:
         try:
-            return _follow(client, profile, timeout, poll_interval, say)
+            return _follow(client, profile, timeout, say)
         except httpx.TransportError as error:
             say(f"cannot reach the gateway at {gateway} ({error!r}); is `make run` running?")
             return 1
 
 
-def _follow(client: httpx.Client, profile: str, timeout: float, poll_interval: float, say: Callable[..., None]) -> int:
+def _follow(client: httpx.Client, profile: str, timeout: float, say: Callable[..., None]) -> int:
     started = time.perf_counter()
     response = client.post("/functions/v1/trigger-workout-plan", json={"userProfile": profile})
     latency_ms = (time.perf_counter() - started) * 1000
@@ -51,37 +51,62 @@ def _follow(client: httpx.Client, profile: str, timeout: float, poll_interval: f
         say("the response has no request_id")
         return 1
 
-    last: tuple[str, str] | None = None
+    # Live status: the gateway's server-sent events (resumed with Last-Event-ID if the connection drops).
     deadline = started + timeout
-    while time.perf_counter() < deadline:
-        response = client.get(f"/v1/requests/{request_id}")
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            # 404 until the request row is written; anything else is worth showing but may pass.
-            if response.status_code != 404:
-                say(f"[{elapsed:6.1f} s] GET /v1/requests/{request_id} -> {response.status_code} {response.text}")
-            time.sleep(poll_interval)
-            continue
-        request = response.json()
-        now = (str(request.get("status")), str(request.get("stage")))
-        if now != last:
-            error = f"  error: {request['error']}" if request.get("error") else ""
-            say(f"[{elapsed:6.1f} s] status={now[0]} stage={now[1]}{error}")
-            last = now
-        if now[0] in _TERMINAL:
-            if now[0] != "completed":
-                return 1
-            plan = client.get(f"/v1/plans/{request['plan_id']}")
-            if plan.status_code != 200:
-                say(f"GET /v1/plans/{request['plan_id']} -> {plan.status_code} {plan.text}")
-                return 1
-            say()
-            for line in summarize_plan(plan.json()):
-                say(line)
-            return 0
-        time.sleep(poll_interval)
-    say(f"gave up after {timeout:.0f} s (last seen: {last})")
-    return 1
+    last_event_id: str | None = None
+    final: dict[str, Any] | None = None
+    while final is None and time.perf_counter() < deadline:
+        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        try:
+            with client.stream(
+                "GET", f"/v1/requests/{request_id}/events", headers=headers, timeout=deadline - time.perf_counter()
+            ) as live:
+                if live.status_code != 200:
+                    say(f"GET /v1/requests/{request_id}/events -> {live.status_code} {live.read().decode()}")
+                    return 1
+                for event, event_id, data in _server_sent_events(live.iter_lines()):
+                    last_event_id = event_id or last_event_id
+                    say(f"[{time.perf_counter() - started:6.1f} s] {_describe(event, data)}")
+                    if data.get("status") in _TERMINAL:
+                        final = data
+                        break
+        except httpx.ReadError:
+            continue  # dropped: reconnect and resume after the last event seen
+    if final is None:
+        say(f"gave up after {timeout:.0f} s")
+        return 1
+    if final["status"] != "completed":
+        return 1
+    plan = client.get(f"/v1/plans/{final['plan_id']}")
+    if plan.status_code != 200:
+        say(f"GET /v1/plans/{final['plan_id']} -> {plan.status_code} {plan.text}")
+        return 1
+    say()
+    for line in summarize_plan(plan.json()):
+        say(line)
+    return 0
+
+
+def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+    """(event, id, JSON data) per event; keep-alive comments skipped."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if "data" in fields:
+                yield fields.get("event", "message"), fields.get("id"), json.loads(fields["data"])
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+
+
+def _describe(event: str, data: Mapping[str, Any]) -> str:
+    line = f"{event}: status={data.get('status')} stage={data.get('stage')}"
+    if data.get("exercises_total") is not None:
+        line += f" exercises {data.get('exercises_profiled') or 0}/{data['exercises_total']} profiled"
+    if data.get("error"):
+        line += f"  error: {data['error']}"
+    return line
 
 
 def summarize_plan(plan: Mapping[str, Any]) -> list[str]:

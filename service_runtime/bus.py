@@ -144,6 +144,8 @@ async def open_bucket(
         kv = await js.key_value(bucket)
         stream = (await js.stream_info(f"KV_{bucket}")).config
         stream.num_replicas, stream.max_age = replicas, ttl_seconds
+        if ttl_seconds:  # as nats-py creates a bucket: the duplicate window may not exceed the TTL
+            stream.duplicate_window = min(stream.duplicate_window or ttl_seconds, ttl_seconds)
         await js.update_stream(stream)
         log.info("updated bucket %s: %d replicas, ttl %s", bucket, replicas, ttl_seconds)
         return kv

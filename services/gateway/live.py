@@ -16,7 +16,6 @@ from typing import Protocol
 from uuid import UUID
 
 import nats.errors
-import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
@@ -43,11 +42,6 @@ class Notice:
 class Updates(Protocol):
     """An open subscription to one request's notices."""
 
-    @property
-    def last_sequence(self) -> int | None:
-        """The sequence of the newest notice stored when the subscription opened (None: none yet)."""
-        ...
-
     async def next(self, timeout_seconds: float) -> Notice | None:
         """The next notice, or None when none arrived within ``timeout_seconds``."""
         ...
@@ -57,18 +51,14 @@ class ProgressFeed(Protocol):
     """Port to the progress notices."""
 
     def follow(self, request_id: UUID, *, after: int | None) -> AbstractAsyncContextManager[Updates]:
-        """Notices for ``request_id`` with sequence > ``after``; with ``after=None``, only new ones."""
+        """Notices for ``request_id`` with sequence > ``after``; with ``after=None``, the newest one
+        stored (if any) and every later one."""
         ...
 
 
 class _JetStreamUpdates:
-    def __init__(self, subscription: "nats.js.JetStreamContext.PushSubscription", last_sequence: int | None) -> None:
+    def __init__(self, subscription: "nats.js.JetStreamContext.PushSubscription") -> None:
         self._subscription = subscription
-        self._last_sequence = last_sequence
-
-    @property
-    def last_sequence(self) -> int | None:
-        return self._last_sequence
 
     async def next(self, timeout_seconds: float) -> Notice | None:
         while True:
@@ -95,25 +85,17 @@ class JetStreamProgressFeed:
     async def follow(self, request_id: UUID, *, after: int | None) -> AsyncIterator[Updates]:
         js = self._jetstream()
         subject = progress_subject(request_id)
-        last_sequence: int | None = None
-        if after is None:
-            try:
-                last_sequence = (await js.get_last_msg(WORKOUT_PROGRESS.name, subject)).seq
-            except nats.js.errors.NotFoundError:
-                last_sequence = None
-            start = (last_sequence or 0) + 1
-        else:
-            start = after + 1
-        # By start sequence rather than "new": nothing published between reading the last
-        # sequence and subscribing can fall through the gap.
-        subscription = await js.subscribe(
-            subject,
-            stream=WORKOUT_PROGRESS.name,
-            ordered_consumer=True,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
+        # A fresh start gets the newest notice stored (it carries what the snapshot cannot, such as
+        # the planner's "generating") and every later one; a resume, everything after its last id.
+        # Either way the consumer's start is fixed when it is created: nothing falls into a gap.
+        config = (
+            ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+            if after is None
+            else ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
         )
+        subscription = await js.subscribe(subject, stream=WORKOUT_PROGRESS.name, ordered_consumer=True, config=config)
         try:
-            yield _JetStreamUpdates(subscription, last_sequence)
+            yield _JetStreamUpdates(subscription)
         finally:
             try:
                 await subscription.unsubscribe()
@@ -141,7 +123,7 @@ async def status_events(
             current = await snapshot()
             if current is None:
                 return
-            yield _snapshot_event(current, updates.last_sequence)
+            yield _snapshot_event(current)
             if current.status in TERMINAL_STATUSES:
                 return
         while True:
@@ -151,7 +133,7 @@ async def status_events(
                 if current is None:
                     return
                 if current.status in TERMINAL_STATUSES:
-                    yield _snapshot_event(current, None)
+                    yield _snapshot_event(current)
                     return
                 continue
             yield ServerSentEvent(data=notice.progress.model_dump_json(), event="progress", id=str(notice.sequence))
@@ -159,8 +141,6 @@ async def status_events(
                 return
 
 
-def _snapshot_event(current: RequestSnapshot, sequence: int | None) -> ServerSentEvent:
-    # With the sequence as its id, a client that reconnects resumes right after this snapshot.
-    return ServerSentEvent(
-        data=current.model_dump_json(), event="snapshot", id=str(sequence) if sequence is not None else None
-    )
+def _snapshot_event(current: RequestSnapshot) -> ServerSentEvent:
+    # No id: a client that reconnects before any notice starts over with a fresh snapshot.
+    return ServerSentEvent(data=current.model_dump_json(), event="snapshot")

@@ -72,7 +72,7 @@ class PostgresPlanStore:
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
             # The catalogue keeps the first profile written; later ones for the same key are no-ops.
-            await conn.execute(
+            written = await conn.execute(
                 "INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, $2, $3, clock_timestamp())"
                 " ON CONFLICT (key) DO UPDATE SET profile = excluded.profile, profiled_at = excluded.profiled_at"
                 " WHERE exercises.profile IS NULL",
@@ -89,7 +89,10 @@ class PostgresPlanStore:
             plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
             if plan_id is None:
                 return None  # the plan is not stored yet; storing it will run the check
-            return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+            outcome = await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+            if isinstance(outcome, Waiting) and written == "INSERT 0 0":
+                return None  # the exercise already had its profile: no progress to report
+            return outcome
 
     async def mark_failed(self, event: PlanFailed) -> str | None:
         async with self._pool.acquire() as conn, conn.transaction():

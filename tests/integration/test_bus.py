@@ -31,3 +31,14 @@ async def test_reopening_a_bucket_unchanged_is_a_no_op(nc: Client) -> None:
     await (await open_bucket(js, bucket)).put("k", b"v")
     assert (await (await open_bucket(js, bucket)).get("k")).value == b"v"
     await js.delete_key_value(bucket)
+
+
+async def test_a_short_lived_bucket_can_change_its_ttl(nc: Client) -> None:
+    # Buckets under two minutes have a duplicate window as short as their TTL (the claims bucket).
+    js = nc.jetstream()
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    await open_bucket(js, bucket, ttl_seconds=60)
+    await open_bucket(js, bucket, ttl_seconds=30)
+    config = (await js.stream_info(f"KV_{bucket}")).config
+    assert (config.max_age, config.duplicate_window) == (30, 30)
+    await js.delete_key_value(bucket)

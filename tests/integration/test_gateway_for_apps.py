@@ -375,3 +375,26 @@ async def test_another_users_request_and_plan_are_404_on_every_route(
     assert listed.json() == {"items": [], "next_cursor": None}
     assert own.status_code == 200
     assert await db.fetchval("SELECT status FROM workout_plan_requests WHERE id = $1", request_id) == "completed"
+
+
+async def test_a_fresh_stream_follows_its_snapshot_with_the_newest_notice_already_sent(
+    nats_url: str, database_url: str, bus: EventBus
+) -> None:
+    user_id = uuid.uuid4()
+    async with serving_over_http(create_app(settings_for(nats_url, database_url))) as client:
+        request_id = await accept(client, user_id)
+        # What the app would miss otherwise: the planner started before the app opened the stream.
+        await bus.announce(PlanProgress(request_id=request_id, status="processing", stage="queued"))
+        await bus.announce(PlanProgress(request_id=request_id, status="processing", stage="generating"))
+        async with client.stream("GET", f"/v1/requests/{request_id}/events", headers=bearer(user_id)) as live:
+            reading = asyncio.create_task(read_events(live))
+            await asyncio.sleep(0.3)
+            (await client.delete(f"/v1/requests/{request_id}", headers=bearer(user_id))).raise_for_status()
+            events = await asyncio.wait_for(reading, 10)
+
+    assert [(e.event, e.data["stage"]) for e in events] == [
+        ("snapshot", "queued"),
+        ("progress", "generating"),
+        ("progress", "cancelled"),
+    ]
+    assert events[0].id is None

@@ -152,3 +152,15 @@ async def test_a_request_failing_mid_assembly_keeps_no_partial_plan(pool: asyncp
     await store.store_profile(profiled[1])  # a late profile changes nothing
     assert await pool.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", request_id) == 0
     assert await pool.fetchval("SELECT status FROM workout_plan_requests WHERE id = $1", request_id) == "failed"
+
+
+async def test_each_new_profile_reports_progress_once_and_repeats_report_nothing(pool: asyncpg.Pool) -> None:
+    store = PostgresPlanStore(pool)
+    request_id, user_id = await new_request(pool)
+    generated, profiled = events_for(request_id, user_id, fresh_names(3))
+
+    assert await store.store_plan(generated) == Waiting(request_id, 3, 0)
+    assert await store.store_profile(profiled[0]) == Waiting(request_id, 3, 1)
+    assert await store.store_profile(profiled[0]) is None  # a redelivery: nothing new to say
+    assert await store.store_profile(profiled[1]) == Waiting(request_id, 3, 2)
+    assert isinstance(await store.store_profile(profiled[2]), Completion)
