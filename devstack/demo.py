@@ -102,8 +102,10 @@ def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None,
 
 def _describe(event: str, data: Mapping[str, Any]) -> str:
     line = f"{event}: status={data.get('status')} stage={data.get('stage')}"
-    if data.get("exercises_total") is not None:
-        line += f" exercises {data.get('exercises_profiled') or 0}/{data['exercises_total']} profiled"
+    if data.get("exercises_profiled") is not None:
+        line += f" exercises {data['exercises_profiled']}/{data['exercises_total']} profiled"
+    elif data.get("exercises_total") is not None:
+        line += f" {data['exercises_total']} distinct exercises"
     if data.get("error"):
         line += f"  error: {data['error']}"
     return line
