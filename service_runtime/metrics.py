@@ -1,0 +1,145 @@
+"""Every Prometheus metric the services export, in one catalogue (the dashboard and alerts read it).
+
+Conventions: the ``workout_`` prefix, base units in the name (``_seconds``, ``_usd``), ``_total``
+on counters, and only bounded label values: a route template, a consumer name, a stage, a model,
+an outcome or reason from a fixed set. Never a request id, a user id or an exception text.
+Histograms that time LLM work reach an hour, since a plan takes minutes.
+
+Each process exports the metrics of the code it runs (the default registry); the Prometheus job
+(one per service) tells them apart.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "CONSUMER_ACK_PENDING",
+    "CONSUMER_PENDING",
+    "DB_POOL_CONNECTIONS",
+    "DEAD_LETTERS",
+    "DEAD_LETTER_STREAM_MESSAGES",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_SECONDS",
+    "LLM_CALLS",
+    "LLM_CALL_SECONDS",
+    "LLM_COST_USD",
+    "LLM_TOKENS",
+    "LONG_BUCKETS",
+    "MESSAGES_HANDLED",
+    "MESSAGES_IN_FLIGHT",
+    "MESSAGES_REDELIVERED",
+    "MESSAGE_HANDLING_SECONDS",
+    "OUTBOX_BACKLOG",
+    "OUTBOX_OLDEST_SECONDS",
+    "PLANS_ACCEPTED",
+    "PLANS_CANCELLED",
+    "PLANS_COMPLETED",
+    "PLANS_FAILED",
+    "PLANS_REFUSED",
+    "PLAN_SECONDS",
+    "PROFILE_CACHE",
+    "STAGE_SECONDS",
+]
+
+# Seconds, from a fast handler to a plan that took most of its hour-long deadline.
+LONG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1800, 3600)
+# Seconds, for HTTP answers that should take milliseconds.
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+# --- gateway: HTTP and intake ------------------------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "workout_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "workout_http_request_duration_seconds",
+    "Time to answer an HTTP request (to the first byte of a stream), by route template and method.",
+    ["route", "method"],
+    buckets=HTTP_BUCKETS,
+)
+PLANS_ACCEPTED = Counter("workout_plans_accepted_total", "Plan requests accepted (202), retries excluded.")
+PLANS_REFUSED = Counter(
+    "workout_plans_refused_total", "Plan requests refused by a limit, by reason.", ["reason"]
+)  # reason: active_cap | daily_quota
+PLANS_CANCELLED = Counter("workout_plans_cancelled_total", "Requests the user cancelled while processing.")
+OUTBOX_BACKLOG = Gauge("workout_outbox_backlog", "Events stored but not yet confirmed published (outbox rows).")
+OUTBOX_OLDEST_SECONDS = Gauge("workout_outbox_oldest_seconds", "Age of the oldest unpublished outbox event.")
+
+# --- every consumer ------------------------------------------------------------------------------
+
+MESSAGES_HANDLED = Counter(
+    "workout_messages_handled_total",
+    "Messages settled, by consumer and outcome (acked, retried, gave_up, error).",
+    ["consumer", "outcome"],
+)
+MESSAGES_REDELIVERED = Counter(
+    "workout_messages_redelivered_total", "Deliveries that were not a message's first, by consumer.", ["consumer"]
+)
+MESSAGE_HANDLING_SECONDS = Histogram(
+    "workout_message_handling_seconds",
+    "Time from receipt to ack, nak or term, by consumer.",
+    ["consumer"],
+    buckets=LONG_BUCKETS,
+)
+MESSAGES_IN_FLIGHT = Gauge("workout_messages_in_flight", "Messages being handled now, by consumer.", ["consumer"])
+CONSUMER_PENDING = Gauge(
+    "workout_consumer_pending_messages", "Messages not yet delivered to the durable consumer.", ["consumer"]
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "workout_consumer_ack_pending_messages", "Messages delivered to the durable consumer, not yet acked.", ["consumer"]
+)
+DEAD_LETTERS = Counter(
+    "workout_dead_letters_total", "Messages given up on and dead-lettered, by consumer and reason.", ["consumer", "reason"]
+)
+DEAD_LETTER_STREAM_MESSAGES = Gauge(
+    "workout_dead_letter_stream_messages", "Messages in the dead-letter stream (what operators may replay)."
+)
+
+# --- LLM calls (planner, profiler) ---------------------------------------------------------------
+
+LLM_CALLS = Counter(
+    "workout_llm_calls_total",
+    "LLM calls, by stage, model and outcome (ok, invalid_reply, rate_limited, server_error, quota, timeout,"
+    " connection, other).",
+    ["stage", "model", "outcome"],
+)
+LLM_CALL_SECONDS = Histogram(
+    "workout_llm_call_duration_seconds", "Duration of one LLM call, by stage and model.", ["stage", "model"],
+    buckets=LONG_BUCKETS,
+)
+LLM_TOKENS = Counter(
+    "workout_llm_tokens_total", "Tokens the provider billed, by stage, model and kind (prompt, completion).",
+    ["stage", "model", "kind"],
+)
+LLM_COST_USD = Counter(
+    "workout_llm_cost_usd_total", "What those tokens cost at the configured prices, by stage and model.",
+    ["stage", "model"],
+)
+
+# --- plans (persister, planner) ------------------------------------------------------------------
+
+PLANS_COMPLETED = Counter("workout_plans_completed_total", "Requests that ended completed.")
+PLANS_FAILED = Counter(
+    "workout_plans_failed_total", "Requests that ended failed, by the stage that gave up and its reason.",
+    ["stage", "reason"],
+)
+PLAN_SECONDS = Histogram(
+    "workout_plan_duration_seconds", "From acceptance to completed, per request.", buckets=LONG_BUCKETS
+)
+STAGE_SECONDS = Histogram(
+    "workout_stage_duration_seconds",
+    "Time spent in each stage: queued (accepted to planner start), generating (the plan's LLM work),"
+    " profiling (plan stored to completed).",
+    ["stage"],
+    buckets=LONG_BUCKETS,
+)
+PROFILE_CACHE = Counter(
+    "workout_profile_cache_total", "Exercise profile lookups, by result (hit, miss).", ["result"]
+)
+
+# --- Postgres pools (gateway, persister) ---------------------------------------------------------
+
+DB_POOL_CONNECTIONS = Gauge(
+    "workout_db_pool_connections", "asyncpg pool connections, by state (in_use, idle, max).", ["state"]
+)
