@@ -6,10 +6,12 @@ from typing import Protocol
 from uuid import UUID
 
 from faststream.nats import NatsBroker
+from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
+from prometheus_client import REGISTRY
 
 from contracts.events import Event
 from contracts.progress import PlanProgress
@@ -51,6 +53,8 @@ class EventBus:
             reconnect_time_wait=1,
             connect_timeout=5,
             logger=logging.getLogger(f"faststream.{client_name}"),
+            # FastStream's own publish metrics (faststream_published_messages_total and friends).
+            middlewares=[NatsPrometheusMiddleware(registry=REGISTRY, app_name=client_name)],
         )
 
     async def start(self) -> None:
@@ -91,12 +95,14 @@ class EventBus:
     async def announce(self, progress: PlanProgress) -> None:
         """Publish a progress notice; on failure log it and go on (the work itself already counted)."""
         try:
-            await self.broker.publish(
-                progress.model_dump_json().encode(),
+            # Straight through nats-py, past the broker's Prometheus middleware: it labels by
+            # subject, and a subject per request would make that label unbounded.
+            await self.jetstream.publish(
                 progress_subject(progress.request_id),
-                headers={"content-type": "application/json"},
-                stream=WORKOUT_PROGRESS.name,
+                progress.model_dump_json().encode(),
                 timeout=self._publish_timeout,
+                stream=WORKOUT_PROGRESS.name,
+                headers={"content-type": "application/json"},
             )
         except Exception as exc:
             log.warning("progress notice for %s not published: %s", progress.request_id, exc)

@@ -19,28 +19,30 @@ import nats.errors
 import pydantic
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from prometheus_client import Counter, Histogram
 
 from contracts.events import Event
-from contracts.streams import ConsumerSpec
+from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
 from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.metrics import (
+    CONSUMER_ACK_PENDING,
+    CONSUMER_PENDING,
+    DEAD_LETTER_STREAM_MESSAGES,
+    DEAD_LETTERED,
+    MESSAGE_HANDLING_SECONDS,
+    MESSAGES_HANDLED,
+    MESSAGES_IN_FLIGHT,
+    MESSAGES_REDELIVERED,
+)
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 GiveUpHook = Callable[[Msg, GiveUp], Awaitable[None]]
 
-MESSAGES = Counter(
-    "workout_messages_handled_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"]
-)
-HANDLING_SECONDS = Histogram(
-    "workout_message_handling_seconds",
-    "Time from receipt to ack/nak/term, by consumer",
-    ["consumer"],
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 240, 480, 900),
-)
+# How often each consumer reports its lag (pending, ack-pending) from the server.
+LAG_REFRESH_SECONDS = 10.0
 
 
 class LeasedConsumer(Generic[E]):
@@ -75,6 +77,7 @@ class LeasedConsumer(Generic[E]):
         self._in_flight: dict[asyncio.Task[None], Msg] = {}
         self._slot_freed = asyncio.Event()
         self._fetcher: asyncio.Task[None] | None = None
+        self._lag_reporter: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = False
 
@@ -87,13 +90,15 @@ class LeasedConsumer(Generic[E]):
         sub = await self._js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
         self._subscription = sub
         self._fetcher = asyncio.create_task(self._fetch_loop(sub), name=f"fetch:{self.spec.durable}")
+        self._lag_reporter = asyncio.create_task(self._report_lag(), name=f"lag:{self.spec.durable}")
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop fetching, let in-flight work finish for ``grace_seconds``, then release the rest."""
         self._stopping = True
-        if self._fetcher is not None:
-            self._fetcher.cancel()
-            await asyncio.gather(self._fetcher, return_exceptions=True)
+        background = [task for task in (self._fetcher, self._lag_reporter) if task is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if self._subscription is not None:
             # Pull responses that arrived after the last fetch sit in the inbox queue; left
             # subscribed, the connection's drain would wait its full timeout for them.
@@ -137,10 +142,27 @@ class LeasedConsumer(Generic[E]):
 
     def _release(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
+        MESSAGES_IN_FLIGHT.labels(self.spec.durable).set(len(self._in_flight))
         self._slot_freed.set()
+
+    async def _report_lag(self) -> None:
+        """Export the server's view of this consumer (the backlog KEDA scales on) and of the dead letters."""
+        while True:
+            try:
+                info = await self._js.consumer_info(self.spec.stream, self.spec.durable)
+                CONSUMER_PENDING.labels(self.spec.durable).set(info.num_pending or 0)
+                CONSUMER_ACK_PENDING.labels(self.spec.durable).set(info.num_ack_pending or 0)
+                dead = await self._js.stream_info(DEAD_LETTERS.name)
+                DEAD_LETTER_STREAM_MESSAGES.set(dead.state.messages)
+            except Exception as exc:  # the broker is away: keep the last values, try again later
+                log.debug("%s: lag report failed: %s", self.spec.durable, exc)
+            await asyncio.sleep(LAG_REFRESH_SECONDS)
 
     async def _deliver(self, msg: Msg) -> None:
         started = time.monotonic()
+        MESSAGES_IN_FLIGHT.labels(self.spec.durable).set(len(self._in_flight))
+        if (msg.metadata.num_delivered or 1) > 1:
+            MESSAGES_REDELIVERED.labels(self.spec.durable).inc()
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         outcome = "error"
         try:
@@ -150,8 +172,8 @@ class LeasedConsumer(Generic[E]):
             log.exception("%s: could not settle message %s", self.spec.durable, msg.subject)
         finally:
             heartbeat.cancel()
-            MESSAGES.labels(self.spec.durable, outcome).inc()
-            HANDLING_SECONDS.labels(self.spec.durable).observe(time.monotonic() - started)
+            MESSAGES_HANDLED.labels(self.spec.durable, outcome).inc()
+            MESSAGE_HANDLING_SECONDS.labels(self.spec.durable).observe(time.monotonic() - started)
 
     async def _run_handler(self, msg: Msg) -> str:
         attempt = msg.metadata.num_delivered or 1
@@ -197,6 +219,7 @@ class LeasedConsumer(Generic[E]):
             await msg.nak(delay=self._backoff(1))
             return "retried"
         await msg.term()
+        DEAD_LETTERED.labels(self.spec.durable, exc.reason).inc()
         return "gave_up"
 
     def _backoff(self, attempt: int) -> float:

@@ -7,10 +7,11 @@ attempts: no 3 SDK tries x 5 deliveries = 15 calls.
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import openai
 import pydantic
@@ -22,6 +23,9 @@ from contracts.events import LlmUsage
 from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.settings import ServiceSettings
 
+if TYPE_CHECKING:
+    from service_runtime.metering import LlmMeter
+
 
 class LlmSettings(ServiceSettings):
     """Settings of a service that calls an OpenAI-compatible server."""
@@ -30,6 +34,9 @@ class LlmSettings(ServiceSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     # The SDK's timeout is per read (per streamed chunk), not a total; the total is ours.
     llm_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="LLM_READ_TIMEOUT_SECONDS")
+    # USD per million tokens, {"model": [prompt, completion]} as JSON; unset = OpenAI's list prices
+    # for the common models (service_runtime.metering.DEFAULT_PRICES).
+    llm_prices: dict[str, tuple[float, float]] | None = Field(None, validation_alias="LLM_PRICES")
 
 
 class InvalidReply(Exception):
@@ -129,6 +136,7 @@ async def structured_completion(
     attempts: int,
     stream: bool,
     invalid_is_transient: bool = False,
+    meter: "LlmMeter | None" = None,
 ) -> StructuredReply[ReplyT]:
     """One structured-output chat completion, validated against ``reply_type``.
 
@@ -142,10 +150,13 @@ async def structured_completion(
     problem: InvalidReply | None = None
     for _ in range(attempts):
         calls += 1
+        started = time.monotonic()
         try:
             async with asyncio.timeout(deadline_seconds):
                 raw = await _complete(client, model, messages, reply_type, stream)
         except Exception as exc:
+            if meter is not None:
+                meter.failed(model, exc, time.monotonic() - started)
             if (outcome := delivery_outcome(exc)) is not None:
                 raise outcome from exc
             raise
@@ -155,12 +166,25 @@ async def structured_completion(
             parsed = raw.validated(reply_type)
         except InvalidReply as exc:
             problem = exc
+            _meter_reply(meter, raw, "invalid_reply", started)
             continue
+        _meter_reply(meter, raw, "ok", started)
         usage = LlmUsage(model=raw.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=calls)
         return StructuredReply(parsed, usage)
     if invalid_is_transient:
         raise RetryLater("invalid_llm_reply")
     raise GiveUp("invalid_llm_reply", f"{attempts} attempt(s); last: {problem}")
+
+
+def _meter_reply(meter: "LlmMeter | None", raw: "_RawReply", outcome: str, started: float) -> None:
+    if meter is not None:
+        meter.call(
+            raw.model,
+            outcome,
+            time.monotonic() - started,
+            prompt_tokens=raw.prompt_tokens,
+            completion_tokens=raw.completion_tokens,
+        )
 
 
 @dataclass

@@ -9,13 +9,15 @@ Each process exports the metrics of the code it runs (the default registry); the
 (one per service) tells them apart.
 """
 
+from typing import Protocol
+
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_ACK_PENDING",
     "CONSUMER_PENDING",
     "DB_POOL_CONNECTIONS",
-    "DEAD_LETTERS",
+    "DEAD_LETTERED",
     "DEAD_LETTER_STREAM_MESSAGES",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_SECONDS",
@@ -38,6 +40,7 @@ __all__ = [
     "PLAN_SECONDS",
     "PROFILE_CACHE",
     "STAGE_SECONDS",
+    "watch_pool",
 ]
 
 # Seconds, from a fast handler to a plan that took most of its hour-long deadline.
@@ -89,8 +92,10 @@ CONSUMER_PENDING = Gauge(
 CONSUMER_ACK_PENDING = Gauge(
     "workout_consumer_ack_pending_messages", "Messages delivered to the durable consumer, not yet acked.", ["consumer"]
 )
-DEAD_LETTERS = Counter(
-    "workout_dead_letters_total", "Messages given up on and dead-lettered, by consumer and reason.", ["consumer", "reason"]
+DEAD_LETTERED = Counter(
+    "workout_dead_letters_total",
+    "Messages given up on and dead-lettered, by consumer and reason.",
+    ["consumer", "reason"],
 )
 DEAD_LETTER_STREAM_MESSAGES = Gauge(
     "workout_dead_letter_stream_messages", "Messages in the dead-letter stream (what operators may replay)."
@@ -105,15 +110,19 @@ LLM_CALLS = Counter(
     ["stage", "model", "outcome"],
 )
 LLM_CALL_SECONDS = Histogram(
-    "workout_llm_call_duration_seconds", "Duration of one LLM call, by stage and model.", ["stage", "model"],
+    "workout_llm_call_duration_seconds",
+    "Duration of one LLM call, by stage and model.",
+    ["stage", "model"],
     buckets=LONG_BUCKETS,
 )
 LLM_TOKENS = Counter(
-    "workout_llm_tokens_total", "Tokens the provider billed, by stage, model and kind (prompt, completion).",
+    "workout_llm_tokens_total",
+    "Tokens the provider billed, by stage, model and kind (prompt, completion).",
     ["stage", "model", "kind"],
 )
 LLM_COST_USD = Counter(
-    "workout_llm_cost_usd_total", "What those tokens cost at the configured prices, by stage and model.",
+    "workout_llm_cost_usd_total",
+    "What those tokens cost at the configured prices, by stage and model.",
     ["stage", "model"],
 )
 
@@ -121,7 +130,8 @@ LLM_COST_USD = Counter(
 
 PLANS_COMPLETED = Counter("workout_plans_completed_total", "Requests that ended completed.")
 PLANS_FAILED = Counter(
-    "workout_plans_failed_total", "Requests that ended failed, by the stage that gave up and its reason.",
+    "workout_plans_failed_total",
+    "Requests that ended failed, by the stage that gave up and its reason.",
     ["stage", "reason"],
 )
 PLAN_SECONDS = Histogram(
@@ -134,12 +144,25 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=LONG_BUCKETS,
 )
-PROFILE_CACHE = Counter(
-    "workout_profile_cache_total", "Exercise profile lookups, by result (hit, miss).", ["result"]
-)
+PROFILE_CACHE = Counter("workout_profile_cache_total", "Exercise profile lookups, by result (hit, miss).", ["result"])
 
 # --- Postgres pools (gateway, persister) ---------------------------------------------------------
 
 DB_POOL_CONNECTIONS = Gauge(
     "workout_db_pool_connections", "asyncpg pool connections, by state (in_use, idle, max).", ["state"]
 )
+
+
+class _Pool(Protocol):
+    def get_size(self) -> int: ...
+
+    def get_idle_size(self) -> int: ...
+
+    def get_max_size(self) -> int: ...
+
+
+def watch_pool(pool: _Pool) -> None:
+    """Export ``pool``'s connections, read at each scrape."""
+    DB_POOL_CONNECTIONS.labels("max").set_function(pool.get_max_size)
+    DB_POOL_CONNECTIONS.labels("idle").set_function(pool.get_idle_size)
+    DB_POOL_CONNECTIONS.labels("in_use").set_function(lambda: pool.get_size() - pool.get_idle_size())

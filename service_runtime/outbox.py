@@ -14,6 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import EVENTS, Event
 from service_runtime.bus import EventPublisher
+from service_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +72,14 @@ async def relay(pool: asyncpg.Pool, publisher: EventPublisher, *, older_than_sec
     """Relay until the outbox holds nothing old enough (a full batch means there may be more)."""
     while await relay_once(pool, publisher, older_than_seconds=older_than_seconds, batch=batch) == batch:
         pass
+    await report_backlog(pool)
+
+
+async def report_backlog(pool: asyncpg.Pool) -> None:
+    """Export how many events wait to be published and how old the oldest is."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS backlog, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS oldest"
+        " FROM outbox"
+    )
+    OUTBOX_BACKLOG.set(row["backlog"] if row else 0)
+    OUTBOX_OLDEST_SECONDS.set((row["oldest"] if row else None) or 0.0)

@@ -14,6 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from service_runtime import outbox
 from service_runtime.bus import EventBus, EventPublisher
 from service_runtime.health import ReadinessCheck, health_routes
+from service_runtime.http_metrics import HttpMetrics
+from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
 from services.gateway import api
 from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
@@ -77,6 +79,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 timeout_seconds=settings.db_timeout_seconds,
             )
             stack.push_async_callback(pool.close)
+            watch_pool(pool)
             store = PostgresRequestStore(
                 pool,
                 events,
@@ -111,6 +114,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             expose_headers=["Retry-After"],
             max_age=600,
         )
+    app.add_middleware(HttpMetrics)
     app.router.routes.extend(health_routes(_readiness_checks(clients)))
     return app
 

@@ -25,6 +25,7 @@ from contracts.events import Event, PlanCancelled, PlanRequested
 from contracts.progress import PlanProgress
 from service_runtime import outbox
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
 __all__ = [
@@ -255,12 +256,14 @@ class PostgresRequestStore:
             await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt, idempotency_key)
             outbox_id = await outbox.stage(conn, event)
         await self._publish_staged(event, outbox_id)
+        PLANS_ACCEPTED.inc()
         log.info("accepted request %s", request_id)
         return request_id
 
     async def _check_quotas(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], user_id: UUID) -> None:
         active = await conn.fetchval(_COUNT_ACTIVE, user_id)
         if active >= self._quotas.max_active:
+            PLANS_REFUSED.labels("active_cap").inc()
             raise QuotaExceeded(
                 f"You already have {active} plans being generated (at most {self._quotas.max_active});"
                 " wait for one to finish or cancel one.",
@@ -268,6 +271,7 @@ class PostgresRequestStore:
             )
         wait = await conn.fetchval(_DAILY_WAIT, user_id, self._quotas.max_per_day)
         if wait is not None:
+            PLANS_REFUSED.labels("daily_quota").inc()
             raise QuotaExceeded(
                 f"You started {self._quotas.max_per_day} plans in the last 24 hours, the most allowed.",
                 max(1, math.ceil(float(wait))),
@@ -306,6 +310,7 @@ class PostgresRequestStore:
             event = PlanCancelled(request_id=request_id, user_id=user_id)
             outbox_id = await outbox.stage(conn, event)
         await self._publish_staged(event, outbox_id)
+        PLANS_CANCELLED.inc()
         await self._progress.announce(
             PlanProgress(request_id=request_id, status="cancelled", stage="cancelled", error=cancelled.error)
         )

@@ -13,6 +13,7 @@ from service_runtime.bus import EventBus
 from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
+from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
 from services.persister.plans import Persisting
 from services.persister.postgres import PostgresPlanStore, create_pool
@@ -34,6 +35,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
     async def lifespan() -> AsyncIterator[None]:
         nonlocal pool
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        watch_pool(pool)
         async with pool, bus:
             persisting = Persisting(PostgresPlanStore(pool), bus, progress=bus)
             give_up = fail_request_on_give_up(bus, "persister")

@@ -14,6 +14,7 @@ from uuid import UUID
 from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated, PlanPersisted
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from service_runtime.metrics import PLAN_SECONDS, PLANS_COMPLETED, PLANS_FAILED, STAGE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,20 @@ class Completion:
     request_id: UUID
     user_id: UUID
     plan_id: UUID
+    # Set only by the write that completed it (not by a repeat): seconds since the request was
+    # accepted, and since its plan was stored.
+    total_seconds: float | None = None
+    profiling_seconds: float | None = None
+
+
+def count_completion(completion: Completion) -> None:
+    """Export a completion once: a repeat delivery reports the completion again, without durations."""
+    if completion.total_seconds is None:
+        return
+    PLANS_COMPLETED.inc()
+    PLAN_SECONDS.observe(completion.total_seconds)
+    if completion.profiling_seconds is not None:
+        STAGE_SECONDS.labels("profiling").observe(completion.profiling_seconds)
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,7 @@ class Persisting:
     async def plan_failed(self, event: PlanFailed) -> None:
         reason = await self._store.mark_failed(event)
         if reason is not None:
+            PLANS_FAILED.labels(event.stage, event.reason).inc()
             await self._progress.announce(
                 PlanProgress(request_id=event.request_id, status="failed", stage="failed", error=reason)
             )
@@ -82,6 +98,7 @@ class Persisting:
                 )
             )
         elif isinstance(outcome, Completion):
+            count_completion(outcome)
             # Also on a repeat delivery of an already completed request: if the first attempt
             # committed but crashed before publishing, this is the publish that was missing.
             # Nats-Msg-Id drops the duplicate otherwise.

@@ -184,14 +184,17 @@ async def complete_if_ready(
     assert counts is not None  # an aggregate always returns a row
     if counts["missing"]:
         return Waiting(request_id, counts["total"], counts["total"] - counts["missing"])
-    await conn.execute(
-        "UPDATE workout_plans SET status = 'complete', completed_at = clock_timestamp() WHERE id = $1", plan_id
+    profiling_seconds = await conn.fetchval(
+        "UPDATE workout_plans SET status = 'complete', completed_at = clock_timestamp() WHERE id = $1"
+        " RETURNING extract(epoch FROM completed_at - created_at)::float8",
+        plan_id,
     )
     # Status last: the request turns completed in the transaction that makes the plan whole.
-    await conn.execute(
+    total_seconds = await conn.fetchval(
         "UPDATE workout_plan_requests SET status = 'completed', stage = 'completed', plan_id = $2,"
-        " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1",
+        " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1"
+        " RETURNING extract(epoch FROM completed_at - created_at)::float8",
         request_id,
         plan_id,
     )
-    return Completion(request_id, user_id, plan_id)
+    return Completion(request_id, user_id, plan_id, total_seconds, profiling_seconds)

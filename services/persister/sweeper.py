@@ -19,7 +19,8 @@ import asyncpg
 
 from contracts.events import ExerciseProfileNeeded, ExerciseRef, PlanPersisted, PlanRequested
 from service_runtime.bus import EventPublisher
-from services.persister.plans import Completion
+from service_runtime.metrics import PLANS_FAILED
+from services.persister.plans import Completion, count_completion
 from services.persister.postgres import complete_if_ready, drop_unfinished_plan
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Sweeper:
                 if request["plan_id"] is not None:
                     done = await complete_if_ready(conn, request["id"], request["user_id"], request["plan_id"])
                     if isinstance(done, Completion):
+                        count_completion(done)
                         # Every profile arrived through other requests; this one's own events were lost.
                         completions.append(
                             PlanPersisted(request_id=done.request_id, user_id=done.user_id, plan_id=done.plan_id)
@@ -71,6 +73,8 @@ class Sweeper:
                 redriven += 1
         for event in completions:  # after the commit: announce only what is durable
             await self._publisher.publish(event)
+        if timed_out:
+            PLANS_FAILED.labels("persister", "timeout").inc(timed_out)
         if timed_out or redriven or completions:
             log.warning("sweep: %d timed out, %d re-driven, %d completed", timed_out, redriven, len(completions))
         return SweepResult(timed_out, redriven, len(completions))

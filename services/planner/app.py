@@ -16,6 +16,7 @@ from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
+from service_runtime.metering import LlmMeter
 from services.planner.background import BackgroundPlanWriter
 from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
 from services.planner.drafts import KeyValueDraftStore
@@ -39,6 +40,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with build_openai_client(settings) as client, bus:
+            meter = LlmMeter("planner", settings.llm_prices)
             writer: PlanWriter
             if settings.llm_mode == "responses_background":
                 writer = BackgroundPlanWriter(
@@ -48,6 +50,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     deadline_seconds=settings.llm_deadline_seconds,
                     attempts=settings.reply_attempts,
                     poll_interval_seconds=settings.poll_interval_seconds,
+                    meter=meter,
                 )
             else:
                 writer = OpenAIPlanWriter(
@@ -56,6 +59,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     deadline_seconds=settings.llm_deadline_seconds,
                     attempts=settings.reply_attempts,
                     stream=settings.stream,
+                    meter=meter,
                 )
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
             cancellations = Cancellations(await KeyValueCancelledMarks.open(bus.jetstream, replicas=bus.replicas))

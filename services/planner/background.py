@@ -30,6 +30,7 @@ from contracts.events import LlmUsage
 from contracts.plan import WorkoutPlan
 from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import InvalidReply, delivery_outcome, reply_problem
+from service_runtime.metering import LlmMeter
 from services.planner.planning import PlanDraft
 from services.planner.response_ids import RecordConflict, ResponseRecord
 
@@ -65,8 +66,10 @@ class BackgroundPlanWriter:
         attempts: int,
         poll_interval_seconds: float,
         clock: Callable[[], float] = time.time,
+        meter: LlmMeter | None = None,
     ) -> None:
         self._client = client
+        self._meter = meter
         self._ids = ids
         self._model = model
         self._deadline = deadline_seconds
@@ -102,7 +105,7 @@ class BackgroundPlanWriter:
             if response.usage is not None:
                 input_tokens += response.usage.input_tokens
                 output_tokens += response.usage.output_tokens
-            verdict = await self._judge(request_id, attach, response)
+            verdict = await self._judge_metered(request_id, attach, response)
             if isinstance(verdict, WorkoutPlan):
                 usage = LlmUsage(
                     model=response.model or self._model,
@@ -140,6 +143,8 @@ class BackgroundPlanWriter:
                 metadata={"request_id": str(request_id)},
             )
         except Exception as exc:
+            if self._meter is not None:
+                self._meter.failed(self._model, exc, 0.0)
             raise _outcome(exc) from exc
         record = ResponseRecord(response.id, self._clock(), (replacing.calls if replacing else 0) + 1)
         try:
@@ -192,6 +197,30 @@ class BackgroundPlanWriter:
             await self._ids.forget(request_id, record)
             raise RetryLater("llm_timeout") from None
         return response
+
+    async def _judge_metered(
+        self, request_id: uuid.UUID, record: ResponseRecord, response: Response
+    ) -> WorkoutPlan | InvalidReply:
+        """``_judge``, with the finished response metered once as one call (however many polls)."""
+        outcome = "ok"
+        try:
+            verdict = await self._judge(request_id, record, response)
+        except (RetryLater, GiveUp):
+            outcome = "cancelled" if response.status == "cancelled" else "server_error"
+            raise
+        else:
+            outcome = "invalid_reply" if isinstance(verdict, InvalidReply) else "ok"
+            return verdict
+        finally:
+            if self._meter is not None:
+                usage = response.usage
+                self._meter.call(
+                    response.model or self._model,
+                    outcome,
+                    max(0.0, self._clock() - record.created_at),
+                    prompt_tokens=usage.input_tokens if usage else 0,
+                    completion_tokens=usage.output_tokens if usage else 0,
+                )
 
     async def _judge(
         self, request_id: uuid.UUID, record: ResponseRecord, response: Response

@@ -11,14 +11,23 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from contracts.plan import WorkoutPlan
 from service_runtime.llm import structured_completion
+from service_runtime.metering import LlmMeter
 from services.planner.planning import PlanDraft
 
 
 class OpenAIPlanWriter:
     def __init__(
-        self, client: openai.AsyncOpenAI, *, model: str, deadline_seconds: float, attempts: int, stream: bool
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        deadline_seconds: float,
+        attempts: int,
+        stream: bool,
+        meter: LlmMeter | None = None,
     ) -> None:
         self._client = client
+        self._meter = meter
         self._model = model
         self._deadline = deadline_seconds
         self._attempts = attempts
@@ -35,6 +44,7 @@ class OpenAIPlanWriter:
             deadline_seconds=self._deadline,
             attempts=self._attempts,
             stream=self._stream,
+            meter=self._meter,
         )
         return PlanDraft(plan=reply.parsed, usage=reply.usage)
 

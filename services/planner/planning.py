@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,6 +11,7 @@ from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanCancelled, Pla
 from contracts.plan import WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from service_runtime.metrics import STAGE_SECONDS
 from services.planner.cancellation import Cancellations, unless_cancelled
 from services.planner.catalogue import distinct_by_key, exercise_refs
 
@@ -106,7 +108,10 @@ class Planning:
                 await self._progress.announce(
                     PlanProgress(request_id=request.request_id, status="processing", stage="generating")
                 )
+                STAGE_SECONDS.labels("queued").observe(max(0.0, time.time() - request.occurred_at.timestamp()))
+                started = time.monotonic()
                 generated = await unless_cancelled(cancelled, self._generate(request))
+                STAGE_SECONDS.labels("generating").observe(time.monotonic() - started)
                 if generated is None:
                     await self._writer.abandon(request.request_id)
                     log.info("request %s cancelled while its plan was being written; dropped it", request.request_id)

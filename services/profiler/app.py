@@ -12,6 +12,7 @@ from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
+from service_runtime.metering import LlmMeter
 from services.profiler.cache import KeyValueProfileCache
 from services.profiler.llm import OpenAIProfileWriter
 from services.profiler.profiles import Profiling
@@ -35,6 +36,7 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
                 model=settings.model,
                 deadline_seconds=settings.llm_deadline_seconds,
                 attempts=settings.reply_attempts,
+                meter=LlmMeter("profiler", settings.llm_prices),
             )
             cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds, replicas=bus.replicas)
             profiling = Profiling(

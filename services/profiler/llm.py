@@ -4,6 +4,7 @@ import openai
 
 from contracts.plan import ExerciseProfile
 from service_runtime.llm import structured_completion
+from service_runtime.metering import LlmMeter
 from services.profiler.profiles import ProfileDraft
 
 PROMPT_VERSION = "profile-v1"
@@ -17,8 +18,17 @@ secondary muscles worked, the equipment needed, the key coaching cues and the di
 
 
 class OpenAIProfileWriter:
-    def __init__(self, client: openai.AsyncOpenAI, *, model: str, deadline_seconds: float, attempts: int) -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        deadline_seconds: float,
+        attempts: int,
+        meter: LlmMeter | None = None,
+    ) -> None:
         self._client = client
+        self._meter = meter
         self._model = model
         self._deadline = deadline_seconds
         self._attempts = attempts
@@ -38,5 +48,6 @@ class OpenAIProfileWriter:
             # One bad profile would fail every plan waiting for the exercise; a profile costs
             # little, so an invalid one gets more deliveries (bounded by max_deliver).
             invalid_is_transient=True,
+            meter=self._meter,
         )
         return ProfileDraft(profile=reply.parsed, usage=reply.usage)

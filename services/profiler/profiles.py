@@ -8,6 +8,7 @@ from contracts.events import ExerciseProfiled, ExerciseProfileNeeded, LlmUsage
 from contracts.plan import ExerciseProfile
 from service_runtime.bus import EventPublisher
 from service_runtime.delivery import RetryLater
+from service_runtime.metrics import PROFILE_CACHE
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Profiling:
             await self._cache.refresh(key)
 
     async def _publish(self, event: ExerciseProfileNeeded, profile: ExerciseProfile, usage: LlmUsage | None) -> None:
+        PROFILE_CACHE.labels("hit" if usage is None else "miss").inc()
         await self._publisher.publish(
             ExerciseProfiled(
                 request_id=event.request_id,

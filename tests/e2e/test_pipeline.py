@@ -1,6 +1,7 @@
 """One request end to end: the app's call, the four services as processes, the rows it leaves."""
 
 import asyncio
+import re
 import time
 import uuid
 
@@ -9,6 +10,7 @@ import httpx
 import nats
 import nats.js.errors
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Stack
 
@@ -229,3 +231,51 @@ def test_every_worker_reports_its_dependencies_ready(stack: Stack) -> None:
         assert "workout_messages_handled_total" in httpx.get(f"{stack.health_urls[name]}/metrics").text or (
             name == "gateway"
         )
+
+
+UUID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a /metrics page: (name, labels) -> value."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(value for (sample, got), value in samples.items() if sample == name and wanted <= got)
+
+
+def test_each_service_exports_its_stage_metrics_with_bounded_labels(stack: Stack) -> None:
+    # Runs after the plans above went through: each stage that ran shows non-zero figures.
+    gateway = scrape(stack.gateway_url)
+    planner, profiler, persister = (scrape(stack.health_urls[name]) for name in ("planner", "profiler", "persister"))
+
+    assert total(gateway, "workout_plans_accepted_total") > 0
+    assert total(gateway, "workout_http_requests_total", route="/functions/v1/trigger-workout-plan", status="202") > 0
+    assert total(gateway, "workout_http_request_duration_seconds_count", route="/v1/requests/{request_id}") > 0
+    assert total(gateway, "workout_plans_cancelled_total") > 0
+    assert total(gateway, "workout_db_pool_connections", state="max") > 0
+    assert total(planner, "workout_llm_calls_total", stage="planner", outcome="ok") > 0
+    assert total(planner, "workout_llm_tokens_total", stage="planner", kind="completion") > 0
+    assert total(planner, "workout_llm_cost_usd_total", stage="planner") > 0
+    assert total(planner, "workout_messages_handled_total", consumer="planner", outcome="acked") > 0
+    assert total(planner, "workout_stage_duration_seconds_count", stage="generating") > 0
+    assert total(profiler, "workout_llm_calls_total", stage="profiler", outcome="ok") > 0
+    assert total(profiler, "workout_profile_cache_total", result="miss") > 0
+    assert total(persister, "workout_plans_completed_total") > 0
+    assert total(persister, "workout_plans_failed_total", reason="invalid_llm_reply") > 0
+    assert total(persister, "workout_plan_duration_seconds_count") > 0
+    assert total(persister, "workout_stage_duration_seconds_count", stage="profiling") > 0
+    assert total(persister, "workout_messages_handled_total", consumer="persister-plans", outcome="acked") > 0
+    assert total(persister, "workout_db_pool_connections", state="max") > 0
+    assert any(name.startswith("faststream_published") for name, _ in planner)  # FastStream's middleware
+    for samples in (gateway, planner, profiler, persister):
+        for _, labels in samples:
+            for _, value in labels:
+                assert not UUID_IN_TEXT.search(value), f"an id in a label: {value}"

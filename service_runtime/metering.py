@@ -1,0 +1,84 @@
+"""What each LLM call did and cost, as metrics: calls by outcome, latency, tokens and dollars.
+
+Prices are per million tokens and configurable (``LLM_PRICES``), since they change and differ by
+provider; a model missing from the table is metered at zero cost and logged once.
+"""
+
+import logging
+
+import openai
+
+from service_runtime.llm import InvalidReply
+from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS
+
+__all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "outcome_of"]
+
+log = logging.getLogger(__name__)
+
+# USD per million tokens: (prompt, completion). OpenAI's list prices when written.
+Prices = dict[str, tuple[float, float]]
+DEFAULT_PRICES: Prices = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+}
+
+
+def outcome_of(exc: BaseException) -> str:
+    """A bounded label for a failed call."""
+    if isinstance(exc, InvalidReply):
+        return "invalid_reply"
+    if isinstance(exc, openai.RateLimitError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        inner = body.get("error", body) if isinstance(body, dict) else {}
+        return "quota" if isinstance(inner, dict) and inner.get("code") == "insufficient_quota" else "rate_limited"
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    if isinstance(exc, openai.InternalServerError):
+        return "server_error"
+    return "other"
+
+
+class LlmMeter:
+    """Records the LLM calls of one stage (``planner`` or ``profiler``)."""
+
+    def __init__(self, stage: str, prices: Prices | None = None) -> None:
+        self._stage = stage
+        self._prices = dict(DEFAULT_PRICES if prices is None else prices)
+        self._unpriced: set[str] = set()
+
+    def call(
+        self, model: str, outcome: str, seconds: float, *, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> None:
+        """One call that reached the provider (``outcome``: ``ok``, ``invalid_reply`` or a failure)."""
+        model = self._priced_name(model)
+        LLM_CALLS.labels(self._stage, model, outcome).inc()
+        LLM_CALL_SECONDS.labels(self._stage, model).observe(seconds)
+        if prompt_tokens or completion_tokens:
+            LLM_TOKENS.labels(self._stage, model, "prompt").inc(prompt_tokens)
+            LLM_TOKENS.labels(self._stage, model, "completion").inc(completion_tokens)
+            LLM_COST_USD.labels(self._stage, model).inc(self.cost_usd(model, prompt_tokens, completion_tokens))
+
+    def failed(self, model: str, exc: BaseException, seconds: float) -> None:
+        self.call(model, outcome_of(exc), seconds)
+
+    def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        prompt_price, completion_price = self._prices.get(self._priced_name(model), (0.0, 0.0))
+        return (prompt_tokens * prompt_price + completion_tokens * completion_price) / 1_000_000
+
+    def _priced_name(self, model: str) -> str:
+        """The price-table entry a reported model name belongs to (providers append dates:
+        ``gpt-4o-mini-2024-07-18``); the label stays bounded either way."""
+        if model in self._prices:
+            return model
+        for name in sorted(self._prices, key=len, reverse=True):
+            if model.startswith(f"{name}-"):
+                return name
+        if model not in self._unpriced:
+            self._unpriced.add(model)
+            log.warning("no price for model %r: its calls are metered at $0 (set LLM_PRICES)", model)
+        return "other" if len(self._unpriced) > 20 else model

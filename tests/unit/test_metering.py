@@ -1,0 +1,50 @@
+"""LLM metering: outcomes are a bounded set, costs follow the price table, dated model names match."""
+
+import httpx
+import openai
+import pytest
+
+from service_runtime.llm import InvalidReply
+from service_runtime.metering import LlmMeter, outcome_of
+from service_runtime.metrics import LLM_CALLS, LLM_COST_USD, LLM_TOKENS
+
+
+def _status_error(kind: type[openai.APIStatusError], status: int, code: str | None = None) -> openai.APIStatusError:
+    request = httpx.Request("POST", "http://llm/v1/chat/completions")
+    body = {"error": {"code": code, "message": "x"}}
+    return kind("x", response=httpx.Response(status, request=request, json=body), body=body)
+
+
+@pytest.mark.parametrize(
+    ("exc", "outcome"),
+    [
+        (InvalidReply("bad"), "invalid_reply"),
+        (_status_error(openai.RateLimitError, 429), "rate_limited"),
+        (_status_error(openai.RateLimitError, 429, "insufficient_quota"), "quota"),
+        (_status_error(openai.InternalServerError, 500), "server_error"),
+        (TimeoutError(), "timeout"),
+        (openai.APIConnectionError(request=httpx.Request("POST", "http://llm")), "connection"),
+        (ValueError("?"), "other"),
+    ],
+)
+def test_failures_map_to_a_bounded_outcome(exc: BaseException, outcome: str) -> None:
+    assert outcome_of(exc) == outcome
+
+
+def test_cost_follows_the_price_table_and_dated_model_names_share_their_entry() -> None:
+    meter = LlmMeter("test-stage", {"gpt-4o-mini": (0.15, 0.60)})
+    assert meter.cost_usd("gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000) == pytest.approx(0.75)
+
+    before = LLM_COST_USD.labels("test-stage", "gpt-4o-mini")._value.get()
+    meter.call("gpt-4o-mini-2024-07-18", "ok", 12.0, prompt_tokens=2000, completion_tokens=10_000)
+
+    assert LLM_CALLS.labels("test-stage", "gpt-4o-mini", "ok")._value.get() >= 1
+    assert LLM_TOKENS.labels("test-stage", "gpt-4o-mini", "completion")._value.get() >= 10_000
+    assert LLM_COST_USD.labels("test-stage", "gpt-4o-mini")._value.get() - before == pytest.approx(0.0063)
+
+
+def test_an_unpriced_model_costs_nothing_and_keeps_its_name() -> None:
+    meter = LlmMeter("test-stage", {})
+    assert meter.cost_usd("mystery-model", 10**6, 10**6) == 0.0
+    meter.call("mystery-model", "ok", 1.0, prompt_tokens=1, completion_tokens=1)
+    assert LLM_CALLS.labels("test-stage", "mystery-model", "ok")._value.get() >= 1
