@@ -5,12 +5,60 @@ import re
 from contracts.events import ExerciseRef
 from contracts.plan import WorkoutPlan
 
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")
+
+# Abbreviations and spellings that name the same thing; a value may be several words.
+_ALIASES = {
+    "db": "dumbbell",
+    "dbs": "dumbbell",
+    "bb": "barbell",
+    "kb": "kettlebell",
+    "kbs": "kettlebell",
+    "rdl": "romanian deadlift",
+    "rdls": "romanian deadlift",
+    "ohp": "overhead press",
+    "pullup": "pull up",
+    "pullups": "pull up",
+    "pushup": "push up",
+    "pushups": "push up",
+    "chinup": "chin up",
+    "chinups": "chin up",
+    "situp": "sit up",
+    "situps": "sit up",
+    "flye": "fly",
+    "flyes": "fly",
+    "dumbell": "dumbbell",
+    "dumbells": "dumbbell",
+    "ups": "up",
+}
+# Words that never tell two exercises apart.
+_FILLER = frozenset({"a", "an", "the", "with", "on", "using", "exercise", "and"})
+# Plural-looking words that are not plurals.
+_NOT_PLURAL = frozenset({"press", "cross", "abs", "biceps", "triceps", "glutes", "lats", "pecs", "quads", "hips"})
 
 
 def exercise_key(name: str) -> str:
-    """Lower-case words joined by '-': 'Barbell Back-Squat ' and 'barbell back squat' share a key."""
-    return _NOT_WORD.sub("-", name.lower()).strip("-")
+    """The catalogue key of an exercise name: its words, lower-cased, abbreviations spelled out,
+    plurals made singular, fillers dropped, and sorted, so that "Barbell Back Squat",
+    "Back Squat (Barbell)" and "BB back squats" share one key (and one profile)."""
+    words: set[str] = set()
+    for raw in _WORD.findall(name.lower()):
+        for word in _ALIASES.get(raw, raw).split():
+            if word not in _FILLER:
+                words.add(_singular(word))
+    return "-".join(sorted(words))
+
+
+def _singular(word: str) -> str:
+    if word in _NOT_PLURAL or len(word) <= 3:
+        return word
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def exercise_refs(plan: WorkoutPlan) -> tuple[ExerciseRef, ...]:

@@ -1,6 +1,8 @@
 import asyncio
 import uuid
 
+import pytest
+
 from contracts.events import ExerciseProfileNeeded, PlanCancelled, PlanGenerated, PlanRequested
 from services.planner.cancellation import Cancellations
 from services.planner.catalogue import distinct_by_key, exercise_key, exercise_refs
@@ -32,7 +34,7 @@ def request(system_prompt: str | None = None) -> PlanRequested:
 
 
 def test_exercise_keys_ignore_case_spacing_and_punctuation() -> None:
-    assert exercise_key("Barbell Back-Squat ") == exercise_key("barbell  back squat") == "barbell-back-squat"
+    assert exercise_key("Barbell Back-Squat ") == exercise_key("barbell  back squat") == "back-barbell-squat"
 
 
 def test_refs_list_each_name_once_and_distinct_keys_once() -> None:
@@ -122,3 +124,25 @@ async def test_a_cancel_of_another_request_leaves_the_call_running() -> None:
 
     assert writer.abandoned == []
     assert len(publisher.of_type(PlanGenerated)) == 1
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["Barbell Back Squat", "Back Squat (Barbell)", "BB back squats", "barbell  back-squat"],
+        ["Dumbbell Romanian Deadlift", "DB RDL", "Romanian Deadlifts (Dumbbells)"],
+        ["Pull-Ups", "pullup", "Pull Up"],
+        ["Dumbbell Flyes", "Dumbbell Fly", "DB flye"],
+        ["Incline Dumbbell Press", "Incline Dumbbell Presses", "Dumbbell Incline Press"],
+    ],
+)
+def test_aliases_word_order_plurals_and_equipment_words_share_one_key(names: list[str]) -> None:
+    assert len({exercise_key(name) for name in names}) == 1, {name: exercise_key(name) for name in names}
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("Barbell Back Squat", "Barbell Front Squat"), ("Bench Press", "Leg Press"), ("Push-Up", "Pull-Up")],
+)
+def test_different_exercises_keep_different_keys(one: str, other: str) -> None:
+    assert exercise_key(one) != exercise_key(other)
