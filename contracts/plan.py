@@ -64,6 +64,51 @@ class WorkoutPlan(_Reply):
         return self
 
 
+class SkeletonDay(_Reply):
+    """One training day of a block: its focus and the exercises it uses, in order."""
+
+    day: Annotated[int, Field(ge=1, le=7, description="Day of the week, 1 = Monday.")]
+    focus: Annotated[str, Field(min_length=1, max_length=120)]
+    exercises: Annotated[list[str], Field(min_length=1, max_length=12, description="Exercise names, in order.")]
+
+
+class SkeletonBlock(_Reply):
+    """A run of weeks that share their days and exercises (progression changes the loading)."""
+
+    weeks: Annotated[list[int], Field(min_length=1, max_length=PLAN_WEEKS, description="Week numbers, e.g. [1,2,3,4].")]
+    days: Annotated[list[SkeletonDay], Field(min_length=1, max_length=7)]
+
+
+class SkeletonWeek(_Reply):
+    """What one week is for."""
+
+    week: Annotated[int, Field(ge=1, le=PLAN_WEEKS)]
+    theme: Annotated[str, Field(min_length=1, max_length=160)]
+    deload: bool = Field(description="A lighter week: less volume than the week before.")
+
+
+class PlanSkeleton(_Reply):
+    """The program before its weeks are written: split, exercise selection, progression and deloads.
+
+    Generated first; then each week is written against it, all weeks at once."""
+
+    title: Annotated[str, Field(min_length=1, max_length=160)]
+    summary: Annotated[str, Field(min_length=1, max_length=2000)]
+    days_per_week: Annotated[int, Field(ge=1, le=7)]
+    progression: Annotated[str, Field(min_length=1, max_length=600, description="How load and volume progress.")]
+    blocks: Annotated[list[SkeletonBlock], Field(min_length=1, max_length=PLAN_WEEKS)]
+    weeks: Annotated[list[SkeletonWeek], Field(min_length=PLAN_WEEKS, max_length=PLAN_WEEKS)]
+
+    @model_validator(mode="after")
+    def _covers_every_week_once(self) -> "PlanSkeleton":
+        expected = list(range(1, PLAN_WEEKS + 1))
+        if sorted(w.week for w in self.weeks) != expected:
+            raise ValueError(f"the skeleton describes weeks 1..{PLAN_WEEKS} exactly once each")
+        if sorted(n for block in self.blocks for n in block.weeks) != expected:
+            raise ValueError(f"the blocks cover weeks 1..{PLAN_WEEKS} exactly once each")
+        return self
+
+
 class ExerciseProfile(_Reply):
     """What the app shows about an exercise: how to do it, what it works, what it needs."""
 

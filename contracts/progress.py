@@ -15,6 +15,7 @@ RequestStatus = Literal["processing", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 Stage = Literal["queued", "generating", "generated", "profiling", "completed", "failed", "cancelled"]
+PLAN_WEEKS = 8
 
 
 def _now() -> datetime:
@@ -30,6 +31,7 @@ class PlanProgress(BaseModel):
     request_id: UUID
     status: RequestStatus
     stage: Stage
+    weeks_done: int | None = Field(None, ge=0, le=PLAN_WEEKS, description="Weeks written so far (parallel mode).")
     exercises_total: int | None = Field(None, ge=0, description="Distinct exercises the plan uses, once known.")
     exercises_profiled: int | None = Field(None, ge=0, description="How many of them have a profile.")
     plan_id: UUID | None = None

@@ -14,6 +14,7 @@ FAULT_PROBABILITY_FIELDS = (
     "p_truncate",
     "p_hang",
     "p_refusal",
+    "p_broken",
 )
 
 
@@ -37,6 +38,13 @@ class SimulatorConfig(BaseModel):
     p_hang: Probability = Field(0.0, description="Chance of accepting the request and then sending nothing.")
     p_refusal: Probability = Field(
         0.0, description="Chance of a 200 reply in which the model declines: 'refusal' text, no content."
+    )
+    p_broken: Probability = Field(
+        0.0,
+        description="Chance of a schema-valid plan or week that fails quality checks (a week missing a training day).",
+    )
+    plan_note_sentences: int = Field(
+        0, ge=0, le=6, description="Extra coaching sentences per prescribed exercise: longer plans (~2.4k tokens each)."
     )
     retry_after_seconds: float = Field(1.0, ge=0, description="Retry-After sent with rate-limit faults.")
     hang_seconds: float = Field(3600.0, ge=0, description="How long a hang fault stays silent.")

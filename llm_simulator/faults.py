@@ -4,6 +4,7 @@ A fault is drawn per request from the configured probabilities, or forced by a d
 ``[[sim:fault=<kind>]]`` anywhere in the request's messages (every request carrying it gets it).
 """
 
+import json
 import math
 import random
 import re
@@ -23,6 +24,7 @@ class Fault(StrEnum):
     TRUNCATE = "truncate"
     HANG = "hang"
     REFUSAL = "refusal"
+    BROKEN = "broken"
 
 
 # What a model that declines says, in the ``refusal`` field instead of ``content`` (structured outputs).
@@ -114,6 +116,28 @@ def malformed(content: str, rng: random.Random) -> str:
     # Up to three characters of the value, never its closing quote nor a dangling escape.
     kept = content[start : min(start + 3, closing if closing >= 0 else len(content))].rstrip("\\")
     return content[:start] + kept + garbage
+
+
+def broken(content: str) -> str:
+    """A plan (or one week) that still matches its schema but is not a coherent programme: one
+    week loses its last training day. Other replies are left as they are."""
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return content
+    weeks = document.get("weeks") if isinstance(document, dict) else None
+    if isinstance(weeks, list) and weeks and isinstance(weeks[0], dict) and "days" in weeks[0]:
+        target = weeks[min(2, len(weeks) - 1)]  # week 3 of a whole plan
+    elif isinstance(document, dict) and isinstance(document.get("days"), list) and "theme" in document:
+        target = document  # one week
+    else:
+        return content
+    if len(target["days"]) > 1:
+        target["days"] = target["days"][:-1]
+    else:
+        target["days"][0]["exercises"] = target["days"][0]["exercises"][:1]
+        target["theme"] = "Peak week"  # and it is no deload either
+    return json.dumps(document, ensure_ascii=False)
 
 
 def truncated(content: str) -> str:

@@ -4,7 +4,17 @@ progressive overload week to week and a deload in week 4 (and a lighter week 8).
 import random
 from dataclasses import dataclass
 
-from contracts.plan import PLAN_WEEKS, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
+from contracts.plan import (
+    PLAN_WEEKS,
+    PlanSkeleton,
+    PrescribedExercise,
+    SkeletonBlock,
+    SkeletonDay,
+    SkeletonWeek,
+    TrainingDay,
+    TrainingWeek,
+    WorkoutPlan,
+)
 from llm_simulator.catalogue import CATALOGUE, Dose, Exercise, Gear, Joint, Level, Pattern
 from llm_simulator.intent import Goal, PlanIntent, Setting
 
@@ -263,8 +273,11 @@ _CONDITIONING_GUIDANCE = (
 _DELOAD_ACCESSORY = "Deload: easy effort, about half the usual load."
 
 
-def write_plan(intent: PlanIntent, rng: random.Random) -> WorkoutPlan:
-    """A full 8-week plan for ``intent``; ``rng`` decides everything the intent leaves open."""
+def write_plan(intent: PlanIntent, rng: random.Random, note_sentences: int = 0) -> WorkoutPlan:
+    """A full 8-week plan for ``intent``; ``rng`` decides everything the intent leaves open.
+
+    ``note_sentences`` extra coaching sentences per exercise make the plan longer (a more verbose
+    model), for measuring time-to-plan at realistic sizes."""
     days = intent.days_per_week or rng.choice((3, 4))
     split_name, templates = _split(days, intent, rng)
     low, high = _EXERCISES_PER_DAY[intent.level]
@@ -284,8 +297,62 @@ def write_plan(intent: PlanIntent, rng: random.Random) -> WorkoutPlan:
             )
             for day_number, template, chosen in zip(_TRAINING_DAYS[days], templates, block, strict=True)
         ]
+        if note_sentences:
+            training_days = [_padded(day, note_sentences, rng) for day in training_days]
         weeks.append(TrainingWeek(week=week, theme=_THEMES[intent.goal][week - 1], days=training_days))
     return WorkoutPlan(title=_title(intent, days, split_name), summary=_summary(intent, days, split_name), weeks=weeks)
+
+
+def is_deload(week: int, intent: PlanIntent) -> bool:
+    """Whether ``write_plan`` makes ``week`` a lighter week for ``intent``."""
+    return week in _DELOAD_WEEKS and not (week == PLAN_WEEKS and intent.goal is Goal.STRENGTH)
+
+
+def skeleton_of(plan: WorkoutPlan, intent: PlanIntent) -> PlanSkeleton:
+    """The skeleton a model would have written before ``plan``: its blocks of weeks that share days
+    and exercises, each week's theme and whether it is a deload."""
+    blocks: list[SkeletonBlock] = []
+    for week in plan.weeks:
+        days = [SkeletonDay(day=d.day, focus=d.focus, exercises=[e.name for e in d.exercises]) for d in week.days]
+        if blocks and blocks[-1].days == days:
+            blocks[-1] = SkeletonBlock(weeks=[*blocks[-1].weeks, week.week], days=days)
+        else:
+            blocks.append(SkeletonBlock(weeks=[week.week], days=days))
+    return PlanSkeleton(
+        title=plan.title,
+        summary=plan.summary,
+        days_per_week=len(plan.weeks[0].days),
+        progression=_PROGRESSION[intent.goal],
+        blocks=blocks,
+        weeks=[SkeletonWeek(week=w.week, theme=w.theme, deload=is_deload(w.week, intent)) for w in plan.weeks],
+    )
+
+
+_PROGRESSION = {
+    Goal.MUSCLE: "Add a rep or a little load each week while reps stay in range; deload in weeks 4 and 8.",
+    Goal.STRENGTH: "Main lifts get heavier with fewer reps each week; deload in week 4, peak in week 8.",
+    Goal.FAT_LOSS: "Density rises week by week with shorter rests; deload in weeks 4 and 8.",
+    Goal.GENERAL: "Volume first, then intensity; deload in weeks 4 and 8.",
+}
+
+_EXTRA_NOTES = (
+    "Film a set now and then and compare it with the cues above.",
+    "Write down the load and reps of every set so next week has a target.",
+    "Warm up with two lighter sets before the first working set.",
+    "Stop the set if form breaks down, even before the last rep.",
+    "Breathe in before each rep and brace your trunk as if for a cough.",
+    "Keep two reps in reserve unless the week's theme says otherwise.",
+    "Rest the full time when the set was hard; shorten it only when it was easy.",
+    "Move the weight the same way on the last rep as on the first.",
+)
+
+
+def _padded(day: TrainingDay, sentences: int, rng: random.Random) -> TrainingDay:
+    exercises = []
+    for item in day.exercises:
+        extra = " ".join(rng.sample(_EXTRA_NOTES, min(sentences, len(_EXTRA_NOTES))))
+        exercises.append(item.model_copy(update={"notes": f"{item.notes} {extra}"[:400].rstrip()}))
+    return day.model_copy(update={"exercises": exercises})
 
 
 def _split(days: int, intent: PlanIntent, rng: random.Random) -> tuple[str, list[_Day]]:

@@ -3,15 +3,18 @@
 import json
 import random
 import re
+import zlib
 from dataclasses import dataclass
 
 from llm_simulator.intent import read_intent
-from llm_simulator.plans import write_plan
+from llm_simulator.plans import skeleton_of, write_plan
 from llm_simulator.profiles import write_profile
 from llm_simulator.protocol import ChatCompletionRequest
 from llm_simulator.schema_documents import document_for
 
 PLAN_SCHEMA = "WorkoutPlan"
+SKELETON_SCHEMA = "PlanSkeleton"
+WEEK_SCHEMA = "TrainingWeek"
 PROFILE_SCHEMA = "ExerciseProfile"
 TEXT_KIND = "text"
 JSON_OBJECT_KIND = "json_object"
@@ -19,6 +22,7 @@ JSON_OBJECT_KIND = "json_object"
 _EXERCISE_LINE = re.compile(r"^\s*Exercise:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 _QUOTED = re.compile(r"\"([^\"\n]{2,120})\"|\u201c([^\u201d\n]{2,120})\u201d")
 _DIRECTIVES = re.compile(r"\[\[sim:[^\]]*\]\]")
+_WEEK_NUMBER = re.compile(r"\bweek\s+(\d)\b", re.IGNORECASE)
 _NAME_LIMIT = 120
 
 _TEXT_REPLIES = (
@@ -40,14 +44,27 @@ class Reply:
     exercise: str | None = None
 
 
-def compose(request: ChatCompletionRequest, rng: random.Random) -> Reply:
-    """The model's answer to ``request``, before any fault spoils it."""
+def compose(request: ChatCompletionRequest, rng: random.Random, *, note_sentences: int = 0) -> Reply:
+    """The model's answer to ``request``, before any fault spoils it.
+
+    A skeleton and the weeks written against it come from one plan, drawn from the user's text
+    alone (not from ``rng``), so they agree with each other as a model following its own
+    skeleton would; the week to write is the first "week N" in the instructions."""
     user_text = _DIRECTIVES.sub("", "\n".join(m.text() for m in request.messages if m.role == "user"))
     other_text = _DIRECTIVES.sub("", "\n".join(m.text() for m in request.messages if m.role != "user"))
     fmt = request.response_format
     name = request.schema_name
     if name == PLAN_SCHEMA:
-        return Reply(write_plan(read_intent(user_text, other_text), rng).model_dump_json(), PLAN_SCHEMA)
+        plan = write_plan(read_intent(user_text, other_text), rng, note_sentences)
+        return Reply(plan.model_dump_json(), PLAN_SCHEMA)
+    if name in (SKELETON_SCHEMA, WEEK_SCHEMA):
+        intent = read_intent(user_text, "")
+        plan = write_plan(intent, random.Random(zlib.crc32(user_text.encode())), note_sentences)
+        if name == SKELETON_SCHEMA:
+            return Reply(skeleton_of(plan, intent).model_dump_json(), SKELETON_SCHEMA)
+        match = _WEEK_NUMBER.search(other_text)
+        week = min(max(int(match.group(1)), 1), len(plan.weeks)) if match else 1
+        return Reply(plan.weeks[week - 1].model_dump_json(), WEEK_SCHEMA)
     if name == PROFILE_SCHEMA:
         exercise = exercise_name(user_text or other_text)
         return Reply(write_profile(exercise, rng).model_dump_json(), PROFILE_SCHEMA, exercise)

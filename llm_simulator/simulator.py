@@ -15,6 +15,7 @@ from llm_simulator.faults import (
     REFUSAL_TEXT,
     Fault,
     UnknownFaultError,
+    broken,
     drawn_fault,
     forced_fault,
     http_error,
@@ -34,7 +35,7 @@ _TOKENS_PER_REPLY = 3
 
 
 # Faults that answer 200 but with something other than the model's whole, unspoiled reply.
-_SPOILING_FAULTS = (Fault.MALFORMED, Fault.TRUNCATE, Fault.SERVER_ERROR, Fault.REFUSAL)
+_SPOILING_FAULTS = (Fault.MALFORMED, Fault.TRUNCATE, Fault.SERVER_ERROR, Fault.REFUSAL, Fault.BROKEN)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Simulator:
                 return error
         # Each request gets its own generator, so concurrent requests cannot interleave draws.
         rng = random.Random(self._rng.getrandbits(64))
-        reply = compose(request, rng)
+        reply = compose(request, rng, note_sentences=config.plan_note_sentences)
         content = reply.content
         finish_reason: FinishReason = "stop"
         if fault is Fault.MALFORMED:
@@ -121,6 +122,8 @@ class Simulator:
             content, finish_reason = truncated(content), "length"
         elif fault is Fault.REFUSAL:
             content = REFUSAL_TEXT
+        elif fault is Fault.BROKEN:
+            content = broken(content)
         limit = request.token_limit
         if limit is not None and estimate_tokens(content) > limit:
             content, finish_reason = content[: limit * CHARS_PER_TOKEN], "length"

@@ -34,7 +34,8 @@ def sample_plan(exercise_names: list[str], days_per_week: int = 3) -> WorkoutPla
         days = []
         for d in range(days_per_week):
             names = [exercise_names[(d + i) % len(exercise_names)] for i in range(min(4, len(exercise_names)))]
-            items = [PrescribedExercise(name=n, sets=3, reps="8-10", rest_seconds=90, notes="") for n in names]
+            sets = 2 if week == 4 else 3 if week < 4 else 4  # build, deload, build again
+            items = [PrescribedExercise(name=n, sets=sets, reps="8-10", rest_seconds=90, notes="") for n in names]
             days.append(TrainingDay(day=1 + 2 * d, focus="Full body", exercises=list(dict.fromkeys(items))))
         weeks.append(TrainingWeek(week=week, theme="Deload" if week == 4 else "Build", days=days))
     return WorkoutPlan(title="Test plan", summary="A plan for tests.", weeks=weeks)

@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from contracts.events import EVENTS
-from contracts.plan import ExerciseProfile, WorkoutPlan
+from contracts.plan import ExerciseProfile, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 
 HERE = Path(__file__).parent
@@ -17,6 +17,8 @@ def rendered() -> dict[str, str]:
     models: dict[str, type[BaseModel]] = {f"{e.subject}.json": e for e in EVENTS}
     models["progress.json"] = PlanProgress
     models["llm.workout_plan.json"] = WorkoutPlan
+    models["llm.plan_skeleton.json"] = PlanSkeleton
+    models["llm.training_week.json"] = TrainingWeek
     models["llm.exercise_profile.json"] = ExerciseProfile
     return {
         name: json.dumps(model.model_json_schema(mode="serialization"), indent=2, sort_keys=True) + "\n"

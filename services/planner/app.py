@@ -19,8 +19,9 @@ from service_runtime.llm import build_openai_client
 from service_runtime.metering import LlmMeter
 from services.planner.background import BackgroundPlanWriter
 from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
-from services.planner.drafts import KeyValueDraftStore
+from services.planner.drafts import KeyValueDraftStore, KeyValuePartStore
 from services.planner.llm import OpenAIPlanWriter
+from services.planner.parallel import ParallelPlanWriter
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
 from services.planner.response_ids import KeyValueResponseIds
 from services.planner.settings import PlannerSettings
@@ -42,7 +43,19 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
         async with build_openai_client(settings) as client, bus:
             meter = LlmMeter("planner", settings.llm_prices, ledger=bus)
             writer: PlanWriter
-            if settings.llm_mode == "responses_background":
+            if settings.generation == "parallel":
+                writer = ParallelPlanWriter(
+                    client,
+                    await KeyValuePartStore.open(bus.jetstream, replicas=bus.replicas),
+                    bus,
+                    model=settings.model,
+                    deadline_seconds=settings.llm_deadline_seconds,
+                    attempts=settings.reply_attempts,
+                    stream=settings.stream,
+                    max_concurrent_calls=settings.max_concurrent_calls,
+                    meter=meter,
+                )
+            elif settings.llm_mode == "responses_background":
                 writer = BackgroundPlanWriter(
                     client,
                     await KeyValueResponseIds.open(bus.jetstream, replicas=bus.replicas),
@@ -70,6 +83,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                 progress=bus,
                 cancellations=cancellations,
                 policy=policy,
+                quality_attempts=settings.reply_attempts,
             )
 
             async def heard_cancel(message: Msg) -> None:

@@ -11,9 +11,11 @@ from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanCancelled, Pla
 from contracts.plan import WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from service_runtime.delivery import GiveUp
 from service_runtime.metrics import STAGE_SECONDS
 from services.planner.cancellation import Cancellations, unless_cancelled
 from services.planner.catalogue import distinct_by_key, exercise_refs
+from services.planner.quality import plan_problems
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class Planning:
         progress: ProgressAnnouncer,
         cancellations: Cancellations,
         policy: PromptPolicy,
+        quality_attempts: int = 2,
     ) -> None:
         self._writer = writer
         self._drafts = drafts
@@ -97,6 +100,7 @@ class Planning:
         self._progress = progress
         self._cancellations = cancellations
         self._policy = policy
+        self._quality_attempts = quality_attempts
 
     async def plan_requested(self, request: PlanRequested) -> None:
         async with self._cancellations.watching(request.request_id) as cancelled:
@@ -139,9 +143,7 @@ class Planning:
         await self._writer.abandon(event.request_id)
 
     async def _generate(self, request: PlanRequested) -> PlanGenerated:
-        draft = await self._writer.write(
-            request.request_id, instructions_for(request, self._policy), request.user_profile
-        )
+        draft = await self._checked_draft(request)
         generated = PlanGenerated(
             request_id=request.request_id,
             user_id=request.user_id,
@@ -152,3 +154,26 @@ class Planning:
         # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.
         await self._drafts.put(generated)
         return generated
+
+    async def _checked_draft(self, request: PlanRequested) -> PlanDraft:
+        """A plan that passes the quality checks, written again (a bounded number of times) while it fails."""
+        usages: list[LlmUsage] = []
+        problems: list[str] = []
+        for _ in range(self._quality_attempts):
+            draft = await self._writer.write(
+                request.request_id, instructions_for(request, self._policy), request.user_profile
+            )
+            usages.append(draft.usage)
+            problems = plan_problems(draft.plan, profile=request.user_profile)
+            if not problems:
+                usage = LlmUsage(
+                    model=draft.usage.model,
+                    prompt_tokens=sum(u.prompt_tokens for u in usages),
+                    completion_tokens=sum(u.completion_tokens for u in usages),
+                    calls=sum(u.calls for u in usages),
+                )
+                return PlanDraft(plan=draft.plan, usage=usage)
+            log.warning("request %s: the plan fails its checks (%s)", request.request_id, "; ".join(problems))
+            # Forget the call that wrote it (a background response would be re-attached to otherwise).
+            await self._writer.abandon(request.request_id)
+        raise GiveUp("plan_quality", "; ".join(problems)[:1000])

@@ -15,6 +15,11 @@ class PlannerSettings(LlmSettings):
     # Responses API and lets a redelivered request re-attach to the call it already paid for.
     llm_mode: Literal["chat_stream", "responses_background"] = Field("chat_stream", validation_alias="PLANNER_LLM_MODE")
     stream: bool = Field(True, validation_alias="PLANNER_STREAM")
+    # parallel: a skeleton, then the eight weeks at once (chat completions, whatever llm_mode says);
+    # single: the whole plan in one call, in llm_mode.
+    generation: Literal["parallel", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
+    # Parallel mode: LLM calls one process makes at once, across all its plans.
+    max_concurrent_calls: int = Field(256, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")
     # Background mode: how often a waiting plan asks the provider whether its response is done.
     # Each poll costs a request and CPU; on a minutes-long call 5 s of extra latency is noise.
     poll_interval_seconds: float = Field(5.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
@@ -31,4 +36,6 @@ class PlannerSettings(LlmSettings):
         Messages beyond the limit wait on the server, not in memory."""
         if self.max_in_flight is not None:
             return self.max_in_flight
+        if self.generation == "parallel":
+            return 100  # eight short streams each
         return 2000 if self.llm_mode == "responses_background" else 200

@@ -331,25 +331,37 @@ async def _frozen_outcome(database_url: str, request_ids: list[str]) -> dict[str
     return {"in_flight": len(rows), "by_status": dict(Counter(r["status"] for r in rows)), "not_one_plan": wrong}
 
 
+# What one call of each planner schema is worth, in whole plans.
+_PLAN_PARTS = {"WorkoutPlan": 1.0, "PlanSkeleton": 1 / 9, "TrainingWeek": 1 / 9}
+
+
 async def _llm_figures(stack: ServiceStack, db: dict[str, Any]) -> dict[str, Any]:
     """Paid LLM calls, from the simulator's stats and its per-schema fault log lines.
 
-    paid planner calls = intact WorkoutPlan completions + WorkoutPlan replies spoiled by a fault
-    (malformed, truncated) + WorkoutPlan hangs (accepted, then abandoned by our read timeout).
+    paid planner calls = intact plan completions + plan replies spoiled by a fault (malformed,
+    truncated, broken) + plan hangs (accepted, then abandoned by our read timeout), counted in whole
+    plans: a single-call ``WorkoutPlan`` is one, a parallel ``PlanSkeleton`` or ``TrainingWeek`` a ninth.
     429s and 500s are not paid. ``streams_cut`` (abandoned generations that were not hangs: a worker
     killed mid-stream) is reported apart and added to the upper bound, since the simulator does not
     say which schema a cut stream had. Divided by every request in the database.
     """
     async with httpx.AsyncClient(base_url=stack.simulator_url, timeout=10) as sim:
         stats = (await sim.get("/_sim/stats")).json()
-    faults: dict[str, Counter[str]] = {"WorkoutPlan": Counter(), "ExerciseProfile": Counter()}
+    faults: dict[str, Counter[str]] = {"ExerciseProfile": Counter()}
     text = stack.log_path.read_text(encoding="utf-8", errors="replace")
     for kind, schema in _FAULT_LINE.findall(text):
         faults.setdefault(schema, Counter())[kind] += 1
-    paid_kinds = ("malformed", "truncate", "hang")
-    plan_ok = stats["completions_by_schema"].get("WorkoutPlan", 0)
-    profile_ok = stats["completions_by_schema"].get("ExerciseProfile", 0)
-    plan_paid = plan_ok + sum(faults["WorkoutPlan"][k] for k in paid_kinds)
+    paid_kinds = ("malformed", "truncate", "hang", "broken")
+    done = stats["completions_by_schema"]
+    plan_ok = sum(weight * done.get(schema, 0) for schema, weight in _PLAN_PARTS.items())
+    plan_spoiled = sum(
+        weight * faults.get(schema, Counter())[kind] for schema, weight in _PLAN_PARTS.items() for kind in paid_kinds
+    )
+    plan_faults: Counter[str] = Counter()
+    for schema in _PLAN_PARTS:
+        plan_faults.update(faults.get(schema, Counter()))
+    profile_ok = done.get("ExerciseProfile", 0)
+    plan_paid = plan_ok + plan_spoiled
     profile_paid = profile_ok + sum(faults["ExerciseProfile"][k] for k in paid_kinds)
     hangs = stats["faults_by_kind"].get("hang", 0)
     streams_cut = max(0, stats["abandoned_total"] - hangs)
@@ -358,13 +370,13 @@ async def _llm_figures(stack: ServiceStack, db: dict[str, Any]) -> dict[str, Any
     return {
         "simulator": stats,
         "faults_injected": sum(stats["faults_by_kind"].values()),
-        "plan_faults": dict(faults["WorkoutPlan"]),
+        "plan_faults": dict(plan_faults),
         "profile_faults": dict(faults["ExerciseProfile"]),
-        "plan_completions": plan_ok,
+        "plan_completions": round(plan_ok, 2),
         # Background mode: every accepted POST /v1/responses (only the planner uses that API).
         "responses_created": stats.get("responses_created_total", 0),
         "responses_cancelled": stats.get("responses_cancelled_total", 0),
-        "paid_planner_calls": plan_paid,
+        "paid_planner_calls": round(plan_paid, 2),
         "streams_cut": streams_cut,
         "paid_planner_calls_per_plan": round(plan_paid / requests, 3),
         "paid_planner_calls_per_plan_upper": round((plan_paid + streams_cut) / requests, 3),

@@ -1,0 +1,217 @@
+"""The parallel adapter of ``PlanWriter``: a skeleton first, then all eight weeks at once.
+
+One call writes the program's skeleton (split, exercise selection per block, each week's theme,
+which weeks are deloads); then eight calls, concurrently, each write one week against it; then
+the plan is assembled and checked as a whole (``quality.py``). Time-to-plan is the skeleton plus
+the slowest week instead of the whole plan token by token.
+
+Each finished part is kept (``PartStore``) before the next step, so a redelivery after a crash
+buys only what was not finished. A part that fails its checks is regenerated, up to ``attempts``
+times; a plan whose weeks do not fit together gets its weeks written once more; what still fails
+ends the request with ``plan_quality``, and nothing of it is stored.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+import openai
+import pydantic
+from openai.types.chat import ChatCompletionMessageParam
+
+from contracts.events import LlmUsage
+from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.progress import PlanProgress
+from service_runtime.bus import ProgressAnnouncer
+from service_runtime.delivery import GiveUp
+from service_runtime.llm import structured_completion
+from service_runtime.metering import LlmMeter
+from services.planner.planning import PlanDraft
+from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems
+
+__all__ = ["ParallelPlanWriter", "PartStore"]
+
+log = logging.getLogger(__name__)
+
+SKELETON_INSTRUCTIONS = """\
+First, write only the skeleton of the 8-week programme: its title and summary, training days per
+week, the progression and deload scheme, and blocks of weeks that share their training days and
+exercise selection (each day: its focus and exercise names in order), and for every week its theme
+and whether it is a deload. The weeks themselves are written afterwards, one by one, against it.
+"""
+
+WEEK_INSTRUCTIONS = """\
+Write week {week} of the 8-week programme, and only that week: its training days and, for each,
+the exercises in the skeleton's order with sets, reps (or a duration), rest in seconds and a short
+coaching note. Follow the skeleton below: this week's block, its theme, and a lighter load if it is a
+deload week. Skeleton:
+{skeleton}
+"""
+
+PartT = TypeVar("PartT", bound=pydantic.BaseModel)
+
+
+class PartStore(Protocol):
+    async def get(self, request_id: uuid.UUID, part: str) -> bytes | None: ...
+
+    async def put(self, request_id: uuid.UUID, part: str, value: bytes) -> None: ...
+
+
+class _Kept(pydantic.BaseModel):
+    """A finished part and what it cost, as kept between deliveries."""
+
+    reply: str
+    usage: LlmUsage
+
+
+class ParallelPlanWriter:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        parts: PartStore,
+        progress: ProgressAnnouncer,
+        *,
+        model: str,
+        deadline_seconds: float,
+        attempts: int,
+        stream: bool,
+        max_concurrent_calls: int,
+        meter: LlmMeter | None = None,
+    ) -> None:
+        self._client = client
+        self._parts = parts
+        self._progress = progress
+        self._model = model
+        self._deadline = deadline_seconds
+        self._attempts = attempts
+        self._stream = stream
+        self._meter = meter
+        # Shared by every plan in the process: eight calls per plan would otherwise multiply.
+        self._calls = asyncio.Semaphore(max_concurrent_calls)
+
+    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
+        skeleton, usages = await self._skeleton(request_id, instructions, user_profile)
+        weeks_done = 0
+        for round_ in range(2):
+            fresh = round_ > 0  # the second round rewrites every week: they did not fit together
+
+            async def week(number: int, fresh: bool = fresh) -> tuple[TrainingWeek, LlmUsage]:
+                nonlocal weeks_done
+                written = await self._week(request_id, number, skeleton, instructions, user_profile, fresh=fresh)
+                weeks_done += 1
+                await self._progress.announce(
+                    PlanProgress(request_id=request_id, status="processing", stage="generating", weeks_done=weeks_done)
+                )
+                return written
+
+            weeks_done = 0
+            written = await asyncio.gather(*(week(n) for n in range(1, PLAN_WEEKS + 1)))
+            usages += [usage for _, usage in written]
+            plan = WorkoutPlan(title=skeleton.title, summary=skeleton.summary, weeks=[w for w, _ in written])
+            problems = plan_problems(plan, profile=user_profile, skeleton=skeleton)
+            if not problems:
+                return PlanDraft(plan=plan, usage=_total(usages, self._model))
+            log.warning("request %s: the weeks do not fit together (%s)", request_id, "; ".join(problems))
+        raise GiveUp("plan_quality", "; ".join(problems)[:1000])
+
+    async def abandon(self, request_id: uuid.UUID) -> None:
+        """Nothing to do: the week calls live only in their connections, which stopping the write closed."""
+
+    async def _skeleton(
+        self, request_id: uuid.UUID, instructions: list[str], user_profile: str
+    ) -> tuple[PlanSkeleton, list[LlmUsage]]:
+        messages = _messages([SKELETON_INSTRUCTIONS, *instructions], user_profile)
+        asked = requested_days(user_profile)
+
+        def problems(skeleton: PlanSkeleton) -> list[str]:
+            if asked is not None and skeleton.days_per_week != asked:
+                return [f"the skeleton trains {skeleton.days_per_week} days a week; the profile asks for {asked}"]
+            days = [len(block.days) for block in skeleton.blocks]
+            if any(n != skeleton.days_per_week for n in days):
+                return [f"the skeleton's blocks have {days} days, not {skeleton.days_per_week}"]
+            return []
+
+        skeleton, usage = await self._part(request_id, "skeleton", PlanSkeleton, messages, problems, fresh=False)
+        return skeleton, [usage]
+
+    async def _week(
+        self,
+        request_id: uuid.UUID,
+        number: int,
+        skeleton: PlanSkeleton,
+        instructions: list[str],
+        user_profile: str,
+        *,
+        fresh: bool,
+    ) -> tuple[TrainingWeek, LlmUsage]:
+        brief = WEEK_INSTRUCTIONS.format(week=number, skeleton=skeleton.model_dump_json())
+        messages = _messages([brief, *instructions], user_profile)
+
+        def problems(week: TrainingWeek) -> list[str]:
+            if week.week != number:
+                return [f"asked for week {number}, got week {week.week}"]
+            return week_problems(week, days_per_week=skeleton.days_per_week, profile=user_profile) + (
+                week_off_skeleton(week, skeleton)
+            )
+
+        return await self._part(request_id, f"week{number}", TrainingWeek, messages, problems, fresh=fresh)
+
+    async def _part(
+        self,
+        request_id: uuid.UUID,
+        name: str,
+        reply_type: type[PartT],
+        messages: list[ChatCompletionMessageParam],
+        problems_of: Callable[[PartT], list[str]],
+        *,
+        fresh: bool,
+    ) -> tuple[PartT, LlmUsage]:
+        """A checked part: the one kept from an earlier delivery, or a new one (regenerated while
+        its checks fail, ``attempts`` times at most)."""
+        kept = None if fresh else await self._parts.get(request_id, name)
+        if kept is not None:
+            part = _Kept.model_validate_json(kept)
+            return reply_type.model_validate_json(part.reply), part.usage.model_copy(update={"calls": 0})
+        usages: list[LlmUsage] = []
+        problems: list[str] = []
+        for _ in range(self._attempts):
+            async with self._calls:
+                reply = await structured_completion(
+                    self._client,
+                    model=self._model,
+                    messages=messages,
+                    reply_type=reply_type,
+                    deadline_seconds=self._deadline,
+                    attempts=self._attempts,
+                    stream=self._stream,
+                    meter=self._meter,
+                )
+            usages.append(reply.usage)
+            problems = problems_of(reply.parsed)
+            if not problems:
+                usage = _total(usages, self._model)
+                await self._parts.put(
+                    request_id,
+                    name,
+                    _Kept(reply=reply.parsed.model_dump_json(), usage=usage).model_dump_json().encode(),
+                )
+                return reply.parsed, usage
+            log.warning("request %s: %s fails its checks (%s); regenerating", request_id, name, "; ".join(problems))
+        raise GiveUp("plan_quality", f"{name}: " + "; ".join(problems)[:1000])
+
+
+def _messages(system: Sequence[str], user_profile: str) -> list[ChatCompletionMessageParam]:
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": text} for text in system]
+    messages.append({"role": "user", "content": user_profile})
+    return messages
+
+
+def _total(usages: Sequence[LlmUsage], model: str) -> LlmUsage:
+    return LlmUsage(
+        model=usages[0].model if usages else model,
+        prompt_tokens=sum(u.prompt_tokens for u in usages),
+        completion_tokens=sum(u.completion_tokens for u in usages),
+        calls=sum(u.calls for u in usages),
+    )

@@ -1,0 +1,98 @@
+"""Plan quality checks in code: what a schema cannot say about a coherent 8-week programme.
+
+The schema already bounds sets (1-10), rest (0-600 s), days (1-7, distinct) and weeks (exactly
+1..8). These checks look across the plan: the same number of training days every week, and the
+number the profile asked for; reps that name a dose; deload weeks that are lighter than the week
+before (no more sets x reps); loading that changes across the weeks; weeks that follow their skeleton; no equipment for
+a profile that has none. A plan with problems is repaired or regenerated, never stored.
+"""
+
+import re
+from collections.abc import Sequence
+
+from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
+
+__all__ = ["plan_problems", "requested_days", "week_off_skeleton", "week_problems"]
+
+_DAYS_ASKED = re.compile(
+    r"\b([1-7])\s*(?:x|\u00d7|times|days?|sessions?)\s*(?:a|per|each|/)?\s*(?:week|wk)\b", re.IGNORECASE
+)
+_NO_EQUIPMENT = re.compile(r"\b(no equipment|bodyweight only|without equipment|no gym)\b", re.IGNORECASE)
+_EQUIPMENT_WORDS = re.compile(
+    r"\b(barbell|dumbbell|kettlebell|machine|cable|smith|ez[- ]bar|trap bar)\b", re.IGNORECASE
+)
+_DOSE = re.compile(r"\d")
+_DOSE_NUMBER = re.compile(r"\d+")
+
+
+def requested_days(profile: str) -> int | None:
+    """Training days per week the profile asks for ("3x per week", "4 days a week"), if it says."""
+    match = _DAYS_ASKED.search(profile)
+    return int(match.group(1)) if match else None
+
+
+def week_problems(week: TrainingWeek, *, days_per_week: int | None, profile: str) -> list[str]:
+    """What is wrong with one week on its own."""
+    problems: list[str] = []
+    if days_per_week is not None and len(week.days) != days_per_week:
+        problems.append(f"week {week.week} has {len(week.days)} training days, not {days_per_week}")
+    for day in week.days:
+        for item in day.exercises:
+            if not _DOSE.search(item.reps):
+                problems.append(f"week {week.week} day {day.day}: {item.name!r} has no dose ({item.reps!r})")
+            if _NO_EQUIPMENT.search(profile) and _EQUIPMENT_WORDS.search(item.name):
+                problems.append(f"week {week.week} day {day.day}: {item.name!r} needs equipment the user has not got")
+    return problems
+
+
+def plan_problems(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | None = None) -> list[str]:
+    """Everything wrong with ``plan`` (empty: it may be stored)."""
+    days_per_week = skeleton.days_per_week if skeleton is not None else len(plan.weeks[0].days)
+    problems: list[str] = []
+    asked = requested_days(profile)
+    if asked is not None and days_per_week != asked:
+        problems.append(f"the plan trains {days_per_week} days a week; the profile asks for {asked}")
+    weeks = sorted(plan.weeks, key=lambda w: w.week)
+    for week in weeks:
+        problems += week_problems(week, days_per_week=days_per_week, profile=profile)
+    deloads = _deload_weeks(weeks, skeleton)
+    for number in deloads:
+        # Lighter loads do not show in sets and reps, so a deload only has to be no bigger.
+        if number > 1 and _volume(weeks[number - 1]) > _volume(weeks[number - 2]):
+            problems.append(f"deload week {number} has more volume than week {number - 1}")
+    loading = {tuple((i.sets, i.reps) for d in w.days for i in d.exercises) for w in weeks if w.week not in deloads}
+    if len(loading) == 1:
+        problems.append("the loading never changes across the weeks: no progression")
+    if skeleton is not None:
+        problems += _off_skeleton(weeks, skeleton)
+    return problems
+
+
+def _deload_weeks(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton | None) -> set[int]:
+    if skeleton is not None:
+        return {w.week for w in skeleton.weeks if w.deload}
+    return {w.week for w in weeks if "deload" in w.theme.lower()}
+
+
+def _volume(week: TrainingWeek) -> int:
+    """Sets times the first number of each dose ("8-10" counts 8, "30 s" counts 30)."""
+    total = 0
+    for day in week.days:
+        for item in day.exercises:
+            number = _DOSE_NUMBER.search(item.reps)
+            total += item.sets * (int(number.group()) if number else 1)
+    return total
+
+
+def _off_skeleton(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton) -> list[str]:
+    return [problem for week in weeks for problem in week_off_skeleton(week, skeleton)]
+
+
+def week_off_skeleton(week: TrainingWeek, skeleton: PlanSkeleton) -> list[str]:
+    """Whether ``week`` trains the days and exercises its skeleton block says (in any order)."""
+    block = next((b for b in skeleton.blocks if week.week in b.weeks), None)
+    if block is None:
+        return [f"the skeleton has no block for week {week.week}"]
+    planned = {day.day: sorted(day.exercises) for day in block.days}
+    written = {day.day: sorted(item.name for item in day.exercises) for day in week.days}
+    return [] if written == planned else [f"week {week.week} does not follow the skeleton's days and exercises"]

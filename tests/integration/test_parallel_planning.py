@@ -1,0 +1,123 @@
+"""Parallel generation against the real simulator (over HTTP) and a real JetStream key-value bucket:
+a skeleton, then eight weeks at once; broken weeks regenerated or the request failed; a crash re-buys
+only the unfinished parts."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from nats.aio.client import Client
+
+from contracts.plan import PLAN_WEEKS
+from contracts.progress import PlanProgress
+from llm_simulator import SimulatorConfig
+from service_runtime.delivery import GiveUp
+from services.planner.drafts import KeyValuePartStore
+from services.planner.parallel import ParallelPlanWriter
+from services.planner.planning import INSTRUCTIONS
+from services.planner.quality import plan_problems
+from tests.simulator_server import reset_simulator, serving_simulator, simulator_stats
+
+pytestmark = pytest.mark.integration
+
+PROFILE = "I want to build muscle, 4x per week, I have a full gym"
+FAST: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0.01, "seed": 11}
+
+
+class Notices:
+    def __init__(self) -> None:
+        self.seen: list[PlanProgress] = []
+
+    async def announce(self, progress: PlanProgress) -> None:
+        self.seen.append(progress)
+
+
+@pytest.fixture(scope="module")
+def parallel_simulator_url() -> Iterator[str]:
+    with serving_simulator(SimulatorConfig(**FAST)) as url:
+        yield url
+
+
+@pytest.fixture
+async def admin(parallel_simulator_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=parallel_simulator_url, timeout=10) as client:
+        await reset_simulator(client, FAST)
+        yield client
+
+
+@pytest.fixture
+async def llm(parallel_simulator_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{parallel_simulator_url}/v1", api_key="sim", max_retries=0)
+    yield client
+    await client.close()
+
+
+def writer_for(llm: openai.AsyncOpenAI, parts: KeyValuePartStore, notices: Notices) -> ParallelPlanWriter:
+    return ParallelPlanWriter(
+        llm, parts, notices, model="gpt-4o-mini", deadline_seconds=30, attempts=2, stream=True, max_concurrent_calls=16
+    )
+
+
+async def test_a_skeleton_and_eight_weeks_make_one_coherent_plan(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    notices = Notices()
+    writer = writer_for(llm, await KeyValuePartStore.open(nc.jetstream()), notices)
+
+    draft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+
+    assert [w.week for w in draft.plan.weeks] == list(range(1, PLAN_WEEKS + 1))
+    assert {len(w.days) for w in draft.plan.weeks} == {4}
+    assert plan_problems(draft.plan, profile=PROFILE) == []
+    stats = await simulator_stats(admin)
+    assert stats["completions_by_schema"] == {"PlanSkeleton": 1, "TrainingWeek": PLAN_WEEKS}
+    assert draft.usage.calls == 1 + PLAN_WEEKS
+    assert draft.usage.completion_tokens == stats["completion_tokens_total"]
+    assert sorted(n.weeks_done or 0 for n in notices.seen) == list(range(1, PLAN_WEEKS + 1))
+
+
+async def test_weeks_that_stay_broken_end_the_request_with_plan_quality(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    writer = writer_for(llm, await KeyValuePartStore.open(nc.jetstream()), Notices())
+
+    with pytest.raises(GiveUp) as failure:
+        await writer.write(uuid.uuid4(), [INSTRUCTIONS], f"{PROFILE} [[sim:fault=broken]]")
+
+    assert failure.value.reason == "plan_quality"
+    stats = await simulator_stats(admin)
+    # The skeleton is fine (the fault spoils plans and weeks only); every week is bought at most twice.
+    assert stats["faults_by_kind"]["broken"] <= 1 + 2 * PLAN_WEEKS
+
+
+async def test_a_redelivery_after_a_crash_buys_only_the_unfinished_parts(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    parts = await KeyValuePartStore.open(nc.jetstream())
+    request_id = uuid.uuid4()
+    # Paced so the weeks are still being written when the "crash" comes.
+    await reset_simulator(admin, {**FAST, "tokens_per_second": 1500})
+    crashed = asyncio.create_task(writer_for(llm, parts, Notices()).write(request_id, [INSTRUCTIONS], PROFILE))
+    # Crash once the skeleton and the first week are kept (the other weeks are still streaming).
+    while not any([await parts.get(request_id, f"week{n}") for n in range(1, PLAN_WEEKS + 1)]):
+        await asyncio.sleep(0.005)
+    crashed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await crashed
+    first = await simulator_stats(admin)
+    kept = [n for n in range(1, PLAN_WEEKS + 1) if await parts.get(request_id, f"week{n}") is not None]
+
+    draft = await writer_for(llm, parts, Notices()).write(request_id, [INSTRUCTIONS], PROFILE)
+
+    after = await simulator_stats(admin)
+    bought_again = after["completions_by_schema"].get("TrainingWeek", 0) - first["completions_by_schema"].get(
+        "TrainingWeek", 0
+    )
+    assert 0 < len(kept) < PLAN_WEEKS
+    assert after["completions_by_schema"]["PlanSkeleton"] == 1  # the skeleton was not bought twice
+    assert bought_again == PLAN_WEEKS - len(kept)
+    assert plan_problems(draft.plan, profile=PROFILE) == []
