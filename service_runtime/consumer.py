@@ -25,6 +25,7 @@ from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
 from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.logs import bind_request_id
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
     CONSUMER_PENDING,
@@ -174,6 +175,7 @@ class LeasedConsumer(Generic[E]):
             heartbeat.cancel()
             MESSAGES_HANDLED.labels(self.spec.durable, outcome).inc()
             MESSAGE_HANDLING_SECONDS.labels(self.spec.durable).observe(time.monotonic() - started)
+            log.info("%s: %s %s in %.2fs", self.spec.durable, msg.subject, outcome, time.monotonic() - started)
 
     async def _run_handler(self, msg: Msg) -> str:
         attempt = msg.metadata.num_delivered or 1
@@ -183,6 +185,7 @@ class LeasedConsumer(Generic[E]):
                 event = self._event_type.model_validate_json(msg.data)
             except pydantic.ValidationError as exc:
                 raise GiveUp("malformed_event", str(exc.errors()[:3])) from exc
+            bind_request_id(event.request_id)  # every log line of this delivery names its request
             await self._handler(event)
         except asyncio.CancelledError:
             raise

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     settings = GatewaySettings()
-    configure_logging("gateway", settings.log_level)
+    configure_logging("gateway", settings.log_level, settings.log_format)
     serve(create_app(settings), settings.gateway_host, settings.gateway_port, settings.log_level)
 
 

@@ -12,7 +12,7 @@ from services.persister.settings import PersisterSettings
 
 def main(argv: list[str]) -> int:
     settings = PersisterSettings()  # read from the environment
-    configure_logging("persister", settings.log_level)
+    configure_logging("persister", settings.log_level, settings.log_format)
     if argv[:1] == ["migrate"]:
         applied = asyncio.run(apply_migrations(settings.database_url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'schema is up to date'}")

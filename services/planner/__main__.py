@@ -8,7 +8,7 @@ from services.planner.settings import PlannerSettings
 
 def main() -> None:
     settings = PlannerSettings()  # read from the environment
-    configure_logging("planner", settings.log_level)
+    configure_logging("planner", settings.log_level, settings.log_format)
     serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
 
 

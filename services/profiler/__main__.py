@@ -8,7 +8,7 @@ from services.profiler.settings import ProfilerSettings
 
 def main() -> None:
     settings = ProfilerSettings()  # read from the environment
-    configure_logging("profiler", settings.log_level)
+    configure_logging("profiler", settings.log_level, settings.log_format)
     serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
 
 
