@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 
 from contracts.events import Event
 from contracts.streams import DEAD_LETTERS, ConsumerSpec
+from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
 from service_runtime.delivery import GiveUp, RetryLater
@@ -167,7 +168,7 @@ class LeasedConsumer(Generic[E]):
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         outcome = "error"
         try:
-            outcome = await self._run_handler(msg)
+            outcome = await tracing.delivery(msg, self.spec.durable, self._run_handler)
         except Exception:
             # The ack/nak itself failed (connection lost): the server redelivers after ack_wait.
             log.exception("%s: could not settle message %s", self.spec.durable, msg.subject)

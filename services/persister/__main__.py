@@ -5,6 +5,7 @@ import sys
 
 from service_runtime.health import serve
 from service_runtime.logs import configure_logging
+from service_runtime.tracing import configure_tracing
 from services.persister.app import create_app
 from services.persister.migrations import apply_migrations
 from services.persister.settings import PersisterSettings
@@ -20,6 +21,7 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m services.persister [migrate]", file=sys.stderr)
         return 2
+    configure_tracing("persister")
     serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
     return 0
 
