@@ -175,7 +175,9 @@ def _run(
         cleanup.callback(_announced(say, "Postgres stopped", postgres.stop))
         database_url = postgres.url
 
-    env = {**environ, "NATS_URL": nats_url, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    # People read this terminal, each line already prefixed with its process: text logs, unless
+    # LOG_FORMAT says otherwise (LOG_FORMAT=json make run shows what the platform would collect).
+    env = {"LOG_FORMAT": "text", **environ, "NATS_URL": nats_url, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     _migrate(root, migrate, env, say)
 
     # Registered now, so children started below are stopped before Postgres and NATS.

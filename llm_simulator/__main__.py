@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
         config = _config(args)
     except ValidationError as exc:
         parser.error(str(exc))
-    configure_logging("llm-simulator", args.log_level)
+    configure_logging("llm-simulator", args.log_level, args.log_format)
     app = create_app(config)
     knobs = ", ".join(f"{k}={v}" for k, v in config.model_dump().items())
     log.info("LLM simulator serving OpenAI's API at http://%s:%d/v1 (%s)", args.host, args.port, knobs)
@@ -54,6 +54,7 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument("--host", default=environ.get("SIM_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(environ.get("SIM_PORT", "8100")))
     parser.add_argument("--log-level", default=environ.get("SIM_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-format", choices=("json", "text"), default=environ.get("LOG_FORMAT", "json"))
     parser.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,

@@ -17,6 +17,7 @@ from contracts.events import Event
 from contracts.progress import PlanProgress
 from contracts.streams import STREAMS, WORKOUT_PROGRESS, ConsumerSpec, StreamSpec
 from contracts.subjects import PROGRESS_PREFIX
+from service_runtime.tracing import publish_middleware
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class EventBus:
             reconnect_time_wait=1,
             connect_timeout=5,
             logger=logging.getLogger(f"faststream.{client_name}"),
-            # FastStream's own publish metrics (faststream_published_messages_total and friends).
-            middlewares=[NatsPrometheusMiddleware(registry=REGISTRY, app_name=client_name)],
+            # FastStream's own publish metrics (faststream_published_messages_total and friends), and
+            # its publish spans, which carry the trace on to the consumer in the NATS headers.
+            middlewares=[NatsPrometheusMiddleware(registry=REGISTRY, app_name=client_name), publish_middleware()],
         )
 
     async def start(self) -> None:

@@ -22,9 +22,11 @@ from nats.js import JetStreamContext
 
 from contracts.events import Event
 from contracts.streams import DEAD_LETTERS, ConsumerSpec
+from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
 from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.logs import bind_request_id
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
     CONSUMER_PENDING,
@@ -35,7 +37,6 @@ from service_runtime.metrics import (
     MESSAGES_IN_FLIGHT,
     MESSAGES_REDELIVERED,
 )
-from service_runtime.request_context import working_for
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class LeasedConsumer(Generic[E]):
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         outcome = "error"
         try:
-            outcome = await self._run_handler(msg)
+            outcome = await tracing.delivery(msg, self.spec.durable, self._run_handler)
         except Exception:
             # The ack/nak itself failed (connection lost): the server redelivers after ack_wait.
             log.exception("%s: could not settle message %s", self.spec.durable, msg.subject)
@@ -175,6 +176,7 @@ class LeasedConsumer(Generic[E]):
             heartbeat.cancel()
             MESSAGES_HANDLED.labels(self.spec.durable, outcome).inc()
             MESSAGE_HANDLING_SECONDS.labels(self.spec.durable).observe(time.monotonic() - started)
+            log.info("%s: %s %s in %.2fs", self.spec.durable, msg.subject, outcome, time.monotonic() - started)
 
     async def _run_handler(self, msg: Msg) -> str:
         attempt = msg.metadata.num_delivered or 1
@@ -184,8 +186,8 @@ class LeasedConsumer(Generic[E]):
                 event = self._event_type.model_validate_json(msg.data)
             except pydantic.ValidationError as exc:
                 raise GiveUp("malformed_event", str(exc.errors()[:3])) from exc
-            with working_for(event.request_id):
-                await self._handler(event)
+            bind_request_id(event.request_id)  # every log line (and LLM ledger row) of this delivery names it
+            await self._handler(event)
         except asyncio.CancelledError:
             raise
         except GiveUp as exc:

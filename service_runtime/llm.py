@@ -23,6 +23,7 @@ from pydantic import Field, SecretStr
 from contracts.events import LlmUsage
 from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.settings import ServiceSettings
+from service_runtime.tracing import llm_call
 
 if TYPE_CHECKING:
     from service_runtime.metering import LlmMeter
@@ -154,7 +155,14 @@ async def structured_completion(
         started = time.monotonic()
         try:
             async with asyncio.timeout(deadline_seconds):
-                raw = await _complete(client, model, messages, reply_type, stream)
+                with llm_call(model) as span:
+                    raw = await _complete(client, model, messages, reply_type, stream)
+                    span.replied(
+                        raw.model,
+                        input_tokens=raw.prompt_tokens,
+                        output_tokens=raw.completion_tokens,
+                        finish_reason=raw.finish_reason,
+                    )
         except Exception as exc:
             if meter is not None:
                 meter.failed(model, exc, time.monotonic() - started)

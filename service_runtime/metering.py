@@ -15,8 +15,8 @@ import openai
 from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
 from service_runtime.llm import InvalidReply
+from service_runtime.logs import current_request_id
 from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS
-from service_runtime.request_context import current_request_id
 
 __all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "outcome_of"]
 
@@ -81,9 +81,10 @@ class LlmMeter:
         LLM_TOKENS.labels(self._stage, priced, "prompt").inc(prompt_tokens)
         LLM_TOKENS.labels(self._stage, priced, "completion").inc(completion_tokens)
         LLM_COST_USD.labels(self._stage, priced).inc(cost)
-        request_id = current_request_id()
-        if self._ledger is None or request_id is None:
+        bound = current_request_id()
+        if self._ledger is None or bound is None:
             return
+        request_id = uuid.UUID(bound)
         try:
             await self._ledger.publish(
                 LlmCallRecorded(

@@ -15,6 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 from contracts.events import EVENTS, Event
 from service_runtime.bus import EventPublisher
 from service_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
+from service_runtime.tracing import current_traceparent, resumed
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,15 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 async def stage(conn: Connection, event: Event) -> int:
-    """Store ``event`` for publishing, inside the caller's transaction; return its outbox id."""
+    """Store ``event`` for publishing, inside the caller's transaction; return its outbox id.
+
+    The row keeps the current trace context, so a relayed event still joins the request's trace.
+    """
     outbox_id: int = await conn.fetchval(
-        "INSERT INTO outbox (subject, payload) VALUES ($1, $2) RETURNING id", event.subject, event.model_dump_json()
+        "INSERT INTO outbox (subject, payload, traceparent) VALUES ($1, $2, $3) RETURNING id",
+        event.subject,
+        event.model_dump_json(),
+        current_traceparent(),
     )
     return outbox_id
 
@@ -44,7 +51,7 @@ async def relay_once(pool: asyncpg.Pool, publisher: EventPublisher, *, older_tha
     published = 0
     async with pool.acquire() as conn, conn.transaction():
         rows: list[Any] = await conn.fetch(
-            "SELECT id, subject, payload FROM outbox"
+            "SELECT id, subject, payload, traceparent FROM outbox"
             " WHERE created_at < clock_timestamp() - make_interval(secs => $1)"
             " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
             older_than_seconds,
@@ -56,7 +63,8 @@ async def relay_once(pool: asyncpg.Pool, publisher: EventPublisher, *, older_tha
                 log.error("outbox row %s has unknown subject %r; leaving it", row["id"], row["subject"])
                 continue
             try:
-                await publisher.publish(model.model_validate_json(row["payload"]))
+                with resumed(row["traceparent"]):
+                    await publisher.publish(model.model_validate_json(row["payload"]))
             except Exception as exc:
                 await conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row["id"], str(exc)

@@ -1,6 +1,7 @@
 """The settings every service process reads once, in its composition root."""
 
 import dataclasses
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,8 @@ class ServiceSettings(BaseSettings):
 
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # json: one object per line, for the platform's log collector; text: for people (`make run`).
+    log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT")
     # The 0.5 s FastStream default is too tight for a replicated stream; see DESIGN.md.
     publish_timeout_seconds: float = Field(5.0, gt=0, validation_alias="NATS_PUBLISH_TIMEOUT_SECONDS")
     # Copies of every stream and key-value bucket across a NATS cluster (3 in production, so losing a

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from service_runtime.health import serve
 from service_runtime.logs import configure_logging
+from service_runtime.tracing import configure_tracing
 from services.gateway.app import create_app, openapi_document
 from services.gateway.devtoken import mint_dev_token
 from services.gateway.settings import GatewaySettings
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     settings = GatewaySettings()
-    configure_logging("gateway", settings.log_level)
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    configure_tracing("gateway")  # before create_app, which instruments the app when tracing is on
     serve(create_app(settings), settings.gateway_host, settings.gateway_port, settings.log_level)
 
 

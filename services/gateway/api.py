@@ -4,6 +4,7 @@ Every route authenticates first (a FastAPI dependency), before any path or body 
 an unauthenticated caller always gets 401 and nothing else.
 """
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
+from service_runtime.logs import bind_request_id
 from services.gateway.auth import InvalidToken, Principal, TokenVerifier
 from services.gateway.errors import ApiError, ErrorBody
 from services.gateway.intake import Limits, PlanRequestBody, idempotency_key, read_plan_request
@@ -77,7 +79,16 @@ def _not_found() -> ApiError:
     return ApiError(404, "not_found", "Not found.")
 
 
-router = APIRouter()
+async def _bind_request_id(request: Request) -> None:
+    """A route about one request logs (and traces) under its id; a malformed id is left to validation."""
+    raw = request.path_params.get("request_id")
+    if raw is not None:
+        with contextlib.suppress(ValueError):
+            bind_request_id(UUID(raw))
+
+
+# Async, so it runs in the request's own task and the binding holds for the route and its errors.
+router = APIRouter(dependencies=[Depends(_bind_request_id)])
 
 _PLAN_REQUEST_BODY = {
     "requestBody": {

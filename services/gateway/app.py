@@ -17,6 +17,7 @@ from service_runtime.health import ReadinessCheck, health_routes
 from service_runtime.http_metrics import HttpMetrics
 from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
+from service_runtime.tracing import instrument_app
 from services.gateway import api
 from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
 from services.gateway.errors import install_error_handlers
@@ -119,6 +120,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
         )
     app.add_middleware(HttpMetrics)
     app.router.routes.extend(health_routes(_readiness_checks(clients)))
+    instrument_app(app)
     return app
 
 

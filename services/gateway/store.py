@@ -25,6 +25,7 @@ from contracts.events import Event, PlanCancelled, PlanRequested
 from contracts.progress import PlanProgress
 from service_runtime import outbox
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from service_runtime.logs import bind_request_id
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
@@ -258,6 +259,7 @@ class PostgresRequestStore:
         self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
     ) -> UUID:
         request_id = uuid4()
+        bind_request_id(request_id)  # this request's log lines, and its HTTP span, name it from here on
         event = PlanRequested(
             request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
         )

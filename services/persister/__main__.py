@@ -10,6 +10,7 @@ import asyncpg
 
 from service_runtime.health import serve
 from service_runtime.logs import configure_logging
+from service_runtime.tracing import configure_tracing
 from services.persister.app import create_app
 from services.persister.ledger import cost_report
 from services.persister.migrations import apply_migrations
@@ -18,7 +19,7 @@ from services.persister.settings import PersisterSettings
 
 def main(argv: list[str]) -> int:
     settings = PersisterSettings()  # read from the environment
-    configure_logging("persister", settings.log_level)
+    configure_logging("persister", settings.log_level, settings.log_format)
     if argv[:1] == ["migrate"]:
         applied = asyncio.run(apply_migrations(settings.database_url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'schema is up to date'}")
@@ -30,6 +31,7 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m services.persister [migrate | costs [HOURS]]", file=sys.stderr)
         return 2
+    configure_tracing("persister")
     serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
     return 0
 
