@@ -13,7 +13,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas openapi demo token faults bench prometheus clean
+.PHONY: run test check lint typecheck format schemas openapi demo token faults bench prometheus alerts clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -58,6 +58,9 @@ prometheus: $(PROMETHEUS) ## Debian's prometheus and promtool into .tools/promet
 
 $(PROMETHEUS):
 	sh deploy/monitoring/fetch-prometheus.sh .tools/prometheus
+
+alerts: $(VENV)/.synced ## Regenerate the PrometheusRule in deploy/k8s/base from deploy/monitoring/alerts.yaml.
+	$(BIN)/python deploy/monitoring/prometheus_rule.py
 
 $(UV):
 	$(PYTHON) -m venv .tools
