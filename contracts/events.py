@@ -138,6 +138,27 @@ class PlanCancelled(Event):
     user_id: UUID
 
 
+class LlmCallRecorded(Event):
+    """One paid LLM call, for the cost ledger: recorded as soon as the provider answered, whatever
+    became of the reply (used, rejected as invalid, or abandoned with its delivery)."""
+
+    subject: ClassVar[str] = subjects.LLM_CALL_RECORDED
+
+    call_id: UUID
+    stage: Literal["planner", "profiler"]
+    model: str
+    outcome: str = Field(description="ok, invalid_reply, or a failure class (see service_runtime.metering).")
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    cached_tokens: int = Field(0, ge=0, description="Prompt tokens the provider served from its cache.")
+    seconds: float = Field(0.0, ge=0)
+    cost_usd: float = Field(0.0, ge=0, description="At the recording service's price table.")
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.subject}:{self.call_id}"
+
+
 EVENTS: tuple[type[Event], ...] = (
     PlanRequested,
     PlanGenerated,
@@ -146,4 +167,5 @@ EVENTS: tuple[type[Event], ...] = (
     PlanPersisted,
     PlanFailed,
     PlanCancelled,
+    LlmCallRecorded,
 )

@@ -74,3 +74,6 @@ PLANNER_CANCELLATIONS = ConsumerSpec(
     subjects.PLAN_CANCELLED,
     description="stops spending on cancelled requests",
 )
+PERSISTER_LEDGER = ConsumerSpec(
+    "persister-ledger", WORKOUT_EVENTS.name, subjects.LLM_CALL_RECORDED, description="records every paid LLM call"
+)

@@ -9,6 +9,7 @@ EXERCISE_PROFILED: Final = "exercise.profiled"
 PLAN_PERSISTED: Final = "plan.persisted"
 PLAN_FAILED: Final = "plan.failed"
 PLAN_CANCELLED: Final = "plan.cancelled"
+LLM_CALL_RECORDED: Final = "llm.call.recorded"
 
 # Progress notices go to ``progress.<request_id>`` (one subject per request, so a reader of one
 # request's live status filters on the broker, not in memory).
@@ -22,4 +23,5 @@ ALL: Final = (
     PLAN_PERSISTED,
     PLAN_FAILED,
     PLAN_CANCELLED,
+    LLM_CALL_RECORDED,
 )

@@ -35,6 +35,7 @@ from service_runtime.metrics import (
     MESSAGES_IN_FLIGHT,
     MESSAGES_REDELIVERED,
 )
+from service_runtime.request_context import working_for
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,8 @@ class LeasedConsumer(Generic[E]):
                 event = self._event_type.model_validate_json(msg.data)
             except pydantic.ValidationError as exc:
                 raise GiveUp("malformed_event", str(exc.errors()[:3])) from exc
-            await self._handler(event)
+            with working_for(event.request_id):
+                await self._handler(event)
         except asyncio.CancelledError:
             raise
         except GiveUp as exc:

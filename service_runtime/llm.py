@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import openai
 import pydantic
 from openai.lib._parsing import type_to_response_format_param
+from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import Field, SecretStr
 
@@ -166,9 +167,9 @@ async def structured_completion(
             parsed = raw.validated(reply_type)
         except InvalidReply as exc:
             problem = exc
-            _meter_reply(meter, raw, "invalid_reply", started)
+            await _meter_reply(meter, raw, "invalid_reply", started)
             continue
-        _meter_reply(meter, raw, "ok", started)
+        await _meter_reply(meter, raw, "ok", started)
         usage = LlmUsage(model=raw.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=calls)
         return StructuredReply(parsed, usage)
     if invalid_is_transient:
@@ -176,14 +177,15 @@ async def structured_completion(
     raise GiveUp("invalid_llm_reply", f"{attempts} attempt(s); last: {problem}")
 
 
-def _meter_reply(meter: "LlmMeter | None", raw: "_RawReply", outcome: str, started: float) -> None:
+async def _meter_reply(meter: "LlmMeter | None", raw: "_RawReply", outcome: str, started: float) -> None:
     if meter is not None:
-        meter.call(
+        await meter.record(
             raw.model,
             outcome,
             time.monotonic() - started,
             prompt_tokens=raw.prompt_tokens,
             completion_tokens=raw.completion_tokens,
+            cached_tokens=raw.cached_tokens,
         )
 
 
@@ -195,6 +197,7 @@ class _RawReply:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     def validated(self, reply_type: type[ReplyT]) -> ReplyT:
         if self.finish_reason == "length":
@@ -229,6 +232,7 @@ async def _complete(
             finish_reason=choice.finish_reason,
             prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
             completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
+            cached_tokens=_cached(completion.usage),
         )
     # Raw deltas, validated once at the end. The SDK's ``.stream()`` helper re-parses the partial
     # JSON on every chunk: at a thousand concurrent plans that saturates the event loop, leases
@@ -249,6 +253,7 @@ async def _complete(
             if chunk.usage is not None:
                 reply.prompt_tokens = chunk.usage.prompt_tokens
                 reply.completion_tokens = chunk.usage.completion_tokens
+                reply.cached_tokens = _cached(chunk.usage)
             for part in chunk.choices:
                 if part.delta.content:
                     content.append(part.delta.content)
@@ -259,3 +264,8 @@ async def _complete(
     reply.content = "".join(content)
     reply.refusal = "".join(refusal)
     return reply
+
+
+def _cached(usage: CompletionUsage | None) -> int:
+    details = usage.prompt_tokens_details if usage is not None else None
+    return (details.cached_tokens or 0) if details is not None else 0

@@ -1,15 +1,22 @@
-"""What each LLM call did and cost, as metrics: calls by outcome, latency, tokens and dollars.
+"""What each LLM call did and cost: metrics (calls by outcome, latency, tokens, dollars) and the
+cost ledger (one ``llm.call.recorded`` event per paid call, stored by the persister).
 
 Prices are per million tokens and configurable (``LLM_PRICES``), since they change and differ by
 provider; a model missing from the table is metered at zero cost and logged once.
 """
 
 import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import openai
 
+from contracts.events import LlmCallRecorded
+from service_runtime.bus import EventPublisher
 from service_runtime.llm import InvalidReply
 from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS
+from service_runtime.request_context import current_request_id
 
 __all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "outcome_of"]
 
@@ -43,28 +50,68 @@ def outcome_of(exc: BaseException) -> str:
     return "other"
 
 
-class LlmMeter:
-    """Records the LLM calls of one stage (``planner`` or ``profiler``)."""
+Stage = Literal["planner", "profiler"]
 
-    def __init__(self, stage: str, prices: Prices | None = None) -> None:
-        self._stage = stage
+
+class LlmMeter:
+    """Records the LLM calls of one stage: metrics, and with ``ledger`` one ledger event per paid call."""
+
+    def __init__(self, stage: Stage, prices: Prices | None = None, ledger: EventPublisher | None = None) -> None:
+        self._stage: Stage = stage
         self._prices = dict(DEFAULT_PRICES if prices is None else prices)
+        self._ledger = ledger
         self._unpriced: set[str] = set()
 
-    def call(
-        self, model: str, outcome: str, seconds: float, *, prompt_tokens: int = 0, completion_tokens: int = 0
+    async def record(
+        self,
+        model: str,
+        outcome: str,
+        seconds: float,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cached_tokens: int = 0,
     ) -> None:
-        """One call that reached the provider (``outcome``: ``ok``, ``invalid_reply`` or a failure)."""
-        model = self._priced_name(model)
-        LLM_CALLS.labels(self._stage, model, outcome).inc()
-        LLM_CALL_SECONDS.labels(self._stage, model).observe(seconds)
-        if prompt_tokens or completion_tokens:
-            LLM_TOKENS.labels(self._stage, model, "prompt").inc(prompt_tokens)
-            LLM_TOKENS.labels(self._stage, model, "completion").inc(completion_tokens)
-            LLM_COST_USD.labels(self._stage, model).inc(self.cost_usd(model, prompt_tokens, completion_tokens))
+        """One call the provider answered (``outcome``: ``ok``, ``invalid_reply``, ...), paid or not."""
+        self._count(model, outcome, seconds)
+        if not (prompt_tokens or completion_tokens):
+            return
+        priced = self._priced_name(model)
+        cost = self.cost_usd(model, prompt_tokens, completion_tokens)
+        LLM_TOKENS.labels(self._stage, priced, "prompt").inc(prompt_tokens)
+        LLM_TOKENS.labels(self._stage, priced, "completion").inc(completion_tokens)
+        LLM_COST_USD.labels(self._stage, priced).inc(cost)
+        request_id = current_request_id()
+        if self._ledger is None or request_id is None:
+            return
+        try:
+            await self._ledger.publish(
+                LlmCallRecorded(
+                    request_id=request_id,
+                    call_id=uuid.uuid4(),
+                    stage=self._stage,
+                    model=model,
+                    outcome=outcome,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    cached_tokens=cached_tokens,
+                    seconds=seconds,
+                    cost_usd=cost,
+                    occurred_at=datetime.now(UTC) - timedelta(seconds=seconds),
+                )
+            )
+        except Exception as exc:
+            # The call is paid and its result may be good: losing a ledger row must not lose the work.
+            log.error("ledger: could not record a %s call for request %s: %s", self._stage, request_id, exc)
 
     def failed(self, model: str, exc: BaseException, seconds: float) -> None:
-        self.call(model, outcome_of(exc), seconds)
+        """A call that got no answer (nothing billed)."""
+        self._count(model, outcome_of(exc), seconds)
+
+    def _count(self, model: str, outcome: str, seconds: float) -> None:
+        priced = self._priced_name(model)
+        LLM_CALLS.labels(self._stage, priced, outcome).inc()
+        LLM_CALL_SECONDS.labels(self._stage, priced).observe(seconds)
 
     def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         prompt_price, completion_price = self._prices.get(self._priced_name(model), (0.0, 0.0))

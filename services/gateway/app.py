@@ -55,6 +55,9 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
         max_active=settings.max_active_requests_per_user,
         max_per_day=settings.max_requests_per_day_per_user,
         active_retry_after_seconds=settings.active_cap_retry_after_seconds,
+        user_daily_budget_usd=settings.user_daily_budget_usd,
+        global_daily_budget_usd=settings.global_daily_budget_usd,
+        plan_cost_estimate_usd=settings.plan_cost_estimate_usd,
     )
     clients = _Clients()
 

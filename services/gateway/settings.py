@@ -38,6 +38,13 @@ class GatewaySettings(ServiceSettings):
     max_requests_per_day_per_user: int = Field(20, ge=1, validation_alias="GATEWAY_MAX_REQUESTS_PER_DAY_PER_USER")
     active_cap_retry_after_seconds: int = Field(60, ge=1, validation_alias="GATEWAY_ACTIVE_CAP_RETRY_AFTER_SECONDS")
 
+    # Spend caps per rolling 24 hours, in USD at the ledger's prices: what the user's (or everyone's)
+    # requests cost so far, plus a reservation of ``plan_cost_estimate_usd`` for each one still
+    # processing, plus one more, must stay within the cap; otherwise 429. No global cap by default.
+    user_daily_budget_usd: float | None = Field(1.0, gt=0, validation_alias="GATEWAY_USER_DAILY_BUDGET_USD")
+    global_daily_budget_usd: float | None = Field(None, gt=0, validation_alias="GATEWAY_GLOBAL_DAILY_BUDGET_USD")
+    plan_cost_estimate_usd: float = Field(0.02, ge=0, validation_alias="GATEWAY_PLAN_COST_ESTIMATE_USD")
+
     # Origins allowed to call from a browser (comma-separated, or "*"); none by default.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="GATEWAY_CORS_ORIGINS")
 
@@ -58,6 +65,13 @@ class GatewaySettings(ServiceSettings):
     # The relay publishes outbox rows the request path could not confirm (broker down, crash).
     outbox_relay_interval_seconds: float = Field(2.0, gt=0, validation_alias="GATEWAY_OUTBOX_RELAY_INTERVAL_SECONDS")
     outbox_relay_after_seconds: float = Field(5.0, ge=0, validation_alias="GATEWAY_OUTBOX_RELAY_AFTER_SECONDS")
+
+    @field_validator("user_daily_budget_usd", "global_daily_budget_usd", mode="before")
+    @classmethod
+    def _off_means_no_cap(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "off", "none"}:
+            return None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -78,12 +78,17 @@ class NotCancellable(Exception):
 
 @dataclass(frozen=True)
 class Quotas:
-    """How many plans one user may have in flight at once, and start in any 24 hours."""
+    """How many plans one user may have in flight at once and start in any 24 hours, and what
+    one user (and everyone) may spend in any 24 hours."""
 
     max_active: int
     max_per_day: int
     # An active slot frees when a plan ends, which we cannot predict; this is a polite guess.
     active_retry_after_seconds: int = 60
+    user_daily_budget_usd: float | None = None
+    global_daily_budget_usd: float | None = None
+    # Reserved for each processing request until its real cost exceeds it.
+    plan_cost_estimate_usd: float = 0.02
 
 
 class RequestStore(Protocol):
@@ -130,6 +135,22 @@ VALUES ($1, $2, 'processing', 'queued', $3, $4, $5)
 _LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7340022))"
 
 _COUNT_ACTIVE = "SELECT count(*) FROM workout_plan_requests WHERE user_id = $1 AND status = 'processing'"
+
+# Spent in the last 24 hours, counting each processing request at least at the estimate ($2): a
+# burst of requests reserves budget before any of them has spent anything.
+_USER_SPEND = """
+SELECT coalesce(sum(CASE WHEN status = 'processing' THEN greatest(cost_usd, $2) ELSE cost_usd END), 0)::float8
+FROM workout_plan_requests
+WHERE user_id = $1 AND created_at > clock_timestamp() - interval '1 day'
+"""
+_GLOBAL_SPEND = """
+SELECT coalesce(sum(CASE WHEN status = 'processing' THEN greatest(cost_usd, $1) ELSE cost_usd END), 0)::float8
+FROM workout_plan_requests
+WHERE created_at > clock_timestamp() - interval '1 day'
+"""
+# Every creation queues behind this one lock while a global budget is set (and only then).
+_LOCK_GLOBAL_BUDGET = "SELECT pg_advisory_xact_lock(7340023)"
+_BUDGET_RETRY_AFTER_SECONDS = 3600
 
 # Seconds until the oldest of the user's last ``$2`` requests leaves the 24-hour window
 # (no row: fewer than ``$2`` requests in the window, so there is room).
@@ -276,6 +297,27 @@ class PostgresRequestStore:
                 f"You started {self._quotas.max_per_day} plans in the last 24 hours, the most allowed.",
                 max(1, math.ceil(float(wait))),
             )
+        await self._check_budgets(conn, user_id)
+
+    async def _check_budgets(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], user_id: UUID) -> None:
+        estimate = self._quotas.plan_cost_estimate_usd
+        if (cap := self._quotas.user_daily_budget_usd) is not None:
+            spent = await conn.fetchval(_USER_SPEND, user_id, estimate)
+            if spent + estimate > cap:
+                PLANS_REFUSED.labels("user_budget").inc()
+                raise QuotaExceeded(
+                    f"Your plans of the last 24 hours used (or reserved) ${spent:.2f} of your ${cap:.2f} budget.",
+                    _BUDGET_RETRY_AFTER_SECONDS,
+                )
+        if (cap := self._quotas.global_daily_budget_usd) is not None:
+            await conn.execute(_LOCK_GLOBAL_BUDGET)
+            spent = await conn.fetchval(_GLOBAL_SPEND, estimate)
+            if spent + estimate > cap:
+                PLANS_REFUSED.labels("global_budget").inc()
+                raise QuotaExceeded(
+                    "The service has reached its spending limit for now; try again later.",
+                    _BUDGET_RETRY_AFTER_SECONDS,
+                )
 
     async def _publish_staged(self, event: Event, outbox_id: int) -> None:
         try:

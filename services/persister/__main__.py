@@ -1,11 +1,17 @@
-"""``python -m services.persister`` runs the worker; ``python -m services.persister migrate`` applies migrations."""
+"""``python -m services.persister`` runs the worker; ``... migrate`` applies migrations;
+``... costs [HOURS]`` prints the LLM cost report of the last HOURS hours (default 24)."""
 
 import asyncio
 import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
 
 from service_runtime.health import serve
 from service_runtime.logs import configure_logging
 from services.persister.app import create_app
+from services.persister.ledger import cost_report
 from services.persister.migrations import apply_migrations
 from services.persister.settings import PersisterSettings
 
@@ -17,11 +23,38 @@ def main(argv: list[str]) -> int:
         applied = asyncio.run(apply_migrations(settings.database_url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'schema is up to date'}")
         return 0
+    if argv[:1] == ["costs"] and len(argv) <= 2:
+        hours = float(argv[1]) if len(argv) == 2 else 24.0
+        print(asyncio.run(_costs(settings.database_url, hours)))
+        return 0
     if argv:
-        print("usage: python -m services.persister [migrate]", file=sys.stderr)
+        print("usage: python -m services.persister [migrate | costs [HOURS]]", file=sys.stderr)
         return 2
     serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
     return 0
+
+
+async def _costs(dsn: str, hours: float) -> str:
+    until = datetime.now(UTC)
+    since = until - timedelta(hours=hours)
+    conn = await asyncpg.connect(dsn)
+    try:
+        lines = await cost_report(conn, since, until)
+    finally:
+        await conn.close()
+    out = [f"LLM costs {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC", ""]
+    out.append(
+        f"{'stage':<10} {'model':<24} {'calls':>7} {'requests':>8} {'prompt':>10} {'completion':>11} {'USD':>12}"
+    )
+    for line in lines:
+        out.append(
+            f"{line.stage:<10} {line.model:<24} {line.calls:>7} {line.requests:>8} {line.prompt_tokens:>10}"
+            f" {line.completion_tokens:>11} {line.cost_usd:>12.6f}"
+        )
+    total = sum((line.cost_usd for line in lines), start=Decimal(0))
+    requests = max((line.requests for line in lines if line.stage == "planner"), default=0)
+    out += ["", f"total ${total:.6f}" + (f", ${total / requests:.6f} per planned request" if requests else "")]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

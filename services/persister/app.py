@@ -8,13 +8,14 @@ import asyncpg
 from starlette.applications import Starlette
 
 from contracts import streams
-from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, LlmCallRecorded, PlanFailed, PlanGenerated
 from service_runtime.bus import EventBus
 from service_runtime.consumer import LeasedConsumer, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
+from services.persister.ledger import PostgresLedger
 from services.persister.plans import Persisting
 from services.persister.postgres import PostgresPlanStore, create_pool
 from services.persister.settings import PersisterSettings
@@ -55,6 +56,14 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
                     persisting.exercise_profiled,
                     max_in_flight=settings.max_in_flight,
                     on_give_up=give_up,
+                ),
+                # A ledger row that cannot be written is an accounting gap, not a reason to fail a plan.
+                LeasedConsumer(
+                    bus.jetstream,
+                    settings.consumer(streams.PERSISTER_LEDGER),
+                    LlmCallRecorded,
+                    PostgresLedger(pool).record,
+                    max_in_flight=settings.max_in_flight,
                 ),
                 # No give-up hook: a failure that cannot be recorded must not loop through plan.failed.
                 LeasedConsumer(

@@ -40,7 +40,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with build_openai_client(settings) as client, bus:
-            meter = LlmMeter("planner", settings.llm_prices)
+            meter = LlmMeter("planner", settings.llm_prices, ledger=bus)
             writer: PlanWriter
             if settings.llm_mode == "responses_background":
                 writer = BackgroundPlanWriter(

@@ -214,12 +214,14 @@ class BackgroundPlanWriter:
         finally:
             if self._meter is not None:
                 usage = response.usage
-                self._meter.call(
+                cached = usage.input_tokens_details.cached_tokens if usage and usage.input_tokens_details else 0
+                await self._meter.record(
                     response.model or self._model,
                     outcome,
                     max(0.0, self._clock() - record.created_at),
                     prompt_tokens=usage.input_tokens if usage else 0,
                     completion_tokens=usage.output_tokens if usage else 0,
+                    cached_tokens=cached or 0,
                 )
 
     async def _judge(

@@ -1,9 +1,12 @@
 """One request end to end: the app's call, the four services as processes, the rows it leaves."""
 
 import asyncio
+import os
 import re
+import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -231,6 +234,60 @@ def test_every_worker_reports_its_dependencies_ready(stack: Stack) -> None:
         assert "workout_messages_handled_total" in httpx.get(f"{stack.health_urls[name]}/metrics").text or (
             name == "gateway"
         )
+
+
+async def test_the_cost_ledger_matches_the_tokens_the_simulator_served(stack: Stack) -> None:
+    with stack.simulator() as sim:
+        sim.post("/_sim/reset").raise_for_status()
+    started = datetime.now(UTC)
+    users = [uuid.uuid4() for _ in range(3)]
+    profiles = [SEED_PROFILE, "Lose fat, 4x per week, dumbbells at home", f"{SEED_PROFILE} [[sim:fault=malformed]]"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        ids = [await submit(client, stack, text, user) for text, user in zip(profiles, users, strict=True)]
+        ends = await asyncio.gather(*(wait_for_end(client, stack, i, u) for i, u in zip(ids, users, strict=True)))
+    assert [e["status"] for e in ends] == ["completed", "completed", "failed"]
+    with stack.simulator() as sim:
+        served = sim.get("/_sim/stats").json()
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        async with asyncio.timeout(15):  # the ledger is written by its own consumer: let it catch up
+            while True:
+                ledger = await conn.fetchrow(
+                    "SELECT coalesce(sum(prompt_tokens), 0) AS prompt,"
+                    " coalesce(sum(completion_tokens), 0) AS completion, count(*) AS calls"
+                    " FROM llm_calls WHERE called_at >= $1::timestamptz - interval '1 second'",
+                    started,
+                )
+                if ledger["completion"] >= served["completion_tokens_total"]:
+                    break
+                await asyncio.sleep(0.2)
+        per_request = await conn.fetch(
+            "SELECT id, cost_usd FROM workout_plan_requests WHERE id = ANY($1::uuid[])", [uuid.UUID(i) for i in ids]
+        )
+    finally:
+        await conn.close()
+    print(
+        f"ledger {ledger['calls']} calls, {ledger['prompt']}+{ledger['completion']} tokens;"
+        f" simulator {served['prompt_tokens_total']}+{served['completion_tokens_total']}"
+    )
+    assert ledger["prompt"] == pytest.approx(served["prompt_tokens_total"], rel=0.01)
+    assert ledger["completion"] == pytest.approx(served["completion_tokens_total"], rel=0.01)
+    # The failed request paid for its invalid replies too; every request carries its total.
+    assert all(row["cost_usd"] > 0 for row in per_request)
+    report = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.persister",
+        "costs",
+        "1",
+        env={**os.environ, "DATABASE_URL": stack.database_url, "NATS_URL": stack.nats_url},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    printed = (await asyncio.wait_for(report.communicate(), 60))[0].decode()
+    assert report.returncode == 0
+    assert "planner" in printed
+    assert "profiler" in printed
+    assert "total $" in printed
 
 
 UUID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -398,3 +398,65 @@ async def test_a_fresh_stream_follows_its_snapshot_with_the_newest_notice_alread
         ("progress", "cancelled"),
     ]
     assert events[0].id is None
+
+
+async def test_a_burst_cannot_spend_past_the_users_daily_budget(
+    nats_url: str, database_url: str, db: asyncpg.Connection
+) -> None:
+    # $0.05 a day, each plan reserved at $0.02 until it costs more: two fit, a third would not.
+    settings = settings_for(
+        nats_url,
+        database_url,
+        max_active_requests_per_user=50,
+        user_daily_budget_usd=0.05,
+        plan_cost_estimate_usd=0.02,
+    )
+    user_id = uuid.uuid4()
+    async with serving(create_app(settings)) as client:
+        burst = await asyncio.gather(
+            *(
+                client.post("/v1/plans", headers=bearer(user_id), json={"userProfile": f"{PROFILE} #{i}"})
+                for i in range(8)
+            )
+        )
+        accepted = [uuid.UUID(r.json()["request_id"]) for r in burst if r.status_code == 202]
+        # One of them turns out cheap (its plan cost $0.001): the budget frees what it did not use.
+        await db.execute(
+            "UPDATE workout_plan_requests SET status = 'failed', error = 'x', cost_usd = 0.001 WHERE id = $1",
+            accepted[0],
+        )
+        after_refund = await client.post("/v1/plans", headers=bearer(user_id), json={"userProfile": PROFILE})
+        over = await client.post("/v1/plans", headers=bearer(user_id), json={"userProfile": PROFILE})
+
+    assert sorted(r.status_code for r in burst) == [202] * 2 + [429] * 6
+    refused = next(r for r in burst if r.status_code == 429)
+    assert error_of(refused)["code"] == "quota_exceeded"
+    assert "budget" in error_of(refused)["message"]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert after_refund.status_code == 202
+    assert over.status_code == 429
+    assert await rows_of(db, user_id) == 3
+
+
+async def test_the_global_daily_budget_holds_across_users(
+    nats_url: str, database_url: str, db: asyncpg.Connection
+) -> None:
+    spent_today = await db.fetchval(
+        "SELECT coalesce(sum(CASE WHEN status = 'processing' THEN greatest(cost_usd, 0.02) ELSE cost_usd END), 0)"
+        "::float8 FROM workout_plan_requests WHERE created_at > clock_timestamp() - interval '1 day'"
+    )
+    # Room for exactly three more plans at $0.02, whatever earlier tests left in this database.
+    settings = settings_for(
+        nats_url,
+        database_url,
+        global_daily_budget_usd=spent_today + 0.065,
+        plan_cost_estimate_usd=0.02,
+    )
+    users = [uuid.uuid4() for _ in range(6)]
+    async with serving(create_app(settings)) as client:
+        burst = await asyncio.gather(
+            *(client.post("/v1/plans", headers=bearer(user), json={"userProfile": PROFILE}) for user in users)
+        )
+
+    assert sorted(r.status_code for r in burst) == [202] * 3 + [429] * 3
+    assert sum([await rows_of(db, user) for user in users]) == 3

@@ -31,20 +31,20 @@ def test_failures_map_to_a_bounded_outcome(exc: BaseException, outcome: str) -> 
     assert outcome_of(exc) == outcome
 
 
-def test_cost_follows_the_price_table_and_dated_model_names_share_their_entry() -> None:
+async def test_cost_follows_the_price_table_and_dated_model_names_share_their_entry() -> None:
     meter = LlmMeter("test-stage", {"gpt-4o-mini": (0.15, 0.60)})
     assert meter.cost_usd("gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000) == pytest.approx(0.75)
 
     before = LLM_COST_USD.labels("test-stage", "gpt-4o-mini")._value.get()
-    meter.call("gpt-4o-mini-2024-07-18", "ok", 12.0, prompt_tokens=2000, completion_tokens=10_000)
+    await meter.record("gpt-4o-mini-2024-07-18", "ok", 12.0, prompt_tokens=2000, completion_tokens=10_000)
 
     assert LLM_CALLS.labels("test-stage", "gpt-4o-mini", "ok")._value.get() >= 1
     assert LLM_TOKENS.labels("test-stage", "gpt-4o-mini", "completion")._value.get() >= 10_000
     assert LLM_COST_USD.labels("test-stage", "gpt-4o-mini")._value.get() - before == pytest.approx(0.0063)
 
 
-def test_an_unpriced_model_costs_nothing_and_keeps_its_name() -> None:
+async def test_an_unpriced_model_costs_nothing_and_keeps_its_name() -> None:
     meter = LlmMeter("test-stage", {})
     assert meter.cost_usd("mystery-model", 10**6, 10**6) == 0.0
-    meter.call("mystery-model", "ok", 1.0, prompt_tokens=1, completion_tokens=1)
+    await meter.record("mystery-model", "ok", 1.0, prompt_tokens=1, completion_tokens=1)
     assert LLM_CALLS.labels("test-stage", "mystery-model", "ok")._value.get() >= 1
