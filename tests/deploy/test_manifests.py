@@ -106,7 +106,7 @@ SERVICES = (
         "persister",
         PersisterSettings,
         "health_port",
-        (streams.PERSISTER_PLANS, streams.PERSISTER_PROFILES, streams.PERSISTER_FAILURES),
+        (streams.PERSISTER_PLANS, streams.PERSISTER_PROFILES, streams.PERSISTER_FAILURES, streams.PERSISTER_LEDGER),
     ),
 )
 WORKERS = tuple(s for s in SERVICES if s.consumers)
