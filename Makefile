@@ -4,6 +4,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
+# Debian's prometheus + promtool (tests/monitoring, `promtool check rules`); see deploy/monitoring/README.md.
+PROMETHEUS := .tools/prometheus/bin/prometheus
 VENV := .venv
 BIN := $(VENV)/bin
 BENCH_LLM_MODE ?= responses_background
@@ -11,12 +13,14 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas openapi demo token faults bench clean
+.PHONY: run test check lint typecheck format schemas openapi demo token faults bench prometheus alerts clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
 
-test: $(VENV)/.synced ## Unit, integration (real NATS + Postgres) and end-to-end tests.
+# Without Prometheus only tests/monitoring's Prometheus tests skip (saying why): a failed fetch is not fatal.
+test: $(VENV)/.synced ## Unit, integration (real NATS + Postgres), end-to-end and monitoring tests.
+	-@$(MAKE) -s --no-print-directory $(PROMETHEUS)
 	$(BIN)/pytest
 
 check: lint typecheck test ## Everything CI cares about.
@@ -49,6 +53,14 @@ faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Pos
 
 bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=chat_stream to measure streaming).
 	$(BIN)/python -m bench.long_calls --calls 1000 --seconds 60 --llm-mode $(BENCH_LLM_MODE) --report .run/bench-long-calls.json
+
+prometheus: $(PROMETHEUS) ## Debian's prometheus and promtool into .tools/prometheus/bin (no root needed).
+
+$(PROMETHEUS):
+	sh deploy/monitoring/fetch-prometheus.sh .tools/prometheus
+
+alerts: $(VENV)/.synced ## Regenerate the PrometheusRule in deploy/k8s/base from deploy/monitoring/alerts.yaml.
+	$(BIN)/python deploy/monitoring/prometheus_rule.py
 
 $(UV):
 	$(PYTHON) -m venv .tools

