@@ -36,6 +36,7 @@ from service_runtime.metrics import (
     MESSAGES_HANDLED,
     MESSAGES_IN_FLIGHT,
     MESSAGES_REDELIVERED,
+    consumer_at_zero,
 )
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class LeasedConsumer(Generic[E]):
         # A third of ack_wait leaves two missed beats of slack before the server redelivers.
         self._heartbeat_every = spec.ack_wait_seconds / 3
         self._in_flight: dict[asyncio.Task[None], Msg] = {}
+        consumer_at_zero(spec.durable)
         self._slot_freed = asyncio.Event()
         self._fetcher: asyncio.Task[None] | None = None
         self._lag_reporter: asyncio.Task[None] | None = None

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service_runtime.metrics import start_at_zero
+
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -36,6 +38,8 @@ def health_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route]:
                 results[name] = False
         ready = all(results.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results}, 200 if ready else 503)
+
+    start_at_zero()
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

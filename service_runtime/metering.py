@@ -16,7 +16,7 @@ from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
 from service_runtime.llm import InvalidReply
 from service_runtime.logs import current_request_id
-from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS
+from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS, llm_at_zero
 
 __all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "outcome_of"]
 
@@ -56,11 +56,20 @@ Stage = Literal["planner", "profiler"]
 class LlmMeter:
     """Records the LLM calls of one stage: metrics, and with ``ledger`` one ledger event per paid call."""
 
-    def __init__(self, stage: Stage, prices: Prices | None = None, ledger: EventPublisher | None = None) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        prices: Prices | None = None,
+        ledger: EventPublisher | None = None,
+        *,
+        model: str | None = None,
+    ) -> None:
         self._stage: Stage = stage
         self._prices = dict(DEFAULT_PRICES if prices is None else prices)
         self._ledger = ledger
         self._unpriced: set[str] = set()
+        if model is not None:
+            llm_at_zero(stage, self._priced_name(model))
 
     async def record(
         self,

@@ -40,6 +40,9 @@ __all__ = [
     "PLAN_SECONDS",
     "PROFILE_CACHE",
     "STAGE_SECONDS",
+    "consumer_at_zero",
+    "llm_at_zero",
+    "start_at_zero",
     "watch_pool",
 ]
 
@@ -151,6 +154,33 @@ PROFILE_CACHE = Counter("workout_profile_cache_total", "Exercise profile lookups
 DB_POOL_CONNECTIONS = Gauge(
     "workout_db_pool_connections", "asyncpg pool connections, by state (in_use, idle, max).", ["state"]
 )
+
+
+def start_at_zero() -> None:
+    """Create the label sets every process of a kind will use, at 0, so a first event shows as an
+    increase (``rate``/``increase`` cannot see a series that appears already at 1)."""
+    for reason in ("active_cap", "daily_quota", "user_budget", "global_budget"):
+        PLANS_REFUSED.labels(reason)
+    for result in ("hit", "miss"):
+        PROFILE_CACHE.labels(result)
+    PLANS_FAILED.labels("persister", "timeout")
+
+
+def consumer_at_zero(consumer: str) -> None:
+    """The same for one consumer's series."""
+    for outcome in ("acked", "retried", "gave_up", "error"):
+        MESSAGES_HANDLED.labels(consumer, outcome)
+    MESSAGES_REDELIVERED.labels(consumer)
+    MESSAGES_IN_FLIGHT.labels(consumer)
+
+
+def llm_at_zero(stage: str, model: str) -> None:
+    """The same for one stage's LLM calls with its configured model."""
+    for outcome in ("ok", "invalid_reply", "rate_limited", "server_error", "quota", "timeout", "connection", "other"):
+        LLM_CALLS.labels(stage, model, outcome)
+    for kind in ("prompt", "completion"):
+        LLM_TOKENS.labels(stage, model, kind)
+    LLM_COST_USD.labels(stage, model)
 
 
 class _Pool(Protocol):

@@ -41,7 +41,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with build_openai_client(settings) as client, bus:
-            meter = LlmMeter("planner", settings.llm_prices, ledger=bus)
+            meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=settings.model)
             writer: PlanWriter
             if settings.generation == "parallel":
                 writer = ParallelPlanWriter(

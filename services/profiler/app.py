@@ -36,7 +36,7 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
                 model=settings.model,
                 deadline_seconds=settings.llm_deadline_seconds,
                 attempts=settings.reply_attempts,
-                meter=LlmMeter("profiler", settings.llm_prices, ledger=bus),
+                meter=LlmMeter("profiler", settings.llm_prices, ledger=bus, model=settings.model),
             )
             cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds, replicas=bus.replicas)
             profiling = Profiling(
