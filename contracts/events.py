@@ -77,6 +77,7 @@ class PlanGenerated(Event):
         description="Every distinct exercise name the plan uses, with its catalogue key (names may share a key)."
     )
     usage: LlmUsage
+    prompt_version: str = Field("", description="The prompt files the plan was written with, e.g. 'plan-v1'.")
 
 
 class ExerciseProfileNeeded(Event):

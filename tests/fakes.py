@@ -57,6 +57,8 @@ def sample_profile(name: str) -> ExerciseProfile:
 class FakePlanWriter:
     """Writes ``plan``; with ``gate``, each call first waits for the gate to open (a long call)."""
 
+    prompt_version = "fake-v1"
+
     def __init__(self, plan: WorkoutPlan, gate: asyncio.Event | None = None) -> None:
         self.plan = plan
         self.gate = gate

@@ -136,13 +136,15 @@ async def _insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
     )
     plan_id = uuid.uuid4()
     await conn.execute(
-        "INSERT INTO workout_plans (id, request_id, user_id, title, summary, model) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO workout_plans (id, request_id, user_id, title, summary, model, prompt_version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         plan_id,
         event.request_id,
         event.user_id,
         event.plan.title,
         event.plan.summary,
         event.usage.model,
+        event.prompt_version,
     )
     key_of = {ref.name: ref.key for ref in event.exercises}
     rows: list[tuple[Any, ...]] = []

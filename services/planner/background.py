@@ -31,7 +31,7 @@ from contracts.plan import WorkoutPlan
 from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import InvalidReply, delivery_outcome, reply_problem
 from service_runtime.metering import LlmMeter
-from services.planner.planning import PlanDraft
+from services.planner.planning import PLAN_PROMPT, PlanDraft
 from services.planner.response_ids import RecordConflict, ResponseRecord
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class ResponseIds(Protocol):
 
 class BackgroundPlanWriter:
     """Writes a plan with one background response per request, re-attaching to it after a crash."""
+
+    prompt_version = PLAN_PROMPT.version
 
     def __init__(
         self,

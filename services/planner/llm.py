@@ -12,10 +12,12 @@ from openai.types.chat import ChatCompletionMessageParam
 from contracts.plan import WorkoutPlan
 from service_runtime.llm import structured_completion
 from service_runtime.metering import LlmMeter
-from services.planner.planning import PlanDraft
+from services.planner.planning import PLAN_PROMPT, PlanDraft
 
 
 class OpenAIPlanWriter:
+    prompt_version = PLAN_PROMPT.version
+
     def __init__(
         self,
         client: openai.AsyncOpenAI,

@@ -28,27 +28,18 @@ from service_runtime.bus import ProgressAnnouncer
 from service_runtime.delivery import GiveUp
 from service_runtime.llm import structured_completion
 from service_runtime.metering import LlmMeter
-from services.planner.planning import PlanDraft
+from service_runtime.prompts import read_prompt
+from services.planner.planning import PLAN_PROMPT, PROMPTS, PlanDraft
 from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems
 
 __all__ = ["ParallelPlanWriter", "PartStore"]
 
 log = logging.getLogger(__name__)
 
-SKELETON_INSTRUCTIONS = """\
-First, write only the skeleton of the 8-week programme: its title and summary, training days per
-week, the progression and deload scheme, and blocks of weeks that share their training days and
-exercise selection (each day: its focus and exercise names in order), and for every week its theme
-and whether it is a deload. The weeks themselves are written afterwards, one by one, against it.
-"""
-
-WEEK_INSTRUCTIONS = """\
-Write week {week} of the 8-week programme, and only that week: its training days and, for each,
-the exercises in the skeleton's order with sets, reps (or a duration), rest in seconds and a short
-coaching note. Follow the skeleton below: this week's block, its theme, and a lighter load if it is a
-deload week. Skeleton:
-{skeleton}
-"""
+SKELETON_PROMPT = read_prompt(PROMPTS, "skeleton-v1")
+WEEK_PROMPT = read_prompt(PROMPTS, "week-v1")
+SKELETON_INSTRUCTIONS = SKELETON_PROMPT.text
+WEEK_INSTRUCTIONS = WEEK_PROMPT.text
 
 PartT = TypeVar("PartT", bound=pydantic.BaseModel)
 
@@ -67,6 +58,8 @@ class _Kept(pydantic.BaseModel):
 
 
 class ParallelPlanWriter:
+    prompt_version = f"{SKELETON_PROMPT.version}+{WEEK_PROMPT.version}+{PLAN_PROMPT.version}"
+
     def __init__(
         self,
         client: openai.AsyncOpenAI,

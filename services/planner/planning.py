@@ -5,6 +5,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanCancelled, PlanGenerated, PlanRequested
@@ -13,26 +14,17 @@ from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.delivery import GiveUp
 from service_runtime.metrics import STAGE_SECONDS
+from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
 from services.planner.catalogue import distinct_by_key, exercise_refs
 from services.planner.quality import plan_problems
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "plan-v1"
-
-INSTRUCTIONS = """\
-You are an experienced strength and conditioning coach. Write a personalised 8-week training plan
-for the person described by the user.
-
-Rules:
-- Exactly 8 weeks, numbered 1 to 8. Each week lists only its training days (day 1 = Monday).
-- Match the number of training days per week to what the person asks for; default to 3.
-- Respect the equipment they have and any injuries or limitations they mention.
-- Use standard, specific exercise names (e.g. "Barbell Back Squat", "Dumbbell Romanian Deadlift").
-- Progress load or volume across weeks and include a lighter deload week where sensible.
-- Give sets, reps (or a duration), rest in seconds, and a short coaching note for each exercise.
-"""
+PROMPTS = Path(__file__).parent / "prompts"
+# The whole plan's rules: the single call's instructions, and the rules every parallel part follows.
+PLAN_PROMPT = read_prompt(PROMPTS, "plan-v1")
+INSTRUCTIONS = PLAN_PROMPT.text
 
 
 @dataclass(frozen=True)
@@ -46,6 +38,8 @@ class PlanWriter(Protocol):
 
     ``request_id`` names the call: a writer that can resume a call (background mode) finds the
     one it already started for this request instead of paying for another."""
+
+    prompt_version: str  # the prompt files it writes with, recorded on the plan
 
     async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft: ...
 
@@ -145,6 +139,7 @@ class Planning:
     async def _generate(self, request: PlanRequested) -> PlanGenerated:
         draft = await self._checked_draft(request)
         generated = PlanGenerated(
+            prompt_version=self._writer.prompt_version,
             request_id=request.request_id,
             user_id=request.user_id,
             plan=draft.plan,

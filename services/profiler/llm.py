@@ -1,20 +1,17 @@
 """The OpenAI adapter of ``ProfileWriter``: one short structured-output call per new exercise."""
 
+from pathlib import Path
+
 import openai
 
 from contracts.plan import ExerciseProfile
 from service_runtime.llm import structured_completion
 from service_runtime.metering import LlmMeter
+from service_runtime.prompts import read_prompt
 from services.profiler.profiles import ProfileDraft
 
-PROMPT_VERSION = "profile-v1"
-
-INSTRUCTIONS = """\
-You are a strength coach writing the reference card for one exercise in a training app.
-Describe how to perform it safely: a one-paragraph description, numbered steps, the primary and
-secondary muscles worked, the equipment needed, the key coaching cues and the difficulty
-(beginner, intermediate or advanced).
-"""
+PROFILE_PROMPT = read_prompt(Path(__file__).parent / "prompts", "profile-v1")
+INSTRUCTIONS = PROFILE_PROMPT.text
 
 
 class OpenAIProfileWriter:

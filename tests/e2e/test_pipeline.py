@@ -74,8 +74,11 @@ async def test_a_seed_request_becomes_a_complete_plan(stack: Stack) -> None:
     conn = await asyncpg.connect(stack.database_url)
     try:
         rid = uuid.UUID(request_id)
-        plans = await conn.fetch("SELECT id, status, created_at FROM workout_plans WHERE request_id = $1", rid)
+        plans = await conn.fetch(
+            "SELECT id, status, created_at, prompt_version FROM workout_plans WHERE request_id = $1", rid
+        )
         assert len(plans) == 1
+        assert plans[0]["prompt_version"] == "skeleton-v1+week-v1+plan-v1"  # parallel generation, the default
         plan_id = plans[0]["id"]
         weeks = await conn.fetch("SELECT DISTINCT week FROM workout_entries WHERE plan_id = $1 ORDER BY week", plan_id)
         assert [w["week"] for w in weeks] == list(range(1, 9))

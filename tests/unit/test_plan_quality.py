@@ -68,6 +68,8 @@ def test_a_heavier_deload_is_a_problem() -> None:
 class SequenceWriter:
     """Writes the given plans in turn (the last one forever)."""
 
+    prompt_version = "fake-v1"
+
     def __init__(self, plans: list[WorkoutPlan]) -> None:
         self.plans = plans
         self.calls = 0

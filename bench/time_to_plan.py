@@ -1,0 +1,133 @@
+"""Time-to-plan: one plan written in a single call versus skeleton-then-weeks, in the same run.
+
+Starts the LLM simulator (``python -m llm_simulator``) paced at ``--tokens-per-second`` with
+``--note-sentences`` extra coaching sentences per exercise (about 2.1k tokens each on a 3-day plan,
+so 5 gives a ~16k-token plan), then runs the planner's two real adapters side by side through the
+real ``openai`` client: ``OpenAIPlanWriter`` (one streamed call) and ``ParallelPlanWriter`` (a
+skeleton, then the eight weeks at once). Both plans pass the same quality checks. Prints a JSON
+report: seconds, tokens and calls per mode.
+
+    python -m bench.time_to_plan                      # 60 tokens/s, ~16k-token plans
+    python -m bench.time_to_plan --tokens-per-second 400 --note-sentences 0
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from contracts.progress import PlanProgress
+from devstack import free_port
+from devstack._readiness import tcp_accepts, wait_until
+from devstack.supervisor import Supervisor
+from services.planner.llm import OpenAIPlanWriter
+from services.planner.parallel import ParallelPlanWriter
+from services.planner.planning import INSTRUCTIONS, PlanDraft, PlanWriter
+from services.planner.quality import plan_problems
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILE = "I want to build muscle, 3x per week, I have a full gym"
+
+
+class _Parts:
+    """Parts kept in memory: the benchmark has no crash to survive."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, bytes] = {}
+
+    async def get(self, request_id: uuid.UUID, part: str) -> bytes | None:
+        return self._parts.get(f"{request_id}.{part}")
+
+    async def put(self, request_id: uuid.UUID, part: str, value: bytes) -> None:
+        self._parts[f"{request_id}.{part}"] = value
+
+
+class _Quiet:
+    async def announce(self, progress: PlanProgress) -> None:
+        return None
+
+
+async def _timed(name: str, writer: PlanWriter) -> dict[str, Any]:
+    started = time.perf_counter()
+    draft: PlanDraft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+    seconds = time.perf_counter() - started
+    problems = plan_problems(draft.plan, profile=PROFILE)
+    return {
+        "mode": name,
+        "seconds": round(seconds, 1),
+        "completion_tokens": draft.usage.completion_tokens,
+        "prompt_tokens": draft.usage.prompt_tokens,
+        "calls": draft.usage.calls,
+        "weeks": len(draft.plan.weeks),
+        "quality_problems": problems,
+    }
+
+
+async def _run(base_url: str, deadline: float) -> list[dict[str, Any]]:
+    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sim", max_retries=0, timeout=120)
+    try:
+        single = OpenAIPlanWriter(client, model="gpt-4o-mini", deadline_seconds=deadline, attempts=1, stream=True)
+        parallel = ParallelPlanWriter(
+            client,
+            _Parts(),
+            _Quiet(),
+            model="gpt-4o-mini",
+            deadline_seconds=deadline,
+            attempts=1,
+            stream=True,
+            max_concurrent_calls=16,
+        )
+        # Side by side, so both see the same machine at the same moment.
+        return list(await asyncio.gather(_timed("single", single), _timed("parallel", parallel)))
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.time_to_plan", description=__doc__)
+    parser.add_argument("--tokens-per-second", type=float, default=60.0)
+    parser.add_argument("--note-sentences", type=int, default=5)
+    parser.add_argument("--report", type=Path, default=None, help="also write the JSON report here")
+    args = parser.parse_args(argv)
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "SIM_TOKENS_PER_SECOND": str(args.tokens_per_second),
+        "SIM_PLAN_NOTE_SENTENCES": str(args.note_sentences),
+        "SIM_FIRST_TOKEN_DELAY_SECONDS": "0.3",
+        "SIM_LOG_LEVEL": "WARNING",
+    }
+    supervisor = Supervisor(sys.stderr)
+    simulator = supervisor.start(
+        "simulator", [sys.executable, "-m", "llm_simulator", "--port", str(port)], env=env, cwd=REPO_ROOT
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: tcp_accepts("127.0.0.1", port),
+            timeout=30,
+            what="the simulator",
+            alive=lambda: simulator.returncode is None,
+        )
+        results = asyncio.run(_run(base_url, deadline=1800))
+    finally:
+        supervisor.stop_all()
+    report = {"tokens_per_second": args.tokens_per_second, "note_sentences": args.note_sentences, "runs": results}
+    text = json.dumps(report, indent=2)
+    sys.stdout.write(text + "\n")
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
