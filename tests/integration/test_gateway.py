@@ -44,20 +44,6 @@ async def client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
-    yield nc.jetstream()
-    await nc.close()
-
-
 async def stored_and_published(db: asyncpg.Connection, js: JetStreamContext) -> tuple[int, int]:
     rows = await db.fetchval("SELECT count(*) FROM workout_plan_requests")
     info = await js.stream_info(WORKOUT_EVENTS.name)

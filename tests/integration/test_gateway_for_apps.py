@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 from nats.js import JetStreamContext
 
@@ -33,20 +32,6 @@ pytestmark = pytest.mark.integration
 
 def settings_for(nats_url: str, database_url: str, **overrides: Any) -> GatewaySettings:
     return GatewaySettings(nats_url=nats_url, database_url=database_url, supabase_jwt_secret=SECRET, **overrides)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
-    yield nc.jetstream()
-    await nc.close()
 
 
 @pytest.fixture
