@@ -7,23 +7,20 @@ its messages.
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import orjson
 import pytest
 
 from devstack import NatsServer
+from tests.databases import fresh_database
 from tests.e2e.conftest import E2E_ENV
 from tests.e2e.test_pipeline import SEED_PROFILE, submit, wait_for_end
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.stack import REPO_ROOT, ServiceStack
+from tests.stack import ServiceStack
 
 pytestmark = pytest.mark.e2e
 
@@ -39,51 +36,31 @@ class Traced:
 @pytest.fixture(scope="module")
 async def traced(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Traced]:
     workdir = tmp_path_factory.mktemp("tracing")
-    name = f"tracing_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = database_url.rsplit("/", 1)[0] + f"/{name}"
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.persister", "migrate"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    nats_server = NatsServer(workdir / "nats")
-    receiver = OtlpReceiver()
-    stack = ServiceStack(
-        nats_url=nats_server.url,
-        database_url=url,
-        log_path=workdir / "services.log",
-        env={
-            **E2E_ENV,
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            # Export within a tenth of a second rather than the default five.
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "LOG_FORMAT": "json",
-        },
-    )
-    try:
-        await asyncio.to_thread(nats_server.start)
-        receiver.start()
-        await asyncio.to_thread(stack.start)
-        yield Traced(stack, receiver)
-    finally:
-        await asyncio.to_thread(stack.stop)
-        receiver.stop()
-        await asyncio.to_thread(nats_server.stop)
-        admin = await asyncpg.connect(database_url)
+    async with fresh_database(database_url, "tracing") as url:
+        nats_server = NatsServer(workdir / "nats")
+        receiver = OtlpReceiver()
+        stack = ServiceStack(
+            nats_url=nats_server.url,
+            database_url=url,
+            log_path=workdir / "services.log",
+            env={
+                **E2E_ENV,
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                # Export within a tenth of a second rather than the default five.
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "LOG_FORMAT": "json",
+            },
+        )
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await asyncio.to_thread(nats_server.start)
+            receiver.start()
+            await asyncio.to_thread(stack.start)
+            yield Traced(stack, receiver)
         finally:
-            await admin.close()
+            await asyncio.to_thread(stack.stop)
+            receiver.stop()
+            await asyncio.to_thread(nats_server.stop)
 
 
 class Trace:

@@ -1,17 +1,13 @@
 """The fault suite's checker catches what it promises to: stuck, double, leftover and unexpected."""
 
-import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
+from tests.databases import fresh_database
 from tests.faults.checker import Expectation, check
-from tests.stack import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -19,28 +15,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def empty_database(database_url: str) -> AsyncIterator[str]:
     """A migrated database of its own: the checker reads every request, so it must not see other tests'."""
-    name = f"checker_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = database_url.rsplit("/", 1)[0] + f"/{name}"
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.persister", "migrate"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    yield url
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(database_url, "checker") as url:
+        yield url
 
 
 async def _request(conn: "asyncpg.Connection[asyncpg.Record]", status: str, profile: str = "3x per week") -> uuid.UUID:
