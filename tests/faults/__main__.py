@@ -18,7 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postgres-restart", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True, help="SIGSTOP a planner")
     parser.add_argument("--fault-rate", type=float, default=0.3)
-    parser.add_argument("--llm-mode", choices=("chat_stream", "responses_background"), default="chat_stream")
+    parser.add_argument("--generation", choices=("parallel", "single"), default="parallel", help="PLANNER_GENERATION")
+    parser.add_argument(
+        "--llm-mode", choices=("chat_stream", "responses_background"), default="chat_stream", help="single mode's"
+    )
     parser.add_argument("--concurrency", type=int, default=20, help="plan requests in flight at the gateway")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quota-requests", type=int, default=1)
@@ -46,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         freeze=args.freeze,
         fault_rate=args.fault_rate,
         llm_mode=args.llm_mode,
+        generation=args.generation,
         concurrency=args.concurrency,
         seed=args.seed,
         quota_requests=args.quota_requests,

@@ -53,6 +53,7 @@ class ScenarioOptions:
     postgres_restart: bool = True
     fault_rate: float = 0.3
     llm_mode: str = "chat_stream"
+    generation: str = "parallel"
     concurrency: int = 20
     seed: int = 7
     quota_requests: int = 1
@@ -96,6 +97,7 @@ def service_env(options: ScenarioOptions) -> dict[str, str]:
         # A hang then costs seconds, not the default minute.
         "LLM_READ_TIMEOUT_SECONDS": "3",
         "PLANNER_LLM_MODE": options.llm_mode,
+        "PLANNER_GENERATION": options.generation,
         "GATEWAY_OUTBOX_RELAY_INTERVAL_SECONDS": "0.5",
         "PERSISTER_SWEEP_INTERVAL_SECONDS": "2",
         "REQUEST_STALL_SECONDS": f"{options.stall_seconds:g}",
@@ -425,7 +427,8 @@ def format_report(result: ScenarioResult) -> str:
     db, load, chaos, llm, frozen = f["db"], f["load"], f["chaos"], f["llm"], f["frozen_worker"]
     opts = f["options"]
     lines = [
-        f"fault run: {opts['plans']} plans, seed {opts['seed']}, llm mode {opts['llm_mode']},"
+        f"fault run: {opts['plans']} plans, seed {opts['seed']}, generation {opts['generation']},"
+        f" llm mode {opts['llm_mode']},"
         f" fault rate {opts['fault_rate']:.0%}, concurrency {opts['concurrency']}",
         f"  load      accepted {load['accepted']}/{load['orders']} (retried {load['retried_submissions']},"
         f" ambiguous {load['ambiguous']}), load+chaos {load['load_and_chaos_seconds']}s,"
