@@ -77,3 +77,7 @@ PLANNER_CANCELLATIONS = ConsumerSpec(
 PERSISTER_LEDGER = ConsumerSpec(
     "persister-ledger", WORKOUT_EVENTS.name, subjects.LLM_CALL_RECORDED, description="records every paid LLM call"
 )
+
+# The exercise catalogue's profiles, one key per exercise (``services.planner.catalogue``): written by
+# the profiler, read by the planner to steer new plans toward exercises already described.
+EXERCISE_PROFILES_BUCKET = "exercise-profiles"

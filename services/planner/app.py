@@ -20,6 +20,7 @@ from service_runtime.metering import LlmMeter
 from services.planner.background import BackgroundPlanWriter
 from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
 from services.planner.drafts import KeyValueDraftStore, KeyValuePartStore
+from services.planner.known_exercises import KeyValueKnownExercises
 from services.planner.llm import OpenAIPlanWriter
 from services.planner.parallel import ParallelPlanWriter
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
@@ -54,6 +55,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     stream=settings.stream,
                     max_concurrent_calls=settings.max_concurrent_calls,
                     meter=meter,
+                    known=await KeyValueKnownExercises.open(bus.jetstream, replicas=bus.replicas),
                 )
             elif settings.llm_mode == "responses_background":
                 writer = BackgroundPlanWriter(

@@ -44,6 +44,22 @@ WEEK_INSTRUCTIONS = WEEK_PROMPT.text
 PartT = TypeVar("PartT", bound=pydantic.BaseModel)
 
 
+class KnownExercises(Protocol):
+    """Names the exercise catalogue already describes (see ``known_exercises.py``)."""
+
+    async def names(self) -> list[str]: ...
+
+
+def catalogue_note(names: list[str]) -> str | None:
+    """The skeleton call's hint toward catalogue exercises: where the exercise selection happens."""
+    if not names:
+        return None
+    return (
+        "Exercises the app already describes (prefer these exact names where they suit this person;"
+        " use others only when none fits): " + "; ".join(names)
+    )
+
+
 class PartStore(Protocol):
     async def get(self, request_id: uuid.UUID, part: str) -> bytes | None: ...
 
@@ -72,7 +88,9 @@ class ParallelPlanWriter:
         stream: bool,
         max_concurrent_calls: int,
         meter: LlmMeter | None = None,
+        known: KnownExercises | None = None,
     ) -> None:
+        self._known = known
         self._client = client
         self._parts = parts
         self._progress = progress
@@ -115,7 +133,8 @@ class ParallelPlanWriter:
     async def _skeleton(
         self, request_id: uuid.UUID, instructions: list[str], user_profile: str
     ) -> tuple[PlanSkeleton, list[LlmUsage]]:
-        messages = _messages([SKELETON_INSTRUCTIONS, *instructions], user_profile)
+        note = catalogue_note(await self._known.names()) if self._known is not None else None
+        messages = _messages([SKELETON_INSTRUCTIONS, *instructions, *([note] if note else [])], user_profile)
         asked = requested_days(user_profile)
 
         def problems(skeleton: PlanSkeleton) -> list[str]:

@@ -14,9 +14,10 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from contracts.plan import ExerciseProfile
+from contracts.streams import EXERCISE_PROFILES_BUCKET
 from service_runtime.bus import open_bucket
 
-PROFILES_BUCKET = "exercise-profiles"
+PROFILES_BUCKET = EXERCISE_PROFILES_BUCKET
 CLAIMS_BUCKET = "exercise-profile-claims"
 
 

@@ -3,6 +3,7 @@ a skeleton, then eight weeks at once; broken weeks regenerated or the request fa
 only the unfinished parts."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,12 +15,17 @@ from nats.aio.client import Client
 
 from contracts.plan import PLAN_WEEKS
 from contracts.progress import PlanProgress
+from contracts.streams import EXERCISE_PROFILES_BUCKET
 from llm_simulator import SimulatorConfig
+from service_runtime.bus import open_bucket
 from service_runtime.delivery import GiveUp
+from services.planner.catalogue import exercise_key
 from services.planner.drafts import KeyValuePartStore
+from services.planner.known_exercises import KeyValueKnownExercises
 from services.planner.parallel import ParallelPlanWriter
 from services.planner.planning import INSTRUCTIONS
 from services.planner.quality import plan_problems
+from tests.fakes import sample_profile
 from tests.simulator_server import reset_simulator, serving_simulator, simulator_stats
 
 pytestmark = pytest.mark.integration
@@ -121,3 +127,44 @@ async def test_a_redelivery_after_a_crash_buys_only_the_unfinished_parts(
     assert after["completions_by_schema"]["PlanSkeleton"] == 1  # the skeleton was not bought twice
     assert bought_again == PLAN_WEEKS - len(kept)
     assert plan_problems(draft.plan, profile=PROFILE) == []
+
+
+async def test_the_skeleton_call_is_steered_toward_exercises_the_catalogue_already_describes(
+    nc: Client, parallel_simulator_url: str, admin: httpx.AsyncClient
+) -> None:
+    js = nc.jetstream()
+    profiles = await open_bucket(js, EXERCISE_PROFILES_BUCKET)
+    for name in ("Barbell Back Squat", "Goblet Squat"):
+        await profiles.put(exercise_key(name), sample_profile(name).model_dump_json().encode())
+    known = await KeyValueKnownExercises.open(js, limit=500)
+    sent: list[dict[str, Any]] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(json.loads(request.content))
+
+    http = httpx.AsyncClient(event_hooks={"request": [record]})
+    llm = openai.AsyncOpenAI(base_url=f"{parallel_simulator_url}/v1", api_key="sim", max_retries=0, http_client=http)
+    writer = ParallelPlanWriter(
+        llm,
+        await KeyValuePartStore.open(js),
+        Notices(),
+        model="gpt-4o-mini",
+        deadline_seconds=30,
+        attempts=2,
+        stream=True,
+        max_concurrent_calls=16,
+        known=known,
+    )
+    try:
+        await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+    finally:
+        await llm.close()
+
+    skeleton_calls = [body for body in sent if body["response_format"]["json_schema"]["name"] == "PlanSkeleton"]
+    week_calls = [body for body in sent if body["response_format"]["json_schema"]["name"] == "TrainingWeek"]
+    (skeleton_call,) = skeleton_calls
+    system = "\n".join(m["content"] for m in skeleton_call["messages"] if m["role"] == "system")
+    assert "Barbell Back Squat" in system
+    assert "Goblet Squat" in system
+    assert week_calls
+    assert all("already describes" not in m["content"] for body in week_calls for m in body["messages"])
