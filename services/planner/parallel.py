@@ -25,7 +25,7 @@ from contracts.events import LlmUsage
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
-from service_runtime.delivery import GiveUp
+from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import structured_completion
 from service_runtime.metering import LlmMeter
 from service_runtime.prompts import read_prompt
@@ -42,6 +42,7 @@ SKELETON_INSTRUCTIONS = SKELETON_PROMPT.text
 WEEK_INSTRUCTIONS = WEEK_PROMPT.text
 
 PartT = TypeVar("PartT", bound=pydantic.BaseModel)
+T = TypeVar("T")
 
 
 class KnownExercises(Protocol):
@@ -118,7 +119,11 @@ class ParallelPlanWriter:
                 return written
 
             weeks_done = 0
-            written = await asyncio.gather(*(week(n) for n in range(1, PLAN_WEEKS + 1)))
+            # Every week runs to its end even when another fails: what succeeded is kept for the
+            # redelivery, and no call is still running when the message goes back to the server
+            # (a redelivery racing a live call for the same week would buy that week twice).
+            outcomes = await asyncio.gather(*(week(n) for n in range(1, PLAN_WEEKS + 1)), return_exceptions=True)
+            written = _all_or_first_failure(outcomes)
             usages += [usage for _, usage in written]
             plan = WorkoutPlan(title=skeleton.title, summary=skeleton.summary, weeks=[w for w, _ in written])
             problems = plan_problems(plan, profile=user_profile, skeleton=skeleton)
@@ -168,7 +173,13 @@ class ParallelPlanWriter:
                 week_off_skeleton(week, skeleton)
             )
 
-        return await self._part(request_id, f"week{number}", TrainingWeek, messages, problems, fresh=fresh)
+        # A week is a ninth of a plan and eight of them run at once: an invalid reply is worth another
+        # delivery (which buys only the weeks still missing) rather than failing the whole request.
+        # The skeleton fails as a single-call plan would: a request that keeps getting invalid
+        # replies ends quickly.
+        return await self._part(
+            request_id, f"week{number}", TrainingWeek, messages, problems, fresh=fresh, retry_invalid=True
+        )
 
     async def _part(
         self,
@@ -179,6 +190,7 @@ class ParallelPlanWriter:
         problems_of: Callable[[PartT], list[str]],
         *,
         fresh: bool,
+        retry_invalid: bool = False,
     ) -> tuple[PartT, LlmUsage]:
         """A checked part: the one kept from an earlier delivery, or a new one (regenerated while
         its checks fail, ``attempts`` times at most)."""
@@ -199,6 +211,7 @@ class ParallelPlanWriter:
                     attempts=self._attempts,
                     stream=self._stream,
                     meter=self._meter,
+                    invalid_is_transient=retry_invalid,
                 )
             usages.append(reply.usage)
             problems = problems_of(reply.parsed)
@@ -212,6 +225,21 @@ class ParallelPlanWriter:
                 return reply.parsed, usage
             log.warning("request %s: %s fails its checks (%s); regenerating", request_id, name, "; ".join(problems))
         raise GiveUp("plan_quality", f"{name}: " + "; ".join(problems)[:1000])
+
+
+def _all_or_first_failure(outcomes: Sequence[T | BaseException]) -> list[T]:
+    """The results, or the failure that decides the delivery: a permanent one (``GiveUp``) first,
+    then a transient one with the longest wait, then anything else."""
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if not failures:
+        return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    for failure in failures:
+        if isinstance(failure, asyncio.CancelledError | GiveUp):
+            raise failure
+    retries = [failure for failure in failures if isinstance(failure, RetryLater)]
+    if retries:
+        raise max(retries, key=lambda r: r.delay_seconds or 0.0)
+    raise failures[0]
 
 
 def _messages(system: Sequence[str], user_profile: str) -> list[ChatCompletionMessageParam]:

@@ -18,7 +18,7 @@ from contracts.progress import PlanProgress
 from contracts.streams import EXERCISE_PROFILES_BUCKET
 from llm_simulator import SimulatorConfig
 from service_runtime.bus import open_bucket
-from service_runtime.delivery import GiveUp
+from service_runtime.delivery import GiveUp, RetryLater
 from services.planner.catalogue import exercise_key
 from services.planner.drafts import KeyValuePartStore
 from services.planner.known_exercises import KeyValueKnownExercises
@@ -168,3 +168,29 @@ async def test_the_skeleton_call_is_steered_toward_exercises_the_catalogue_alrea
     assert "Goblet Squat" in system
     assert week_calls
     assert all("already describes" not in m["content"] for body in week_calls for m in body["messages"])
+
+
+async def test_rate_limited_weeks_are_retried_by_redelivery_and_no_week_is_bought_twice(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    await reset_simulator(admin, {**FAST, "p_rate_limit": 0.35, "retry_after_seconds": 0})
+    parts = await KeyValuePartStore.open(nc.jetstream())
+    request_id = uuid.uuid4()
+    deliveries = 0
+    reasons: set[str] = set()
+    while True:  # what the consumer does: deliver again after a RetryLater
+        deliveries += 1
+        assert deliveries <= 20, "the plan never got written"
+        try:
+            draft = await writer_for(llm, parts, Notices()).write(request_id, [INSTRUCTIONS], PROFILE)
+        except RetryLater as exc:
+            reasons.add(exc.reason)
+            continue
+        break
+
+    stats = await simulator_stats(admin)
+    assert deliveries > 1, "no 429 was drawn: the test proved nothing"
+    assert reasons == {"llm_rate_limited"}
+    # Every delivery let the other weeks finish and kept them: each part was bought exactly once.
+    assert stats["completions_by_schema"] == {"PlanSkeleton": 1, "TrainingWeek": PLAN_WEEKS}
+    assert plan_problems(draft.plan, profile=PROFILE) == []
