@@ -3,7 +3,8 @@
 The schema already bounds sets (1-10), rest (0-600 s), days (1-7, distinct) and weeks (exactly
 1..8). These checks look across the plan: the same number of training days every week, and the
 number the profile asked for; reps that name a dose; deload weeks that are lighter than the week
-before (no more sets x reps); loading that changes across the weeks; weeks that follow their skeleton; no equipment for
+before (no more sets x reps); loading that changes across the weeks; no exercise that loads a joint
+the profile says hurts (knee, lower back, shoulder); weeks that follow their skeleton; no equipment for
 a profile that has none. A plan with problems is repaired or regenerated, never stored.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
 
-__all__ = ["plan_problems", "requested_days", "week_off_skeleton", "week_problems"]
+__all__ = ["plan_problems", "requested_days", "troubled_joints", "week_off_skeleton", "week_problems"]
 
 _DAYS_ASKED = re.compile(
     r"\b([1-7])\s*(?:x|\u00d7|times|days?|sessions?)\s*(?:a|per|each|/)?\s*(?:week|wk)\b", re.IGNORECASE
@@ -22,6 +23,27 @@ _EQUIPMENT_WORDS = re.compile(
     r"\b(barbell|dumbbell|kettlebell|machine|cable|smith|ez[- ]bar|trap bar)\b", re.IGNORECASE
 )
 _DOSE = re.compile(r"\d")
+_CLAUSE = re.compile(r"[.,;!?\n]|\bbut\b")
+_TROUBLE = re.compile(r"\b(pain|painful|hurts?|injur\w*|bad|sore|problem\w*|issues?|surgery|torn|tendinitis)\b")
+# Exercises that load a joint, named the way models name them; kept narrow (no bench press, no
+# flyes), so a plan is only sent back for what no coach would give that person.
+_LOADS = {
+    "knee": re.compile(
+        r"\b(squat|lunge|leg press|leg extension|step-?up|jump|burpee|wall sit|thruster)", re.IGNORECASE
+    ),
+    "lower back": re.compile(
+        r"\b(deadlift|good morning|back extension|bent-?over row|kettlebell swing)", re.IGNORECASE
+    ),
+    "shoulder": re.compile(
+        r"\b(overhead press|shoulder press|arnold press|dips?\b|pike push-?up|overhead .*extension|thruster)",
+        re.IGNORECASE,
+    ),
+}
+_JOINTS = {
+    "knee": re.compile(r"\bknees?\b", re.IGNORECASE),
+    "lower back": re.compile(r"\b(lower back|back pain|lumbar)\b", re.IGNORECASE),
+    "shoulder": re.compile(r"\bshoulders?\b", re.IGNORECASE),
+}
 _DOSE_NUMBER = re.compile(r"\d+")
 
 
@@ -31,9 +53,16 @@ def requested_days(profile: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def troubled_joints(profile: str) -> set[str]:
+    """Joints the profile says hurt ("bad knee", "lower back pain", "shoulder injury")."""
+    clauses = [clause for clause in _CLAUSE.split(profile.lower()) if _TROUBLE.search(clause)]
+    return {joint for joint, named in _JOINTS.items() if any(named.search(clause) for clause in clauses)}
+
+
 def week_problems(week: TrainingWeek, *, days_per_week: int | None, profile: str) -> list[str]:
     """What is wrong with one week on its own."""
     problems: list[str] = []
+    joints = troubled_joints(profile)
     if days_per_week is not None and len(week.days) != days_per_week:
         problems.append(f"week {week.week} has {len(week.days)} training days, not {days_per_week}")
     for day in week.days:
@@ -42,6 +71,9 @@ def week_problems(week: TrainingWeek, *, days_per_week: int | None, profile: str
                 problems.append(f"week {week.week} day {day.day}: {item.name!r} has no dose ({item.reps!r})")
             if _NO_EQUIPMENT.search(profile) and _EQUIPMENT_WORDS.search(item.name):
                 problems.append(f"week {week.week} day {day.day}: {item.name!r} needs equipment the user has not got")
+            for joint in joints:
+                if _LOADS[joint].search(item.name):
+                    problems.append(f"week {week.week} day {day.day}: {item.name!r} loads the {joint} the user named")
     return problems
 
 

@@ -127,3 +127,14 @@ def test_a_plan_that_stays_broken_ends_the_request_with_plan_quality() -> None:
     assert failure.value.reason == "plan_quality"
     assert writer.calls == 2
     assert publisher.events == []
+
+
+@pytest.mark.parametrize(
+    ("trouble", "joint"),
+    [("I have knee pain", "knee"), ("lower back pain", "lower back"), ("my shoulder hurts", "shoulder")],
+)
+def test_exercises_that_load_a_painful_joint_are_a_problem(trouble: str, joint: str) -> None:
+    # A plan written for someone without that trouble, checked against a profile that has it.
+    plan = write_plan(read_intent("get stronger, 3x per week, full gym, advanced", ""), random.Random(8))
+    assert any(f"loads the {joint}" in p for p in plan_problems(plan, profile=f"3x per week, {trouble}"))
+    assert not any("loads the" in p for p in plan_problems(plan, profile="3x per week, no injuries"))
