@@ -1,0 +1,148 @@
+"""Section 5: plans persisted per second by one persister process, through its real consumers.
+
+NATS and a migrated Postgres (fresh), and one ``python -m services.persister`` with its default
+settings. ``plans`` request rows are inserted as ``processing`` (as the gateway would have), then
+each plan's ``plan.generated`` and its ``exercise.profiled`` events (``bench.raw_bounds.plan_traffic``,
+the simulator's plans for five seeds, so plans share a catalogue) are published straight to
+JetStream, all at once. The clock runs from the first publish to the last request ``completed``.
+"""
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+
+from bench.full_stack import QUIET, infrastructure
+from bench.procfs import sample_tree
+from bench.raw_bounds import PROFILE, PlanTraffic, plan_traffic
+from devstack import free_port
+from devstack._readiness import http_ok, wait_until
+from devstack.supervisor import Supervisor
+from tests.stack import REPO_ROOT
+
+__all__ = ["measure_persister"]
+
+_PUBLISH_WINDOW = 512
+
+
+async def _seed_requests(database_url: str, plans: list[PlanTraffic]) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.copy_records_to_table(
+            "workout_plan_requests",
+            records=[(p.generated.request_id, p.generated.user_id, "processing", "generating", PROFILE) for p in plans],
+            columns=("id", "user_id", "status", "stage", "user_profile"),
+        )
+    finally:
+        await conn.close()
+
+
+async def _publish_all(nats_url: str, plans: list[PlanTraffic]) -> float:
+    """Publish every plan's events (plan first, then its profiles); return seconds taken."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    messages = [
+        (event.subject, event.model_dump_json().encode(), event.dedup_id)
+        for plan in plans
+        for event in (plan.generated, *plan.profiled)
+    ]
+    started = time.perf_counter()
+    try:
+        for batch in range(0, len(messages), _PUBLISH_WINDOW):
+            await asyncio.gather(
+                *(
+                    js.publish(subject, payload, stream="WORKOUT_EVENTS", headers={"Nats-Msg-Id": dedup})
+                    for subject, payload, dedup in messages[batch : batch + _PUBLISH_WINDOW]
+                )
+            )
+    finally:
+        await nc.close()
+    return time.perf_counter() - started
+
+
+async def _wait_completed(database_url: str, expected: int, within_seconds: float) -> tuple[int, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + within_seconds
+        while True:
+            row = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE status = 'completed') AS completed,"
+                " count(*) FILTER (WHERE status = 'failed') AS failed FROM workout_plan_requests"
+            )
+            assert row is not None
+            if row["completed"] + row["failed"] >= expected or time.monotonic() > deadline:
+                return row["completed"], row["failed"]
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+def measure_persister(
+    *, plans: int = 3000, workdir: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-persister-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
+    health_port = free_port()
+    with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
+        supervisor = Supervisor(log, color=False)
+        try:
+            persister = supervisor.start(
+                "persister",
+                [sys.executable, "-m", "services.persister"],
+                env={
+                    **os.environ,
+                    **QUIET,
+                    "NATS_URL": nats_server.url,
+                    "DATABASE_URL": postgres.url,
+                    "HEALTH_HOST": "127.0.0.1",
+                    "HEALTH_PORT": str(health_port),
+                    "SHUTDOWN_GRACE_SECONDS": "2",
+                    "PYTHONUNBUFFERED": "1",
+                    **(env or {}),
+                },
+                cwd=REPO_ROOT,
+            )
+            wait_until(
+                lambda: http_ok(f"http://127.0.0.1:{health_port}/readyz"),
+                timeout=60,
+                what="persister",
+                alive=lambda: persister.returncode is None,
+            )
+            asyncio.run(_seed_requests(postgres.url, traffic))
+            pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
+            before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+            started = time.perf_counter()
+            publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
+            completed, failed = asyncio.run(_wait_completed(postgres.url, plans, within_seconds=600))
+            elapsed = time.perf_counter() - started
+            after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+        finally:
+            supervisor.stop_all(timeout=15)
+    cpu = {name: round(after[name] - before[name], 2) for name in before}
+    done = max(1, completed)
+    figures = {
+        "plans": plans,
+        "events_per_plan": 1 + len(traffic[0].profiled),
+        "completed": completed,
+        "failed": failed,
+        "publish_seconds": round(publish_seconds, 2),
+        "seconds": round(elapsed, 2),
+        "plans_per_s": round(completed / elapsed, 1),
+        "cpu_seconds": cpu,
+        "cpu_ms_per_plan": {name: round(1000 * seconds / done, 2) for name, seconds in cpu.items()},
+    }
+    print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
+    return figures
+
+
+if __name__ == "__main__":
+    import json
+
+    sys.stdout.write(json.dumps(measure_persister(plans=int(sys.argv[1]) if len(sys.argv) > 1 else 500)) + "\n")
