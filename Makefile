@@ -11,7 +11,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas openapi demo token faults bench clean
+.PHONY: run test check lint typecheck format schemas openapi demo token faults bench benchmarks bench-sync clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -26,7 +26,7 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.synced
-	$(BIN)/mypy contracts service_runtime services llm_simulator devstack
+	$(BIN)/mypy contracts service_runtime services llm_simulator devstack bench
 
 format: $(VENV)/.synced
 	$(BIN)/ruff check --fix .
@@ -49,6 +49,14 @@ faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Pos
 
 bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=chat_stream to measure streaming).
 	$(BIN)/python -m bench.long_calls --calls 1000 --seconds 60 --llm-mode $(BENCH_LLM_MODE) --report .run/bench-long-calls.json
+
+benchmarks: bench-sync ## Every benchmark (gateway, pipeline, long calls, Celery, persister, cost) -> docs/benchmarks.md; ~12 min, not part of `make test`.
+	$(BIN)/python -m bench $(BENCHMARKS_ARGS)
+
+# The bench group (Celery, Redis, matplotlib, py-spy) on top of the default environment, without
+# touching the stamp `make test` relies on; --inexact keeps whatever else is installed.
+bench-sync: $(VENV)/.synced
+	$(UV) sync --locked --inexact --group bench
 
 $(UV):
 	$(PYTHON) -m venv .tools
