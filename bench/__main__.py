@@ -30,13 +30,14 @@ from bench.pipeline import measure_pipeline
 from bench.report import write_report
 from tests.stack import REPO_ROOT
 
-SECTIONS = ("gateway", "pipeline", "long_calls", "celery", "persister")
+SECTIONS = ("gateway", "pipeline", "long_calls", "long_calls_ramped", "celery", "persister")
 
 
-def _long_calls(calls: int, seconds: float, workdir: Path) -> dict[str, Any]:
-    report = workdir / "long-calls.json"
+def _long_calls(calls: int, seconds: float, workdir: Path, ramp_seconds: float = 0.0) -> dict[str, Any]:
+    name = f"long-calls-ramp-{ramp_seconds:g}"
+    report = workdir / f"{name}.json"
     argv = ["--calls", str(calls), "--seconds", str(seconds), "--llm-mode", "responses_background"]
-    argv += ["--report", str(report), "--workdir", str(workdir / "long-calls")]
+    argv += ["--ramp-seconds", str(ramp_seconds), "--report", str(report), "--workdir", str(workdir / name)]
     long_calls.main(argv)
     figures: dict[str, Any] = json.loads(report.read_text())
     return figures
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 workdir=workdir / "pipeline",
             ),
             "long_calls": lambda: _long_calls(200 if quick else 2000, 20 if quick else 60, workdir),
+            "long_calls_ramped": lambda: _long_calls(200 if quick else 2000, 20 if quick else 60, workdir, 20.0),
             "celery": lambda: measure_celery(
                 concurrency=20 if quick else 100, seconds=20 if quick else 60, workdir=workdir / "celery"
             ),
