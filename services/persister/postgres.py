@@ -69,6 +69,15 @@ WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = (SELECT
 """
 
 
+# Whether a profile can change anything for its request: see ``store_profile``.
+_SEEN = """
+SELECT r.status, r.user_id, r.plan_id,
+       EXISTS (SELECT FROM workout_plans p WHERE p.request_id = r.id) AS plan_stored,
+       EXISTS (SELECT FROM exercises x WHERE x.key = $2 AND x.profile IS NOT NULL) AS profiled
+FROM workout_plan_requests r WHERE r.id = $1
+"""
+
+
 async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
     assert pool is not None
@@ -94,14 +103,17 @@ class PostgresPlanStore:
             return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
-        # With a known catalogue a plan completes as it is stored, so most profiles arrive for a
-        # completed request. ``completed`` is final, so seeing it needs no lock and no transaction;
-        # complete means every exercise of the plan, this one included, has its profile already.
-        seen = await self._pool.fetchrow(
-            "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $1", event.request_id
-        )
-        if seen is not None and seen["status"] == "completed":
-            return Completion(event.request_id, seen["user_id"], seen["plan_id"])
+        # With a known catalogue most profiles change nothing, and one read says so without a lock
+        # or a transaction: ``completed`` is final (and means every exercise of the plan, this
+        # one included, has its profile); and a profile the catalogue already had, for a request
+        # whose plan is not stored yet, leaves the completeness check to the plan's own
+        # transaction, which runs it after its lock and sees that profile (committed before).
+        seen = await self._pool.fetchrow(_SEEN, event.request_id, event.exercise.key)
+        if seen is not None:
+            if seen["status"] == "completed":
+                return Completion(event.request_id, seen["user_id"], seen["plan_id"])
+            if seen["profiled"] and not seen["plan_stored"] and event.usage is None:
+                return None
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
             if request["status"] == "completed":
