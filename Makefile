@@ -50,7 +50,7 @@ faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Pos
 bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=chat_stream to measure streaming).
 	$(BIN)/python -m bench.long_calls --calls 1000 --seconds 60 --llm-mode $(BENCH_LLM_MODE) --report .run/bench-long-calls.json
 
-benchmarks: bench-sync ## Every benchmark (gateway, pipeline, long calls, Celery, persister, cost) -> docs/benchmarks.md; ~12 min, not part of `make test`.
+benchmarks: bench-sync ## Every benchmark (gateway, pipeline, long calls, Celery, persister, cost) -> docs/benchmarks.md; ~10 min, not part of `make test`.
 	$(BIN)/python -m bench $(BENCHMARKS_ARGS)
 
 # The bench group (Celery, Redis, matplotlib, py-spy) on top of the default environment, without

@@ -646,7 +646,7 @@ def write_report(
         "## Rerunning",
         "",
         "```sh",
-        "make benchmarks                                  # everything, ~12 min on 2 cores; writes this page",
+        "make benchmarks                                  # everything, ~10 min on 2 cores; writes this page",
         ".venv/bin/python -m bench --only gateway,persister --quick   # a subset, smaller counts",
         ".venv/bin/python -m bench --report-only          # re-render this page from docs/benchmarks/results.json",
         "```",
