@@ -13,7 +13,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas openapi demo token faults bench prometheus alerts clean
+.PHONY: run test check lint typecheck format schemas openapi demo token faults bench benchmarks bench-sync prometheus alerts clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -30,7 +30,7 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.synced
-	$(BIN)/mypy contracts service_runtime services llm_simulator devstack
+	$(BIN)/mypy contracts service_runtime services llm_simulator devstack bench
 
 format: $(VENV)/.synced
 	$(BIN)/ruff check --fix .
@@ -61,6 +61,14 @@ $(PROMETHEUS):
 
 alerts: $(VENV)/.synced ## Regenerate the PrometheusRule in deploy/k8s/base from deploy/monitoring/alerts.yaml.
 	$(BIN)/python deploy/monitoring/prometheus_rule.py
+
+benchmarks: bench-sync ## Every benchmark (gateway, pipeline, long calls, Celery, persister, cost) -> docs/benchmarks.md; ~10 min, not part of `make test`.
+	$(BIN)/python -m bench $(BENCHMARKS_ARGS)
+
+# The bench group (Celery, Redis, matplotlib, py-spy) on top of the default environment, without
+# touching the stamp `make test` relies on; --inexact keeps whatever else is installed.
+bench-sync: $(VENV)/.synced
+	$(UV) sync --locked --inexact --group bench
 
 $(UV):
 	$(PYTHON) -m venv .tools

@@ -78,6 +78,7 @@ def peak_rss(pid: int) -> int | None:
 class Run:
     calls: int
     seconds: float
+    ramp_seconds: float = 0.0
     generated: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
     max_num_redelivered: int = 0
@@ -121,8 +122,13 @@ async def drive(run: Run, nats_url: str, sim_url: str, planner_pid: int, wait_se
         events = [
             PlanRequested(request_id=uuid.uuid4(), user_id=uuid.uuid4(), user_profile=PROFILE) for _ in range(run.calls)
         ]
-        for batch in range(0, len(events), 200):
-            await asyncio.gather(*(bus.publish(e) for e in events[batch : batch + 200]))
+        # At once by default; with a ramp, in even steps of 0.1 s (arrivals spread as traffic is,
+        # so the calls do not all end in the same second either).
+        step = 200 if run.ramp_seconds <= 0 else max(1, round(run.calls / (run.ramp_seconds * 10)))
+        for batch in range(0, len(events), step):
+            if run.ramp_seconds > 0:
+                await asyncio.sleep(max(0.0, started + batch / step * 0.1 - time.monotonic()))
+            await asyncio.gather(*(bus.publish(e) for e in events[batch : batch + step]))
         published = time.monotonic() - started
     deadline = started + wait_seconds
     while len(run.generated) < run.calls and time.monotonic() < deadline:
@@ -147,6 +153,7 @@ async def drive(run: Run, nats_url: str, sim_url: str, planner_pid: int, wait_se
     return {
         "calls": run.calls,
         "target_seconds_per_call": run.seconds,
+        "ramp_seconds": run.ramp_seconds,
         "published_in_seconds": round(published, 2),
         "plan_generated": len(run.generated),
         "plan_generated_in_stream": (stream.state.subjects or {}).get(subjects.PLAN_GENERATED, 0),
@@ -174,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.long_calls", description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each plan call streams")
+    parser.add_argument("--ramp-seconds", type=float, default=0.0, help="spread the publishes over this long")
     parser.add_argument("--timeout", type=float, default=None, help="give up after this long (default 3 x S + 120)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--report", type=Path, default=None, help="write the figures as JSON here")
@@ -222,9 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 details=lambda: log_path.read_text()[-3000:],
             )
             timeout = args.timeout or 3 * args.seconds + 120
-            figures = asyncio.run(
-                drive(Run(args.calls, args.seconds), nats_server.url, sim_url, planner.process.pid, timeout)
-            )
+            run = Run(args.calls, args.seconds, args.ramp_seconds)
+            figures = asyncio.run(drive(run, nats_server.url, sim_url, planner.process.pid, timeout))
         finally:
             supervisor.stop_all(timeout=15)
     figures["llm_mode"] = args.llm_mode

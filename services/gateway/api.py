@@ -36,7 +36,9 @@ class GatewayContext:
     stream_ping_seconds: float = 15.0
 
 
-def gateway_context(request: Request) -> GatewayContext:
+# async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+# (and GIL hand-over) on every request for what is an attribute read.
+async def gateway_context(request: Request) -> GatewayContext:
     context = getattr(request.app.state, "gateway", None)
     if not isinstance(context, GatewayContext):
         raise RuntimeError("the gateway is not started: enter the app's lifespan first")

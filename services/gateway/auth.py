@@ -6,6 +6,8 @@ tokens against the project's signing keys; ``SupabaseVerifier`` picks one by the
 among those configured.
 """
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -26,6 +28,9 @@ __all__ = [
 # project secrets are longer still.
 MIN_SECRET_BYTES = 32
 REQUIRED_CLAIMS = ("exp", "sub", "aud")
+# An app sends the same access token with every call for up to an hour; verifying its signature
+# once and remembering the result (until it expires) saves most of what authentication costs.
+VERIFIED_TOKENS_KEPT = 10_000
 SIGNED_IN_ROLE = "authenticated"
 
 
@@ -82,8 +87,18 @@ class SharedSecretVerifier:
         self._audience = audience
         # Small: it only absorbs clock skew between Supabase Auth and us.
         self._leeway = leeway_seconds
+        # token -> (principal, exp). Keyed by the whole token, signature included, so a hit is a
+        # token whose signature, audience and claims were verified; only its expiry can change.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires_at = known
+            if time.time() < expires_at + self._leeway:
+                return principal
+            del self._verified[token]
+            raise InvalidToken("token expired")
         try:
             claims = jwt.decode(
                 token,
@@ -97,7 +112,11 @@ class SharedSecretVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(reason_for(exc)) from exc
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._verified[token] = (principal, float(claims["exp"]))
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)  # the oldest verified first
+        return principal
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

@@ -27,6 +27,7 @@ from service_runtime import outbox
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
+from services.gateway.confirmations import GroupedConfirmations
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
 __all__ = [
@@ -126,16 +127,33 @@ class RequestStore(Protocol):
         ...
 
 
-_INSERT_REQUEST = """
-INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt, idempotency_key)
-VALUES ($1, $2, 'processing', 'queued', $3, $4, $5)
-"""
-
 # One user's creations queue behind this lock (held to the end of the transaction), so a burst
 # of concurrent requests cannot all pass the quota checks before any of them is stored.
 _LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7340022))"
 
-_COUNT_ACTIVE = "SELECT count(*) FROM workout_plan_requests WHERE user_id = $1 AND status = 'processing'"
+# Both quotas checked and, when there is room, the request inserted: one round trip. It runs after
+# the user's lock is granted, as its own statement, so its snapshot (READ COMMITTED: one per
+# statement) sees every creation of this user that committed before. ``active`` counts the
+# user's plans in flight; ``wait`` is the seconds until the oldest of their last ``$7`` requests
+# leaves the 24-hour window (NULL: fewer than ``$7`` in the window, so there is room);
+# ``inserted`` says whether the request row was written.
+_ACCEPT = """
+WITH active AS (
+    SELECT count(*) AS n FROM workout_plan_requests WHERE user_id = $2 AND status = 'processing'
+), daily AS (
+    SELECT extract(epoch FROM created_at + interval '1 day' - clock_timestamp()) AS wait
+    FROM workout_plan_requests
+    WHERE user_id = $2 AND created_at > clock_timestamp() - interval '1 day'
+    ORDER BY created_at DESC
+    OFFSET $7 - 1 LIMIT 1
+), inserted AS (
+    INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt, idempotency_key)
+    SELECT $1, $2, 'processing', 'queued', $3, $4, $5
+    WHERE (SELECT n FROM active) < $6 AND NOT EXISTS (SELECT FROM daily)
+    RETURNING id
+)
+SELECT (SELECT n FROM active) AS active, (SELECT wait FROM daily) AS wait, EXISTS (SELECT FROM inserted) AS inserted
+"""
 
 # Spent in the last 24 hours, counting each processing request at least at the estimate ($2): a
 # burst of requests reserves budget before any of them has spent anything.
@@ -152,16 +170,6 @@ WHERE created_at > clock_timestamp() - interval '1 day'
 # Every creation queues behind this one lock while a global budget is set (and only then).
 _LOCK_GLOBAL_BUDGET = "SELECT pg_advisory_xact_lock(7340023)"
 _BUDGET_RETRY_AFTER_SECONDS = 3600
-
-# Seconds until the oldest of the user's last ``$2`` requests leaves the 24-hour window
-# (no row: fewer than ``$2`` requests in the window, so there is room).
-_DAILY_WAIT = """
-SELECT extract(epoch FROM created_at + interval '1 day' - clock_timestamp())
-FROM workout_plan_requests
-WHERE user_id = $1 AND created_at > clock_timestamp() - interval '1 day'
-ORDER BY created_at DESC
-OFFSET $2 - 1 LIMIT 1
-"""
 
 _SELECT_IDEMPOTENT = """
 SELECT id, user_profile, system_prompt FROM workout_plan_requests WHERE user_id = $1 AND idempotency_key = $2
@@ -254,6 +262,7 @@ class PostgresRequestStore:
         self._quotas = quotas
         self._acquire_timeout = acquire_timeout_seconds
         self._publish_wait = publish_wait_seconds
+        self._confirmations = GroupedConfirmations(pool)
 
     async def create_request(
         self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
@@ -275,31 +284,40 @@ class PostgresRequestStore:
                         raise IdempotencyConflict(idempotency_key)
                     replayed: UUID = first["id"]
                     return replayed
-            await self._check_quotas(conn, user_id)
-            await conn.execute(_INSERT_REQUEST, request_id, user_id, user_profile, system_prompt, idempotency_key)
+            await self._check_budgets(conn, user_id)
+            accepted = await conn.fetchrow(
+                _ACCEPT,
+                request_id,
+                user_id,
+                user_profile,
+                system_prompt,
+                idempotency_key,
+                self._quotas.max_active,
+                self._quotas.max_per_day,
+            )
+            assert accepted is not None  # the SELECT always returns one row
+            if not accepted["inserted"]:
+                raise self._refusal(accepted["active"], accepted["wait"])
             outbox_id = await outbox.stage(conn, event)
         await self._publish_staged(event, outbox_id)
         PLANS_ACCEPTED.inc()
         log.info("accepted request %s", request_id)
         return request_id
 
-    async def _check_quotas(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], user_id: UUID) -> None:
-        active = await conn.fetchval(_COUNT_ACTIVE, user_id)
+    def _refusal(self, active: int, wait: float | None) -> QuotaExceeded:
+        """Why ``_ACCEPT`` stored nothing: the active-plan cap, else the daily quota."""
         if active >= self._quotas.max_active:
             PLANS_REFUSED.labels("active_cap").inc()
-            raise QuotaExceeded(
+            return QuotaExceeded(
                 f"You already have {active} plans being generated (at most {self._quotas.max_active});"
                 " wait for one to finish or cancel one.",
                 self._quotas.active_retry_after_seconds,
             )
-        wait = await conn.fetchval(_DAILY_WAIT, user_id, self._quotas.max_per_day)
-        if wait is not None:
-            PLANS_REFUSED.labels("daily_quota").inc()
-            raise QuotaExceeded(
-                f"You started {self._quotas.max_per_day} plans in the last 24 hours, the most allowed.",
-                max(1, math.ceil(float(wait))),
-            )
-        await self._check_budgets(conn, user_id)
+        PLANS_REFUSED.labels("daily_quota").inc()
+        return QuotaExceeded(
+            f"You started {self._quotas.max_per_day} plans in the last 24 hours, the most allowed.",
+            max(1, math.ceil(float(wait or 0))),
+        )
 
     async def _check_budgets(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], user_id: UUID) -> None:
         estimate = self._quotas.plan_cost_estimate_usd
@@ -327,7 +345,7 @@ class PostgresRequestStore:
             # the relay publishes later (a publish that did land is de-duplicated by JetStream).
             async with asyncio.timeout(self._publish_wait):
                 await self._publisher.publish(event)
-            await outbox.confirm(self._pool, outbox_id)
+            await self._confirmations.confirm(outbox_id)
         except Exception as exc:
             log.warning("%s for %s left to the outbox relay: %s", event.subject, event.request_id, exc)
 

@@ -7,6 +7,7 @@ arrives last completes the plan, and the request's status turns ``completed`` in
 transaction, last.
 """
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -64,6 +65,10 @@ class PlanStore(Protocol):
         ...
 
 
+# How many completions this process remembers having announced (a few MB at most).
+ANNOUNCED_KEPT = 100_000
+
+
 class Persisting:
     """The persister's use cases."""
 
@@ -71,6 +76,12 @@ class Persisting:
         self._store = store
         self._publisher = publisher
         self._progress = progress
+        # Requests whose completion this process has announced. Once a plan is complete, each of
+        # its late ``exercise.profiled`` events reports the completion again; re-announcing those
+        # is two publishes per event for JetStream to drop as duplicates. A process that did not
+        # announce it (another replica, or this one after a crash between commit and publish)
+        # still does.
+        self._announced: OrderedDict[UUID, None] = OrderedDict()
 
     async def plan_generated(self, event: PlanGenerated) -> None:
         await self._announce(await self._store.store_plan(event))
@@ -98,6 +109,8 @@ class Persisting:
                 )
             )
         elif isinstance(outcome, Completion):
+            if outcome.total_seconds is None and outcome.request_id in self._announced:
+                return
             count_completion(outcome)
             # Also on a repeat delivery of an already completed request: if the first attempt
             # committed but crashed before publishing, this is the publish that was missing.
@@ -110,3 +123,6 @@ class Persisting:
                     request_id=outcome.request_id, status="completed", stage="completed", plan_id=outcome.plan_id
                 )
             )
+            self._announced[outcome.request_id] = None
+            if len(self._announced) > ANNOUNCED_KEPT:
+                self._announced.popitem(last=False)

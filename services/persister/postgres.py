@@ -8,12 +8,12 @@ previous holder committed. Without it, a plan and its last profile committing at
 time could each conclude the other was still missing and leave the plan waiting forever.
 """
 
-import json
 import logging
 import uuid
 from typing import Any
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseProfiled, LlmUsage, PlanFailed, PlanGenerated
@@ -41,7 +41,41 @@ _ENTRY_COLUMNS = (
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda value: orjson.dumps(value).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+
+
+# After the request's lock: store the profile in the catalogue (the first one written stays) and,
+# in the same round trip, find the request's plan and count its exercises still without a
+# profile. The count reads the statement's snapshot, which cannot see this statement's own
+# write, so this exercise is left out of ``missing``: once the statement ends it has a profile,
+# either ours or the one already stored.
+_STORE_PROFILE = """
+WITH written AS (
+    INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, $2, $3, clock_timestamp())
+    ON CONFLICT (key) DO UPDATE SET profile = excluded.profile, profiled_at = excluded.profiled_at
+    WHERE exercises.profile IS NULL
+    RETURNING key
+), plan AS (
+    SELECT id FROM workout_plans WHERE request_id = $4
+)
+SELECT (SELECT id FROM plan) AS plan_id,
+       EXISTS (SELECT FROM written) AS written,
+       count(x.key) AS total,
+       count(x.key) FILTER (WHERE x.profile IS NULL AND x.key <> $1) AS missing
+FROM exercises x
+WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = (SELECT id FROM plan))
+"""
+
+
+# Whether a profile can change anything for its request: see ``store_profile``.
+_SEEN = """
+SELECT r.status, r.user_id, r.plan_id,
+       EXISTS (SELECT FROM workout_plans p WHERE p.request_id = r.id) AS plan_stored,
+       EXISTS (SELECT FROM exercises x WHERE x.key = $2 AND x.profile IS NOT NULL) AS profiled
+FROM workout_plan_requests r WHERE r.id = $1
+"""
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
@@ -69,30 +103,41 @@ class PostgresPlanStore:
             return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
+        # With a known catalogue most profiles change nothing, and one read says so without a lock
+        # or a transaction: ``completed`` is final (and means every exercise of the plan, this
+        # one included, has its profile); and a profile the catalogue already had, for a request
+        # whose plan is not stored yet, leaves the completeness check to the plan's own
+        # transaction, which runs it after its lock and sees that profile (committed before).
+        seen = await self._pool.fetchrow(_SEEN, event.request_id, event.exercise.key)
+        if seen is not None:
+            if seen["status"] == "completed":
+                return Completion(event.request_id, seen["user_id"], seen["plan_id"])
+            if seen["profiled"] and not seen["plan_stored"] and event.usage is None:
+                return None
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
+            if request["status"] == "completed":
+                return Completion(event.request_id, request["user_id"], request["plan_id"])
             # The catalogue keeps the first profile written; later ones for the same key are no-ops.
-            written = await conn.execute(
-                "INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, $2, $3, clock_timestamp())"
-                " ON CONFLICT (key) DO UPDATE SET profile = excluded.profile, profiled_at = excluded.profiled_at"
-                " WHERE exercises.profile IS NULL",
+            stored = await conn.fetchrow(
+                _STORE_PROFILE,
                 event.exercise.key,
                 event.exercise.name,
                 event.profile.model_dump(mode="json"),
+                event.request_id,
             )
-            if request["status"] == "completed":
-                return Completion(event.request_id, request["user_id"], request["plan_id"])
+            assert stored is not None  # an aggregate always returns a row
             if request["status"] != "processing":
                 return None
             if event.usage is not None:
                 await _add_usage(conn, event.request_id, event.usage)
-            plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
-            if plan_id is None:
+            if stored["plan_id"] is None:
                 return None  # the plan is not stored yet; storing it will run the check
-            outcome = await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
-            if isinstance(outcome, Waiting) and written == "INSERT 0 0":
-                return None  # the exercise already had its profile: no progress to report
-            return outcome
+            if stored["missing"]:
+                if not stored["written"]:
+                    return None  # the exercise already had its profile: no progress to report
+                return Waiting(event.request_id, stored["total"], stored["total"] - stored["missing"])
+            return await complete(conn, event.request_id, request["user_id"], stored["plan_id"])
 
     async def mark_failed(self, event: PlanFailed) -> str | None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -186,6 +231,12 @@ async def complete_if_ready(
     assert counts is not None  # an aggregate always returns a row
     if counts["missing"]:
         return Waiting(request_id, counts["total"], counts["total"] - counts["missing"])
+    return await complete(conn, request_id, user_id, plan_id)
+
+
+async def complete(conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID) -> Completion:
+    """Mark the plan complete and, last, the request ``completed``; the caller holds the request's lock
+    and has seen every exercise of the plan profiled."""
     profiling_seconds = await conn.fetchval(
         "UPDATE workout_plans SET status = 'complete', completed_at = clock_timestamp() WHERE id = $1"
         " RETURNING extract(epoch FROM completed_at - created_at)::float8",

@@ -8,6 +8,8 @@ expire by itself; a live owner refreshes its claim while its call runs.
 import contextlib
 import os
 import socket
+import time
+from collections import OrderedDict
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -19,6 +21,11 @@ from service_runtime.bus import open_bucket
 
 PROFILES_BUCKET = EXERCISE_PROFILES_BUCKET
 CLAIMS_BUCKET = "exercise-profile-claims"
+# Profiles this process read or wrote are kept in memory: the bucket is the shared record, but once
+# an exercise is profiled its profile stays, and each plan asks for ~25 of them. Bounded in size,
+# and in age so that a profile an operator replaced in the bucket reaches every replica.
+REMEMBERED_PROFILES = 10_000
+REMEMBER_SECONDS = 600.0
 
 
 class KeyValueProfileCache:
@@ -27,6 +34,7 @@ class KeyValueProfileCache:
         self._claims = claims
         self._owner = f"{socket.gethostname()}:{os.getpid()}".encode()
         self._revisions: dict[str, int] = {}
+        self._remembered: OrderedDict[str, tuple[ExerciseProfile, float]] = OrderedDict()
 
     @classmethod
     async def open(cls, js: JetStreamContext, claim_ttl_seconds: float, replicas: int = 1) -> "KeyValueProfileCache":
@@ -35,11 +43,24 @@ class KeyValueProfileCache:
         return cls(profiles, claims)
 
     async def get(self, key: str) -> ExerciseProfile | None:
+        remembered = self._remembered.get(key)
+        if remembered is not None and time.monotonic() < remembered[1]:
+            return remembered[0]
         try:
             entry = await self._profiles.get(key)
         except nats.js.errors.KeyNotFoundError:
             return None
-        return ExerciseProfile.model_validate_json(entry.value) if entry.value else None
+        if not entry.value:
+            return None
+        profile = ExerciseProfile.model_validate_json(entry.value)
+        self._remember(key, profile)
+        return profile
+
+    def _remember(self, key: str, profile: ExerciseProfile) -> None:
+        self._remembered[key] = (profile, time.monotonic() + REMEMBER_SECONDS)
+        self._remembered.move_to_end(key)
+        if len(self._remembered) > REMEMBERED_PROFILES:
+            self._remembered.popitem(last=False)
 
     async def claim(self, key: str) -> bool:
         try:
@@ -59,6 +80,7 @@ class KeyValueProfileCache:
 
     async def put(self, key: str, profile: ExerciseProfile) -> None:
         await self._profiles.put(key, profile.model_dump_json().encode())
+        self._remember(key, profile)
         await self.release(key)
 
     async def release(self, key: str) -> None:

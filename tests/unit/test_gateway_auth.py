@@ -1,5 +1,6 @@
 """The gateway's HS256 token verifier: Supabase-shaped tokens in, a principal or InvalidToken out."""
 
+import asyncio
 import base64
 import json
 import time
@@ -93,3 +94,25 @@ async def test_a_token_signed_with_an_asymmetric_algorithm_is_rejected() -> None
 def test_a_secret_too_short_for_hs256_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         SharedSecretVerifier("short", audience="authenticated")
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires() -> None:
+    strict = SharedSecretVerifier(SECRET, audience="authenticated", leeway_seconds=0)
+    token = signed(claims(exp=int(time.time()) + 1))
+    assert (await strict.verify(token)).role == "authenticated"
+
+    await asyncio.sleep(1.1)
+
+    with pytest.raises(InvalidToken, match="token expired"):
+        await strict.verify(token)
+
+
+async def test_a_token_is_remembered_only_byte_for_byte() -> None:
+    shared = verifier()
+    token = mint_dev_token(SECRET, uuid.uuid4())
+    await shared.verify(token)
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-2]}AA"
+
+    with pytest.raises(InvalidToken):
+        await shared.verify(forged)

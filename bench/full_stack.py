@@ -1,0 +1,86 @@
+"""The whole system for a benchmark: NATS and Postgres (devstack, free ports, a fresh work directory),
+the schema migrated by its documented command, and the simulator plus the four services as separate
+processes (``tests.stack.ServiceStack``), each as its container runs it.
+
+Postgres runs with its durable defaults (fsync on), as production would; the services log at
+WARNING so that a per-request INFO line does not turn the benchmark into a logging benchmark.
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import NatsServer, PostgresServer
+from tests.stack import REPO_ROOT, ServiceStack
+
+__all__ = ["RunningStack", "infrastructure", "migrate", "running_stack"]
+
+QUIET = {"LOG_LEVEL": "WARNING", "SIM_LOG_LEVEL": "WARNING"}
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    nats: NatsServer
+    postgres: PostgresServer
+    services: ServiceStack
+
+    def pids(self) -> dict[str, int]:
+        """Each process to account for: the services, the simulator, NATS and Postgres (a tree)."""
+        found = {name: self.services.pid(name) for name in self.services.names}
+        found["nats-server"] = self.nats.pid
+        found["postgres"] = self.postgres.pid
+        return {name: pid for name, pid in found.items() if pid is not None}
+
+
+def migrate(database_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.persister", "migrate"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"migrate exited {done.returncode}\n{done.stdout}\n{done.stderr}")
+
+
+@contextmanager
+def infrastructure(workdir: Path) -> Iterator[tuple[NatsServer, PostgresServer]]:
+    """A fresh NATS and a migrated Postgres under ``workdir``."""
+    nats_server = NatsServer(workdir / "nats")
+    postgres = PostgresServer(workdir / "postgres", durable=True)
+    try:
+        nats_server.start()
+        postgres.start()
+        migrate(postgres.url)
+        yield nats_server, postgres
+    finally:
+        postgres.stop()
+        nats_server.stop()
+
+
+@contextmanager
+def running_stack(
+    workdir: Path,
+    *,
+    env: Mapping[str, str],
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[RunningStack]:
+    """Everything up and ready; stopped (SIGTERM, then SIGKILL) on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with infrastructure(workdir) as (nats_server, postgres):
+        services = ServiceStack(
+            nats_url=nats_server.url,
+            database_url=postgres.url,
+            log_path=workdir / "services.log",
+            env={**QUIET, **env},
+            service_env=service_env,
+        )
+        with services:
+            yield RunningStack(nats_server, postgres, services)

@@ -1,0 +1,101 @@
+"""Section 1: the gateway's accept path under open-loop load, beside its no-op route, in one run.
+
+The whole stack runs (NATS, Postgres, simulator, gateway, planner, profiler, persister). The
+simulator answers each plan call after 60 s and the planner uses background responses, as
+``make run`` does, so the requests accepted during the run wait in the planner (up to its
+in-flight cap) and the rest of the pipeline stays a steady, small background load instead of a
+growing one that would make each rate pay for the one before.
+
+At each rate the generator (``bench.loadgen``, its own process) first calls ``GET /healthz``,
+the gateway's no-op route (same process, same uvicorn on uvloop, same middleware), then
+``POST /functions/v1/trigger-workout-plan`` as ``users`` different users (the per-user quotas are
+raised so that none of the requests is refused).
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench.full_stack import running_stack
+from bench.loadgen import LoadSpec
+from bench.procfs import sample_tree
+from tests.stack import REPO_ROOT
+
+__all__ = ["GATEWAY_ENV", "measure_gateway"]
+
+BODY = json.dumps({"userProfile": "I want to build muscle, 3x per week, I have a full gym"})
+TRIGGER = "/functions/v1/trigger-workout-plan"
+
+GATEWAY_ENV = {
+    "GATEWAY_MAX_ACTIVE_REQUESTS_PER_USER": "1000000",
+    "GATEWAY_MAX_REQUESTS_PER_DAY_PER_USER": "1000000",
+    "PLANNER_LLM_MODE": "responses_background",
+    "PLANNER_MAX_IN_FLIGHT": "500",
+    "SIM_TOKENS_PER_SECOND": "0",
+    "SIM_FIRST_TOKEN_DELAY_SECONDS": "60",
+}
+
+
+def _load(spec: LoadSpec, workdir: Path) -> dict[str, Any]:
+    spec_path = workdir / f"load-{uuid.uuid4().hex[:8]}.json"
+    spec_path.write_text(json.dumps(asdict(spec)))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", str(spec_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=spec.seconds + 90,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator exited {done.returncode}: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure_gateway(
+    *,
+    rates: tuple[float, ...] = (100, 250, 500, 1000, 1500, 2000),
+    seconds: float = 8.0,
+    users: int = 1000,
+    workdir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-gateway-"))
+    with running_stack(workdir, env={**GATEWAY_ENV, **(env or {})}) as stack:
+        services = stack.services
+        host, port = services.gateway_url.removeprefix("http://").split(":")
+        tokens = tuple(services.token(uuid.uuid4()) for _ in range(users))
+        pids = stack.pids()
+        warm = LoadSpec(host, int(port), "POST", TRIGGER, 100, 2.0, tokens, BODY)
+        _load(warm, workdir)  # JIT-free Python still warms: pools fill, caches load
+        runs: list[dict[str, Any]] = []
+        for rate in rates:
+            for label, spec in (
+                ("noop", LoadSpec(host, int(port), "GET", "/healthz", rate, seconds)),
+                ("accept", LoadSpec(host, int(port), "POST", TRIGGER, rate, seconds, tokens, BODY)),
+            ):
+                before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
+                started = time.monotonic()
+                figures = _load(spec, workdir)
+                wall = time.monotonic() - started
+                after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
+                cpu = {name: round(after[name] - before[name], 2) for name in pids}
+                figures.update(endpoint=label, wall_seconds=round(wall, 1), cpu_seconds=cpu)
+                ok = max(1, figures["ok"])
+                figures["gateway_cpu_ms_per_request"] = round(1000 * cpu.get("gateway", 0.0) / ok, 3)
+                runs.append(figures)
+                lat = figures["latency_ms"]
+                print(
+                    f"gateway {label:6} {rate:6.0f}/s: ok {figures['ok']}/{figures['sent']} "
+                    f"thr {figures['throughput_ok_per_s']}/s p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms",
+                    flush=True,
+                )
+                time.sleep(1.0)
+    return {"rates": list(rates), "seconds_per_rate": seconds, "users": users, "env": GATEWAY_ENV, "runs": runs}

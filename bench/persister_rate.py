@@ -1,0 +1,162 @@
+"""Section 5: plans persisted per second by one persister process, through its real consumers.
+
+NATS and a migrated Postgres (fresh). ``plans`` request rows are inserted as ``processing`` (as the
+gateway would have), and each plan's ``plan.generated`` and its ``exercise.profiled`` events
+(``bench.raw_bounds.plan_traffic``: the simulator's plans for five seeds, so plans share a
+catalogue) are published to JetStream first, so that the publisher's speed is not what is
+measured. Then one ``python -m services.persister`` starts with its default settings and works
+through the backlog, as a replica does after a burst. Rate: plans completed after it was ready,
+divided by the time from ready to the last ``completed_at``; CPU per plan over the same interval.
+"""
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+
+from bench.full_stack import QUIET, infrastructure
+from bench.procfs import sample_tree
+from bench.raw_bounds import PROFILE, PlanTraffic, plan_traffic
+from devstack import free_port
+from devstack._readiness import http_ok, wait_until
+from devstack.supervisor import Supervisor
+from service_runtime.bus import ensure_streams
+from tests.stack import REPO_ROOT
+
+__all__ = ["measure_persister"]
+
+_PUBLISH_WINDOW = 512
+
+
+async def _seed_requests(database_url: str, plans: list[PlanTraffic]) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.copy_records_to_table(
+            "workout_plan_requests",
+            records=[(p.generated.request_id, p.generated.user_id, "processing", "generating", PROFILE) for p in plans],
+            columns=("id", "user_id", "status", "stage", "user_profile"),
+        )
+    finally:
+        await conn.close()
+
+
+async def _publish_all(nats_url: str, plans: list[PlanTraffic]) -> float:
+    """Publish every plan's events (plan first, then its profiles); return seconds taken."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    messages = [
+        (event.subject, event.model_dump_json().encode(), event.dedup_id)
+        for plan in plans
+        for event in (plan.generated, *plan.profiled)
+    ]
+    started = time.perf_counter()
+    try:
+        for batch in range(0, len(messages), _PUBLISH_WINDOW):
+            await asyncio.gather(
+                *(
+                    js.publish(subject, payload, stream="WORKOUT_EVENTS", headers={"Nats-Msg-Id": dedup})
+                    for subject, payload, dedup in messages[batch : batch + _PUBLISH_WINDOW]
+                )
+            )
+    finally:
+        await nc.close()
+    return time.perf_counter() - started
+
+
+async def _completed(database_url: str) -> tuple[int, int, float | None]:
+    """(completed, failed, epoch of the last completion)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE status = 'completed') AS completed,"
+            " count(*) FILTER (WHERE status = 'failed') AS failed,"
+            " extract(epoch FROM max(completed_at))::float8 AS last FROM workout_plan_requests"
+        )
+        assert row is not None
+        return row["completed"], row["failed"], row["last"]
+    finally:
+        await conn.close()
+
+
+async def _wait_completed(database_url: str, expected: int, within_seconds: float) -> tuple[int, int, float | None]:
+    deadline = time.monotonic() + within_seconds
+    while True:
+        completed, failed, last = await _completed(database_url)
+        if completed + failed >= expected or time.monotonic() > deadline:
+            return completed, failed, last
+        await asyncio.sleep(0.1)
+
+
+def measure_persister(
+    *, plans: int = 3000, workdir: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-persister-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
+    health_port = free_port()
+    with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
+        asyncio.run(_seed_requests(postgres.url, traffic))
+        publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
+        supervisor = Supervisor(log, color=False)
+        try:
+            persister = supervisor.start(
+                "persister",
+                [sys.executable, "-m", "services.persister"],
+                env={
+                    **os.environ,
+                    **QUIET,
+                    "NATS_URL": nats_server.url,
+                    "DATABASE_URL": postgres.url,
+                    "HEALTH_HOST": "127.0.0.1",
+                    "HEALTH_PORT": str(health_port),
+                    "SHUTDOWN_GRACE_SECONDS": "2",
+                    "PYTHONUNBUFFERED": "1",
+                    **(env or {}),
+                },
+                cwd=REPO_ROOT,
+            )
+            wait_until(
+                lambda: http_ok(f"http://127.0.0.1:{health_port}/readyz"),
+                timeout=60,
+                what="persister",
+                alive=lambda: persister.returncode is None,
+                interval=0.05,
+            )
+            pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
+            before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+            ready_at = time.time()
+            done_at_ready = asyncio.run(_completed(postgres.url))[0]
+            completed, failed, last = asyncio.run(_wait_completed(postgres.url, plans, within_seconds=600))
+            after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+        finally:
+            supervisor.stop_all(timeout=15)
+    cpu = {name: round(after[name] - before[name], 2) for name in before}
+    measured = max(1, completed - done_at_ready)
+    elapsed = max(1e-3, (last or ready_at) - ready_at)
+    figures = {
+        "plans": plans,
+        "events_per_plan": 1 + len(traffic[0].profiled),
+        "completed": completed,
+        "failed": failed,
+        "publish_seconds": round(publish_seconds, 2),
+        "completed_before_ready": done_at_ready,
+        "seconds": round(elapsed, 2),
+        "plans_per_s": round(measured / elapsed, 1),
+        "cpu_seconds": cpu,
+        "cpu_ms_per_plan": {name: round(1000 * seconds / measured, 2) for name, seconds in cpu.items()},
+    }
+    print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
+    return figures
+
+
+if __name__ == "__main__":
+    import json
+
+    sys.stdout.write(json.dumps(measure_persister(plans=int(sys.argv[1]) if len(sys.argv) > 1 else 500)) + "\n")

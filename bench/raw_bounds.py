@@ -1,0 +1,259 @@
+"""The raw bound for the pipeline: what nats-py and asyncpg alone do with a plan's messages and rows.
+
+A plan, as the services move it (``PlanTraffic``): ``plan.requested``, ``plan.generated``, one
+``exercise.profile.needed`` and one ``exercise.profiled`` per distinct exercise and a
+``plan.persisted`` go through JetStream, plus progress notices (one per stage and one per
+profiled exercise) that nobody consumes in the run. Everything but the notices and
+``plan.persisted`` is consumed and acknowledged once. The persister COPYs the plan's entry rows.
+
+Measured here, on the same NATS and Postgres as the pipeline run, with no service logic:
+JetStream publishes of those exact payloads (acknowledged, 512 in flight at once), pull
+consume + ack of the consumed ones (batches of 256), and one transaction per plan COPYing its
+rows (8 connections). The bound is the three costs added up per plan, since on this box they
+share the same two cores: ``1 / (publish + consume + copy seconds per plan)``.
+"""
+
+import asyncio
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+
+from contracts.events import (
+    ExerciseProfiled,
+    ExerciseProfileNeeded,
+    LlmUsage,
+    PlanGenerated,
+    PlanPersisted,
+    PlanRequested,
+)
+from contracts.progress import PlanProgress
+from llm_simulator.intent import read_intent
+from llm_simulator.plans import write_plan
+from llm_simulator.profiles import write_profile
+from services.planner.catalogue import distinct_by_key, exercise_refs
+
+__all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
+
+PROFILE = "I want to build muscle, 3x per week, I have a full gym"
+_STREAM = "BENCH_RAW"
+_PUBLISH_WINDOW = 512
+_FETCH_BATCH = 256
+_COPY_CONNECTIONS = 8
+
+
+@dataclass(frozen=True)
+class PlanTraffic:
+    """One plan's JetStream messages (subject, payload) and whether a service consumes each."""
+
+    consumed: tuple[tuple[str, bytes], ...]
+    published_only: tuple[tuple[str, bytes], ...]
+    generated: PlanGenerated
+    profiled: tuple[ExerciseProfiled, ...]
+
+    @property
+    def messages(self) -> int:
+        return len(self.consumed) + len(self.published_only)
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(payload) for _, payload in (*self.consumed, *self.published_only))
+
+
+def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> PlanTraffic:
+    """A plan as the simulator writes it for ``PROFILE``, and every event the services send about it."""
+    rng = random.Random(seed)
+    request_id = request_id or uuid.uuid4()
+    user_id = user_id or uuid.uuid4()
+    plan = write_plan(read_intent(PROFILE, ""), rng)
+    refs = exercise_refs(plan)
+    usage = LlmUsage(model="gpt-4o-mini", prompt_tokens=600, completion_tokens=len(plan.model_dump_json()) // 4)
+    requested = PlanRequested(request_id=request_id, user_id=user_id, user_profile=PROFILE)
+    generated = PlanGenerated(request_id=request_id, user_id=user_id, plan=plan, exercises=refs, usage=usage)
+    distinct = distinct_by_key(refs)
+    needed = [ExerciseProfileNeeded(request_id=request_id, exercise=ref) for ref in distinct]
+    profiled = tuple(
+        ExerciseProfiled(request_id=request_id, exercise=ref, profile=write_profile(ref.name, rng), source="cache")
+        for ref in distinct
+    )
+    persisted = PlanPersisted(request_id=request_id, user_id=user_id, plan_id=uuid.uuid4())
+    notices = [PlanProgress(request_id=request_id, status="processing", stage="generating")] + [
+        PlanProgress(
+            request_id=request_id,
+            status="processing",
+            stage="profiling",
+            exercises_total=len(distinct),
+            exercises_profiled=i,
+        )
+        for i in range(len(distinct) + 1)
+    ]
+    notices.append(PlanProgress(request_id=request_id, status="completed", stage="completed"))
+    consumed = [requested, generated, *needed, *profiled]
+    return PlanTraffic(
+        consumed=tuple((event.subject, event.model_dump_json().encode()) for event in consumed),
+        published_only=(
+            (persisted.subject, persisted.model_dump_json().encode()),
+            *((f"progress.{request_id}", notice.model_dump_json().encode()) for notice in notices),
+        ),
+        generated=generated,
+        profiled=profiled,
+    )
+
+
+def entry_rows(generated: PlanGenerated, plan_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """The plan's ``workout_entries`` rows, as the persister builds them."""
+    key_of = {ref.name: ref.key for ref in generated.exercises}
+    return [
+        (
+            plan_id,
+            week.week,
+            day.day,
+            position,
+            week.theme,
+            day.focus,
+            key_of[item.name],
+            item.name,
+            item.sets,
+            item.reps,
+            item.rest_seconds,
+            item.notes,
+        )
+        for week in generated.plan.weeks
+        for day in week.days
+        for position, item in enumerate(day.exercises, start=1)
+    ]
+
+
+_ENTRY_COLUMNS = (
+    "plan_id",
+    "week",
+    "day",
+    "position",
+    "week_theme",
+    "day_focus",
+    "exercise_key",
+    "exercise_name",
+    "sets",
+    "reps",
+    "rest_seconds",
+    "notes",
+)
+
+
+async def _publish_and_consume(nats_url: str, traffic: PlanTraffic, plans: int) -> dict[str, float]:
+    nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+    js = nc.jetstream()
+    try:
+        await js.add_stream(
+            StreamConfig(name=_STREAM, subjects=["bench.raw.>"], storage=StorageType.FILE, duplicate_window=120)
+        )
+        # The same subjects' shapes, on their own stream: "c" messages are consumed, "p" only published.
+        one_plan = [(f"bench.raw.c.{i}", payload) for i, (_, payload) in enumerate(traffic.consumed)] + [
+            (f"bench.raw.p.{i}", payload) for i, (_, payload) in enumerate(traffic.published_only)
+        ]
+        messages = one_plan * plans
+        started = time.perf_counter()
+        for batch in range(0, len(messages), _PUBLISH_WINDOW):
+            await asyncio.gather(
+                *(
+                    js.publish(subject, payload, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+                    for subject, payload in messages[batch : batch + _PUBLISH_WINDOW]
+                )
+            )
+        publish_seconds = time.perf_counter() - started
+
+        await js.add_consumer(
+            _STREAM,
+            ConsumerConfig(
+                durable_name="bench-raw", filter_subject="bench.raw.c.>", ack_policy=AckPolicy.EXPLICIT, ack_wait=60
+            ),
+        )
+        sub = await js.pull_subscribe_bind(durable="bench-raw", stream=_STREAM)
+        to_consume = len(traffic.consumed) * plans
+        consumed = 0
+        started = time.perf_counter()
+        while consumed < to_consume:
+            fetched = await sub.fetch(min(_FETCH_BATCH, to_consume - consumed), timeout=10)
+            for msg in fetched:
+                await msg.ack()
+            consumed += len(fetched)
+        await nc.flush()
+        consume_seconds = time.perf_counter() - started
+        await js.delete_stream(_STREAM)
+    finally:
+        await nc.close()
+    return {
+        "publish_msgs_per_s": len(messages) / publish_seconds,
+        "publish_mb_per_s": traffic.bytes * plans / publish_seconds / 1e6,
+        "publish_seconds_per_plan": publish_seconds / plans,
+        "consume_ack_msgs_per_s": to_consume / consume_seconds,
+        "consume_seconds_per_plan": consume_seconds / plans,
+    }
+
+
+async def _copy_rows(database_url: str, traffic: PlanTraffic, plans: int) -> dict[str, float]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "DROP TABLE IF EXISTS bench_raw_entries;"
+            " CREATE TABLE bench_raw_entries (LIKE workout_entries INCLUDING DEFAULTS INCLUDING IDENTITY"
+            " INCLUDING INDEXES)"
+        )
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(database_url, min_size=_COPY_CONNECTIONS, max_size=_COPY_CONNECTIONS)
+    assert pool is not None
+    rows_per_plan = len(entry_rows(traffic.generated, uuid.uuid4()))
+    plan_rows = [entry_rows(traffic.generated, uuid.uuid4()) for _ in range(plans)]
+    queue: asyncio.Queue[list[tuple[Any, ...]]] = asyncio.Queue()
+    for rows in plan_rows:
+        queue.put_nowait(rows)
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            while not queue.empty():
+                rows = queue.get_nowait()
+                async with conn.transaction():
+                    await conn.copy_records_to_table("bench_raw_entries", records=rows, columns=_ENTRY_COLUMNS)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(_COPY_CONNECTIONS)))
+        copy_seconds = time.perf_counter() - started
+        await pool.execute("DROP TABLE bench_raw_entries")
+    finally:
+        await pool.close()
+    return {
+        "rows_per_plan": rows_per_plan,
+        "copy_plans_per_s": plans / copy_seconds,
+        "copy_rows_per_s": plans * rows_per_plan / copy_seconds,
+        "copy_seconds_per_plan": copy_seconds / plans,
+    }
+
+
+async def measure_raw_bounds(nats_url: str, database_url: str, *, plans: int = 500) -> dict[str, Any]:
+    traffic = plan_traffic()
+    figures: dict[str, Any] = {
+        "plans": plans,
+        "messages_per_plan": traffic.messages,
+        "consumed_per_plan": len(traffic.consumed),
+        "bytes_per_plan": traffic.bytes,
+        "plan_generated_bytes": len(traffic.consumed[1][1]),
+    }
+    figures.update(await _publish_and_consume(nats_url, traffic, plans))
+    figures.update(await _copy_rows(database_url, traffic, plans))
+    per_plan = figures["publish_seconds_per_plan"] + figures["consume_seconds_per_plan"]
+    per_plan += figures["copy_seconds_per_plan"]
+    figures["raw_bound_plans_per_s"] = 1 / per_plan
+    # The optimistic reading: each part on its own, as if the others cost nothing.
+    figures["raw_best_single_part_plans_per_s"] = min(
+        1 / figures["publish_seconds_per_plan"],
+        1 / figures["consume_seconds_per_plan"],
+        1 / figures["copy_seconds_per_plan"],
+    )
+    return {key: round(value, 6) if isinstance(value, float) else value for key, value in figures.items()}

@@ -1,0 +1,53 @@
+"""The persister's announcements: a completion is published once per process, however often it is reported."""
+
+import uuid
+
+from contracts.events import ExerciseProfiled, ExerciseRef, PlanFailed, PlanGenerated, PlanPersisted
+from services.persister.plans import Completion, Persisting, Waiting
+from tests.fakes import RecordingPublisher, sample_profile
+
+
+class ScriptedStore:
+    """A ``PlanStore`` that reports the outcomes it is given, in order."""
+
+    def __init__(self, *outcomes: Completion | Waiting | None) -> None:
+        self._outcomes = list(outcomes)
+
+    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
+        return self._outcomes.pop(0)
+
+    async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
+        return self._outcomes.pop(0)
+
+    async def mark_failed(self, event: PlanFailed) -> str | None:
+        return None
+
+
+def profiled(request_id: uuid.UUID, name: str) -> ExerciseProfiled:
+    ref = ExerciseRef(key=name.lower().replace(" ", "-"), name=name)
+    return ExerciseProfiled(request_id=request_id, exercise=ref, profile=sample_profile(name), source="cache")
+
+
+async def test_late_profiles_of_a_completed_plan_do_not_announce_it_again() -> None:
+    request_id, user_id, plan_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first = Completion(request_id, user_id, plan_id, total_seconds=12.0, profiling_seconds=3.0)
+    repeat = Completion(request_id, user_id, plan_id)
+    bus = RecordingPublisher()
+    persisting = Persisting(ScriptedStore(first, repeat, repeat), bus, progress=bus)
+
+    for name in ("Goblet Squat", "Push-Up", "Plank"):
+        await persisting.exercise_profiled(profiled(request_id, name))
+
+    assert len(bus.of_type(PlanPersisted)) == 1
+    assert [notice.status for notice in bus.notices] == ["completed"]
+
+
+async def test_a_completion_this_process_never_announced_is_announced_again() -> None:
+    # Another replica completed it, or this one crashed between its commit and its publish.
+    request_id = uuid.uuid4()
+    bus = RecordingPublisher()
+    persisting = Persisting(ScriptedStore(Completion(request_id, uuid.uuid4(), uuid.uuid4())), bus, progress=bus)
+
+    await persisting.exercise_profiled(profiled(request_id, "Plank"))
+
+    assert len(bus.of_type(PlanPersisted)) == 1
