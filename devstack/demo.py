@@ -102,6 +102,8 @@ def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None,
 
 def _describe(event: str, data: Mapping[str, Any]) -> str:
     line = f"{event}: status={data.get('status')} stage={data.get('stage')}"
+    if data.get("weeks_done") is not None:
+        line += f" weeks {data['weeks_done']}/8 written"
     if data.get("exercises_profiled") is not None:
         line += f" exercises {data['exercises_profiled']}/{data['exercises_total']} profiled"
     elif data.get("exercises_total") is not None:
