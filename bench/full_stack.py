@@ -6,16 +6,13 @@ Postgres runs with its durable defaults (fsync on), as production would; the ser
 WARNING so that a per-request INFO line does not turn the benchmark into a logging benchmark.
 """
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import NatsServer, PostgresServer
-from tests.stack import REPO_ROOT, ServiceStack
+from devstack import NatsServer, PostgresServer, migrate
+from tests.stack import ServiceStack
 
 __all__ = ["RunningStack", "infrastructure", "migrate", "running_stack"]
 
@@ -34,20 +31,6 @@ class RunningStack:
         found["nats-server"] = self.nats.pid
         found["postgres"] = self.postgres.pid
         return {name: pid for name, pid in found.items() if pid is not None}
-
-
-def migrate(database_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.persister", "migrate"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrate exited {done.returncode}\n{done.stdout}\n{done.stderr}")
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from contracts.progress import PlanProgress
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
 from llm_simulator.profiles import write_profile
+from services.persister.postgres import ENTRY_COLUMNS
 from services.planner.catalogue import distinct_by_key, exercise_refs
 
 __all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
@@ -129,22 +130,6 @@ def entry_rows(generated: PlanGenerated, plan_id: uuid.UUID) -> list[tuple[Any, 
     ]
 
 
-_ENTRY_COLUMNS = (
-    "plan_id",
-    "week",
-    "day",
-    "position",
-    "week_theme",
-    "day_focus",
-    "exercise_key",
-    "exercise_name",
-    "sets",
-    "reps",
-    "rest_seconds",
-    "notes",
-)
-
-
 async def _publish_and_consume(nats_url: str, traffic: PlanTraffic, plans: int) -> dict[str, float]:
     nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
     js = nc.jetstream()
@@ -219,7 +204,7 @@ async def _copy_rows(database_url: str, traffic: PlanTraffic, plans: int) -> dic
             while not queue.empty():
                 rows = queue.get_nowait()
                 async with conn.transaction():
-                    await conn.copy_records_to_table("bench_raw_entries", records=rows, columns=_ENTRY_COLUMNS)
+                    await conn.copy_records_to_table("bench_raw_entries", records=rows, columns=ENTRY_COLUMNS)
 
     try:
         started = time.perf_counter()

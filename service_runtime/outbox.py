@@ -7,7 +7,7 @@ JetStream a no-op inside the stream's duplicate window.
 """
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -38,9 +38,20 @@ async def stage(conn: Connection, event: Event) -> int:
     return outbox_id
 
 
-async def confirm(pool: asyncpg.Pool, outbox_id: int) -> None:
+class Executes(Protocol):
+    """What confirming needs of a pool or connection."""
+
+    async def execute(self, query: str, *args: object) -> str: ...
+
+
+async def confirm(pool: Executes, outbox_id: int) -> None:
     """The event is acknowledged by JetStream: forget it."""
-    await pool.execute("DELETE FROM outbox WHERE id = $1", outbox_id)
+    await confirm_many(pool, [outbox_id])
+
+
+async def confirm_many(pool: Executes, outbox_ids: list[int]) -> None:
+    """These events are acknowledged by JetStream: forget them, in one statement."""
+    await pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", outbox_ids)
 
 
 async def relay_once(pool: asyncpg.Pool, publisher: EventPublisher, *, older_than_seconds: float, batch: int) -> int:

@@ -5,16 +5,11 @@ Set NATS_URL / DATABASE_URL to use servers of your own instead; the ``nats_serve
 """
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from devstack import NatsServer, PostgresServer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from devstack import NatsServer, PostgresServer, migrate
 
 
 @pytest.fixture(scope="session")
@@ -56,17 +51,5 @@ def database_url(postgres_server: PostgresServer | None) -> str:
     """``postgresql://...`` of the session's database, with the migrations applied."""
     url = postgres_server.url if postgres_server is not None else os.environ["DATABASE_URL"]
     # The real command, as `make run` and a deployment run it, so the tests cover it too.
-    result = subprocess.run(
-        [sys.executable, "-m", "services.persister", "migrate"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"`python -m services.persister migrate` exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-        )
+    migrate(url)
     return url

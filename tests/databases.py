@@ -1,17 +1,13 @@
 """A migrated database of a test's own, on the session's Postgres, dropped afterwards."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import asyncpg
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from devstack import migrate
 
 
 @asynccontextmanager
@@ -25,15 +21,7 @@ async def fresh_database(database_url: str, prefix: str) -> AsyncIterator[str]:
         await admin.close()
     url = database_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "services.persister", "migrate"],
-            cwd=REPO_ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        await asyncio.to_thread(migrate, url)
         yield url
     finally:
         admin = await asyncpg.connect(database_url)

@@ -7,21 +7,15 @@ A caller still waits until its own row is gone, so nothing changes for it but th
 request at a time a group is that one row. At most one DELETE runs at once; rows confirmed while
 it runs form the next group.
 
-This is ``service_runtime.outbox.confirm`` for many rows at once; if the outbox's table changes,
-this statement changes with it.
+The statement is ``service_runtime.outbox.confirm_many``; this module only decides the groups.
 """
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from service_runtime import outbox
 
 __all__ = ["GroupedConfirmations"]
-
-
-class _Executes(Protocol):
-    """What is needed of the asyncpg pool."""
-
-    async def execute(self, query: str, *args: object) -> str: ...
 
 
 @dataclass
@@ -31,7 +25,7 @@ class _Group:
 
 
 class GroupedConfirmations:
-    def __init__(self, pool: _Executes) -> None:
+    def __init__(self, pool: outbox.Executes) -> None:
         self._pool = pool
         self._forming: _Group | None = None
         self._running: asyncio.Task[None] | None = None
@@ -54,7 +48,7 @@ class GroupedConfirmations:
                 await asyncio.sleep(0)
                 group, self._forming = self._forming, None
                 try:
-                    await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", group.ids)
+                    await outbox.confirm_many(self._pool, group.ids)
                 except asyncio.CancelledError:
                     group.done.cancel()  # shutting down: its callers stop waiting too
                     raise

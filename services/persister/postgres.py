@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
-_ENTRY_COLUMNS = (
+ENTRY_COLUMNS = (
     "plan_id",
     "week",
     "day",
@@ -203,7 +203,7 @@ async def _insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
                     )
                 row = (plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
                 rows.append((*row, item.sets, item.reps, item.rest_seconds, item.notes))
-    await conn.copy_records_to_table("workout_entries", records=rows, columns=_ENTRY_COLUMNS)
+    await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
     return plan_id
 
 

@@ -10,8 +10,6 @@ import logging
 import random
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -23,11 +21,11 @@ import asyncpg
 import httpx
 import nats
 
-from devstack import NatsServer, PostgresServer
+from devstack import NatsServer, PostgresServer, migrate
 from tests.faults.chaos import Chaos, draw_schedule
 from tests.faults.checker import Expectation, check
 from tests.faults.load import draw_orders, submit_all
-from tests.stack import REPO_ROOT, ServiceStack
+from tests.stack import ServiceStack
 
 log = logging.getLogger("faults")
 
@@ -120,7 +118,7 @@ def run_scenario(options: ScenarioOptions) -> ScenarioResult:
     try:
         nats_server.start()
         postgres.start()
-        _migrate(postgres.url)
+        migrate(postgres.url)
         stack = ServiceStack(
             nats_url=nats_server.url,
             database_url=postgres.url,
@@ -136,26 +134,6 @@ def run_scenario(options: ScenarioOptions) -> ScenarioResult:
     if result.ok and options.workdir is None and not options.keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
-
-
-def _migrate(database_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.persister", "migrate"],
-        cwd=REPO_ROOT,
-        env={**_environ(), "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrate exited {done.returncode}\n{done.stdout}\n{done.stderr}")
-
-
-def _environ() -> dict[str, str]:
-    import os  # noqa: PLC0415 - read at call time, never at import time
-
-    return dict(os.environ)
 
 
 async def _drive(

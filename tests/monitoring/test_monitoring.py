@@ -18,7 +18,6 @@ alerts the run provoked must fire.
 import asyncio
 import contextlib
 import math
-import os
 import re
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import yaml
 
 from contracts import streams
 from contracts.streams import ConsumerSpec
-from devstack import NatsServer, PostgresServer
+from devstack import NatsServer, PostgresServer, migrate
 from tests.monitoring.expressions import (
     GRAFANA_VARIABLES,
     README,
@@ -290,16 +289,7 @@ def scraped_services(
         postgres = PostgresServer(workdir / "postgres", durable=False)
         postgres.start()
         running.callback(postgres.stop)
-        migrated = subprocess.run(
-            [sys.executable, "-m", "services.persister", "migrate"],
-            cwd=REPO_ROOT,
-            env={**os.environ, "DATABASE_URL": postgres.url},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        migrate(postgres.url)
         services = ServiceStack(
             nats_url=nats_server.url,
             database_url=postgres.url,
