@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from llm_simulator.config import SimulatorConfig
 from llm_simulator.disconnects import StreamUntilDisconnect, unless_disconnected
+from llm_simulator.faults import garbled
 from llm_simulator.pacing import paced_pieces
 from llm_simulator.protocol import (
     ApiError,
@@ -63,7 +64,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         delay = outcome.hang_seconds + outcome.pace.total_seconds(outcome.content)
         answered, _ = await unless_disconnected(request.receive, asyncio.sleep(delay))
         if not answered:
-            simulator.abandoned()
+            simulator.abandoned(outcome)
             return Response(status_code=_CLIENT_CLOSED)
         simulator.delivered(outcome)
         body = completion(
@@ -145,7 +146,7 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(_invalid("Background responses require store=true.", "store"), request_id)
         headers = {"x-request-id": request_id}
         # A background response is accepted first: a server fault shows later, as status "failed".
-        outcome = simulator.answer(create.as_chat(), server_error_in_band=bool(create.background))
+        outcome = simulator.answer(create.as_chat(), background=bool(create.background))
         if isinstance(outcome, ApiError):
             return _error(outcome, request_id)
         if create.background:
@@ -153,7 +154,7 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
         delay = outcome.hang_seconds + outcome.pace.total_seconds(outcome.content)
         answered, _ = await unless_disconnected(request.receive, asyncio.sleep(delay))
         if not answered:
-            simulator.abandoned()
+            simulator.abandoned(outcome)
             return Response(status_code=_CLIENT_CLOSED)
         return JSONResponse(responses.answered(create, outcome).wire(), headers=headers)
 
@@ -164,7 +165,11 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
             return _error(_not_found(response_id), request_id)
-        return JSONResponse(stored.wire(), headers={"x-request-id": request_id})
+        headers = {"x-request-id": request_id}
+        if responses.garbled_now(stored):
+            # A wire fault: this body is broken, the response itself is whole and retrievable again.
+            return Response(garbled(json.dumps(stored.wire())), media_type="application/json", headers=headers)
+        return JSONResponse(stored.wire(), headers=headers)
 
     async def cancel_response(request: Request) -> Response:
         request_id = new_request_id()
@@ -237,7 +242,7 @@ async def _event_stream(simulator: Simulator, answer: Answer, model: str, includ
         yield "data: [DONE]\n\n"
     finally:
         if not delivered:
-            simulator.abandoned()
+            simulator.abandoned(answer)
 
 
 def _unauthorised(request: Request) -> ApiError | None:

@@ -118,6 +118,12 @@ def malformed(content: str, rng: random.Random) -> str:
     return content[:start] + kept + garbage
 
 
+def garbled(body: str) -> str:
+    """An HTTP body cut short mid-JSON with garbage after it, as a broken proxy or connection
+    delivers it: what a retrieval gets when a ``malformed`` fault hits the wire."""
+    return body[: max(1, len(body) // 2)] + "\ufffd\ufffd<html><body>502 Bad Gateway"
+
+
 def broken(content: str) -> str:
     """A plan (or one week) that still matches its schema but is not a coherent programme: one
     week loses its last training day. Other replies are left as they are."""

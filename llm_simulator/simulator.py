@@ -54,11 +54,18 @@ class Answer:
     usage: Usage
     pace: Pace
     hang_seconds: float
+    # Whether the content is something other than the model's whole, unspoiled reply.
+    spoiled: bool = False
+    # A background response whose reply is whole but whose first retrieval once finished is a
+    # garbled body: a fault on the wire, not in the model's output.
+    garble_delivery: bool = False
+    # Whether a ``[[sim:fault=...]]`` directive chose the fault (rather than the random draw).
+    forced: bool = False
 
     @property
     def intact(self) -> bool:
         """Whether this is the model's whole, unspoiled reply."""
-        return self.finish_reason == "stop" and self.fault not in _SPOILING_FAULTS
+        return self.finish_reason == "stop" and not self.spoiled
 
     @property
     def refused(self) -> bool:
@@ -92,23 +99,32 @@ class Simulator:
         if self._config.seed is not None:
             self._rng = random.Random(self._config.seed)
 
-    def answer(self, request: ChatCompletionRequest, *, server_error_in_band: bool = False) -> Answer | ApiError:
+    def answer(self, request: ChatCompletionRequest, *, background: bool = False) -> Answer | ApiError:
         """Decide the outcome of one request to the model.
 
-        With ``server_error_in_band`` (a background response, already accepted), a server fault is
-        not an HTTP 500 but an :class:`Answer` carrying ``Fault.SERVER_ERROR``: the response fails later.
+        For a ``background`` response (accepted first, fetched later) a server fault is not an
+        HTTP 500 but an :class:`Answer` carrying ``Fault.SERVER_ERROR`` (the response fails later),
+        and a ``malformed`` fault is on the wire: the reply stays whole, but the first retrieval
+        that finds it finished gets a body that is not valid JSON. With chat, the body *is* the
+        reply, so there the content itself is broken (either way the client cannot read it).
         """
         self.stats.requests_total += 1
         config = self._config
         texts = [m.text() for m in request.messages]
         try:
-            fault = forced_fault(texts) or drawn_fault(config, self._rng)
+            fault = forced = forced_fault(texts)
         except UnknownFaultError as exc:
             return ApiError(status=400, message=str(exc), type="invalid_request_error", param="messages")
+        fault = fault or drawn_fault(config, self._rng)
         if fault is not None:
             self.stats.faults_by_kind[fault.value] += 1
-            log.info("injecting fault %s into a %s request", fault.value, request.schema_name or "text")
-            in_band = server_error_in_band and fault is Fault.SERVER_ERROR
+            log.info(
+                "injecting fault %s into a %s request%s",
+                fault.value,
+                request.schema_name or "text",
+                " (forced)" if forced else "",
+            )
+            in_band = background and fault is Fault.SERVER_ERROR
             if not in_band and (error := http_error(fault, config, request.model)) is not None:
                 return error
         # Each request gets its own generator, so concurrent requests cannot interleave draws.
@@ -116,7 +132,8 @@ class Simulator:
         reply = compose(request, rng, note_sentences=config.plan_note_sentences)
         content = reply.content
         finish_reason: FinishReason = "stop"
-        if fault is Fault.MALFORMED:
+        garble_delivery = background and fault is Fault.MALFORMED
+        if fault is Fault.MALFORMED and not garble_delivery:
             content = malformed(content, rng)
         elif fault is Fault.TRUNCATE:
             content, finish_reason = truncated(content), "length"
@@ -137,10 +154,14 @@ class Simulator:
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(content)),
             pace=Pace(config.tokens_per_second, config.first_token_delay_seconds),
             hang_seconds=config.hang_seconds if fault is Fault.HANG else 0.0,
+            spoiled=fault in _SPOILING_FAULTS and not garble_delivery,
+            garble_delivery=garble_delivery,
+            forced=forced is not None,
         )
 
     def delivered(self, answer: Answer) -> None:
-        """Count a reply the client received in full."""
+        """Count a reply generated to its end (and so billed), spoiled or not."""
+        self._billed(answer)
         self.stats.prompt_tokens_total += answer.usage.prompt_tokens
         self.stats.completion_tokens_total += answer.usage.completion_tokens
         if answer.intact:
@@ -149,14 +170,24 @@ class Simulator:
             if answer.exercise is not None:
                 self.stats.profiles_by_exercise[answer.exercise] += 1
 
-    def abandoned(self) -> None:
-        """Count a reply the client walked away from (its generation was stopped)."""
+    def abandoned(self, answer: Answer) -> None:
+        """Count a reply the client walked away from (its generation was stopped).
+
+        Billed as a whole call: a provider charges the input and whatever it had generated."""
+        self._billed(answer)
         self.stats.abandoned_total += 1
 
     def response_created(self) -> None:
         """Count a Responses API response accepted for generation (background or not)."""
         self.stats.responses_created_total += 1
 
-    def response_cancelled(self) -> None:
-        """Count a background response cancelled before it finished: it is not a completion."""
+    def response_cancelled(self, answer: Answer) -> None:
+        """Count a background response cancelled before it finished: not a completion, but billed
+        as a whole call (the provider charges what it had generated)."""
+        self._billed(answer)
         self.stats.responses_cancelled_total += 1
+
+    def _billed(self, answer: Answer) -> None:
+        self.stats.billed_by_schema[answer.kind] += 1
+        if answer.forced:
+            self.stats.billed_forced_by_schema[answer.kind] += 1

@@ -15,6 +15,10 @@ class SimulatorStats:
     Responses API replies count in the same completion counters (a plan is a plan, however it
     was bought); ``responses_created_total`` counts accepted ``POST /v1/responses`` calls and
     ``responses_cancelled_total`` the background responses cancelled before they finished.
+    ``billed_by_schema`` counts every generation a provider would charge for: replies generated
+    to their end (intact or spoiled), abandoned and cancelled ones; errors answered before any
+    generation (429, 500, a background response that failed) are free. ``billed_forced_by_schema``
+    is the part of it whose fault a directive forced.
     """
 
     requests_total: int = 0
@@ -27,6 +31,8 @@ class SimulatorStats:
     abandoned_total: int = 0
     responses_created_total: int = 0
     responses_cancelled_total: int = 0
+    billed_by_schema: Counter[str] = field(default_factory=Counter)
+    billed_forced_by_schema: Counter[str] = field(default_factory=Counter)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready data."""
@@ -41,4 +47,6 @@ class SimulatorStats:
             "abandoned_total": self.abandoned_total,
             "responses_created_total": self.responses_created_total,
             "responses_cancelled_total": self.responses_cancelled_total,
+            "billed_by_schema": dict(self.billed_by_schema),
+            "billed_forced_by_schema": dict(self.billed_forced_by_schema),
         }

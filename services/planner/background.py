@@ -10,8 +10,10 @@ Outcomes: ``completed`` is validated with ``WorkoutPlan``; an invalid or ``incom
 regenerated (a new response replaces the record) up to ``attempts`` times per delivery;
 ``failed`` is transient (``RetryLater``), ``cancelled`` final (``GiveUp("llm_cancelled")``); a
 response the provider no longer knows (404) is replaced by a new one. Transport errors map
-through ``service_runtime.llm.delivery_outcome``: the consumer owns retries, and a redelivery
-re-attaches for free.
+through ``service_runtime.llm.delivery_outcome``: the consumer owns retries of the create call
+(and a redelivery re-attaches for free), while a poll that fails transiently, or reads a body
+that is not a response, is just made again at the next interval: the paid-for response is
+whole at the provider.
 """
 
 import asyncio
@@ -181,17 +183,36 @@ class BackgroundPlanWriter:
         """Poll until the response is finished; None if the provider no longer knows it.
 
         A finished response is taken however old; an unfinished one is waited for until its
-        deadline (from its creation, whichever process created it), then abandoned."""
-        response = created if created is not None else await self._retrieve(record.response_id)
-        if response is None or response.status in _TERMINAL:
+        deadline (from its creation, whichever process created it), then abandoned. A poll that
+        fails transiently (429, 5xx, a dropped connection, an unreadable body) is simply made
+        again later: the response lives on at the provider, so waiting on costs nothing, while
+        giving the message back would cost a redelivery."""
+        response = created
+        delay = 0.0
+        if response is None:
+            try:
+                if (response := await self._retrieve(record.response_id)) is None:
+                    return None
+            except RetryLater as exc:
+                delay = self._poll_failed(request_id, record, exc)
+        if response is not None and response.status in _TERMINAL:
             return response
         remaining = record.created_at + self._deadline - self._clock()
         try:
             async with asyncio.timeout(max(0.0, remaining)):
-                while response is not None and response.status not in _TERMINAL:
+                # ``response`` is None here only while no poll has been read yet.
+                while response is None or response.status not in _TERMINAL:
                     # Jittered, so a thousand waiting plans do not poll in lockstep.
-                    await asyncio.sleep(self._poll * random.uniform(0.9, 1.1))
-                    response = await self._retrieve(record.response_id)
+                    await asyncio.sleep(max(delay, self._poll * random.uniform(0.9, 1.1)))
+                    delay = 0.0
+                    try:
+                        polled = await self._retrieve(record.response_id)
+                    except RetryLater as exc:
+                        delay = self._poll_failed(request_id, record, exc)
+                        continue
+                    if polled is None:
+                        return None
+                    response = polled
         except TimeoutError:
             # Past the deadline the response is considered stuck: stop paying for it, and let
             # the next delivery start afresh (as a timed-out chat call would).
@@ -258,11 +279,22 @@ class BackgroundPlanWriter:
                 return problem
             raise
 
+    def _poll_failed(self, request_id: uuid.UUID, record: ResponseRecord, exc: RetryLater) -> float:
+        """Log a transient poll failure; how long to wait before the next poll."""
+        log.warning(
+            "request %s: polling response %s failed (%s); polling again", request_id, record.response_id, exc.reason
+        )
+        return exc.delay_seconds or 0.0
+
     async def _retrieve(self, response_id: str) -> Response | None:
         try:
             return await self._client.responses.retrieve(response_id)
         except openai.NotFoundError:
             return None
+        except (ValueError, openai.APIResponseValidationError) as exc:
+            # A body that is not a response (cut short, a proxy's error page): the response itself
+            # is whole at the provider, and the next retrieval reads it again.
+            raise RetryLater("llm_unreadable_response") from exc
         except Exception as exc:
             raise _outcome(exc) from exc
 

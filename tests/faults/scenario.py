@@ -31,7 +31,10 @@ log = logging.getLogger("faults")
 
 # How the fault rate is split across the simulator's kinds. Hangs are rare: each costs a read timeout.
 FAULT_SHARES = {"p_rate_limit": 0.30, "p_server_error": 0.30, "p_malformed": 0.17, "p_truncate": 0.17, "p_hang": 0.06}
-FORCED = {"quota": "llm_quota_exhausted", "malformed": "invalid_llm_reply", "refusal": "invalid_llm_reply"}
+# Requests that carry a forced permanent fault, and the reason each must end with. The invalid
+# reply is a truncated one: it is invalid in every API (in background mode ``malformed`` is a
+# fault on the wire that the next poll gets past, so it cannot force an invalid reply there).
+FORCED = {"quota": "llm_quota_exhausted", "truncate": "invalid_llm_reply", "refusal": "invalid_llm_reply"}
 # Durable consumer -> the subject it reads (contracts.streams).
 CONSUMERS = {
     "planner": "plan.requested",
@@ -146,7 +149,7 @@ async def _drive(
 
     forced = {
         "quota": options.quota_requests,
-        "malformed": options.invalid_requests,
+        "truncate": options.invalid_requests,
         "refusal": options.refusal_requests,
     }
     orders = draw_orders(seed=options.seed, plans=options.plans, spread_seconds=options.window * 0.8, forced=forced)
@@ -236,7 +239,8 @@ async def _drive(
             f"{figures['frozen_worker']['not_one_plan']}"
         )
 
-    figures["llm"] = llm = await _llm_figures(stack, checked.figures)
+    forced_requests = sum(1 for o in orders if o.forced)
+    figures["llm"] = llm = await _llm_figures(stack, checked.figures, forced_requests)
     quota_requests = sum(1 for o in orders if o.forced == "quota")
     quota_calls = llm["plan_faults"].get("quota", 0) + llm["profile_faults"].get("quota", 0)
     if quota_requests and quota_calls != quota_requests:
@@ -315,15 +319,19 @@ async def _frozen_outcome(database_url: str, request_ids: list[str]) -> dict[str
 _PLAN_PARTS = {"WorkoutPlan": 1.0, "PlanSkeleton": 1 / 9, "TrainingWeek": 1 / 9}
 
 
-async def _llm_figures(stack: ServiceStack, db: dict[str, Any]) -> dict[str, Any]:
-    """Paid LLM calls, from the simulator's stats and its per-schema fault log lines.
+async def _llm_figures(stack: ServiceStack, db: dict[str, Any], forced_requests: int) -> dict[str, Any]:
+    """Paid LLM calls, from the simulator's own count of what a provider would bill.
 
-    paid planner calls = intact plan completions + plan replies spoiled by a fault (malformed,
-    truncated, broken) + plan hangs (accepted, then abandoned by our read timeout), counted in whole
-    plans: a single-call ``WorkoutPlan`` is one, a parallel ``PlanSkeleton`` or ``TrainingWeek`` a ninth.
-    429s and 500s are not paid. ``streams_cut`` (abandoned generations that were not hangs: a worker
-    killed mid-stream) is reported apart and added to the upper bound, since the simulator does not
-    say which schema a cut stream had. Divided by every request in the database.
+    The simulator counts, per schema, every generation it ran to the end (intact or spoiled by a
+    fault: malformed, truncated, refused, broken), abandoned (a hang the client timed out on, a
+    stream cut by a kill) or cancelled; errors answered before generating (429, 500, a failed
+    background response) are free. Planner calls are counted in whole plans: a single-call
+    ``WorkoutPlan`` is one, a parallel ``PlanSkeleton`` or ``TrainingWeek`` a ninth.
+
+    *Per plan* is over the requests that met only the random faults: the calls forced by a
+    directive (the quota, invalid-reply and refusal requests, built to fail) and those requests
+    are left out and reported apart. *Intact plan completions per completed plan* isolates the
+    re-buys re-attach is for (a plan paid for in full and thrown away).
     """
     async with httpx.AsyncClient(base_url=stack.simulator_url, timeout=10) as sim:
         stats = (await sim.get("/_sim/stats")).json()
@@ -331,21 +339,17 @@ async def _llm_figures(stack: ServiceStack, db: dict[str, Any]) -> dict[str, Any
     text = stack.log_path.read_text(encoding="utf-8", errors="replace")
     for kind, schema in _FAULT_LINE.findall(text):
         faults.setdefault(schema, Counter())[kind] += 1
-    paid_kinds = ("malformed", "truncate", "hang", "broken")
-    done = stats["completions_by_schema"]
-    plan_ok = sum(weight * done.get(schema, 0) for schema, weight in _PLAN_PARTS.items())
-    plan_spoiled = sum(
-        weight * faults.get(schema, Counter())[kind] for schema, weight in _PLAN_PARTS.items() for kind in paid_kinds
-    )
+    billed, forced = Counter(stats["billed_by_schema"]), Counter(stats["billed_forced_by_schema"])
+
+    def plans_worth(counts: Counter[str]) -> float:
+        return sum(weight * counts[schema] for schema, weight in _PLAN_PARTS.items())
+
     plan_faults: Counter[str] = Counter()
     for schema in _PLAN_PARTS:
         plan_faults.update(faults.get(schema, Counter()))
-    profile_ok = done.get("ExerciseProfile", 0)
-    plan_paid = plan_ok + plan_spoiled
-    profile_paid = profile_ok + sum(faults["ExerciseProfile"][k] for k in paid_kinds)
-    hangs = stats["faults_by_kind"].get("hang", 0)
-    streams_cut = max(0, stats["abandoned_total"] - hangs)
-    requests = max(1, db["requests"])
+    plan_ok = plans_worth(Counter(stats["completions_by_schema"]))
+    plan_paid = plans_worth(billed - forced)
+    random_requests = max(1, db["requests"] - forced_requests)
     completed = max(1, db["by_status"].get("completed", 0))
     return {
         "simulator": stats,
@@ -356,12 +360,13 @@ async def _llm_figures(stack: ServiceStack, db: dict[str, Any]) -> dict[str, Any
         # Background mode: every accepted POST /v1/responses (only the planner uses that API).
         "responses_created": stats.get("responses_created_total", 0),
         "responses_cancelled": stats.get("responses_cancelled_total", 0),
+        "abandoned": stats["abandoned_total"],
         "paid_planner_calls": round(plan_paid, 2),
-        "streams_cut": streams_cut,
-        "paid_planner_calls_per_plan": round(plan_paid / requests, 3),
-        "paid_planner_calls_per_plan_upper": round((plan_paid + streams_cut) / requests, 3),
+        "paid_planner_calls_per_plan": round(plan_paid / random_requests, 3),
+        "forced_requests": forced_requests,
+        "paid_planner_calls_forced": round(plans_worth(forced), 2),
         "intact_plan_completions_per_completed_plan": round(plan_ok / completed, 3),
-        "paid_profile_calls_per_plan": round(profile_paid / requests, 3),
+        "paid_profile_calls_per_plan": round(billed["ExerciseProfile"] / max(1, db["requests"]), 3),
     }
 
 
@@ -420,7 +425,8 @@ def format_report(result: ScenarioResult) -> str:
         f" p95 {_s(db['seconds_to_terminal_p95'])} max {_s(db['seconds_to_terminal_max'])}",
         f"  llm       faults injected {llm['faults_injected']} {llm['simulator']['faults_by_kind']}",
         f"            paid planner calls/plan {llm['paid_planner_calls_per_plan']}"
-        f" (upper {llm['paid_planner_calls_per_plan_upper']}, streams cut {llm['streams_cut']});"
+        f" (abandoned generations {llm['abandoned']}; the {llm['forced_requests']} forced-fault requests"
+        f" paid {llm['paid_planner_calls_forced']} apart);"
         f" intact plan completions/completed plan {llm['intact_plan_completions_per_completed_plan']};"
         f" paid profile calls/plan {llm['paid_profile_calls_per_plan']};"
         f" responses created {llm['responses_created']} (cancelled {llm['responses_cancelled']})",

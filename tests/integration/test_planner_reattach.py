@@ -214,6 +214,25 @@ async def test_incomplete_replies_are_regenerated_then_the_request_gives_up(
     assert stats["completions_total"] == 0
 
 
+async def test_a_garbled_poll_is_polled_again_and_the_plan_is_bought_once(
+    process_factory: Any, sim: httpx.AsyncClient
+) -> None:
+    # ``malformed`` in background mode breaks the body of the first retrieval that finds the
+    # response finished; the response itself is whole at the provider.
+    (await sim.patch("/_sim/config", json=FAST)).raise_for_status()
+    process = await process_factory()
+
+    draft = await process.writer.write(uuid.uuid4(), [INSTRUCTIONS], "[[sim:fault=malformed]] " + PROFILE)
+
+    assert isinstance(draft.plan, WorkoutPlan)
+    assert draft.usage.calls == 1
+    stats = await _stats(sim)
+    assert stats["faults_by_kind"] == {"malformed": 1}
+    assert stats["responses_created_total"] == 1
+    assert stats["billed_by_schema"] == {"WorkoutPlan": 1}
+    assert stats["billed_forced_by_schema"] == {"WorkoutPlan": 1}
+
+
 async def test_a_failed_response_is_retried_later_with_a_new_one(process_factory: Any, sim: httpx.AsyncClient) -> None:
     (await sim.patch("/_sim/config", json=FAST)).raise_for_status()
     request_id = uuid.uuid4()

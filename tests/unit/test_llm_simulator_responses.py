@@ -1,6 +1,7 @@
 """The simulator's Responses API, driven by the real ``openai`` SDK over real HTTP against uvicorn."""
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -152,6 +153,29 @@ async def test_truncate_fault_makes_an_incomplete_response(llm: openai.AsyncOpen
     stats = await simulator_stats(admin)
     assert stats["completions_total"] == 0
     assert stats["faults_by_kind"] == {"truncate": 1}
+
+
+async def test_malformed_fault_garbles_one_retrieval_and_the_response_stays_whole(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    # In background mode ``malformed`` is a fault on the wire: the first retrieval that finds the
+    # response finished gets a body that is not JSON; the response is whole, and billed once.
+    created = await _background_plan(llm, "[[sim:fault=malformed]] 3x per week.")
+    await asyncio.sleep(1.0)  # finished (~0.5 s at this pace), not yet retrieved
+
+    garbled = await admin.get(f"/v1/responses/{created.id}", headers=AUTH)
+    assert garbled.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        garbled.json()
+    done = await llm.responses.retrieve(created.id)
+
+    assert done.status == "completed"
+    WorkoutPlan.model_validate_json(done.output_text)
+    stats = await simulator_stats(admin)
+    assert stats["faults_by_kind"] == {"malformed": 1}
+    assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
+    assert stats["billed_by_schema"] == {"WorkoutPlan": 1}
+    assert stats["billed_forced_by_schema"] == {"WorkoutPlan": 1}
 
 
 async def test_server_error_fault_makes_a_failed_background_response(
