@@ -17,7 +17,7 @@ from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
 from service_runtime.llm import build_openai_client
 from service_runtime.metering import LlmMeter
-from services.planner.background import BackgroundPlanWriter
+from services.planner.background import BackgroundCalls, BackgroundPlanWriter
 from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
 from services.planner.drafts import KeyValueDraftStore, KeyValuePartStore
 from services.planner.known_exercises import KeyValueKnownExercises
@@ -44,6 +44,17 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
         async with build_openai_client(settings) as client, bus:
             meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=settings.model)
             writer: PlanWriter
+            background = None
+            if settings.llm_mode == "responses_background":
+                background = BackgroundCalls(
+                    client,
+                    await KeyValueResponseIds.open(bus.jetstream, replicas=bus.replicas),
+                    model=settings.model,
+                    deadline_seconds=settings.llm_deadline_seconds,
+                    attempts=settings.reply_attempts,
+                    poll_interval_seconds=settings.poll_interval_seconds,
+                    meter=meter,
+                )
             if settings.generation == "parallel":
                 writer = ParallelPlanWriter(
                     client,
@@ -56,17 +67,10 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     max_concurrent_calls=settings.max_concurrent_calls,
                     meter=meter,
                     known=await KeyValueKnownExercises.open(bus.jetstream, replicas=bus.replicas),
+                    background=background,
                 )
-            elif settings.llm_mode == "responses_background":
-                writer = BackgroundPlanWriter(
-                    client,
-                    await KeyValueResponseIds.open(bus.jetstream, replicas=bus.replicas),
-                    model=settings.model,
-                    deadline_seconds=settings.llm_deadline_seconds,
-                    attempts=settings.reply_attempts,
-                    poll_interval_seconds=settings.poll_interval_seconds,
-                    meter=meter,
-                )
+            elif background is not None:
+                writer = BackgroundPlanWriter(background)
             else:
                 writer = OpenAIPlanWriter(
                     client,

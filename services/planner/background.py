@@ -1,12 +1,15 @@
-"""The re-attaching adapter of ``PlanWriter``: OpenAI's Responses API in background mode.
+"""Re-attaching LLM calls: OpenAI's Responses API in background mode.
 
 ``responses.create(background=True)`` returns a response id at once while the model writes. The
-id goes into a key-value record (``ResponseIds``) *before* the planner starts waiting, so a
-request redelivered after a crash, a kill or a lost lease finds the id and waits for that same
-response: the plan is paid for once. The waiting is polling (``responses.retrieve``), which
-costs nothing but a short request.
+id goes into a key-value record (``ResponseIds``) under the call's key (a request id, or a request
+id and a part) *before* the planner starts waiting, so a request redelivered after a crash, a kill
+or a lost lease finds the id and waits for that same response: each call is paid for once. The
+waiting is polling (``responses.retrieve``), which costs nothing but a short request.
 
-Outcomes: ``completed`` is validated with ``WorkoutPlan``; an invalid or ``incomplete`` reply is
+``BackgroundCalls`` makes such calls for any reply type: the single-call ``BackgroundPlanWriter``
+here uses it for whole plans, ``parallel.py`` for the skeleton and each week.
+
+Outcomes: ``completed`` is validated against the reply type; an invalid or ``incomplete`` reply is
 regenerated (a new response replaces the record) up to ``attempts`` times per delivery;
 ``failed`` is transient (``RetryLater``), ``cancelled`` final (``GiveUp("llm_cancelled")``); a
 response the provider no longer knows (404) is replaced by a new one. Transport errors map
@@ -21,17 +24,18 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import openai
+import pydantic
 from openai.lib._parsing._responses import type_to_text_format_param
-from openai.types.responses import Response, ResponseInputParam
+from openai.types.responses import Response, ResponseFormatTextConfigParam, ResponseInputParam
 
 from contracts.events import LlmUsage
 from contracts.plan import WorkoutPlan
 from service_runtime.delivery import GiveUp, RetryLater
-from service_runtime.llm import InvalidReply, delivery_outcome, reply_problem
+from service_runtime.llm import InvalidReply, StructuredReply, delivery_outcome, reply_problem
 from service_runtime.metering import LlmMeter
 from services.planner.planning import PLAN_PROMPT, PlanDraft
 from services.planner.response_ids import RecordConflict, ResponseRecord
@@ -43,22 +47,39 @@ _TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
 _TRANSIENT_FAILURES = frozenset({"server_error", "rate_limit_exceeded", "vector_store_timeout"})
 
 
+ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+
+
 class ResponseIds(Protocol):
-    """Where each request's response id is recorded (see ``response_ids.py``)."""
+    """Where each call's response id is recorded, by the call's key (see ``response_ids.py``)."""
 
-    async def get(self, request_id: uuid.UUID) -> ResponseRecord | None: ...
+    async def get(self, key: str) -> ResponseRecord | None: ...
 
-    async def record(
-        self, request_id: uuid.UUID, record: ResponseRecord, replacing: ResponseRecord | None
-    ) -> ResponseRecord: ...
+    async def record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord: ...
 
-    async def forget(self, request_id: uuid.UUID, record: ResponseRecord) -> None: ...
+    async def forget(self, key: str, record: ResponseRecord) -> None: ...
 
 
 class BackgroundPlanWriter:
     """Writes a plan with one background response per request, re-attaching to it after a crash."""
 
     prompt_version = PLAN_PROMPT.version
+
+    def __init__(self, calls: "BackgroundCalls") -> None:
+        self._calls = calls
+
+    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
+        reply = await self._calls.complete(str(request_id), instructions, user_profile, WorkoutPlan)
+        return PlanDraft(plan=reply.parsed, usage=reply.usage)
+
+    async def abandon(self, request_id: uuid.UUID) -> None:
+        """Cancel the request's response at the provider, if one is recorded, and forget it."""
+        await self._calls.abandon(str(request_id))
+
+
+class BackgroundCalls:
+    """Structured-output calls as background responses, each recorded under a key so that
+    whichever process handles the key next re-attaches to it instead of buying it again."""
 
     def __init__(
         self,
@@ -80,71 +101,95 @@ class BackgroundPlanWriter:
         self._attempts = attempts
         self._poll = poll_interval_seconds
         self._clock = clock
-        # The same strict schema that ``responses.parse(text_format=WorkoutPlan)`` would send.
-        self._format = type_to_text_format_param(WorkoutPlan)
 
-    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
-        prompt: ResponseInputParam = [{"role": "system", "content": text} for text in instructions]
-        prompt.append({"role": "user", "content": user_profile})
+    async def complete(
+        self,
+        key: str,
+        system: Sequence[str],
+        user: str,
+        reply_type: type[ReplyT],
+        *,
+        invalid_is_transient: bool = False,
+    ) -> StructuredReply[ReplyT]:
+        """The validated reply of the call recorded under ``key``: the recorded response if there
+        is one (however it ends), else a new one. Invalid replies are regenerated ``attempts``
+        times; then ``GiveUp("invalid_llm_reply")``, or ``RetryLater`` if ``invalid_is_transient``."""
+        prompt: ResponseInputParam = [{"role": "system", "content": text} for text in system]
+        prompt.append({"role": "user", "content": user})
+        # The same strict schema that ``responses.parse(text_format=reply_type)`` would send.
+        text_format = type_to_text_format_param(reply_type)
         input_tokens = output_tokens = judged = lost = 0
-        record = await self._ids.get(request_id)
+        record = await self._ids.get(key)
         if record is not None:
-            log.info("request %s: re-attaching to response %s", request_id, record.response_id)
+            log.info("%s: re-attaching to response %s", key, record.response_id)
         # None: the next round starts a new response (replacing ``record`` in the key-value store).
         attach = record
         while True:
             created: Response | None = None
             if attach is None:
-                record, created = await self._start(request_id, prompt, replacing=record)
+                record, created = await self._start(key, prompt, text_format, replacing=record)
                 attach = record
-            response = await self._wait(request_id, attach, created)
+            response = await self._wait(key, attach, created)
             if response is None:
                 lost += 1
                 if lost > 1:
                     # A provider that forgets responses this fast is not keeping them at all.
                     raise RetryLater("llm_response_lost")
-                log.warning("request %s: response %s is gone; starting a new one", request_id, attach.response_id)
+                log.warning("%s: response %s is gone; starting a new one", key, attach.response_id)
                 attach = None
                 continue
             if response.usage is not None:
                 input_tokens += response.usage.input_tokens
                 output_tokens += response.usage.output_tokens
-            verdict = await self._judge_metered(request_id, attach, response)
-            if isinstance(verdict, WorkoutPlan):
+            verdict = await self._judge_metered(key, attach, response, reply_type)
+            if not isinstance(verdict, InvalidReply):
                 usage = LlmUsage(
                     model=response.model or self._model,
                     prompt_tokens=input_tokens,
                     completion_tokens=output_tokens,
                     calls=attach.calls,
                 )
-                return PlanDraft(plan=verdict, usage=usage)
+                return StructuredReply(verdict, usage)
             judged += 1
-            log.warning("request %s: reply %d/%d is unusable: %s", request_id, judged, self._attempts, verdict)
+            log.warning("%s: reply %d/%d is unusable: %s", key, judged, self._attempts, verdict)
             if judged >= self._attempts:
+                # Not to be re-attached to: the next delivery, if any, asks afresh.
+                await self._ids.forget(key, attach)
+                if invalid_is_transient:
+                    raise RetryLater("invalid_llm_reply")
                 raise GiveUp("invalid_llm_reply", f"{judged} attempt(s); last: {verdict}")
             attach = None
 
-    async def abandon(self, request_id: uuid.UUID) -> None:
-        """Cancel the request's response at the provider, if one is recorded, and forget it."""
-        record = await self._ids.get(request_id)
+    async def forget(self, key: str) -> None:
+        """Forget the response recorded under ``key`` (its reply is used up): the next call asks anew."""
+        if (record := await self._ids.get(key)) is not None:
+            await self._ids.forget(key, record)
+
+    async def abandon(self, key: str) -> None:
+        """Cancel the response recorded under ``key`` at the provider, if any, and forget it."""
+        record = await self._ids.get(key)
         if record is None:
             return
         await self._cancel_quietly(record.response_id)
-        await self._ids.forget(request_id, record)
-        log.info("request %s: cancelled response %s", request_id, record.response_id)
+        await self._ids.forget(key, record)
+        log.info("%s: cancelled response %s", key, record.response_id)
 
     async def _start(
-        self, request_id: uuid.UUID, prompt: ResponseInputParam, replacing: ResponseRecord | None
+        self,
+        key: str,
+        prompt: ResponseInputParam,
+        text_format: ResponseFormatTextConfigParam,
+        replacing: ResponseRecord | None,
     ) -> tuple[ResponseRecord, Response | None]:
         """Create a response and record its id; if another process recorded one first, use theirs."""
         try:
             response = await self._client.responses.create(
                 model=self._model,
                 input=prompt,
-                text={"format": self._format},
+                text={"format": text_format},
                 background=True,
                 store=True,
-                metadata={"request_id": str(request_id)},
+                metadata={"call": key},
             )
         except Exception as exc:
             if self._meter is not None:
@@ -152,7 +197,7 @@ class BackgroundPlanWriter:
             raise _outcome(exc) from exc
         record = ResponseRecord(response.id, self._clock(), (replacing.calls if replacing else 0) + 1)
         try:
-            stored = await self._record(request_id, record, replacing)
+            stored = await self._record(key, record, replacing)
         except BaseException as exc:
             # Unrecorded, nobody could ever re-attach to it: stop paying for it.
             await self._cancel_quietly(response.id)
@@ -162,24 +207,22 @@ class BackgroundPlanWriter:
         if stored.response_id != response.id:
             # Another replica holds this request too and recorded its response first: wait for
             # that one and stop paying for ours.
-            log.info("request %s: another process started response %s; using it", request_id, stored.response_id)
+            log.info("%s: another process started response %s; using it", key, stored.response_id)
             await self._cancel_quietly(response.id)
             return stored, None
         return stored, response
 
-    async def _record(
-        self, request_id: uuid.UUID, record: ResponseRecord, replacing: ResponseRecord | None
-    ) -> ResponseRecord:
+    async def _record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord:
         """Record ``record``, unless another process recorded a response first: then theirs."""
         try:
-            return await self._ids.record(request_id, record, replacing)
+            return await self._ids.record(key, record, replacing)
         except RecordConflict:
-            if (theirs := await self._ids.get(request_id)) is not None:
+            if (theirs := await self._ids.get(key)) is not None:
                 return theirs
         # What we meant to replace was removed meanwhile: record ours afresh.
-        return await self._ids.record(request_id, record, None)
+        return await self._ids.record(key, record, None)
 
-    async def _wait(self, request_id: uuid.UUID, record: ResponseRecord, created: Response | None) -> Response | None:
+    async def _wait(self, key: str, record: ResponseRecord, created: Response | None) -> Response | None:
         """Poll until the response is finished; None if the provider no longer knows it.
 
         A finished response is taken however old; an unfinished one is waited for until its
@@ -194,7 +237,7 @@ class BackgroundPlanWriter:
                 if (response := await self._retrieve(record.response_id)) is None:
                     return None
             except RetryLater as exc:
-                delay = self._poll_failed(request_id, record, exc)
+                delay = self._poll_failed(key, record, exc)
         if response is not None and response.status in _TERMINAL:
             return response
         remaining = record.created_at + self._deadline - self._clock()
@@ -208,7 +251,7 @@ class BackgroundPlanWriter:
                     try:
                         polled = await self._retrieve(record.response_id)
                     except RetryLater as exc:
-                        delay = self._poll_failed(request_id, record, exc)
+                        delay = self._poll_failed(key, record, exc)
                         continue
                     if polled is None:
                         return None
@@ -217,17 +260,17 @@ class BackgroundPlanWriter:
             # Past the deadline the response is considered stuck: stop paying for it, and let
             # the next delivery start afresh (as a timed-out chat call would).
             await self._cancel_quietly(record.response_id)
-            await self._ids.forget(request_id, record)
+            await self._ids.forget(key, record)
             raise RetryLater("llm_timeout") from None
         return response
 
     async def _judge_metered(
-        self, request_id: uuid.UUID, record: ResponseRecord, response: Response
-    ) -> WorkoutPlan | InvalidReply:
+        self, key: str, record: ResponseRecord, response: Response, reply_type: type[ReplyT]
+    ) -> ReplyT | InvalidReply:
         """``_judge``, with the finished response metered once as one call (however many polls)."""
         outcome = "ok"
         try:
-            verdict = await self._judge(request_id, record, response)
+            verdict = await self._judge(key, record, response, reply_type)
         except (RetryLater, GiveUp):
             outcome = "cancelled" if response.status == "cancelled" else "server_error"
             raise
@@ -248,18 +291,18 @@ class BackgroundPlanWriter:
                 )
 
     async def _judge(
-        self, request_id: uuid.UUID, record: ResponseRecord, response: Response
-    ) -> WorkoutPlan | InvalidReply:
-        """The plan in a finished response, or what is wrong with its reply; raises for failures."""
+        self, key: str, record: ResponseRecord, response: Response, reply_type: type[ReplyT]
+    ) -> ReplyT | InvalidReply:
+        """The reply in a finished response, or what is wrong with it; raises for failures."""
         if response.status == "failed":
-            await self._ids.forget(request_id, record)
+            await self._ids.forget(key, record)
             error = response.error
             detail = f"{error.code}: {error.message}" if error else "no error given"
             if error is None or error.code in _TRANSIENT_FAILURES:
                 raise RetryLater("llm_server_error")
             raise GiveUp("llm_rejected_request", detail)
         if response.status == "cancelled":
-            await self._ids.forget(request_id, record)
+            await self._ids.forget(key, record)
             raise GiveUp("llm_cancelled", f"response {response.id} was cancelled")
         if response.status == "incomplete":
             reason = response.incomplete_details.reason if response.incomplete_details else None
@@ -273,17 +316,15 @@ class BackgroundPlanWriter:
         if not text:
             return InvalidReply("empty reply")
         try:
-            return WorkoutPlan.model_validate_json(text)
+            return reply_type.model_validate_json(text)
         except Exception as exc:
             if (problem := reply_problem(exc)) is not None:
                 return problem
             raise
 
-    def _poll_failed(self, request_id: uuid.UUID, record: ResponseRecord, exc: RetryLater) -> float:
+    def _poll_failed(self, key: str, record: ResponseRecord, exc: RetryLater) -> float:
         """Log a transient poll failure; how long to wait before the next poll."""
-        log.warning(
-            "request %s: polling response %s failed (%s); polling again", request_id, record.response_id, exc.reason
-        )
+        log.warning("%s: polling response %s failed (%s); polling again", key, record.response_id, exc.reason)
         return exc.delay_seconds or 0.0
 
     async def _retrieve(self, response_id: str) -> Response | None:

@@ -6,7 +6,9 @@ the plan is assembled and checked as a whole (``quality.py``). Time-to-plan is t
 the slowest week instead of the whole plan token by token.
 
 Each finished part is kept (``PartStore``) before the next step, so a redelivery after a crash
-buys only what was not finished. A part that fails its checks is regenerated, up to ``attempts``
+buys only what was not finished; with ``BackgroundCalls`` (``PLANNER_LLM_MODE=responses_background``)
+every call is a background response recorded per part, so a redelivery re-attaches to the parts
+still being written too, and a crash buys nothing twice. A part that fails its checks is regenerated, up to ``attempts``
 times; a plan whose weeks do not fit together gets its weeks written once more; what still fails
 ends the request with ``plan_quality``, and nothing of it is stored.
 """
@@ -26,9 +28,10 @@ from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
 from service_runtime.delivery import GiveUp, RetryLater
-from service_runtime.llm import structured_completion
+from service_runtime.llm import StructuredReply, structured_completion
 from service_runtime.metering import LlmMeter
 from service_runtime.prompts import read_prompt
+from services.planner.background import BackgroundCalls
 from services.planner.planning import PLAN_PROMPT, PROMPTS, PlanDraft
 from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems
 
@@ -43,6 +46,7 @@ WEEK_INSTRUCTIONS = WEEK_PROMPT.text
 
 PartT = TypeVar("PartT", bound=pydantic.BaseModel)
 T = TypeVar("T")
+PARTS = ("skeleton", *(f"week{n}" for n in range(1, PLAN_WEEKS + 1)))
 
 
 class KnownExercises(Protocol):
@@ -90,8 +94,10 @@ class ParallelPlanWriter:
         max_concurrent_calls: int,
         meter: LlmMeter | None = None,
         known: KnownExercises | None = None,
+        background: BackgroundCalls | None = None,
     ) -> None:
         self._known = known
+        self._background = background
         self._client = client
         self._parts = parts
         self._progress = progress
@@ -133,13 +139,17 @@ class ParallelPlanWriter:
         raise GiveUp("plan_quality", "; ".join(problems)[:1000])
 
     async def abandon(self, request_id: uuid.UUID) -> None:
-        """Nothing to do: the week calls live only in their connections, which stopping the write closed."""
+        """Cancel the request's background responses still recorded. (Streamed calls live only in
+        their connections, which stopping the write closed.)"""
+        if self._background is not None:
+            background = self._background
+            await asyncio.gather(*(background.abandon(_call_key(request_id, name)) for name in PARTS))
 
     async def _skeleton(
         self, request_id: uuid.UUID, instructions: list[str], user_profile: str
     ) -> tuple[PlanSkeleton, list[LlmUsage]]:
         note = catalogue_note(await self._known.names()) if self._known is not None else None
-        messages = _messages([SKELETON_INSTRUCTIONS, *instructions, *([note] if note else [])], user_profile)
+        system = [SKELETON_INSTRUCTIONS, *instructions, *([note] if note else [])]
         asked = requested_days(user_profile)
 
         def problems(skeleton: PlanSkeleton) -> list[str]:
@@ -150,7 +160,15 @@ class ParallelPlanWriter:
                 return [f"the skeleton's blocks have {days} days, not {skeleton.days_per_week}"]
             return []
 
-        skeleton, usage = await self._part(request_id, "skeleton", PlanSkeleton, messages, problems, fresh=False)
+        skeleton, usage = await self._part(
+            request_id,
+            "skeleton",
+            PlanSkeleton,
+            system=system,
+            user_profile=user_profile,
+            problems_of=problems,
+            fresh=False,
+        )
         return skeleton, [usage]
 
     async def _week(
@@ -164,7 +182,6 @@ class ParallelPlanWriter:
         fresh: bool,
     ) -> tuple[TrainingWeek, LlmUsage]:
         brief = WEEK_INSTRUCTIONS.format(week=number, skeleton=skeleton.model_dump_json())
-        messages = _messages([brief, *instructions], user_profile)
 
         def problems(week: TrainingWeek) -> list[str]:
             if week.week != number:
@@ -178,7 +195,14 @@ class ParallelPlanWriter:
         # The skeleton fails as a single-call plan would: a request that keeps getting invalid
         # replies ends quickly.
         return await self._part(
-            request_id, f"week{number}", TrainingWeek, messages, problems, fresh=fresh, retry_invalid=True
+            request_id,
+            f"week{number}",
+            TrainingWeek,
+            system=[brief, *instructions],
+            user_profile=user_profile,
+            problems_of=problems,
+            fresh=fresh,
+            retry_invalid=True,
         )
 
     async def _part(
@@ -186,9 +210,10 @@ class ParallelPlanWriter:
         request_id: uuid.UUID,
         name: str,
         reply_type: type[PartT],
-        messages: list[ChatCompletionMessageParam],
-        problems_of: Callable[[PartT], list[str]],
         *,
+        system: list[str],
+        user_profile: str,
+        problems_of: Callable[[PartT], list[str]],
         fresh: bool,
         retry_invalid: bool = False,
     ) -> tuple[PartT, LlmUsage]:
@@ -200,19 +225,12 @@ class ParallelPlanWriter:
             return reply_type.model_validate_json(part.reply), part.usage.model_copy(update={"calls": 0})
         usages: list[LlmUsage] = []
         problems: list[str] = []
+        key = _call_key(request_id, name)
+        if fresh and self._background is not None:
+            await self._background.forget(key)  # that response wrote the week being replaced
         for _ in range(self._attempts):
             async with self._calls:
-                reply = await structured_completion(
-                    self._client,
-                    model=self._model,
-                    messages=messages,
-                    reply_type=reply_type,
-                    deadline_seconds=self._deadline,
-                    attempts=self._attempts,
-                    stream=self._stream,
-                    meter=self._meter,
-                    invalid_is_transient=retry_invalid,
-                )
+                reply = await self._call(key, reply_type, system, user_profile, retry_invalid=retry_invalid)
             usages.append(reply.usage)
             problems = problems_of(reply.parsed)
             if not problems:
@@ -223,8 +241,34 @@ class ParallelPlanWriter:
                     _Kept(reply=reply.parsed.model_dump_json(), usage=usage).model_dump_json().encode(),
                 )
                 return reply.parsed, usage
+            if self._background is not None:
+                await self._background.forget(key)  # not to be re-attached to: write it anew
             log.warning("request %s: %s fails its checks (%s); regenerating", request_id, name, "; ".join(problems))
         raise GiveUp("plan_quality", f"{name}: " + "; ".join(problems)[:1000])
+
+    async def _call(
+        self, key: str, reply_type: type[PartT], system: list[str], user_profile: str, *, retry_invalid: bool
+    ) -> StructuredReply[PartT]:
+        if self._background is not None:
+            return await self._background.complete(
+                key, system, user_profile, reply_type, invalid_is_transient=retry_invalid
+            )
+        return await structured_completion(
+            self._client,
+            model=self._model,
+            messages=_messages(system, user_profile),
+            reply_type=reply_type,
+            deadline_seconds=self._deadline,
+            attempts=self._attempts,
+            stream=self._stream,
+            meter=self._meter,
+            invalid_is_transient=retry_invalid,
+        )
+
+
+def _call_key(request_id: uuid.UUID, part: str) -> str:
+    """Where a part's background response id is recorded."""
+    return f"{request_id}.{part}"
 
 
 def _all_or_first_failure(outcomes: Sequence[T | BaseException]) -> list[T]:

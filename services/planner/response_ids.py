@@ -1,14 +1,14 @@
-"""A JetStream key-value bucket holding, per request, the id of its background LLM response.
+"""A JetStream key-value bucket holding, per call, the id of its background LLM response.
 
-The id is written before the planner waits for the response, so whichever process handles the
-request next (the same one restarted, or another replica after redelivery) re-attaches to that
-response instead of paying for a new one. Writes are compare-and-set on the key's revision: two
-replicas racing on one request agree on one response.
+A call's key is its request id (a whole plan in one call) or the request id and the part
+(``<request id>.week3``). The id is written before the planner waits for the response, so
+whichever process handles the request next (the same one restarted, or another replica after
+redelivery) re-attaches to that response instead of paying for a new one. Writes are
+compare-and-set on the key's revision: two replicas racing on one call agree on one response.
 """
 
 import contextlib
 import json
-import uuid
 from dataclasses import dataclass
 
 import nats.js.errors
@@ -49,9 +49,9 @@ class KeyValueResponseIds:
     ) -> "KeyValueResponseIds":
         return cls(await open_bucket(js, BUCKET, ttl_seconds=ttl_seconds, replicas=replicas))
 
-    async def get(self, request_id: uuid.UUID) -> ResponseRecord | None:
+    async def get(self, key: str) -> ResponseRecord | None:
         try:
-            entry = await self._kv.get(str(request_id))
+            entry = await self._kv.get(key)
         except nats.js.errors.KeyNotFoundError:
             return None
         if not entry.value:
@@ -64,9 +64,7 @@ class KeyValueResponseIds:
             revision=entry.revision or 0,
         )
 
-    async def record(
-        self, request_id: uuid.UUID, record: ResponseRecord, replacing: ResponseRecord | None
-    ) -> ResponseRecord:
+    async def record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord:
         """Store ``record`` if the key still holds ``replacing`` (None: if it holds nothing).
 
         Raises ``RecordConflict`` when another process wrote the key in between."""
@@ -75,15 +73,15 @@ class KeyValueResponseIds:
         ).encode()
         try:
             if replacing is None:
-                revision = await self._kv.create(str(request_id), value)
+                revision = await self._kv.create(key, value)
             else:
-                revision = await self._kv.update(str(request_id), value, last=replacing.revision)
+                revision = await self._kv.update(key, value, last=replacing.revision)
         except nats.js.errors.KeyWrongLastSequenceError as exc:
-            raise RecordConflict(str(request_id)) from exc
+            raise RecordConflict(key) from exc
         return ResponseRecord(record.response_id, record.created_at, record.calls, revision)
 
-    async def forget(self, request_id: uuid.UUID, record: ResponseRecord) -> None:
+    async def forget(self, key: str, record: ResponseRecord) -> None:
         """Remove ``record`` (its response cannot be used), unless another process replaced it."""
         # Replaced meanwhile (a conflict): the newer record is someone's live response; keep it.
         with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
-            await self._kv.delete(str(request_id), last=record.revision)
+            await self._kv.delete(key, last=record.revision)

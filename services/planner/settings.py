@@ -15,8 +15,8 @@ class PlannerSettings(LlmSettings):
     # Responses API and lets a redelivered request re-attach to the call it already paid for.
     llm_mode: Literal["chat_stream", "responses_background"] = Field("chat_stream", validation_alias="PLANNER_LLM_MODE")
     stream: bool = Field(True, validation_alias="PLANNER_STREAM")
-    # parallel: a skeleton, then the eight weeks at once (chat completions, whatever llm_mode says);
-    # single: the whole plan in one call, in llm_mode.
+    # parallel: a skeleton, then the eight weeks at once; single: the whole plan in one call.
+    # Either way each call is made in llm_mode.
     generation: Literal["parallel", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
     # Parallel mode: LLM calls one process makes at once, across all its plans.
     max_concurrent_calls: int = Field(256, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")

@@ -19,19 +19,21 @@ from contracts.streams import EXERCISE_PROFILES_BUCKET
 from llm_simulator import SimulatorConfig
 from service_runtime.bus import open_bucket
 from service_runtime.delivery import GiveUp, RetryLater
+from services.planner.background import BackgroundCalls
 from services.planner.catalogue import exercise_key
 from services.planner.drafts import KeyValuePartStore
 from services.planner.known_exercises import KeyValueKnownExercises
 from services.planner.parallel import ParallelPlanWriter
 from services.planner.planning import INSTRUCTIONS
 from services.planner.quality import plan_problems
+from services.planner.response_ids import KeyValueResponseIds
 from tests.fakes import sample_profile
 from tests.simulator_server import reset_simulator, serving_simulator, simulator_stats
 
 pytestmark = pytest.mark.integration
 
 PROFILE = "I want to build muscle, 4x per week, I have a full gym"
-FAST: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0.01, "seed": 11}
+FAST: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0.01, "seed": 11, "p_rate_limit": 0}
 
 
 class Notices:
@@ -194,3 +196,77 @@ async def test_rate_limited_weeks_are_retried_by_redelivery_and_no_week_is_bough
     # Every delivery let the other weeks finish and kept them: each part was bought exactly once.
     assert stats["completions_by_schema"] == {"PlanSkeleton": 1, "TrainingWeek": PLAN_WEEKS}
     assert plan_problems(draft.plan, profile=PROFILE) == []
+
+
+def background_writer_for(
+    llm: openai.AsyncOpenAI, parts: KeyValuePartStore, ids: KeyValueResponseIds
+) -> ParallelPlanWriter:
+    calls = BackgroundCalls(llm, ids, model="gpt-4o-mini", deadline_seconds=30, attempts=2, poll_interval_seconds=0.05)
+    return ParallelPlanWriter(
+        llm,
+        parts,
+        Notices(),
+        model="gpt-4o-mini",
+        deadline_seconds=30,
+        attempts=2,
+        stream=True,
+        max_concurrent_calls=16,
+        background=calls,
+    )
+
+
+async def test_in_background_mode_every_part_is_one_background_response(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    js = nc.jetstream()
+    writer = background_writer_for(llm, await KeyValuePartStore.open(js), await KeyValueResponseIds.open(js))
+
+    draft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+
+    assert plan_problems(draft.plan, profile=PROFILE) == []
+    stats = await simulator_stats(admin)
+    assert stats["responses_created_total"] == 1 + PLAN_WEEKS
+    assert stats["completions_by_schema"] == {"PlanSkeleton": 1, "TrainingWeek": PLAN_WEEKS}
+    assert draft.usage.calls == 1 + PLAN_WEEKS
+    assert draft.usage.completion_tokens == stats["completion_tokens_total"]
+
+
+async def test_in_background_mode_a_crash_mid_weeks_buys_nothing_twice(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    js = nc.jetstream()
+    parts, ids = await KeyValuePartStore.open(js), await KeyValueResponseIds.open(js)
+    request_id = uuid.uuid4()
+    await reset_simulator(admin, {**FAST, "tokens_per_second": 1500})
+    crashed = asyncio.create_task(background_writer_for(llm, parts, ids).write(request_id, [INSTRUCTIONS], PROFILE))
+    # Crash while the weeks' responses are being written: all eight recorded, none kept yet.
+    while not all([await ids.get(f"{request_id}.week{n}") for n in range(1, PLAN_WEEKS + 1)]):
+        await asyncio.sleep(0.005)
+    crashed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await crashed
+    kept = [n for n in range(1, PLAN_WEEKS + 1) if await parts.get(request_id, f"week{n}") is not None]
+
+    draft = await background_writer_for(llm, parts, ids).write(request_id, [INSTRUCTIONS], PROFILE)
+
+    stats = await simulator_stats(admin)
+    assert len(kept) < PLAN_WEEKS, "every week was finished before the crash: the test proved nothing"
+    # The redelivery re-attached to the weeks in flight: each part was bought once.
+    assert stats["responses_created_total"] == 1 + PLAN_WEEKS
+    assert stats["completions_by_schema"] == {"PlanSkeleton": 1, "TrainingWeek": PLAN_WEEKS}
+    assert plan_problems(draft.plan, profile=PROFILE) == []
+
+
+async def test_in_background_mode_a_week_failing_its_checks_is_written_anew_not_re_attached(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    js = nc.jetstream()
+    writer = background_writer_for(llm, await KeyValuePartStore.open(js), await KeyValueResponseIds.open(js))
+
+    with pytest.raises(GiveUp) as failure:
+        await writer.write(uuid.uuid4(), [INSTRUCTIONS], f"{PROFILE} [[sim:fault=broken]]")
+
+    assert failure.value.reason == "plan_quality"
+    stats = await simulator_stats(admin)
+    # The skeleton once, then each week twice: the second attempt is a new response, not the broken one again.
+    assert stats["responses_created_total"] == 1 + 2 * PLAN_WEEKS

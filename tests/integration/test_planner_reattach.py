@@ -19,7 +19,7 @@ import pytest
 from contracts.plan import WorkoutPlan
 from llm_simulator import SimulatorConfig
 from service_runtime.delivery import GiveUp, RetryLater
-from services.planner.background import BackgroundPlanWriter
+from services.planner.background import BackgroundCalls, BackgroundPlanWriter
 from services.planner.planning import INSTRUCTIONS
 from services.planner.response_ids import KeyValueResponseIds, ResponseRecord
 from tests.simulator_server import serving_simulator
@@ -59,12 +59,14 @@ class PlannerProcess:
         self.ids = await KeyValueResponseIds.open(self.nc.jetstream())
         self.client = openai.AsyncOpenAI(base_url=f"{self._simulator_url}/v1", api_key="sim", max_retries=0, timeout=10)
         self.writer = BackgroundPlanWriter(
-            self.client,
-            self.ids,
-            model="gpt-4o-mini",
-            deadline_seconds=self._deadline,
-            attempts=2,
-            poll_interval_seconds=0.2,
+            BackgroundCalls(
+                self.client,
+                self.ids,
+                model="gpt-4o-mini",
+                deadline_seconds=self._deadline,
+                attempts=2,
+                poll_interval_seconds=0.2,
+            )
         )
         return self
 
@@ -96,7 +98,7 @@ async def _stats(sim: httpx.AsyncClient) -> dict[str, Any]:
 
 async def _recorded(process: PlannerProcess, request_id: uuid.UUID, timeout: float = 10) -> ResponseRecord:
     deadline = time.monotonic() + timeout
-    while (record := await process.ids.get(request_id)) is None:
+    while (record := await process.ids.get(str(request_id))) is None:
         assert time.monotonic() < deadline, "no response id was recorded"
         await asyncio.sleep(0.05)
     return record
@@ -125,7 +127,7 @@ async def test_a_restarted_planner_reattaches_to_the_response_it_already_paid_fo
     stats = await _stats(sim)
     assert stats["responses_created_total"] == 1
     assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
-    assert (await second.ids.get(request_id)) == record
+    assert (await second.ids.get(str(request_id))) == record
 
 
 async def test_two_replicas_on_one_request_share_one_response(process_factory: Any, sim: httpx.AsyncClient) -> None:
@@ -154,7 +156,7 @@ async def test_a_response_past_its_deadline_is_cancelled_and_forgotten(
         await process.writer.write(request_id, [INSTRUCTIONS], PROFILE)
 
     assert raised.value.reason == "llm_timeout"
-    assert await process.ids.get(request_id) is None
+    assert await process.ids.get(str(request_id)) is None
     stats = await _stats(sim)
     assert stats["responses_cancelled_total"] == 1
     assert stats["completions_total"] == 0
@@ -167,7 +169,7 @@ async def test_a_response_the_provider_lost_is_replaced_by_a_new_one(
     request_id = uuid.uuid4()
     process = await process_factory()
     lost = ResponseRecord("resp_lost_in_a_provider_restart", time.time(), calls=1)
-    await process.ids.record(request_id, lost, None)
+    await process.ids.record(str(request_id), lost, None)
 
     draft = await process.writer.write(request_id, [INSTRUCTIONS], PROFILE)
 
@@ -176,7 +178,7 @@ async def test_a_response_the_provider_lost_is_replaced_by_a_new_one(
     stats = await _stats(sim)
     assert stats["responses_created_total"] == 1
     assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
-    record = await process.ids.get(request_id)
+    record = await process.ids.get(str(request_id))
     assert record is not None
     assert record.response_id != lost.response_id
 
@@ -243,7 +245,7 @@ async def test_a_failed_response_is_retried_later_with_a_new_one(process_factory
 
     assert raised.value.reason == "llm_server_error"
     # A failed response cannot be recovered: the redelivery must not re-attach to it.
-    assert await process.ids.get(request_id) is None
+    assert await process.ids.get(str(request_id)) is None
     draft = await process.writer.write(request_id, [INSTRUCTIONS], PROFILE)
     assert isinstance(draft.plan, WorkoutPlan)
     assert (await _stats(sim))["responses_created_total"] == 2
@@ -259,7 +261,7 @@ async def test_quota_exhaustion_gives_up_without_recording_anything(
         await process.writer.write(request_id, [INSTRUCTIONS], "[[sim:fault=quota]] " + PROFILE)
 
     assert raised.value.reason == "llm_quota_exhausted"
-    assert await process.ids.get(request_id) is None
+    assert await process.ids.get(str(request_id)) is None
     assert (await _stats(sim))["responses_created_total"] == 0
 
 
@@ -280,4 +282,4 @@ async def test_a_cancel_handled_on_another_replica_cancels_the_response_at_the_p
     assert (await cancelling.client.responses.retrieve(record.response_id)).status == "cancelled"
     assert (await _stats(sim))["responses_cancelled_total"] == 1
     # Forgotten: a later delivery of the request (which the planner skips anyway) cannot re-attach.
-    assert await cancelling.ids.get(request_id) is None
+    assert await cancelling.ids.get(str(request_id)) is None
