@@ -3,9 +3,10 @@
 Starts the LLM simulator (``python -m llm_simulator``) paced at ``--tokens-per-second`` with
 ``--note-sentences`` extra coaching sentences per exercise (about 2.1k tokens each on a 3-day plan,
 so 5 gives a ~16k-token plan), then runs the planner's two real adapters side by side through the
-real ``openai`` client: ``OpenAIPlanWriter`` (one streamed call) and ``ParallelPlanWriter`` (a
-skeleton, then the eight weeks at once). Both plans pass the same quality checks. Prints a JSON
-report: seconds, tokens and calls per mode.
+real ``openai`` client: ``OpenAIPlanWriter`` (one streamed call), ``ParallelPlanWriter`` (a
+skeleton, then the eight weeks at once, streamed) and ``ParallelPlanWriter`` over background
+responses (the re-attaching mode, polled every ``--poll-seconds``). All plans pass the same
+quality checks. Prints a JSON report: seconds, tokens and calls per mode.
 
     python -m bench.time_to_plan                      # 60 tokens/s, ~16k-token plans
     python -m bench.time_to_plan --tokens-per-second 400 --note-sentences 0
@@ -27,10 +28,12 @@ from contracts.progress import PlanProgress
 from devstack import free_port
 from devstack._readiness import tcp_accepts, wait_until
 from devstack.supervisor import Supervisor
+from services.planner.background import BackgroundCalls
 from services.planner.llm import OpenAIPlanWriter
 from services.planner.parallel import ParallelPlanWriter
 from services.planner.planning import INSTRUCTIONS, PlanDraft, PlanWriter
 from services.planner.quality import plan_problems
+from services.planner.response_ids import RecordConflict, ResponseRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
@@ -47,6 +50,26 @@ class _Parts:
 
     async def put(self, request_id: uuid.UUID, part: str, value: bytes) -> None:
         self._parts[f"{request_id}.{part}"] = value
+
+
+class _Ids:
+    """Response ids kept in memory (compare-and-set as the key-value bucket does)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, ResponseRecord] = {}
+
+    async def get(self, key: str) -> ResponseRecord | None:
+        return self._records.get(key)
+
+    async def record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord:
+        if self._records.get(key) != replacing:
+            raise RecordConflict(key)
+        self._records[key] = record
+        return record
+
+    async def forget(self, key: str, record: ResponseRecord) -> None:
+        if self._records.get(key) == record:
+            del self._records[key]
 
 
 class _Quiet:
@@ -70,7 +93,7 @@ async def _timed(name: str, writer: PlanWriter) -> dict[str, Any]:
     }
 
 
-async def _run(base_url: str, deadline: float) -> list[dict[str, Any]]:
+async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
     client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sim", max_retries=0, timeout=120)
     try:
         single = OpenAIPlanWriter(client, model="gpt-4o-mini", deadline_seconds=deadline, attempts=1, stream=True)
@@ -84,8 +107,33 @@ async def _run(base_url: str, deadline: float) -> list[dict[str, Any]]:
             stream=True,
             max_concurrent_calls=16,
         )
-        # Side by side, so both see the same machine at the same moment.
-        return list(await asyncio.gather(_timed("single", single), _timed("parallel", parallel)))
+        background = BackgroundCalls(
+            client,
+            _Ids(),
+            model="gpt-4o-mini",
+            deadline_seconds=deadline,
+            attempts=1,
+            poll_interval_seconds=poll_seconds,
+        )
+        parallel_background = ParallelPlanWriter(
+            client,
+            _Parts(),
+            _Quiet(),
+            model="gpt-4o-mini",
+            deadline_seconds=deadline,
+            attempts=1,
+            stream=True,
+            max_concurrent_calls=16,
+            background=background,
+        )
+        # Side by side, so all see the same machine at the same moment.
+        return list(
+            await asyncio.gather(
+                _timed("single", single),
+                _timed("parallel", parallel),
+                _timed("parallel_background", parallel_background),
+            )
+        )
     finally:
         await client.close()
 
@@ -94,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.time_to_plan", description=__doc__)
     parser.add_argument("--tokens-per-second", type=float, default=60.0)
     parser.add_argument("--note-sentences", type=int, default=5)
+    parser.add_argument("--poll-seconds", type=float, default=5.0, help="PLANNER_POLL_INTERVAL_SECONDS")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON report here")
     args = parser.parse_args(argv)
 
@@ -117,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             what="the simulator",
             alive=lambda: simulator.returncode is None,
         )
-        results = asyncio.run(_run(base_url, deadline=1800))
+        results = asyncio.run(_run(base_url, deadline=1800, poll_seconds=args.poll_seconds))
     finally:
         supervisor.stop_all()
     report = {"tokens_per_second": args.tokens_per_second, "note_sentences": args.note_sentences, "runs": results}

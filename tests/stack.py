@@ -37,19 +37,6 @@ JWT_SECRET = "e2e-secret-that-is-long-enough-for-hs256-0123456789"
 WORKERS = ("planner", "profiler", "persister")
 SERVICES = ("gateway", *WORKERS)
 
-# Settings the fault suite passes to every service; listed here so a reader sees what a run may tune.
-PASS_THROUGH_SETTINGS = (
-    "GATEWAY_OUTBOX_RELAY_INTERVAL_SECONDS",
-    "PERSISTER_SWEEP_INTERVAL_SECONDS",
-    "REQUEST_STALL_SECONDS",
-    "REQUEST_DEADLINE_SECONDS",
-    "PLANNER_LLM_MODE",
-    "CONSUMER_ACK_WAIT_SECONDS",
-    "CONSUMER_MAX_DELIVER",
-    "LLM_READ_TIMEOUT_SECONDS",
-)
-
-
 @dataclass(frozen=True)
 class _Process:
     """How one named process is started: its command, its environment, and where it answers."""

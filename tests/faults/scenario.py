@@ -99,6 +99,8 @@ def service_env(options: ScenarioOptions) -> dict[str, str]:
         "LLM_READ_TIMEOUT_SECONDS": "3",
         "PLANNER_LLM_MODE": options.llm_mode,
         "PLANNER_GENERATION": options.generation,
+        # Time is compressed here (plans in seconds, leases of 6 s, re-drive after 15 s): polls too.
+        "PLANNER_POLL_INTERVAL_SECONDS": "1",
         "GATEWAY_OUTBOX_RELAY_INTERVAL_SECONDS": "0.5",
         "PERSISTER_SWEEP_INTERVAL_SECONDS": "2",
         "REQUEST_STALL_SECONDS": f"{options.stall_seconds:g}",
