@@ -37,6 +37,7 @@ JWT_SECRET = "e2e-secret-that-is-long-enough-for-hs256-0123456789"
 WORKERS = ("planner", "profiler", "persister")
 SERVICES = ("gateway", *WORKERS)
 
+
 @dataclass(frozen=True)
 class _Process:
     """How one named process is started: its command, its environment, and where it answers."""

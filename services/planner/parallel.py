@@ -47,6 +47,12 @@ WEEK_INSTRUCTIONS = WEEK_PROMPT.text
 PartT = TypeVar("PartT", bound=pydantic.BaseModel)
 T = TypeVar("T")
 PARTS = ("skeleton", *(f"week{n}" for n in range(1, PLAN_WEEKS + 1)))
+# Refusals that come before any generation (a 429, a 5xx, a background response that failed):
+# nothing was billed, so a part tries again in place, up to this many times in all. Nine parts
+# share one delivery budget (``max_deliver``); redelivering for each would spend it on faults of
+# parts that are not even the same work, and fail plans that were getting written.
+PART_TRIES = 3
+_RETRIED_IN_PLACE = frozenset({"llm_rate_limited", "llm_server_error"})
 
 
 class KnownExercises(Protocol):
@@ -229,8 +235,7 @@ class ParallelPlanWriter:
         if fresh and self._background is not None:
             await self._background.forget(key)  # that response wrote the week being replaced
         for _ in range(self._attempts):
-            async with self._calls:
-                reply = await self._call(key, reply_type, system, user_profile, retry_invalid=retry_invalid)
+            reply = await self._call_patiently(key, reply_type, system, user_profile, retry_invalid=retry_invalid)
             usages.append(reply.usage)
             problems = problems_of(reply.parsed)
             if not problems:
@@ -245,6 +250,22 @@ class ParallelPlanWriter:
                 await self._background.forget(key)  # not to be re-attached to: write it anew
             log.warning("request %s: %s fails its checks (%s); regenerating", request_id, name, "; ".join(problems))
         raise GiveUp("plan_quality", f"{name}: " + "; ".join(problems)[:1000])
+
+    async def _call_patiently(
+        self, key: str, reply_type: type[PartT], system: list[str], user_profile: str, *, retry_invalid: bool
+    ) -> StructuredReply[PartT]:
+        """``_call``, tried again in place (after Retry-After, if given) when refused unbilled."""
+        for tried in range(1, PART_TRIES + 1):
+            try:
+                async with self._calls:
+                    return await self._call(key, reply_type, system, user_profile, retry_invalid=retry_invalid)
+            except RetryLater as exc:
+                if exc.reason not in _RETRIED_IN_PLACE or tried == PART_TRIES:
+                    raise
+                delay = exc.delay_seconds if exc.delay_seconds is not None else float(tried)
+                log.info("%s: %s; trying again in %.1fs (try %d of %d)", key, exc.reason, delay, tried + 1, PART_TRIES)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def _call(
         self, key: str, reply_type: type[PartT], system: list[str], user_profile: str, *, retry_invalid: bool
