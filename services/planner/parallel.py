@@ -50,7 +50,8 @@ PARTS = ("skeleton", *(f"week{n}" for n in range(1, PLAN_WEEKS + 1)))
 # Refusals that come before any generation (a 429, a 5xx, a background response that failed):
 # nothing was billed, so a part tries again in place, up to this many times in all. Nine parts
 # share one delivery budget (``max_deliver``); redelivering for each would spend it on faults of
-# parts that are not even the same work, and fail plans that were getting written.
+# parts that are not even the same work, and fail plans that were getting written. Three tries is
+# the openai SDK's own default (two retries), here only for calls nothing was billed for.
 PART_TRIES = 3
 _RETRIED_IN_PLACE = frozenset({"llm_rate_limited", "llm_server_error"})
 

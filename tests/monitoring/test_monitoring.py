@@ -100,6 +100,10 @@ PROVOKED_ALERTS = {
 # Alerts the run may set off besides, and why; any other active alert fails the test.
 MAY_ALSO_BE_ACTIVE = {
     "WorkoutPlanFailureRatioHigh": "by design, the run fails six of its ten finished requests",
+    "WorkoutLLMErrorBurst": (
+        "the server-error request's calls fail on every try (three in place per delivery, five deliveries):"
+        " a burst of one class"
+    ),
 }
 
 
