@@ -20,6 +20,7 @@ whole at the provider.
 """
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -116,8 +117,7 @@ class BackgroundCalls:
         times; then ``GiveUp("invalid_llm_reply")``, or ``RetryLater`` if ``invalid_is_transient``."""
         prompt: ResponseInputParam = [{"role": "system", "content": text} for text in system]
         prompt.append({"role": "user", "content": user})
-        # The same strict schema that ``responses.parse(text_format=reply_type)`` would send.
-        text_format = type_to_text_format_param(reply_type)
+        text_format = _text_format(reply_type)
         input_tokens = output_tokens = judged = lost = 0
         record = await self._ids.get(key)
         if record is not None:
@@ -345,6 +345,13 @@ class BackgroundCalls:
             await self._client.responses.cancel(response_id)
         except Exception as exc:
             log.warning("could not cancel response %s: %s", response_id, exc)
+
+
+@functools.cache
+def _text_format(reply_type: type[pydantic.BaseModel]) -> ResponseFormatTextConfigParam:
+    """The strict schema ``responses.parse(text_format=reply_type)`` would send: built once per type
+    and shared (read-only) by every call, since a thousand waiting calls would otherwise each hold a copy."""
+    return type_to_text_format_param(reply_type)
 
 
 def _outcome(exc: Exception) -> Exception:
