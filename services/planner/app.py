@@ -53,6 +53,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     deadline_seconds=settings.llm_deadline_seconds,
                     attempts=settings.reply_attempts,
                     poll_interval_seconds=settings.poll_interval_seconds,
+                    max_concurrent_polls=settings.max_concurrent_polls,
                     meter=meter,
                 )
             if settings.generation == "parallel":

@@ -39,6 +39,7 @@ from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import InvalidReply, StructuredReply, delivery_outcome, reply_problem
 from service_runtime.metering import LlmMeter
 from services.planner.planning import PLAN_PROMPT, PlanDraft
+from services.planner.polling import PollSchedule
 from services.planner.response_ids import RecordConflict, ResponseRecord
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class BackgroundCalls:
         deadline_seconds: float,
         attempts: int,
         poll_interval_seconds: float,
+        max_concurrent_polls: int = 32,
         clock: Callable[[], float] = time.time,
         meter: LlmMeter | None = None,
     ) -> None:
@@ -100,7 +102,10 @@ class BackgroundCalls:
         self._model = model
         self._deadline = deadline_seconds
         self._attempts = attempts
-        self._poll = poll_interval_seconds
+        self._schedule = PollSchedule(poll_interval_seconds)
+        # Polls in flight at once. Replies that land together would otherwise all be read, parsed
+        # and held at the same moment: a memory peak of one plan per waiting call.
+        self._polls = asyncio.Semaphore(max_concurrent_polls)
         self._clock = clock
 
     async def complete(
@@ -129,7 +134,7 @@ class BackgroundCalls:
             if attach is None:
                 record, created = await self._start(key, prompt, text_format, replacing=record)
                 attach = record
-            response = await self._wait(key, attach, created)
+            response = await self._wait(key, attach, created, reply_type.__name__)
             if response is None:
                 lost += 1
                 if lost > 1:
@@ -138,6 +143,8 @@ class BackgroundCalls:
                 log.warning("%s: response %s is gone; starting a new one", key, attach.response_id)
                 attach = None
                 continue
+            if response.status == "completed" and response.completed_at is not None:
+                self._schedule.finished(reply_type.__name__, response.completed_at - response.created_at)
             if response.usage is not None:
                 input_tokens += response.usage.input_tokens
                 output_tokens += response.usage.output_tokens
@@ -222,14 +229,15 @@ class BackgroundCalls:
         # What we meant to replace was removed meanwhile: record ours afresh.
         return await self._ids.record(key, record, None)
 
-    async def _wait(self, key: str, record: ResponseRecord, created: Response | None) -> Response | None:
+    async def _wait(self, key: str, record: ResponseRecord, created: Response | None, kind: str) -> Response | None:
         """Poll until the response is finished; None if the provider no longer knows it.
 
         A finished response is taken however old; an unfinished one is waited for until its
         deadline (from its creation, whichever process created it), then abandoned. A poll that
         fails transiently (429, 5xx, a dropped connection, an unreadable body) is simply made
         again later: the response lives on at the provider, so waiting on costs nothing, while
-        giving the message back would cost a redelivery."""
+        giving the message back would cost a redelivery. Polls follow ``PollSchedule``: near
+        when calls of the same ``kind`` have been finishing."""
         response = created
         delay = 0.0
         if response is None:
@@ -246,7 +254,8 @@ class BackgroundCalls:
                 # ``response`` is None here only while no poll has been read yet.
                 while response is None or response.status not in _TERMINAL:
                     # Jittered, so a thousand waiting plans do not poll in lockstep.
-                    await asyncio.sleep(max(delay, self._poll * random.uniform(0.9, 1.1)))
+                    look = self._schedule.next_look(kind, self._clock() - record.created_at)
+                    await asyncio.sleep(max(delay, look * random.uniform(0.9, 1.1)))
                     delay = 0.0
                     try:
                         polled = await self._retrieve(record.response_id)
@@ -329,7 +338,8 @@ class BackgroundCalls:
 
     async def _retrieve(self, response_id: str) -> Response | None:
         try:
-            return await self._client.responses.retrieve(response_id)
+            async with self._polls:
+                return await self._client.responses.retrieve(response_id)
         except openai.NotFoundError:
             return None
         except (ValueError, openai.APIResponseValidationError) as exc:

@@ -23,6 +23,10 @@ class PlannerSettings(LlmSettings):
     # Background mode: how often a waiting plan asks the provider whether its response is done.
     # Each poll costs a request and CPU; on a minutes-long call 5 s of extra latency is noise.
     poll_interval_seconds: float = Field(5.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
+    # Background mode: polls in flight at once per process. Replies landing together are then read
+    # a few dozen at a time instead of all at once (memory peak), at a cost in detection latency
+    # only when the provider answers polls slowly.
+    max_concurrent_polls: int = Field(32, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_POLLS")
     max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="PLANNER_MAX_SYSTEM_PROMPT_CHARS")
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")
