@@ -5,7 +5,8 @@ Starts the LLM simulator (``python -m llm_simulator``) paced at ``--tokens-per-s
 so 5 gives a ~16k-token plan), then runs the planner's two real adapters side by side through the
 real ``openai`` client: ``OpenAIPlanWriter`` (one streamed call), ``ParallelPlanWriter`` (a
 skeleton, then the eight weeks at once, streamed) and ``ParallelPlanWriter`` over background
-responses (the re-attaching mode, polled every ``--poll-seconds``). All plans pass the same
+responses (the re-attaching mode, polls at most ``--poll-seconds`` apart), cold and after one plan
+(when its polls have learnt when skeletons and weeks finish). All plans pass the same
 quality checks. Prints a JSON report: seconds, tokens and calls per mode.
 
     python -m bench.time_to_plan                      # 60 tokens/s, ~16k-token plans
@@ -77,7 +78,10 @@ class _Quiet:
         return None
 
 
-async def _timed(name: str, writer: PlanWriter) -> dict[str, Any]:
+async def _timed(name: str, writer: PlanWriter, *, after: int = 0) -> dict[str, Any]:
+    """One plan, timed; ``after`` plans written first (untimed), as a process that has been running."""
+    for _ in range(after):
+        await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
     started = time.perf_counter()
     draft: PlanDraft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
     seconds = time.perf_counter() - started
@@ -126,12 +130,32 @@ async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict
             max_concurrent_calls=16,
             background=background,
         )
+        parallel_background_warm = ParallelPlanWriter(
+            client,
+            _Parts(),
+            _Quiet(),
+            model="gpt-4o-mini",
+            deadline_seconds=deadline,
+            attempts=1,
+            stream=True,
+            max_concurrent_calls=16,
+            background=BackgroundCalls(
+                client,
+                _Ids(),
+                model="gpt-4o-mini",
+                deadline_seconds=deadline,
+                attempts=1,
+                poll_interval_seconds=poll_seconds,
+            ),
+        )
         # Side by side, so all see the same machine at the same moment.
         return list(
             await asyncio.gather(
                 _timed("single", single),
                 _timed("parallel", parallel),
                 _timed("parallel_background", parallel_background),
+                # Polls learn when calls of each kind finish: the second plan is looked at on time.
+                _timed("parallel_background_warm", parallel_background_warm, after=1),
             )
         )
     finally:
