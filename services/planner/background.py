@@ -116,14 +116,17 @@ class BackgroundCalls:
         reply_type: type[ReplyT],
         *,
         invalid_is_transient: bool = False,
+        attempts: int | None = None,
     ) -> StructuredReply[ReplyT]:
         """The validated reply of the call recorded under ``key``: the recorded response if there
-        is one (however it ends), else a new one. Invalid replies are regenerated ``attempts``
-        times; then ``GiveUp("invalid_llm_reply")``, or ``RetryLater`` if ``invalid_is_transient``."""
+        is one (however it ends), else a new one. Invalid replies are regenerated until there have
+        been ``attempts`` (default: the constructor's) in all; then ``GiveUp("invalid_llm_reply")``,
+        or ``RetryLater`` if ``invalid_is_transient``."""
         prompt: ResponseInputParam = [{"role": "system", "content": text} for text in system]
         prompt.append({"role": "user", "content": user})
         text_format = _text_format(reply_type)
         input_tokens = output_tokens = judged = lost = 0
+        budget = attempts or self._attempts
         record = await self._ids.get(key)
         if record is not None:
             log.info("%s: re-attaching to response %s", key, record.response_id)
@@ -158,8 +161,8 @@ class BackgroundCalls:
                 )
                 return StructuredReply(verdict, usage)
             judged += 1
-            log.warning("%s: reply %d/%d is unusable: %s", key, judged, self._attempts, verdict)
-            if judged >= self._attempts:
+            log.warning("%s: reply %d/%d is unusable: %s", key, judged, budget, verdict)
+            if judged >= budget:
                 # Not to be re-attached to: the next delivery, if any, asks afresh.
                 await self._ids.forget(key, attach)
                 if invalid_is_transient:

@@ -313,3 +313,24 @@ async def test_a_part_refused_before_any_generation_is_tried_again_in_place(
     stats = await simulator_stats(admin)
     assert stats["completions_by_schema"] == {"PlanSkeleton": 1, "TrainingWeek": PLAN_WEEKS}
     assert plan_problems(draft.plan, profile=PROFILE) == []
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["chat", "background"])
+async def test_a_skeleton_that_stays_invalid_gets_one_more_try_than_a_week_then_fails(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient, background: bool
+) -> None:
+    js = nc.jetstream()
+    parts = await KeyValuePartStore.open(js)
+    writer = (
+        background_writer_for(llm, parts, await KeyValueResponseIds.open(js))
+        if background
+        else writer_for(llm, parts, Notices())
+    )
+
+    with pytest.raises(GiveUp) as failure:
+        await writer.write(uuid.uuid4(), [INSTRUCTIONS], f"{PROFILE} [[sim:fault=truncate]]")
+
+    assert failure.value.reason == "invalid_llm_reply"
+    stats = await simulator_stats(admin)
+    assert stats["faults_by_kind"] == {"truncate": 3}  # attempts=2, plus one for the skeleton
+    assert stats["completions_total"] == 0
