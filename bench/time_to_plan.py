@@ -97,57 +97,38 @@ async def _timed(name: str, writer: PlanWriter, *, after: int = 0) -> dict[str, 
     }
 
 
-async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
-    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sim", max_retries=0, timeout=120)
-    try:
-        single = OpenAIPlanWriter(client, model="gpt-4o-mini", deadline_seconds=deadline, attempts=1, stream=True)
-        parallel = ParallelPlanWriter(
-            client,
-            _Parts(),
-            _Quiet(),
-            model="gpt-4o-mini",
-            deadline_seconds=deadline,
-            attempts=1,
-            stream=True,
-            max_concurrent_calls=16,
-        )
+def _parallel(client: openai.AsyncOpenAI, deadline: float, background_polls: float | None = None) -> ParallelPlanWriter:
+    """Skeleton then weeks, streamed, or over background responses polled at most ``background_polls`` apart."""
+    background = None
+    if background_polls is not None:
         background = BackgroundCalls(
             client,
             _Ids(),
             model="gpt-4o-mini",
             deadline_seconds=deadline,
             attempts=1,
-            poll_interval_seconds=poll_seconds,
+            poll_interval_seconds=background_polls,
         )
-        parallel_background = ParallelPlanWriter(
-            client,
-            _Parts(),
-            _Quiet(),
-            model="gpt-4o-mini",
-            deadline_seconds=deadline,
-            attempts=1,
-            stream=True,
-            max_concurrent_calls=16,
-            background=background,
-        )
-        parallel_background_warm = ParallelPlanWriter(
-            client,
-            _Parts(),
-            _Quiet(),
-            model="gpt-4o-mini",
-            deadline_seconds=deadline,
-            attempts=1,
-            stream=True,
-            max_concurrent_calls=16,
-            background=BackgroundCalls(
-                client,
-                _Ids(),
-                model="gpt-4o-mini",
-                deadline_seconds=deadline,
-                attempts=1,
-                poll_interval_seconds=poll_seconds,
-            ),
-        )
+    return ParallelPlanWriter(
+        client,
+        _Parts(),
+        _Quiet(),
+        model="gpt-4o-mini",
+        deadline_seconds=deadline,
+        attempts=1,
+        stream=True,
+        max_concurrent_calls=16,
+        background=background,
+    )
+
+
+async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
+    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sim", max_retries=0, timeout=120)
+    try:
+        single = OpenAIPlanWriter(client, model="gpt-4o-mini", deadline_seconds=deadline, attempts=1, stream=True)
+        parallel = _parallel(client, deadline)
+        parallel_background = _parallel(client, deadline, background_polls=poll_seconds)
+        parallel_background_warm = _parallel(client, deadline, background_polls=poll_seconds)
         # Side by side, so all see the same machine at the same moment.
         return list(
             await asyncio.gather(

@@ -17,7 +17,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import openai
 import pydantic
@@ -237,17 +238,11 @@ class ParallelPlanWriter:
         usages: list[LlmUsage] = []
         problems: list[str] = []
         key = _call_key(request_id, name)
+        ask = _Ask(key, reply_type, system, user_profile, retry_invalid, reply_attempts or self._attempts)
         if fresh and self._background is not None:
             await self._background.forget(key)  # that response wrote the week being replaced
         for _ in range(self._attempts):
-            reply = await self._call_patiently(
-                key,
-                reply_type,
-                system,
-                user_profile,
-                retry_invalid=retry_invalid,
-                attempts=reply_attempts or self._attempts,
-            )
+            reply = await self._call_patiently(ask)
             usages.append(reply.usage)
             problems = problems_of(reply.parsed)
             if not problems:
@@ -263,57 +258,57 @@ class ParallelPlanWriter:
             log.warning("request %s: %s fails its checks (%s); regenerating", request_id, name, "; ".join(problems))
         raise GiveUp("plan_quality", f"{name}: " + "; ".join(problems)[:1000])
 
-    async def _call_patiently(
-        self,
-        key: str,
-        reply_type: type[PartT],
-        system: list[str],
-        user_profile: str,
-        *,
-        retry_invalid: bool,
-        attempts: int,
-    ) -> StructuredReply[PartT]:
+    async def _call_patiently(self, ask: "_Ask[PartT]") -> StructuredReply[PartT]:
         """``_call``, tried again in place (after Retry-After, if given) when refused unbilled."""
         for tried in range(1, PART_TRIES + 1):
             try:
                 async with self._calls:
-                    return await self._call(
-                        key, reply_type, system, user_profile, retry_invalid=retry_invalid, attempts=attempts
-                    )
+                    return await self._call(ask)
             except RetryLater as exc:
                 if exc.reason not in _RETRIED_IN_PLACE or tried == PART_TRIES:
                     raise
                 delay = exc.delay_seconds if exc.delay_seconds is not None else float(tried)
-                log.info("%s: %s; trying again in %.1fs (try %d of %d)", key, exc.reason, delay, tried + 1, PART_TRIES)
+                log.info(
+                    "%s: %s; trying again in %.1fs (try %d of %d)", ask.key, exc.reason, delay, tried + 1, PART_TRIES
+                )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _call(
-        self,
-        key: str,
-        reply_type: type[PartT],
-        system: list[str],
-        user_profile: str,
-        *,
-        retry_invalid: bool,
-        attempts: int,
-    ) -> StructuredReply[PartT]:
-        """One call, its invalid replies regenerated ``attempts`` times in all."""
+    async def _call(self, ask: "_Ask[PartT]") -> StructuredReply[PartT]:
+        """One call, its invalid replies regenerated ``ask.attempts`` times in all."""
         if self._background is not None:
             return await self._background.complete(
-                key, system, user_profile, reply_type, invalid_is_transient=retry_invalid, attempts=attempts
+                ask.key,
+                ask.system,
+                ask.user_profile,
+                ask.reply_type,
+                invalid_is_transient=ask.retry_invalid,
+                attempts=ask.attempts,
             )
         return await structured_completion(
             self._client,
             model=self._model,
-            messages=_messages(system, user_profile),
-            reply_type=reply_type,
+            messages=_messages(ask.system, ask.user_profile),
+            reply_type=ask.reply_type,
             deadline_seconds=self._deadline,
-            attempts=attempts,
+            attempts=ask.attempts,
             stream=self._stream,
             meter=self._meter,
-            invalid_is_transient=retry_invalid,
+            invalid_is_transient=ask.retry_invalid,
         )
+
+
+@dataclass(frozen=True)
+class _Ask(Generic[PartT]):
+    """One part's call: the key its background response is recorded under, what it asks, whether an
+    invalid reply that outlived its ``attempts`` is worth a redelivery."""
+
+    key: str
+    reply_type: type[PartT]
+    system: list[str]
+    user_profile: str
+    retry_invalid: bool
+    attempts: int
 
 
 def _call_key(request_id: uuid.UUID, part: str) -> str:

@@ -64,9 +64,25 @@ async def llm(parallel_simulator_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
     await client.close()
 
 
-def writer_for(llm: openai.AsyncOpenAI, parts: KeyValuePartStore, notices: Notices) -> ParallelPlanWriter:
+def writer_for(
+    llm: openai.AsyncOpenAI,
+    parts: KeyValuePartStore,
+    notices: Notices,
+    *,
+    known: KeyValueKnownExercises | None = None,
+    background: BackgroundCalls | None = None,
+) -> ParallelPlanWriter:
     return ParallelPlanWriter(
-        llm, parts, notices, model="gpt-4o-mini", deadline_seconds=30, attempts=2, stream=True, max_concurrent_calls=16
+        llm,
+        parts,
+        notices,
+        model="gpt-4o-mini",
+        deadline_seconds=30,
+        attempts=2,
+        stream=True,
+        max_concurrent_calls=16,
+        known=known,
+        background=background,
     )
 
 
@@ -146,17 +162,7 @@ async def test_the_skeleton_call_is_steered_toward_exercises_the_catalogue_alrea
 
     http = httpx.AsyncClient(event_hooks={"request": [record]})
     llm = openai.AsyncOpenAI(base_url=f"{parallel_simulator_url}/v1", api_key="sim", max_retries=0, http_client=http)
-    writer = ParallelPlanWriter(
-        llm,
-        await KeyValuePartStore.open(js),
-        Notices(),
-        model="gpt-4o-mini",
-        deadline_seconds=30,
-        attempts=2,
-        stream=True,
-        max_concurrent_calls=16,
-        known=known,
-    )
+    writer = writer_for(llm, await KeyValuePartStore.open(js), Notices(), known=known)
     try:
         await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
     finally:
@@ -203,17 +209,7 @@ def background_writer_for(
     llm: openai.AsyncOpenAI, parts: KeyValuePartStore, ids: KeyValueResponseIds
 ) -> ParallelPlanWriter:
     calls = BackgroundCalls(llm, ids, model="gpt-4o-mini", deadline_seconds=30, attempts=2, poll_interval_seconds=0.05)
-    return ParallelPlanWriter(
-        llm,
-        parts,
-        Notices(),
-        model="gpt-4o-mini",
-        deadline_seconds=30,
-        attempts=2,
-        stream=True,
-        max_concurrent_calls=16,
-        background=calls,
-    )
+    return writer_for(llm, parts, Notices(), background=calls)
 
 
 async def test_in_background_mode_every_part_is_one_background_response(
