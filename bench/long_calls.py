@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     SHUTDOWN_GRACE_SECONDS="2",
                     PLANNER_LLM_MODE=args.llm_mode,
                     # One whole-plan call per request: the mode whose calls last minutes (parallel
-                    # generation writes short parts and ignores the LLM mode).
+                    # generation writes nine shorter parts).
                     PLANNER_GENERATION="single",
                     **dict(item.split("=", 1) for item in args.env),
                 ),
