@@ -142,8 +142,6 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(create, request_id)
         if create.stream:
             return _error(_invalid("The simulator does not stream responses; use background.", "stream"), request_id)
-        if create.background and create.store is False:
-            return _error(_invalid("Background responses require store=true.", "store"), request_id)
         headers = {"x-request-id": request_id}
         # A background response is accepted first: a server fault shows later, as status "failed".
         outcome = simulator.answer(create.as_chat(), background=bool(create.background))

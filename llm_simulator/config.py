@@ -48,6 +48,11 @@ class SimulatorConfig(BaseModel):
     )
     retry_after_seconds: float = Field(1.0, ge=0, description="Retry-After sent with rate-limit faults.")
     hang_seconds: float = Field(3600.0, ge=0, description="How long a hang fault stays silent.")
+    unstored_background_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="How long a background response created with store=false stays retrievable (OpenAI: ~10 min).",
+    )
     responses_kept: int = Field(
         10000, ge=0, description="Finished Responses API responses kept for retrieval; the oldest go first."
     )

@@ -54,6 +54,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     attempts=settings.reply_attempts,
                     poll_interval_seconds=settings.poll_interval_seconds,
                     max_concurrent_polls=settings.max_concurrent_polls,
+                    store=settings.responses_store,
                     meter=meter,
                 )
             if settings.generation == "parallel":

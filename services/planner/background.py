@@ -93,6 +93,7 @@ class BackgroundCalls:
         attempts: int,
         poll_interval_seconds: float,
         max_concurrent_polls: int = 32,
+        store: bool = True,
         clock: Callable[[], float] = time.time,
         meter: LlmMeter | None = None,
     ) -> None:
@@ -103,6 +104,7 @@ class BackgroundCalls:
         self._deadline = deadline_seconds
         self._attempts = attempts
         self._schedule = PollSchedule(poll_interval_seconds)
+        self._store = store
         # Polls in flight at once. Replies that land together would otherwise all be read, parsed
         # and held at the same moment: a memory peak of one plan per waiting call.
         self._polls = asyncio.Semaphore(max_concurrent_polls)
@@ -198,7 +200,7 @@ class BackgroundCalls:
                 input=prompt,
                 text={"format": text_format},
                 background=True,
-                store=True,
+                store=self._store,
                 metadata={"call": key},
             )
         except Exception as exc:

@@ -27,6 +27,10 @@ class PlannerSettings(LlmSettings):
     # a few dozen at a time instead of all at once (memory peak), at a cost in detection latency
     # only when the provider answers polls slowly.
     max_concurrent_polls: int = Field(32, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_POLLS")
+    # Background mode: ``store`` on each response. True keeps responses under OpenAI's standard
+    # retention (re-attach works for as long as the record lives); false keeps them only for the
+    # polling window (~10 minutes), after which a redelivery finds them gone and buys anew.
+    responses_store: bool = Field(True, validation_alias="PLANNER_RESPONSES_STORE")
     max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="PLANNER_MAX_SYSTEM_PROMPT_CHARS")
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")

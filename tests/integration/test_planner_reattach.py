@@ -28,7 +28,12 @@ pytestmark = pytest.mark.integration
 
 PROFILE = "I want to build muscle, 3x per week, full gym."
 # A plan (~5k tokens) takes about 3.5 s at this pace: long enough to crash in the middle of it.
-SLOW: dict[str, Any] = {"tokens_per_second": 1500, "first_token_delay_seconds": 0.2, "seed": 5}
+SLOW: dict[str, Any] = {
+    "tokens_per_second": 1500,
+    "first_token_delay_seconds": 0.2,
+    "seed": 5,
+    "unstored_background_seconds": 600,
+}
 FAST: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0.05, "seed": 5}
 
 
@@ -283,3 +288,29 @@ async def test_a_cancel_handled_on_another_replica_cancels_the_response_at_the_p
     assert (await _stats(sim))["responses_cancelled_total"] == 1
     # Forgotten: a later delivery of the request (which the planner skips anyway) cannot re-attach.
     assert await cancelling.ids.get(str(request_id)) is None
+
+
+async def test_unstored_responses_are_re_attached_within_the_polling_window_and_bought_again_after(
+    process_factory: Any, sim: httpx.AsyncClient
+) -> None:
+    (await sim.patch("/_sim/config", json={**FAST, "unstored_background_seconds": 2})).raise_for_status()
+    process = await process_factory()
+    calls = BackgroundCalls(
+        process.client,
+        process.ids,
+        model="gpt-4o-mini",
+        deadline_seconds=60,
+        attempts=2,
+        poll_interval_seconds=0.2,
+        store=False,
+    )
+    key = str(uuid.uuid4())
+
+    await calls.complete(key, [INSTRUCTIONS], PROFILE, WorkoutPlan)
+    await calls.complete(key, [INSTRUCTIONS], PROFILE, WorkoutPlan)  # a redelivery, within the window
+    assert (await _stats(sim))["responses_created_total"] == 1
+    await asyncio.sleep(3)  # past the window: the provider has dropped the response
+    again = await calls.complete(key, [INSTRUCTIONS], PROFILE, WorkoutPlan)
+
+    assert isinstance(again.parsed, WorkoutPlan)
+    assert (await _stats(sim))["responses_created_total"] == 2

@@ -28,6 +28,7 @@ BASELINE: dict[str, Any] = {
     "p_refusal": 0,
     "retry_after_seconds": 2,
     "hang_seconds": 30,
+    "unstored_background_seconds": 600,
     "seed": 11,
 }
 PLAN_FORMAT = type_to_text_format_param(WorkoutPlan)
@@ -242,13 +243,26 @@ async def test_forgetting_responses_behaves_like_a_restart(llm: openai.AsyncOpen
     assert stats["completions_total"] == 0
 
 
-async def test_background_needs_store_and_a_key(simulator_url: str, admin: httpx.AsyncClient) -> None:
-    body = {"model": MODEL, "input": "hi", "background": True, "store": False}
-    refused = await admin.post("/v1/responses", json=body, headers=AUTH)
-    assert refused.status_code == 400
-    assert refused.json()["error"]["param"] == "store"
-    anonymous = await admin.post("/v1/responses", json={**body, "store": True})
+async def test_background_needs_a_key(simulator_url: str, admin: httpx.AsyncClient) -> None:
+    body = {"model": MODEL, "input": "hi", "background": True}
+    anonymous = await admin.post("/v1/responses", json=body)
     assert anonymous.status_code == 401
+
+
+async def test_an_unstored_background_response_is_retrievable_only_for_the_polling_window(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    (await admin.patch("/_sim/config", json={"unstored_background_seconds": 2})).raise_for_status()
+    created = await llm.responses.create(
+        model=MODEL, input=_prompt("3x per week."), text={"format": PLAN_FORMAT}, background=True, store=False
+    )
+
+    done = await _finished(llm, created.id)
+    assert done.status == "completed"
+    assert done.store is False
+    await asyncio.sleep(2.5)
+    with pytest.raises(openai.NotFoundError):
+        await llm.responses.retrieve(created.id)
 
 
 REFUSAL = "I'm sorry, I can't help with that request."
