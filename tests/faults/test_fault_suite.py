@@ -1,7 +1,7 @@
 """The fault suite's short form: a score of plans through the four services while everything breaks.
 
 The long run is ``make faults`` (``python -m tests.faults``); this one keeps every kind of fault but
-fewer plans and kills, so it fits in ``make test`` on two cores.
+fewer plans and kills, so it fits in ``make test`` on two cores, once per LLM mode.
 """
 
 import dataclasses
@@ -30,8 +30,11 @@ SHORT = ScenarioOptions(
 
 
 @pytest.mark.timeout(300)
-def test_every_request_ends_once_whatever_breaks(tmp_path_factory: pytest.TempPathFactory) -> None:
-    result = run_scenario(dataclasses.replace(SHORT, workdir=tmp_path_factory.mktemp("faults")))
+@pytest.mark.parametrize("llm_mode", ["chat_stream", "responses_background"])
+def test_every_request_ends_once_whatever_breaks(tmp_path_factory: pytest.TempPathFactory, llm_mode: str) -> None:
+    # Both LLM modes: streamed chat (the portable default) and re-attaching background responses.
+    options = dataclasses.replace(SHORT, llm_mode=llm_mode, workdir=tmp_path_factory.mktemp("faults"))
+    result = run_scenario(options)
     report = format_report(result)
     print(report)
     assert result.ok, report + "\n" + result.figures.get("log_tail", "")
