@@ -211,17 +211,19 @@ def main(argv: list[str] | None = None) -> int:
                 "planner",
                 [sys.executable, "-m", "services.planner"],
                 env=_env(
-                    NATS_URL=nats_server.url,
-                    OPENAI_BASE_URL=f"{sim_url}/v1",
-                    OPENAI_API_KEY="bench",
-                    HEALTH_HOST="127.0.0.1",
-                    HEALTH_PORT=str(health_port),
-                    SHUTDOWN_GRACE_SECONDS="2",
-                    PLANNER_LLM_MODE=args.llm_mode,
-                    # One whole-plan call per request: the mode whose calls last minutes (parallel
-                    # generation writes nine shorter parts).
-                    PLANNER_GENERATION="single",
-                    **dict(item.split("=", 1) for item in args.env),
+                    **{
+                        "NATS_URL": nats_server.url,
+                        "OPENAI_BASE_URL": f"{sim_url}/v1",
+                        "OPENAI_API_KEY": "bench",
+                        "HEALTH_HOST": "127.0.0.1",
+                        "HEALTH_PORT": str(health_port),
+                        "SHUTDOWN_GRACE_SECONDS": "2",
+                        "PLANNER_LLM_MODE": args.llm_mode,
+                        # One whole-plan call per request: the mode whose calls last minutes
+                        # (parallel generation writes nine shorter parts; --env can choose it).
+                        "PLANNER_GENERATION": "single",
+                        **dict(item.split("=", 1) for item in args.env),
+                    }
                 ),
                 cwd=REPO_ROOT,
             )

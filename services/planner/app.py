@@ -66,7 +66,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     deadline_seconds=settings.llm_deadline_seconds,
                     attempts=settings.reply_attempts,
                     stream=settings.stream,
-                    max_concurrent_calls=settings.max_concurrent_calls,
+                    max_concurrent_calls=settings.concurrent_calls_limit,
                     meter=meter,
                     known=await KeyValueKnownExercises.open(bus.jetstream, replicas=bus.replicas),
                     background=background,

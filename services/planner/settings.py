@@ -18,8 +18,9 @@ class PlannerSettings(LlmSettings):
     # parallel: a skeleton, then the eight weeks at once; single: the whole plan in one call.
     # Either way each call is made in llm_mode.
     generation: Literal["parallel", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
-    # Parallel mode: LLM calls one process makes at once, across all its plans.
-    max_concurrent_calls: int = Field(256, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")
+    # Parallel mode: LLM calls one process makes at once, across all its plans; unset = by mode
+    # (see ``concurrent_calls_limit``).
+    max_concurrent_calls: int | None = Field(None, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")
     # Background mode: how often a waiting plan asks the provider whether its response is done.
     # Each poll costs a request and CPU; on a minutes-long call 5 s of extra latency is noise.
     poll_interval_seconds: float = Field(5.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
@@ -44,6 +45,16 @@ class PlannerSettings(LlmSettings):
         Messages beyond the limit wait on the server, not in memory."""
         if self.max_in_flight is not None:
             return self.max_in_flight
+        background = self.llm_mode == "responses_background"
         if self.generation == "parallel":
-            return 100  # eight short streams each
-        return 2000 if self.llm_mode == "responses_background" else 200
+            # Nine calls each: nine short streams, or nine waiting responses (cheap, as above).
+            return 300 if background else 100
+        return 2000 if background else 200
+
+    @property
+    def concurrent_calls_limit(self) -> int:
+        """Parallel mode's calls at once per process: streams cost CPU per chunk, waiting background
+        responses a poll now and then (300 plans, 2,700 responses: 0 redeliveries, docs/reliability.md)."""
+        if self.max_concurrent_calls is not None:
+            return self.max_concurrent_calls
+        return 3000 if self.llm_mode == "responses_background" else 256
