@@ -28,6 +28,7 @@ import httpx
 import nats
 import openai
 
+from bench.procfs import peak_rss, sample_process
 from contracts import subjects
 from contracts.events import PlanRequested
 from contracts.plan import WorkoutPlan
@@ -39,39 +40,6 @@ from service_runtime.bus import EventBus
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
 FIRST_TOKEN_DELAY_SECONDS = 1.0
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-@dataclass
-class Sample:
-    """What /proc says about one process now."""
-
-    cpu_seconds: float
-    rss_bytes: int
-
-
-def sample(pid: int) -> Sample | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        statm = Path(f"/proc/{pid}/statm").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    # utime and stime are fields 14 and 15 of stat; after the command they are at 11 and 12.
-    cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-    return Sample(cpu, int(statm.split()[1]) * _PAGE)
-
-
-def peak_rss(pid: int) -> int | None:
-    """VmHWM: the kernel's own high-water mark of the resident set."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 @dataclass
@@ -115,7 +83,7 @@ async def drive(run: Run, nats_url: str, sim_url: str, planner_pid: int, wait_se
             run.generated[request_id] = time.monotonic() - started
 
     sub = await nc.subscribe(subjects.PLAN_GENERATED, cb=on_generated)
-    before = sample(planner_pid)
+    before = sample_process(planner_pid)
     assert before is not None, "the planner is not running"
     async with EventBus(nats_url, client_name="bench", publish_timeout_seconds=30) as bus:
         started = time.monotonic()
@@ -133,14 +101,14 @@ async def drive(run: Run, nats_url: str, sim_url: str, planner_pid: int, wait_se
     deadline = started + wait_seconds
     while len(run.generated) < run.calls and time.monotonic() < deadline:
         await asyncio.sleep(1.0)
-        now = sample(planner_pid)
+        now = sample_process(planner_pid)
         if now is not None:
             run.max_rss = max(run.max_rss, now.rss_bytes)
         info = await js.consumer_info("WORKOUT_EVENTS", "planner")
         run.max_num_redelivered = max(run.max_num_redelivered, info.num_redelivered or 0)
         run.max_ack_pending = max(run.max_ack_pending, info.num_ack_pending or 0)
     wall = time.monotonic() - started
-    after = sample(planner_pid)
+    after = sample_process(planner_pid)
     await asyncio.sleep(1.0)  # late duplicates, if any
     await sub.unsubscribe()
     info = await js.consumer_info("WORKOUT_EVENTS", "planner")

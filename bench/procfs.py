@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TreeSample", "peak_rss", "process_tree", "sample_tree"]
+__all__ = ["ProcessSample", "TreeSample", "peak_rss", "process_tree", "sample_process", "sample_tree"]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -24,6 +24,14 @@ class TreeSample:
     rss_bytes: int
     pss_bytes: int
     processes: int
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """One look at one process: its own CPU seconds so far and resident memory now."""
+
+    cpu_seconds: float
+    rss_bytes: int
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -78,6 +86,15 @@ def sample_tree(root: int, *, with_pss: bool = False) -> TreeSample:
             pss += _pss(pid)
         count += 1
     return TreeSample(cpu, rss, pss, count)
+
+
+def sample_process(pid: int) -> ProcessSample | None:
+    """``pid``'s own CPU seconds (utime + stime) and resident memory now; None once it is gone."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    # utime, stime are fields 14-15 of stat and rss (pages) field 24; after the command, 11-12 and 21.
+    return ProcessSample((int(fields[11]) + int(fields[12])) / _CLOCK_TICKS, int(fields[21]) * _PAGE)
 
 
 def peak_rss(pid: int) -> int | None:
