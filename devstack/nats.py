@@ -5,11 +5,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from devstack._processes import end_stray, log_tail, read_pid_file, stop_process
 from devstack._readiness import http_ok, tcp_accepts, wait_until
+from devstack.lifecycle import StartStop
 from devstack.ports import LOOPBACK, free_port
 
 __all__ = ["NatsServer", "find_nats_server", "stop_leftover"]
@@ -37,7 +36,7 @@ def stop_leftover(directory: Path) -> bool:
     return pid is not None and end_stray(pid, str(directory / "jetstream"), sig=signal.SIGTERM)
 
 
-class NatsServer:
+class NatsServer(StartStop):
     """One NATS server with JetStream, bound to 127.0.0.1, keeping its store and log in ``directory``.
 
     The client port is fixed for the object's lifetime, so ``restart()`` brings the broker back at
@@ -143,15 +142,6 @@ class NatsServer:
         """Stop (if running) and start again on the same port with the same store."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"NatsServer(url={self.url!r}, directory={str(self.directory)!r}, running={self.running})"

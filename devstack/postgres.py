@@ -17,11 +17,11 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypedDict
+from typing import TypedDict
 
 from devstack._processes import children_of, end_stray, kill_pids, log_tail, read_pid_file, stop_process
 from devstack._readiness import wait_until
+from devstack.lifecycle import StartStop
 from devstack.ports import LOOPBACK, free_port
 
 __all__ = ["FAST_UNSAFE_SETTINGS", "PostgresServer", "find_postgres_bin", "stop_leftover"]
@@ -81,7 +81,7 @@ class _Account:
     gid: int
 
 
-class PostgresServer:
+class PostgresServer(StartStop):
     """One Postgres cluster in ``directory/data``, listening on 127.0.0.1, logging to ``directory/postgres.log``.
 
     ``durable=False`` turns on FAST_UNSAFE_SETTINGS (and skips initdb's fsync); meant for tests.
@@ -188,15 +188,6 @@ class PostgresServer:
         """Stop (if running) and start again with the same port and data."""
         self.stop()
         self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"PostgresServer(url={self.url!r}, directory={str(self.directory)!r}, running={self.running})"

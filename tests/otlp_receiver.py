@@ -9,8 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -18,6 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from devstack.lifecycle import StartStop
 
 __all__ = ["OtlpReceiver", "ReceivedSpan"]
 
@@ -33,7 +34,7 @@ class ReceivedSpan:
     attributes: dict[str, Any] = field(hash=False)
 
 
-class OtlpReceiver:
+class OtlpReceiver(StartStop):
     """Serves on 127.0.0.1 (a free port) from ``start()`` to ``stop()``; ``spans()`` is thread-safe."""
 
     def __init__(self) -> None:
@@ -77,15 +78,6 @@ class OtlpReceiver:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:

@@ -19,13 +19,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
+from typing import IO
 
 import httpx
 
 from devstack import free_port
 from devstack._readiness import http_ok, wait_until
+from devstack.lifecycle import StartStop
 from devstack.supervisor import Child, Supervisor
 from services.gateway.devtoken import mint_dev_token
 
@@ -49,7 +49,7 @@ class _Process:
     ready_path: str
 
 
-class ServiceStack:
+class ServiceStack(StartStop):
     """The simulator, gateway, planner, profiler and persister as processes; see the module docstring.
 
     ``replicas`` runs more than one copy of a worker (``{"planner": 2}`` adds ``planner-2``), each
@@ -204,15 +204,6 @@ class ServiceStack:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def wait_ready(self, name: str, timeout: float | None = None) -> None:
         """Wait until ``name`` answers 200 on its readiness route; raise with the log's tail otherwise."""

@@ -9,14 +9,14 @@ given rule files loaded and answers PromQL through its HTTP API.
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import yaml
 
 from devstack import free_port
 from devstack._readiness import http_ok, wait_until
+from devstack.lifecycle import StartStop
 
 __all__ = ["REPO_ROOT", "TOOLS", "PrometheusServer", "QueryError", "find_tools"]
 
@@ -54,7 +54,7 @@ class QueryError(RuntimeError):
     """Prometheus refused or failed a query (a parse or execution error)."""
 
 
-class PrometheusServer:
+class PrometheusServer(StartStop):
     """One Prometheus with a generated config: job ``name`` scrapes ``base_url``/metrics for each target."""
 
     def __init__(
@@ -138,15 +138,6 @@ class PrometheusServer:
                 process.kill()
                 process.wait(timeout)
         self._client.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def log_tail(self, lines: int = 40) -> str:
         try:
