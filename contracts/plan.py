@@ -1,10 +1,16 @@
 """The 8-week plan as the LLM writes it and as ``plan.generated`` carries it.
 
 The same models produce the structured-output JSON schema sent to the LLM, so what the model
-is asked for and what we validate are one definition.
+is asked for and what we validate are one definition: the wire keeps what OpenAI's strict subset
+accepts and restates the rest in words (``service_runtime.strict_schema``); these models enforce
+all of it on the reply.
+
+``max_output_tokens`` on a reply model bounds one call's output (``service_runtime.model_limits``):
+about four times the largest reply the simulator writes for it (verbose notes included), so a
+real reply never meets it and a runaway one stops there. None: as much as the model can write.
 """
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +20,8 @@ PLAN_WEEKS = 8
 class _Reply(BaseModel):
     # Frozen and tolerant: extra keys in a reply are ignored, never stored.
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    max_output_tokens: ClassVar[int | None] = None
 
 
 class PrescribedExercise(_Reply):
@@ -36,6 +44,8 @@ class TrainingDay(_Reply):
 
 class TrainingWeek(_Reply):
     """One week of the programme."""
+
+    max_output_tokens = 8192  # largest seen: 4,674 (6 days, verbose notes)
 
     week: Annotated[int, Field(ge=1, le=PLAN_WEEKS)]
     theme: Annotated[str, Field(min_length=1, max_length=160, description="e.g. 'Volume build' or 'Deload'.")]
@@ -92,6 +102,8 @@ class PlanSkeleton(_Reply):
 
     Generated first; then each week is written against it, all weeks at once."""
 
+    max_output_tokens = 4096  # largest seen: 901
+
     title: Annotated[str, Field(min_length=1, max_length=160)]
     summary: Annotated[str, Field(min_length=1, max_length=2000)]
     days_per_week: Annotated[int, Field(ge=1, le=7)]
@@ -111,6 +123,8 @@ class PlanSkeleton(_Reply):
 
 class ExerciseProfile(_Reply):
     """What the app shows about an exercise: how to do it, what it works, what it needs."""
+
+    max_output_tokens = 2048  # largest seen: 280
 
     name: Annotated[str, Field(min_length=2, max_length=120)]
     description: Annotated[str, Field(min_length=1, max_length=1000)]

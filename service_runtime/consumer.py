@@ -5,6 +5,11 @@ free and their ack clock runs while they wait in its queue (faststream issue 256
 -long handlers get redelivered to other replicas mid-call. Here a fetch asks only for as many
 messages as there are free slots, every message starts heartbeating (``+WPI``) the moment it
 arrives, and the ack is sent only after the handler's effects are durable.
+
+A handler that raises ``Misconfigured`` (the provider refuses the schema we send, say) halts the
+consumer: the message goes back to the stream unspent, fetching stops, the consumer reports itself
+halted (readiness, ``workout_consumer_halted``) and waits for an operator, instead of failing the
+whole queue one request at a time.
 """
 
 import asyncio
@@ -25,10 +30,11 @@ from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
-from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
+    CONSUMER_HALTED,
     CONSUMER_PENDING,
     DEAD_LETTER_STREAM_MESSAGES,
     DEAD_LETTERED,
@@ -46,6 +52,9 @@ GiveUpHook = Callable[[Msg, GiveUp], Awaitable[None]]
 
 # How often each consumer reports its lag (pending, ack-pending) from the server.
 LAG_REFRESH_SECONDS = 10.0
+# A message put back by a halted consumer waits this long before another replica may take it: one
+# that was rolled out with the fix, or one just as misconfigured that halts on it too.
+HALTED_REDELIVERY_SECONDS = 60.0
 
 
 class LeasedConsumer(Generic[E]):
@@ -84,6 +93,7 @@ class LeasedConsumer(Generic[E]):
         self._lag_reporter: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = False
+        self.halted: Misconfigured | None = None
 
     @property
     def in_flight(self) -> int:
@@ -121,7 +131,7 @@ class LeasedConsumer(Generic[E]):
             await _quietly(msg.nak())
 
     async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
-        while not self._stopping:
+        while not self._stopping and self.halted is None:
             free = self._capacity - len(self._in_flight)
             if free <= 0:
                 self._slot_freed.clear()
@@ -139,6 +149,9 @@ class LeasedConsumer(Generic[E]):
                 log.exception("%s: fetch failed; retrying", self.spec.durable)
                 await asyncio.sleep(1)
                 continue
+            if self.halted is not None:  # halted while this fetch was waiting: give them back
+                await asyncio.gather(*(_quietly(msg.nak()) for msg in messages))
+                return
             for msg in messages:
                 task = asyncio.create_task(self._deliver(msg))
                 self._in_flight[task] = msg
@@ -194,6 +207,8 @@ class LeasedConsumer(Generic[E]):
             raise
         except GiveUp as exc:
             return await self._give_up(msg, exc)
+        except Misconfigured as exc:
+            return await self._halt(msg, exc)
         except RetryLater as exc:
             if last_attempt:
                 return await self._give_up(msg, GiveUp(exc.reason, f"still failing after {attempt} attempts"))
@@ -228,6 +243,14 @@ class LeasedConsumer(Generic[E]):
         DEAD_LETTERED.labels(self.spec.durable, exc.reason).inc()
         return "gave_up"
 
+    async def _halt(self, msg: Msg, exc: Misconfigured) -> str:
+        if self.halted is None:
+            self.halted = exc
+            CONSUMER_HALTED.labels(self.spec.durable, exc.reason).set(1)
+            log.critical("%s: halted, taking no more work until the service is fixed: %s", self.spec.durable, exc)
+        await msg.nak(delay=HALTED_REDELIVERY_SECONDS)
+        return "halted"
+
     def _backoff(self, attempt: int) -> float:
         base = min(self._max_retry_delay, self._retry_delay * float(2 ** (attempt - 1)))
         return base * random.uniform(0.8, 1.2)
@@ -246,9 +269,26 @@ async def _quietly(action: Awaitable[None]) -> None:
         log.debug("lease signal failed: %s", exc)
 
 
+class NoneHalted:
+    """A readiness check: false once any consumer run under it has halted (see ``Misconfigured``)."""
+
+    def __init__(self) -> None:
+        self._consumers: list[LeasedConsumer[Any]] = []
+
+    def watch(self, consumers: Sequence[LeasedConsumer[Any]]) -> None:
+        self._consumers = list(consumers)
+
+    async def __call__(self) -> bool:
+        return all(consumer.halted is None for consumer in self._consumers)
+
+
 @asynccontextmanager
-async def consuming(consumers: Sequence[LeasedConsumer[Any]], grace_seconds: float) -> AsyncIterator[None]:
+async def consuming(
+    consumers: Sequence[LeasedConsumer[Any]], grace_seconds: float, halts: NoneHalted | None = None
+) -> AsyncIterator[None]:
     """Run the consumers for the duration of the block; on exit drain them all at once."""
+    if halts is not None:
+        halts.watch(consumers)
     started: list[LeasedConsumer[Any]] = []
     try:
         for consumer in consumers:

@@ -7,7 +7,9 @@ attempts: no 3 SDK tries x 5 deliveries = 15 calls.
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -15,18 +17,21 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import openai
 import pydantic
-from openai.lib._parsing import type_to_response_format_param
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import Field, SecretStr
 
 from contracts.events import LlmUsage
-from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
+from service_runtime.model_limits import limits_of, output_cap
 from service_runtime.settings import ServiceSettings
+from service_runtime.strict_schema import chat_response_format, check_wire_schemas
 from service_runtime.tracing import llm_call
 
 if TYPE_CHECKING:
     from service_runtime.metering import LlmMeter
+
+log = logging.getLogger(__name__)
 
 
 class LlmSettings(ServiceSettings):
@@ -43,6 +48,15 @@ class LlmSettings(ServiceSettings):
 
 class InvalidReply(Exception):
     """The model answered, but not with something we can store (malformed, truncated, refused)."""
+
+
+def check_llm_setup(model: str, reply_types: Iterable[type[pydantic.BaseModel]]) -> None:
+    """What a service checks before it starts: every schema it will send is one the provider
+    accepts (else ``WireSchemaError``, naming the keyword and its path), and the model is one we
+    know the output limit of (else a warning: calls then carry only their reply types' caps)."""
+    check_wire_schemas(reply_types)
+    if limits_of(model) is None:
+        log.warning("model %r is not in service_runtime.model_limits: its output limit is unknown", model)
 
 
 def build_openai_client(settings: LlmSettings) -> openai.AsyncOpenAI:
@@ -71,8 +85,18 @@ def reply_problem(exc: BaseException) -> InvalidReply | None:
     return None
 
 
-def delivery_outcome(exc: BaseException) -> RetryLater | GiveUp | None:
-    """Map an LLM transport error to transient (retry later) or permanent (give up), else None."""
+# 400s that every call of this deployment would get alike (the schema we send, a parameter or an
+# output cap the API does not take): the service's fault, not the request's. Failing requests one
+# by one would burn the whole queue; the consumer halts instead (``Misconfigured``).
+_MISCONFIGURED_CODES = frozenset({"invalid_json_schema", "unknown_parameter", "unsupported_parameter"})
+_MISCONFIGURED_MESSAGES = ("Invalid schema for", "Unrecognized request argument", "Unknown parameter")
+
+
+def delivery_outcome(exc: BaseException) -> RetryLater | GiveUp | Misconfigured | None:
+    """Map an LLM transport error to transient (retry later), permanent (give up) or the service's
+    own misconfiguration (halt), else None."""
+    if isinstance(exc, openai.BadRequestError) and _is_misconfiguration(exc):
+        return Misconfigured("llm_misconfigured", f"HTTP 400: {exc.message}")
     if isinstance(exc, openai.RateLimitError):
         if _error_code(exc) == "insufficient_quota":
             return GiveUp("llm_quota_exhausted", "the LLM account has no quota left")
@@ -88,6 +112,20 @@ def delivery_outcome(exc: BaseException) -> RetryLater | GiveUp | None:
     if isinstance(exc, openai.APIStatusError):
         return GiveUp("llm_rejected_request", f"HTTP {exc.status_code}: {exc.message}")
     return None
+
+
+def _is_misconfiguration(exc: openai.BadRequestError) -> bool:
+    message = _error_message(exc)
+    too_large = _error_code(exc) == "invalid_value" and "is too large" in message
+    return _error_code(exc) in _MISCONFIGURED_CODES or message.startswith(_MISCONFIGURED_MESSAGES) or too_large
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+        return str(inner["message"])
+    return str(exc.message)
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:
@@ -227,10 +265,15 @@ async def _complete(
     reply_type: type[ReplyT],
     stream: bool,
 ) -> _RawReply:
-    response_format = type_to_response_format_param(reply_type)
+    response_format = chat_response_format(reply_type)
+    cap = output_cap(model, reply_type)
+    max_completion_tokens = cap if cap is not None else openai.omit
     if not stream:
         completion = await client.chat.completions.create(
-            model=model, messages=messages, response_format=response_format
+            model=model,
+            messages=messages,
+            response_format=response_format,
+            max_completion_tokens=max_completion_tokens,
         )
         choice = completion.choices[0]
         return _RawReply(
@@ -254,6 +297,7 @@ async def _complete(
         response_format=response_format,
         stream=True,
         stream_options={"include_usage": True},
+        max_completion_tokens=max_completion_tokens,
     )
     async with chunks:
         async for chunk in chunks:

@@ -15,6 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_ACK_PENDING",
+    "CONSUMER_HALTED",
     "CONSUMER_PENDING",
     "DB_POOL_CONNECTIONS",
     "DEAD_LETTERED",
@@ -95,6 +96,11 @@ CONSUMER_PENDING = Gauge(
 CONSUMER_ACK_PENDING = Gauge(
     "workout_consumer_ack_pending_messages", "Messages delivered to the durable consumer, not yet acked.", ["consumer"]
 )
+CONSUMER_HALTED = Gauge(
+    "workout_consumer_halted",
+    "1 while the consumer has stopped taking work because the service is misconfigured (see its log).",
+    ["consumer", "reason"],
+)
 DEAD_LETTERED = Counter(
     "workout_dead_letters_total",
     "Messages given up on and dead-lettered, by consumer and reason.",
@@ -168,10 +174,11 @@ def start_at_zero() -> None:
 
 def consumer_at_zero(consumer: str) -> None:
     """The same for one consumer's series."""
-    for outcome in ("acked", "retried", "gave_up", "error"):
+    for outcome in ("acked", "retried", "gave_up", "halted", "error"):
         MESSAGES_HANDLED.labels(consumer, outcome)
     MESSAGES_REDELIVERED.labels(consumer)
     MESSAGES_IN_FLIGHT.labels(consumer)
+    CONSUMER_HALTED.labels(consumer, "none")
 
 
 def llm_at_zero(stage: str, model: str) -> None:

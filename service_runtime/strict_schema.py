@@ -20,6 +20,8 @@ from typing import Any
 
 import pydantic
 from openai.lib._pydantic import to_strict_json_schema
+from openai.types.responses import ResponseFormatTextJSONSchemaConfigParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 __all__ = [
     "StrictSchemaProblem",
@@ -97,8 +99,9 @@ def strict_schema_problems(schema: Mapping[str, Any]) -> list[StrictSchemaProble
 
 
 @functools.cache
-def wire_schema(reply_type: type[pydantic.BaseModel]) -> Mapping[str, Any]:
-    """The strict JSON schema sent for ``reply_type``: built once per type, shared read-only."""
+def wire_schema(reply_type: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The strict JSON schema sent for ``reply_type``: built once per type and shared, so read-only
+    (a thousand waiting calls would otherwise each hold a copy)."""
     schema = to_strict_json_schema(reply_type)  # additionalProperties false, every property required
     _take_off_enforced(schema)
     return schema
@@ -111,7 +114,7 @@ def check_wire_schemas(reply_types: Iterable[type[pydantic.BaseModel]]) -> None:
             raise WireSchemaError(reply_type.__name__, problems)
 
 
-def chat_response_format(reply_type: type[pydantic.BaseModel]) -> dict[str, Any]:
+def chat_response_format(reply_type: type[pydantic.BaseModel]) -> ResponseFormatJSONSchema:
     """``response_format`` for Chat Completions."""
     return {
         "type": "json_schema",
@@ -119,7 +122,7 @@ def chat_response_format(reply_type: type[pydantic.BaseModel]) -> dict[str, Any]
     }
 
 
-def responses_text_format(reply_type: type[pydantic.BaseModel]) -> dict[str, Any]:
+def responses_text_format(reply_type: type[pydantic.BaseModel]) -> ResponseFormatTextJSONSchemaConfigParam:
     """``text.format`` for the Responses API."""
     return {"type": "json_schema", "name": reply_type.__name__, "schema": wire_schema(reply_type), "strict": True}
 

@@ -65,9 +65,11 @@ class FakePlanWriter:
         self.calls = 0
         self.started = asyncio.Event()
         self.abandoned: list[uuid.UUID] = []
+        self.prompts: list[tuple[list[str], str]] = []
 
     async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
         self.calls += 1
+        self.prompts.append((instructions, user_profile))
         self.started.set()
         if self.gate is not None:
             await self.gate.wait()

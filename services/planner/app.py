@@ -10,12 +10,13 @@ from starlette.applications import Starlette
 
 from contracts import streams
 from contracts.events import PlanCancelled, PlanRequested
+from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer, consuming
+from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
-from service_runtime.llm import build_openai_client
+from service_runtime.llm import build_openai_client, check_llm_setup
 from service_runtime.metering import LlmMeter
 from services.planner.background import BackgroundCalls, BackgroundPlanWriter
 from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
+    check_llm_setup(
+        settings.model, [PlanSkeleton, TrainingWeek] if settings.generation == "parallel" else [WorkoutPlan]
+    )
+    halts = NoneHalted()
     bus = EventBus(
         settings.nats_url,
         client_name="planner",
@@ -118,7 +123,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                 max_in_flight=16,
             )
             try:
-                async with consuming([plans, cancels], settings.shutdown_grace_seconds):
+                async with consuming([plans, cancels], settings.shutdown_grace_seconds, halts):
                     yield
             finally:
                 await broadcast.unsubscribe()
@@ -126,4 +131,4 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     async def nats_ready() -> bool:
         return bus.is_connected
 
-    return worker_app(lifespan, {"nats": nats_ready})
+    return worker_app(lifespan, {"nats": nats_ready, "consumers": halts})

@@ -20,7 +20,6 @@ whole at the provider.
 """
 
 import asyncio
-import functools
 import logging
 import random
 import time
@@ -30,7 +29,6 @@ from typing import Protocol, TypeVar
 
 import openai
 import pydantic
-from openai.lib._parsing._responses import type_to_text_format_param
 from openai.types.responses import Response, ResponseFormatTextConfigParam, ResponseInputParam
 
 from contracts.events import LlmUsage
@@ -38,6 +36,8 @@ from contracts.plan import WorkoutPlan
 from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import InvalidReply, StructuredReply, delivery_outcome, reply_problem
 from service_runtime.metering import LlmMeter
+from service_runtime.model_limits import output_cap
+from service_runtime.strict_schema import responses_text_format
 from services.planner.planning import PLAN_PROMPT, PlanDraft
 from services.planner.polling import PollSchedule
 from services.planner.response_ids import RecordConflict, ResponseRecord
@@ -126,7 +126,8 @@ class BackgroundCalls:
         or ``RetryLater`` if ``invalid_is_transient``."""
         prompt: ResponseInputParam = [{"role": "system", "content": text} for text in system]
         prompt.append({"role": "user", "content": user})
-        text_format = _text_format(reply_type)
+        text_format = responses_text_format(reply_type)
+        cap = output_cap(self._model, reply_type)
         input_tokens = output_tokens = judged = lost = 0
         budget = attempts or self._attempts
         record = await self._ids.get(key)
@@ -137,7 +138,7 @@ class BackgroundCalls:
         while True:
             created: Response | None = None
             if attach is None:
-                record, created = await self._start(key, prompt, text_format, replacing=record)
+                record, created = await self._start(key, prompt, text_format, cap, replacing=record)
                 attach = record
             response = await self._wait(key, attach, created, reply_type.__name__)
             if response is None:
@@ -191,6 +192,7 @@ class BackgroundCalls:
         key: str,
         prompt: ResponseInputParam,
         text_format: ResponseFormatTextConfigParam,
+        max_output_tokens: int | None,
         replacing: ResponseRecord | None,
     ) -> tuple[ResponseRecord, Response | None]:
         """Create a response and record its id; if another process recorded one first, use theirs."""
@@ -199,6 +201,7 @@ class BackgroundCalls:
                 model=self._model,
                 input=prompt,
                 text={"format": text_format},
+                max_output_tokens=max_output_tokens if max_output_tokens is not None else openai.omit,
                 background=True,
                 store=self._store,
                 metadata={"call": key},
@@ -360,13 +363,6 @@ class BackgroundCalls:
             await self._client.responses.cancel(response_id)
         except Exception as exc:
             log.warning("could not cancel response %s: %s", response_id, exc)
-
-
-@functools.cache
-def _text_format(reply_type: type[pydantic.BaseModel]) -> ResponseFormatTextConfigParam:
-    """The strict schema ``responses.parse(text_format=reply_type)`` would send: built once per type
-    and shared (read-only) by every call, since a thousand waiting calls would otherwise each hold a copy."""
-    return type_to_text_format_param(reply_type)
 
 
 def _outcome(exc: Exception) -> Exception:

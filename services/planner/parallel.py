@@ -28,7 +28,7 @@ from contracts.events import LlmUsage
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
-from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
 from service_runtime.llm import StructuredReply, structured_completion
 from service_runtime.metering import LlmMeter
 from service_runtime.prompts import read_prompt
@@ -317,11 +317,15 @@ def _call_key(request_id: uuid.UUID, part: str) -> str:
 
 
 def _all_or_first_failure(outcomes: Sequence[T | BaseException]) -> list[T]:
-    """The results, or the failure that decides the delivery: a permanent one (``GiveUp``) first,
+    """The results, or the failure that decides the delivery: the service's own misconfiguration
+    first (it halts the consumer), then a permanent one (``GiveUp``),
     then a transient one with the longest wait, then anything else."""
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if not failures:
         return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    for failure in failures:
+        if isinstance(failure, Misconfigured):
+            raise failure
     for failure in failures:
         if isinstance(failure, asyncio.CancelledError | GiveUp):
             raise failure

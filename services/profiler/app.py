@@ -7,11 +7,12 @@ from starlette.applications import Starlette
 
 from contracts import streams
 from contracts.events import ExerciseProfileNeeded
+from contracts.plan import ExerciseProfile
 from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer, consuming
+from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
-from service_runtime.llm import build_openai_client
+from service_runtime.llm import build_openai_client, check_llm_setup
 from service_runtime.metering import LlmMeter
 from services.profiler.cache import KeyValueProfileCache
 from services.profiler.llm import OpenAIProfileWriter
@@ -21,6 +22,8 @@ from services.profiler.settings import ProfilerSettings
 
 def create_app(settings: ProfilerSettings | None = None) -> Starlette:
     settings = settings or ProfilerSettings()  # read from the environment
+    check_llm_setup(settings.model, [ExerciseProfile])
+    halts = NoneHalted()
     bus = EventBus(
         settings.nats_url,
         client_name="profiler",
@@ -55,10 +58,10 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
                 max_in_flight=settings.max_in_flight,
                 on_give_up=fail_request_on_give_up(bus, "profiler"),
             )
-            async with consuming([consumer], settings.shutdown_grace_seconds):
+            async with consuming([consumer], settings.shutdown_grace_seconds, halts):
                 yield
 
     async def nats_ready() -> bool:
         return bus.is_connected
 
-    return worker_app(lifespan, {"nats": nats_ready})
+    return worker_app(lifespan, {"nats": nats_ready, "consumers": halts})
