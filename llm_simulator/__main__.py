@@ -2,17 +2,22 @@
 
 Every knob of :class:`SimulatorConfig` is a flag (``--tokens-per-second 50``) whose default comes
 from ``SIM_<KNOB>`` in the environment (``SIM_TOKENS_PER_SECOND=50``); flags win.
+
+``python -m llm_simulator extract-openapi [--reference PATH]`` instead rewrites the committed
+extract of OpenAI's OpenAPI description that requests are validated against (``openapi_extract``).
 """
 
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
+from llm_simulator import openapi_extract
 from llm_simulator.app import create_app
 from llm_simulator.config import SimulatorConfig
 from service_runtime.logs import configure_logging
@@ -25,6 +30,10 @@ _GRACEFUL_SHUTDOWN_SECONDS = 3
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> None:
     """Parse flags and environment, then serve until interrupted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["extract-openapi"]:
+        openapi_extract.main(argv[1:])
+        return
     parser = _parser(environ)
     args = parser.parse_args(argv)
     try:

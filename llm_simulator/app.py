@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from llm_simulator import refusals
+from llm_simulator.admission import chat_refusal, response_refusal
 from llm_simulator.config import SimulatorConfig
 from llm_simulator.disconnects import StreamUntilDisconnect, unless_disconnected
 from llm_simulator.faults import garbled
@@ -29,11 +31,14 @@ from llm_simulator.protocol import (
     new_completion_id,
     new_request_id,
 )
+from llm_simulator.request_validation import refusal
 from llm_simulator.response_store import ResponseStore
 from llm_simulator.responses_protocol import ResponseCreateRequest
 from llm_simulator.simulator import Answer, Simulator
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
+
+_KNOBS_NOT_AN_OBJECT = refusals.invalid("The body must be a JSON object of knobs to change.")
 
 # What nginx logs for "client closed the request"; nobody receives it, but it reads well in logs.
 _CLIENT_CLOSED = 499
@@ -48,9 +53,11 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         request_id = new_request_id()
         if (denied := _unauthorised(request)) is not None:
             return _error(denied, request_id)
-        chat = await _body(request, ChatCompletionRequest)
+        chat = await _body(request, "create_chat_completion", ChatCompletionRequest)
         if isinstance(chat, ApiError):
             return _error(chat, request_id)
+        if (refused := chat_refusal(chat, simulator.config)) is not None:
+            return _error(refused, request_id)
         outcome = simulator.answer(chat)
         if isinstance(outcome, ApiError):
             return _error(outcome, request_id)
@@ -99,9 +106,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         try:
             changes = await request.json()
         except json.JSONDecodeError:
-            return _error(_invalid("The body must be a JSON object of knobs to change.", None), new_request_id())
+            return _error(_KNOBS_NOT_AN_OBJECT, new_request_id())
         if not isinstance(changes, dict):
-            return _error(_invalid("The body must be a JSON object of knobs to change.", None), new_request_id())
+            return _error(_KNOBS_NOT_AN_OBJECT, new_request_id())
         try:
             updated = simulator.configure(changes)
         except ValidationError as exc:
@@ -137,11 +144,13 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
         request_id = new_request_id()
         if (denied := _unauthorised(request)) is not None:
             return _error(denied, request_id)
-        create = await _body(request, ResponseCreateRequest)
+        create = await _body(request, "create_response", ResponseCreateRequest)
         if isinstance(create, ApiError):
             return _error(create, request_id)
+        if (refused := response_refusal(create, simulator.config)) is not None:
+            return _error(refused, request_id)
         if create.stream:
-            return _error(_invalid("The simulator does not stream responses; use background.", "stream"), request_id)
+            return _error(refusals.streaming_not_simulated(), request_id)
         headers = {"x-request-id": request_id}
         # A background response is accepted first: a server fault shows later, as status "failed".
         outcome = simulator.answer(create.as_chat(), background=bool(create.background))
@@ -162,7 +171,7 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(denied, request_id)
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
-            return _error(_not_found(response_id), request_id)
+            return _error(refusals.response_not_found(response_id), request_id)
         headers = {"x-request-id": request_id}
         if responses.garbled_now(stored):
             # A wire fault: this body is broken, the response itself is whole and retrievable again.
@@ -175,9 +184,9 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(denied, request_id)
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
-            return _error(_not_found(response_id), request_id)
+            return _error(refusals.response_not_found(response_id), request_id)
         if not stored.request.background:
-            return _error(_invalid("Only responses created with background=true can be cancelled.", None), request_id)
+            return _error(refusals.not_cancellable(), request_id)
         return JSONResponse((responses.cancel(response_id) or stored).wire(), headers={"x-request-id": request_id})
 
     async def forget_responses(_: Request) -> Response:
@@ -191,16 +200,22 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
     ]
 
 
-async def _body(request: Request, model: type[BodyT]) -> BodyT | ApiError:
-    """The request's JSON body as ``model``, or the 400 OpenAI would answer."""
+async def _body(request: Request, operation: str, model: type[BodyT]) -> BodyT | ApiError:
+    """The request's JSON body as ``model``, or the 400 OpenAI would answer: the body is checked
+    against OpenAI's published schema for ``operation`` first (``request_validation``)."""
     try:
-        return model.model_validate(await request.json())
+        body = await request.json()
     except json.JSONDecodeError:
-        return _invalid("We could not parse the JSON body of your request.", None)
+        return refusals.unparsable_body()
+    if (refused := refusal(operation, body)) is not None:
+        return refused
+    try:
+        return model.model_validate(body)
     except ValidationError as exc:
+        # The published schema accepted it; only a field the simulator reads more narrowly lands here.
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
-        return _invalid(f"Invalid value for '{param}': {first['msg']}", param)
+        return refusals.invalid(f"Invalid value for '{param}': {first['msg']}", param)
 
 
 async def _event_stream(simulator: Simulator, answer: Answer, model: str, include_usage: bool) -> AsyncIterator[str]:
@@ -255,14 +270,6 @@ def _unauthorised(request: Request) -> ApiError | None:
         ),
         type="invalid_request_error",
     )
-
-
-def _invalid(message: str, param: str | None) -> ApiError:
-    return ApiError(status=400, message=message, type="invalid_request_error", param=param)
-
-
-def _not_found(response_id: str) -> ApiError:
-    return ApiError(status=404, message=f"Response with id '{response_id}' not found.", type="invalid_request_error")
 
 
 def _error(error: ApiError, request_id: str) -> JSONResponse:

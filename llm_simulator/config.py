@@ -2,7 +2,9 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llm_simulator.model_table import MODELS
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -58,9 +60,20 @@ class SimulatorConfig(BaseModel):
     )
     seed: int | None = Field(None, description="Seed for reproducible content and fault draws; unset = random.")
     models: list[str] = Field(
-        default_factory=lambda: ["gpt-4o-mini", "gpt-4.1-mini"],
-        description="Model ids listed by GET /v1/models (requests may name any model).",
+        default_factory=lambda: list(MODELS),
+        description=(
+            "Model ids this simulated account may use, listed by GET /v1/models; any other is a 404 "
+            "model_not_found. Each must be in the simulator's model table."
+        ),
     )
+
+    @field_validator("models")
+    @classmethod
+    def _models_are_known(cls, models: list[str]) -> list[str]:
+        unknown = [m for m in models if m not in MODELS]
+        if unknown:
+            raise ValueError(f"unknown model ids {unknown}; the simulator knows {sorted(MODELS)}")
+        return models
 
     @model_validator(mode="after")
     def _fault_probabilities_fit_one_draw(self) -> "SimulatorConfig":

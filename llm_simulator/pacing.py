@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 CHARS_PER_TOKEN = 4
+# OpenAI bills a few tokens of framing per message, plus a few to prime the reply.
+_TOKENS_PER_MESSAGE = 4
+_TOKENS_PER_REPLY = 3
 # Text due within one slice goes out as one piece: at thousands of tokens per second, one
 # chunk per token would cost more than the generation it simulates.
 SLICE_SECONDS = 0.05
@@ -16,6 +19,11 @@ _UNPACED_PIECE_CHARS = 2048
 def estimate_tokens(text: str) -> int:
     """Roughly how many tokens ``text`` is (OpenAI's rule of thumb: about 4 characters each)."""
     return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def prompt_tokens(texts: list[str]) -> int:
+    """The prompt's size in tokens: each message's text plus its framing, plus the reply's priming."""
+    return sum(estimate_tokens(t) + _TOKENS_PER_MESSAGE for t in texts) + _TOKENS_PER_REPLY
 
 
 @dataclass(frozen=True)

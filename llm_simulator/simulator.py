@@ -22,17 +22,13 @@ from llm_simulator.faults import (
     malformed,
     truncated,
 )
-from llm_simulator.pacing import CHARS_PER_TOKEN, Pace, estimate_tokens
+from llm_simulator.model_table import limits_of
+from llm_simulator.pacing import CHARS_PER_TOKEN, Pace, estimate_tokens, prompt_tokens
 from llm_simulator.protocol import ApiError, ChatCompletionRequest, FinishReason, Usage
 from llm_simulator.replies import compose
 from llm_simulator.stats import SimulatorStats
 
 log = logging.getLogger(__name__)
-
-# OpenAI bills a few tokens of framing per message, plus a few to prime the reply.
-_TOKENS_PER_MESSAGE = 4
-_TOKENS_PER_REPLY = 3
-
 
 # Faults that answer 200 but with something other than the model's whole, unspoiled reply.
 _SPOILING_FAULTS = (Fault.MALFORMED, Fault.TRUNCATE, Fault.SERVER_ERROR, Fault.REFUSAL, Fault.BROKEN)
@@ -141,17 +137,21 @@ class Simulator:
             content = REFUSAL_TEXT
         elif fault is Fault.BROKEN:
             content = broken(content)
-        limit = request.token_limit
+        # Cut at the call's cap or, without one, at the most the model can write in one reply
+        # (and never past the context window: the prompt and the reply share it).
+        model = limits_of(request.model)
+        limit = request.token_limit or (model.max_output_tokens if model else None)
+        if model is not None and limit is not None:
+            limit = max(1, min(limit, model.context_window - prompt_tokens(texts)))
         if limit is not None and estimate_tokens(content) > limit:
             content, finish_reason = content[: limit * CHARS_PER_TOKEN], "length"
-        prompt_tokens = sum(estimate_tokens(t) + _TOKENS_PER_MESSAGE for t in texts) + _TOKENS_PER_REPLY
         return Answer(
             content=content,
             finish_reason=finish_reason,
             kind=reply.kind,
             exercise=reply.exercise,
             fault=fault,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(content)),
+            usage=Usage(prompt_tokens=prompt_tokens(texts), completion_tokens=estimate_tokens(content)),
             pace=Pace(config.tokens_per_second, config.first_token_delay_seconds),
             hang_seconds=config.hang_seconds if fault is Fault.HANG else 0.0,
             spoiled=fault in _SPOILING_FAULTS and not garble_delivery,

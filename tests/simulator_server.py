@@ -1,16 +1,21 @@
 """The LLM simulator served in-process on a free port, for tests that talk to it over real HTTP."""
 
+import copy
 import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pydantic
 import uvicorn
 
 from llm_simulator import SimulatorConfig, create_app
+from service_runtime.strict_schema import wire_schema
+
+ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 
 
 @contextmanager
@@ -53,3 +58,18 @@ async def simulator_stats(admin: httpx.AsyncClient) -> dict[str, Any]:
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
+
+
+def as_sent(reply_type: type[ReplyT]) -> type[ReplyT]:
+    """``reply_type`` for the SDK's ``.parse(response_format=...)`` / ``text_format=``, sending what
+    the services send: its strict wire schema (``service_runtime.strict_schema.wire_schema``)
+    under its own name, while the reply is still parsed back with the model's full constraints.
+
+    The SDK builds the schema it sends from ``model_json_schema()``; with the plain model that
+    schema keeps keywords (``maxLength``) the API, and so the simulator, refuses under strict."""
+    schema = wire_schema(reply_type)
+
+    def sent_schema(cls: type[ReplyT], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return copy.deepcopy(dict(schema))  # the SDK edits what it gets; the cached one is shared
+
+    return type(reply_type.__name__, (reply_type,), {"model_json_schema": classmethod(sent_schema)})

@@ -19,7 +19,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from contracts.plan import ExerciseProfile, WorkoutPlan
 from devstack import free_port
 from llm_simulator.catalogue import Joint, find_exercise
-from tests.simulator_server import reset_simulator, simulator_stats
+from tests.simulator_server import as_sent, reset_simulator, simulator_stats
 
 MODEL = "gpt-4o-mini"
 # Fast and deterministic unless a test says otherwise; every test starts from this.
@@ -37,6 +37,9 @@ BASELINE: dict[str, Any] = {
     "hang_seconds": 30,
     "seed": 7,
 }
+# What the services send: the models' strict wire schemas, under the models' names.
+PLAN = as_sent(WorkoutPlan)
+PROFILE = as_sent(ExerciseProfile)
 PLAN_REQUEST = "I want to build muscle. I can train 4 days a week in a gym, intermediate level."
 
 
@@ -53,7 +56,7 @@ async def fresh_simulator(admin: httpx.AsyncClient) -> None:
 
 
 async def _streamed_plan(llm: openai.AsyncOpenAI, text: str) -> WorkoutPlan:
-    async with llm.chat.completions.stream(model=MODEL, messages=_user(text), response_format=WorkoutPlan) as stream:
+    async with llm.chat.completions.stream(model=MODEL, messages=_user(text), response_format=PLAN) as stream:
         completion = await stream.get_final_completion()
     parsed = completion.choices[0].message.parsed
     assert parsed is not None
@@ -68,7 +71,7 @@ async def test_streamed_plan_parses_as_workout_plan(llm: openai.AsyncOpenAI) -> 
     async with llm.chat.completions.stream(
         model=MODEL,
         messages=_user(PLAN_REQUEST),
-        response_format=WorkoutPlan,
+        response_format=PLAN,
         stream_options={"include_usage": True},
     ) as stream:
         completion = await stream.get_final_completion()
@@ -123,7 +126,7 @@ async def test_parsed_profile_describes_the_requested_exercise(llm: openai.Async
     completion = await llm.chat.completions.parse(
         model=MODEL,
         messages=_user("Describe this exercise for the app.\nExercise: Barbell Back Squat"),
-        response_format=ExerciseProfile,
+        response_format=PROFILE,
     )
 
     profile = completion.choices[0].message.parsed
@@ -137,7 +140,7 @@ async def test_parsed_profile_describes_the_requested_exercise(llm: openai.Async
 
 async def test_unknown_exercise_gets_a_sensible_profile(llm: openai.AsyncOpenAI) -> None:
     completion = await llm.chat.completions.parse(
-        model=MODEL, messages=_user("Exercise: Zercher Squat"), response_format=ExerciseProfile
+        model=MODEL, messages=_user("Exercise: Zercher Squat"), response_format=PROFILE
     )
 
     profile = completion.choices[0].message.parsed
@@ -160,11 +163,11 @@ async def test_any_other_schema_gets_a_conforming_document(llm: openai.AsyncOpen
 
 
 async def test_plain_create_returns_an_openai_chat_completion(llm: openai.AsyncOpenAI) -> None:
-    completion = await llm.chat.completions.create(model="any-model-name", messages=_user("How often should I train?"))
+    completion = await llm.chat.completions.create(model="gpt-4.1-nano", messages=_user("How often should I train?"))
 
     assert completion.id.startswith("chatcmpl-")
     assert completion.object == "chat.completion"
-    assert completion.model == "any-model-name"
+    assert completion.model == "gpt-4.1-nano"
     choice = completion.choices[0]
     assert choice.message.role == "assistant"
     assert choice.message.content
@@ -212,13 +215,13 @@ async def test_pacing_holds_back_a_slow_model(llm: openai.AsyncOpenAI, admin: ht
 
     started = time.monotonic()
     async with llm.chat.completions.stream(
-        model=MODEL, messages=messages, response_format=ExerciseProfile, stream_options={"include_usage": True}
+        model=MODEL, messages=messages, response_format=PROFILE, stream_options={"include_usage": True}
     ) as stream:
         deltas = [event async for event in stream if event.type == "content.delta"]
         streamed = await stream.get_final_completion()
     streamed_for = time.monotonic() - started
     started = time.monotonic()
-    answered = await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=ExerciseProfile)
+    answered = await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=PROFILE)
     answered_after = time.monotonic() - started
 
     assert streamed.usage is not None
@@ -243,7 +246,7 @@ async def test_rate_limit_fault_raises_rate_limit_error_with_retry_after(llm: op
 async def test_quota_fault_raises_rate_limit_error_with_insufficient_quota(llm: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
         await llm.chat.completions.parse(
-            model=MODEL, messages=_user("[[sim:fault=quota]]\nExercise: Plank"), response_format=ExerciseProfile
+            model=MODEL, messages=_user("[[sim:fault=quota]]\nExercise: Plank"), response_format=PROFILE
         )
 
     assert caught.value.code == "insufficient_quota"
@@ -253,7 +256,7 @@ async def test_quota_fault_raises_rate_limit_error_with_insufficient_quota(llm: 
 async def test_server_error_fault_raises_internal_server_error(llm: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
         async with llm.chat.completions.stream(
-            model=MODEL, messages=_user(f"[[sim:fault=server_error]] {PLAN_REQUEST}"), response_format=WorkoutPlan
+            model=MODEL, messages=_user(f"[[sim:fault=server_error]] {PLAN_REQUEST}"), response_format=PLAN
         ) as stream:
             await stream.get_final_completion()
 
@@ -263,20 +266,18 @@ async def test_server_error_fault_raises_internal_server_error(llm: openai.Async
 async def test_malformed_fault_fails_validation_when_parsed(llm: openai.AsyncOpenAI) -> None:
     messages = _user("[[sim:fault=malformed]]\nExercise: Plank")
     with pytest.raises(pydantic.ValidationError):
-        await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=ExerciseProfile)
+        await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=PROFILE)
     with pytest.raises(pydantic.ValidationError):
-        async with llm.chat.completions.stream(
-            model=MODEL, messages=messages, response_format=ExerciseProfile
-        ) as stream:
+        async with llm.chat.completions.stream(model=MODEL, messages=messages, response_format=PROFILE) as stream:
             await stream.get_final_completion()
 
 
 async def test_truncate_fault_raises_length_finish_reason_error(llm: openai.AsyncOpenAI) -> None:
     messages = _user(f"[[sim:fault=truncate]] {PLAN_REQUEST}")
     with pytest.raises(openai.LengthFinishReasonError):
-        await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=WorkoutPlan)
+        await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=PLAN)
     with pytest.raises(openai.LengthFinishReasonError):
-        async with llm.chat.completions.stream(model=MODEL, messages=messages, response_format=WorkoutPlan) as stream:
+        async with llm.chat.completions.stream(model=MODEL, messages=messages, response_format=PLAN) as stream:
             await stream.get_final_completion()
 
 
@@ -312,13 +313,11 @@ async def test_client_disconnect_stops_a_slow_generation(llm: openai.AsyncOpenAI
 
 async def test_stats_count_profile_completions_per_exercise(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     for name in ("Barbell Back Squat", "Romanian Deadlift", "Barbell Back Squat"):
-        await llm.chat.completions.parse(
-            model=MODEL, messages=_user(f"Exercise: {name}"), response_format=ExerciseProfile
-        )
+        await llm.chat.completions.parse(model=MODEL, messages=_user(f"Exercise: {name}"), response_format=PROFILE)
     await _streamed_plan(llm, PLAN_REQUEST)
     with pytest.raises(pydantic.ValidationError):
         await llm.chat.completions.parse(
-            model=MODEL, messages=_user("[[sim:fault=malformed]]\nExercise: Plank"), response_format=ExerciseProfile
+            model=MODEL, messages=_user("[[sim:fault=malformed]]\nExercise: Plank"), response_format=PROFILE
         )
 
     stats = await simulator_stats(admin)
@@ -366,7 +365,7 @@ async def test_models_are_listed(llm: openai.AsyncOpenAI) -> None:
 
 def test_cli_reads_knobs_from_flags_and_environment() -> None:
     port = free_port()
-    env = {**os.environ, "SIM_P_HANG": "0.25", "SIM_MODELS": "m-one,m-two", "SIM_TOKENS_PER_SECOND": "99"}
+    env = {**os.environ, "SIM_P_HANG": "0.25", "SIM_MODELS": "gpt-5,o3", "SIM_TOKENS_PER_SECOND": "99"}
     process = subprocess.Popen(
         [sys.executable, "-m", "llm_simulator", "--port", str(port), "--tokens-per-second", "123"],
         env=env,
@@ -382,7 +381,7 @@ def test_cli_reads_knobs_from_flags_and_environment() -> None:
 
     assert config["tokens_per_second"] == 123
     assert config["p_hang"] == 0.25
-    assert config["models"] == ["m-one", "m-two"]
+    assert config["models"] == ["gpt-5", "o3"]
     assert f"http://127.0.0.1:{port}/v1" in stderr.decode()
 
 
@@ -455,11 +454,11 @@ async def test_streamed_refusal_arrives_in_refusal_deltas(llm: openai.AsyncOpenA
 
 async def test_refusal_fault_parses_to_a_refusal_without_parsed(llm: openai.AsyncOpenAI) -> None:
     messages = _user(f"[[sim:fault=refusal]] {PLAN_REQUEST}")
-    parsed = await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=WorkoutPlan)
+    parsed = await llm.chat.completions.parse(model=MODEL, messages=messages, response_format=PLAN)
 
     assert parsed.choices[0].message.refusal == REFUSAL
     assert parsed.choices[0].message.parsed is None
-    async with llm.chat.completions.stream(model=MODEL, messages=messages, response_format=WorkoutPlan) as stream:
+    async with llm.chat.completions.stream(model=MODEL, messages=messages, response_format=PLAN) as stream:
         streamed = await stream.get_final_completion()
     assert streamed.choices[0].message.refusal == REFUSAL
     assert streamed.choices[0].message.parsed is None

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.lib._parsing._responses import type_to_text_format_param
 from openai.types.responses import Response, ResponseInputParam
 
 from contracts.plan import WorkoutPlan
-from tests.simulator_server import reset_simulator, simulator_stats
+from service_runtime.strict_schema import responses_text_format
+from tests.simulator_server import as_sent, reset_simulator, simulator_stats
 
 MODEL = "gpt-4o-mini"
 # A plan (~5k tokens) takes about half a second at this pace: slow enough to see it in progress.
@@ -31,7 +31,9 @@ BASELINE: dict[str, Any] = {
     "unstored_background_seconds": 600,
     "seed": 11,
 }
-PLAN_FORMAT = type_to_text_format_param(WorkoutPlan)
+# What the services send: the plan's strict wire schema, under its name.
+PLAN_FORMAT = responses_text_format(WorkoutPlan)
+PLAN = as_sent(WorkoutPlan)
 AUTH = {"Authorization": "Bearer sim"}
 
 
@@ -212,7 +214,7 @@ async def test_a_plain_create_answers_synchronously_and_parses(
     llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
     parsed = await llm.responses.parse(
-        model=MODEL, input="Build strength, 3 days a week.", instructions="Be a coach.", text_format=WorkoutPlan
+        model=MODEL, input="Build strength, 3 days a week.", instructions="Be a coach.", text_format=PLAN
     )
 
     assert parsed.status == "completed"
@@ -224,11 +226,13 @@ async def test_a_plain_create_answers_synchronously_and_parses(
 
 
 async def test_max_output_tokens_cuts_a_plain_response(llm: openai.AsyncOpenAI) -> None:
-    response = await llm.responses.create(model=MODEL, input="Any tips?", max_output_tokens=5)
+    response = await llm.responses.create(model=MODEL, input="Any tips?", max_output_tokens=16)
     assert response.status == "incomplete"
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
-    assert len(response.output_text) <= 20
+    assert response.usage is not None
+    assert response.usage.output_tokens == 16
+    assert len(response.output_text) <= 16 * 4
 
 
 async def test_forgetting_responses_behaves_like_a_restart(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
@@ -291,7 +295,7 @@ async def test_refusal_fault_completes_with_a_refusal_part(llm: openai.AsyncOpen
 
 async def test_a_plain_refused_create_parses_to_no_output(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     parsed = await llm.responses.parse(
-        model=MODEL, input="[[sim:fault=refusal]] Build strength.", instructions="Be a coach.", text_format=WorkoutPlan
+        model=MODEL, input="[[sim:fault=refusal]] Build strength.", instructions="Be a coach.", text_format=PLAN
     )
 
     assert parsed.status == "completed"

@@ -1,0 +1,66 @@
+"""What the API refuses in a well-formed request: a model it does not serve, a strict schema
+outside the structured-outputs subset, an output cap above the model's, a prompt beyond its
+context window. Checked after the body matched OpenAI's schemas and before any fault or reply.
+
+The strict-schema check is the product's own (``service_runtime.strict_schema``), which words
+each problem as the API does; the simulator reports the first, as the API does.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from llm_simulator import refusals
+from llm_simulator.config import SimulatorConfig
+from llm_simulator.model_table import ModelLimits, limits_of
+from llm_simulator.pacing import prompt_tokens
+from llm_simulator.protocol import ApiError, ChatCompletionRequest
+from llm_simulator.responses_protocol import ResponseCreateRequest
+from service_runtime.strict_schema import strict_schema_problems
+
+
+def chat_refusal(chat: ChatCompletionRequest, config: SimulatorConfig) -> ApiError | None:
+    """Why the API would refuse this chat completion request, if it would."""
+    model = _served(chat.model, config)
+    if isinstance(model, ApiError):
+        return model
+    fmt = chat.response_format
+    strict = fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.strict
+    if strict and fmt and fmt.json_schema and (problem := _first_problem(fmt.json_schema.schema_)) is not None:
+        return refusals.chat_invalid_schema(fmt.json_schema.name, problem)
+    # max_completion_tokens supersedes max_tokens; the API names the field the caller used.
+    for field in ("max_completion_tokens", "max_tokens"):
+        cap = getattr(chat, field)
+        if cap is not None and cap > model.max_output_tokens:
+            return refusals.output_cap_too_large(field, cap, model.max_output_tokens)
+    prompt = prompt_tokens([m.text() for m in chat.messages])
+    if prompt + (chat.token_limit or 0) > model.context_window:
+        return refusals.chat_context_exceeded(model.context_window, prompt, chat.token_limit)
+    return None
+
+
+def response_refusal(create: ResponseCreateRequest, config: SimulatorConfig) -> ApiError | None:
+    """Why the API would refuse this Responses API create request, if it would."""
+    model = _served(create.model, config)
+    if isinstance(model, ApiError):
+        return model
+    fmt = create.text_format
+    if fmt.type == "json_schema" and fmt.strict and (problem := _first_problem(fmt.schema_ or {})) is not None:
+        return refusals.responses_invalid_schema(fmt.name or "", problem)
+    cap = create.max_output_tokens
+    if cap is not None and cap > model.max_output_tokens:
+        return refusals.output_cap_too_large("max_output_tokens", cap, model.max_output_tokens)
+    if prompt_tokens([m.text() for m in create.as_chat().messages]) > model.context_window:
+        return refusals.responses_context_exceeded()
+    return None
+
+
+def _served(model: str, config: SimulatorConfig) -> ModelLimits | ApiError:
+    limits = limits_of(model)
+    if limits is None or model not in config.models:
+        return refusals.model_not_found(model)
+    return limits
+
+
+def _first_problem(schema: Mapping[str, Any]) -> str | None:
+    problems = strict_schema_problems(schema)
+    return problems[0].message if problems else None
