@@ -73,6 +73,7 @@ class LeasedConsumer(Generic[E]):
         fetch_timeout_seconds: float = 5.0,
         retry_delay_seconds: float = 2.0,
         max_retry_delay_seconds: float = 60.0,
+        halted_redelivery_seconds: float = HALTED_REDELIVERY_SECONDS,
     ) -> None:
         self._js = js
         self.spec = spec
@@ -84,6 +85,7 @@ class LeasedConsumer(Generic[E]):
         self._fetch_timeout = fetch_timeout_seconds
         self._retry_delay = retry_delay_seconds
         self._max_retry_delay = max_retry_delay_seconds
+        self._halted_redelivery = halted_redelivery_seconds
         # A third of ack_wait leaves two missed beats of slack before the server redelivers.
         self._heartbeat_every = spec.ack_wait_seconds / 3
         self._in_flight: dict[asyncio.Task[None], Msg] = {}
@@ -248,7 +250,7 @@ class LeasedConsumer(Generic[E]):
             self.halted = exc
             CONSUMER_HALTED.labels(self.spec.durable, exc.reason).set(1)
             log.critical("%s: halted, taking no more work until the service is fixed: %s", self.spec.durable, exc)
-        await msg.nak(delay=HALTED_REDELIVERY_SECONDS)
+        await msg.nak(delay=self._halted_redelivery)
         return "halted"
 
     def _backoff(self, attempt: int) -> float:

@@ -181,6 +181,8 @@ class _Checker:
             self._any_of(node, path)
         elif "type" in node:
             self._typed(node, path)
+        elif composed := [keyword for keyword in ("allOf", "oneOf", "not") if keyword in node]:
+            self.add(path, composed[0], f"'{composed[0]}' is not permitted.")
         else:
             self.add(path, "type", "schema must have a 'type' key.")
         # After the node itself: the API names a root property's problem before a definition's.
