@@ -20,16 +20,39 @@ from service_runtime.periodic import every
 from service_runtime.tracing import instrument_app
 from services.gateway import api
 from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
-from services.gateway.errors import install_error_handlers
+from services.gateway.errors import InternalErrors, install_error_handlers
 from services.gateway.intake import Limits
 from services.gateway.jwks import JwksVerifier
 from services.gateway.live import JetStreamProgressFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import PostgresRequestStore, Quotas, open_pool
 
-__all__ = ["create_app", "openapi_document"]
+__all__ = ["CORS_ALLOWED_HEADERS", "create_app", "openapi_document"]
 
 log = logging.getLogger(__name__)
+
+# What a browser may send us cross-origin: what Supabase's clients send to an Edge Function
+# (supabase-js's functions-js and supabase-py's supabase_functions: ``authorization``,
+# ``apikey``, ``x-client-info``, ``content-type``, ``x-region`` when a region is chosen, and
+# ``traceparent``/``tracestate``/``baggage`` when supabase-js propagates traces), plus our own
+# ``idempotency-key`` and ``last-event-id``. Without them a preflight from a Supabase app is
+# refused ("Disallowed CORS headers"). ``apikey`` is accepted and ignored: the Bearer token is
+# our auth. deploy/supabase's forwarding function allows the same list (a test compares them).
+CORS_ALLOWED_HEADERS = (
+    "authorization",
+    "apikey",
+    "x-client-info",
+    "content-type",
+    "x-region",
+    "idempotency-key",
+    "last-event-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
+)
+# Readable by a browser app on any answer (the status and the JSON body always are):
+# Retry-After of a 429 or 503, and why a token was refused.
+_CORS_EXPOSED_HEADERS = ("Retry-After", "WWW-Authenticate")
 
 
 @dataclass
@@ -109,13 +132,16 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 del app.state.gateway
 
     app = _bare_app(lifespan)
+    # Added first, so it sits inside CORS: a bug's 500 still carries CORS headers, and a browser
+    # app sees it as an HTTP error (supabase-js: FunctionsHttpError), not as a network failure.
+    app.add_middleware(InternalErrors)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
-            expose_headers=["Retry-After"],
+            allow_headers=list(CORS_ALLOWED_HEADERS),
+            expose_headers=list(_CORS_EXPOSED_HEADERS),
             max_age=600,
         )
     app.add_middleware(HttpMetrics)

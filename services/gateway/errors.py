@@ -2,6 +2,12 @@
 
 ``{"error": {"code": "...", "message": "...", "details": [...]}}``: FastAPI's and Starlette's own
 ``{"detail": ...}`` replies are replaced by handlers installed on the app.
+
+Every error is a non-2xx status with this JSON body (``application/json``) and never an
+``x-relay-error`` header, which is what Supabase's clients need to report it as a
+``FunctionsHttpError`` carrying it: supabase-js keeps the Response as ``error.context``
+(``await error.context.json()`` is this body), supabase-py puts the ``error`` object in
+``exc.message`` and the status in ``exc.status``.
 """
 
 import logging
@@ -12,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.store import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
 
@@ -21,6 +28,7 @@ __all__ = [
     "ErrorCode",
     "ErrorDetail",
     "ErrorInfo",
+    "InternalErrors",
     "error_response",
     "install_error_handlers",
 ]
@@ -100,6 +108,40 @@ def error_response(
     return Response(body.model_dump_json(), status_code, headers=headers, media_type="application/json")
 
 
+class InternalErrors:
+    """ASGI middleware: an exception no handler took becomes our 500 reply, right here.
+
+    Starlette renders such an exception in its outermost middleware, outside every middleware
+    the app adds, so that 500 carries no CORS headers and a browser reports a network failure
+    (supabase-js: ``FunctionsFetchError``) instead of our error. Installed inside CORS, this
+    answers first. The exception is logged here, with its traceback, since it goes no further;
+    one raised after the reply started is re-raised (there is no reply left to give).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watched_send)
+        except Exception:
+            if started:
+                raise
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            await error_response(500, "internal", "Internal error.")(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error the app can raise through ``error_response``."""
 
@@ -145,6 +187,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
+        # Only for what ``InternalErrors`` cannot see (a failure in middleware outside it).
         # Starlette re-raises the exception after this reply, so the server still logs it.
         return error_response(500, "internal", "Internal error.")
 

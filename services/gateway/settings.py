@@ -45,7 +45,9 @@ class GatewaySettings(ServiceSettings):
     global_daily_budget_usd: float | None = Field(None, gt=0, validation_alias="GATEWAY_GLOBAL_DAILY_BUDGET_USD")
     plan_cost_estimate_usd: float = Field(0.02, ge=0, validation_alias="GATEWAY_PLAN_COST_ESTIMATE_USD")
 
-    # Origins allowed to call from a browser (comma-separated, or "*"); none by default.
+    # Origins allowed to call from a browser (comma-separated, e.g. "https://app.example.com",
+    # or "*"); none by default, and then no CORS headers are sent at all. Their preflights may ask
+    # for the headers Supabase's clients send (``app.CORS_ALLOWED_HEADERS``).
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="GATEWAY_CORS_ORIGINS")
 
     # A live status stream re-reads the request row this often while no notice arrives, so it
