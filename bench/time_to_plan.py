@@ -125,7 +125,10 @@ def _parallel(client: openai.AsyncOpenAI, deadline: float, background_polls: flo
 async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
     client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sim", max_retries=0, timeout=120)
     try:
-        single = OpenAIPlanWriter(client, model="gpt-4o-mini", deadline_seconds=deadline, attempts=1, stream=True)
+        # gpt-4o-mini writes at most 16,384 output tokens, and a verbose single-call plan is ~17k:
+        # it would be cut (finish_reason=length), as the real API cuts it. One call needs a model
+        # that can write the whole plan; each of parallel mode's calls fits gpt-4o-mini easily.
+        single = OpenAIPlanWriter(client, model="gpt-4.1-mini", deadline_seconds=deadline, attempts=1, stream=True)
         parallel = _parallel(client, deadline)
         parallel_background = _parallel(client, deadline, background_polls=poll_seconds)
         parallel_background_warm = _parallel(client, deadline, background_polls=poll_seconds)
