@@ -3,12 +3,18 @@
 The real client library (supabase-py 2.34.1) against the real gateway served over HTTP, with a
 real NATS JetStream and Postgres; the client's URL is the gateway's, as ``SUPABASE_URL``. Browser
 behaviour (CORS preflights, readable errors) is driven with the headers supabase-js sends. The
-forwarding Edge Function in ``deploy/supabase`` cannot run here (no Deno); its header lists and
-target are checked against the gateway's by reading the file.
+forwarding Edge Function in ``deploy/supabase`` has no Deno here: its header lists are checked
+against the gateway's by reading the file, and, where Node is installed, the function itself runs
+under Node (its few type annotations stripped, ``Deno.env``/``Deno.serve`` shimmed) against the
+real gateway.
 """
 
+import asyncio
 import json
+import os
 import re
+import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -374,3 +380,106 @@ def test_the_edge_function_allows_what_the_gateway_allows_and_forwards_what_a_pl
     assert {"authorization", "apikey", "x-client-info", "idempotency-key", "content-type"} <= set(forwarded)
     assert f"/functions/v1/{FUNCTION}" in source
     assert 'Deno.env.get("WORKOUT_GATEWAY_URL")' in source
+
+
+# Node runs the function: strip the only TypeScript it uses (annotations of these types) and shim
+# the two Deno APIs it calls. Each case is a Request init; the answers come back as JSON.
+NODE = shutil.which("node")
+_TYPE_ANNOTATION = re.compile(r":\s*(?:Promise<Response>|Request|Response|Headers|string)(?=[\s,)=;{])")
+_DENO_SHIM = """
+globalThis.Deno = { env: { get: (name) => process.env[name] }, serve: (handler) => { globalThis.handler = handler; } };
+await import(process.argv[2]);
+const url = "https://project.supabase.co/functions/v1/trigger-workout-plan";
+const answers = [];
+for (const init of JSON.parse(process.argv[3])) {
+  const answer = await globalThis.handler(new Request(url, init));
+  answers.push({ status: answer.status, headers: Object.fromEntries(answer.headers), body: await answer.text() });
+}
+console.log(JSON.stringify(answers));
+"""
+
+
+async def run_edge_function(tmp_path: Path, gateway_url: str, *requests: dict[str, Any]) -> list[dict[str, Any]]:
+    function = tmp_path / "function.mjs"
+    function.write_text(_TYPE_ANNOTATION.sub("", EDGE_FUNCTION.read_text()))
+    shim = tmp_path / "shim.mjs"
+    shim.write_text(_DENO_SHIM)
+    assert NODE is not None
+    node = await asyncio.create_subprocess_exec(
+        NODE,
+        str(shim),
+        function.as_uri(),
+        json.dumps(requests),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "WORKOUT_GATEWAY_URL": gateway_url, "WORKOUT_CORS_ORIGINS": APP_ORIGIN},
+    )
+    out, err = await asyncio.wait_for(node.communicate(), 60)
+    assert node.returncode == 0, err.decode()
+    answers: list[dict[str, Any]] = json.loads(out)
+    return answers
+
+
+def plan_request(authorization: dict[str, str], body: Any, **headers: str) -> dict[str, Any]:
+    sent = {
+        **authorization,
+        "Origin": APP_ORIGIN,
+        "apikey": "the-projects-anon-key",
+        "x-client-info": "supabase-js/2.95.3; runtime=web",
+        "Content-Type": "application/json",
+        **headers,
+    }
+    return {"method": "POST", "headers": sent, "body": json.dumps(body)}
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node to run the Edge Function")
+async def test_the_edge_function_forwards_to_the_gateway_and_returns_its_answers_unchanged(
+    gateway: httpx.AsyncClient, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    user_id = uuid.uuid4()
+    token = bearer(user_id)
+    preflight = {
+        "method": "OPTIONS",
+        "headers": {
+            "Origin": APP_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": SUPABASE_JS_HEADERS,
+        },
+    }
+
+    answers = await run_edge_function(
+        tmp_path,
+        str(gateway.base_url),  # httpx ends it with a slash; the function drops it
+        preflight,
+        plan_request(token, {"userProfile": PROFILE}, **{"Idempotency-Key": "edge-1"}),
+        plan_request(token, {"userProfile": PROFILE}, **{"Idempotency-Key": "edge-1"}),
+        plan_request(token, {"userProfile": ""}),
+        plan_request({"Authorization": "Bearer not-a-jwt"}, {"userProfile": PROFILE}),
+    )
+
+    options, accepted, retried, invalid, refused = answers
+    assert options["status"] == 200
+    assert options["headers"]["access-control-allow-origin"] == APP_ORIGIN
+    assert set(SUPABASE_JS_HEADERS.split(", ")) <= set(options["headers"]["access-control-allow-headers"].split(", "))
+    assert (accepted["status"], accepted["headers"]["content-type"]) == (202, "application/json")
+    assert accepted["headers"]["access-control-allow-origin"] == APP_ORIGIN
+    body = json.loads(accepted["body"])
+    assert body == {"request_id": body["request_id"], "status": "processing", "message": ACCEPTED}
+    assert json.loads(retried["body"]) == body  # Idempotency-Key reached the gateway
+    assert [row["id"] for row in await stored(db, user_id)] == [uuid.UUID(body["request_id"])]
+    assert (invalid["status"], json.loads(invalid["body"])["error"]["code"]) == (422, "invalid_request")
+    assert (refused["status"], json.loads(refused["body"])["error"]["code"]) == (401, "unauthorized")
+    assert refused["headers"]["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node to run the Edge Function")
+async def test_the_edge_function_answers_503_in_our_shape_when_the_gateway_cannot_be_reached(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}"
+
+    (answer,) = await run_edge_function(tmp_path, closed, plan_request(bearer(), {"userProfile": PROFILE}))
+
+    assert (answer["status"], answer["headers"]["retry-after"]) == (503, "5")
+    assert answer["headers"]["access-control-allow-origin"] == APP_ORIGIN
+    assert json.loads(answer["body"])["error"]["code"] == "unavailable"
