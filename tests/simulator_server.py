@@ -47,8 +47,9 @@ def serving_simulator(config: SimulatorConfig) -> Iterator[str]:
 
 
 async def reset_simulator(admin: httpx.AsyncClient, knobs: Mapping[str, Any]) -> None:
-    """Set ``knobs``, forget every stored response and zero the stats (restarting a seeded sequence)."""
-    (await admin.patch("/_sim/config", json=dict(knobs))).raise_for_status()
+    """Set every knob to its default but ``knobs``, forget every stored response and zero the stats
+    (restarting a seeded sequence): a test starts from the same simulator whatever ran before it."""
+    (await admin.patch("/_sim/config", json={**SimulatorConfig().model_dump(mode="json"), **knobs})).raise_for_status()
     (await admin.delete("/_sim/responses")).raise_for_status()
     (await admin.post("/_sim/reset")).raise_for_status()
 

@@ -14,13 +14,21 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from contracts.plan import ExerciseProfile
 from llm_simulator import openapi_extract
+from llm_simulator.config import FAULT_PROBABILITY_FIELDS
+from llm_simulator.model_table import MODELS
 from service_runtime.strict_schema import chat_response_format, responses_text_format
 from tests.simulator_server import reset_simulator
 
 MODEL = "gpt-4o-mini"
 AUTH = {"Authorization": "Bearer sim"}
 _MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
-BASELINE: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0, "seed": 3}
+BASELINE: dict[str, Any] = {
+    "tokens_per_second": 0,
+    "first_token_delay_seconds": 0,
+    **{name: 0 for name in FAULT_PROBABILITY_FIELDS},
+    "models": list(MODELS),
+    "seed": 3,
+}
 
 
 def _message(error: openai.APIStatusError) -> str:
@@ -275,19 +283,11 @@ async def test_an_unknown_model_is_not_found(llm: openai.AsyncOpenAI, model: str
 
 async def test_a_model_the_account_may_not_use_is_not_found(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     (await admin.patch("/_sim/config", json={"models": ["gpt-4o-mini"]})).raise_for_status()
-    try:
-        with pytest.raises(openai.NotFoundError):
-            await llm.chat.completions.create(model="gpt-5", messages=_MESSAGES)
-        assert [m.id async for m in llm.models.list()] == ["gpt-4o-mini"]
-    finally:
-        await admin.patch("/_sim/config", json={"models": openapi_models()})
+
+    with pytest.raises(openai.NotFoundError):
+        await llm.chat.completions.create(model="gpt-5", messages=_MESSAGES)
+    assert [m.id async for m in llm.models.list()] == ["gpt-4o-mini"]
     assert (await admin.patch("/_sim/config", json={"models": ["m-one"]})).status_code == 422
-
-
-def openapi_models() -> list[str]:
-    from llm_simulator.model_table import MODELS  # noqa: PLC0415 - the default knob, restored
-
-    return list(MODELS)
 
 
 @pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
