@@ -208,11 +208,11 @@ RETURNING id, status, stage, error, plan_id, created_at, updated_at, completed_a
 _SELECT_PLAN = """
 SELECT id, request_id, title, summary, created_at, completed_at
 FROM workout_plans
-WHERE id = $1 AND user_id = $2 AND status = 'complete'
+WHERE id = $1 AND user_id = $2 AND assembly = 'complete' AND request_id IS NOT NULL
 """
 
 _SELECT_ENTRIES = """
-SELECT e.week, e.week_theme, e.day, e.day_focus, e.position,
+SELECT e.week, e.week_theme, e.day_of_week AS day, e.day_focus, e.position,
        x.key AS exercise_key, x.name AS exercise_name, x.profile AS exercise_profile,
        e.sets, e.reps, e.rest_seconds, e.notes
 FROM workout_entries AS e
@@ -365,7 +365,9 @@ class PostgresRequestStore:
                 return _snapshot(row)
             if row["status"] != "processing":
                 raise NotCancellable(row["status"])
-            await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND status = 'assembling'", request_id)
+            await conn.execute(
+                "DELETE FROM workout_plans WHERE request_id = $1 AND assembly = 'assembling'", request_id
+            )
             updated = await conn.fetchrow(_CANCEL, request_id)
             assert updated is not None  # the row is locked by us
             cancelled = _snapshot(updated)

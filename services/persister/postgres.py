@@ -27,7 +27,7 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 ENTRY_COLUMNS = (
     "plan_id",
     "week",
-    "day",
+    "day_of_week",
     "position",
     "week_theme",
     "day_focus",
@@ -158,7 +158,7 @@ class PostgresPlanStore:
 
 async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
     """A failed request keeps no half-assembled plan (its entries go with it)."""
-    await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND status = 'assembling'", request_id)
+    await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND assembly = 'assembling'", request_id)
 
 
 async def lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:
@@ -181,8 +181,8 @@ async def _insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
     )
     plan_id = uuid.uuid4()
     await conn.execute(
-        "INSERT INTO workout_plans (id, request_id, user_id, title, summary, model, prompt_version)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, prompt_version)"
+        " VALUES ($1, $2, $3, 'assembling', $4, $5, $6, $7)",
         plan_id,
         event.request_id,
         event.user_id,
@@ -237,8 +237,14 @@ async def complete_if_ready(
 async def complete(conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID) -> Completion:
     """Mark the plan complete and, last, the request ``completed``; the caller holds the request's lock
     and has seen every exercise of the plan profiled."""
+    # The original app reads each entry's equipment; the profiles that name it are all in by now.
+    await conn.execute(
+        "UPDATE workout_entries e SET equipment = x.required_equipment FROM exercises x"
+        " WHERE e.plan_id = $1 AND x.id = e.exercise_id AND e.equipment IS DISTINCT FROM x.required_equipment",
+        plan_id,
+    )
     profiling_seconds = await conn.fetchval(
-        "UPDATE workout_plans SET status = 'complete', completed_at = clock_timestamp() WHERE id = $1"
+        "UPDATE workout_plans SET assembly = 'complete', completed_at = clock_timestamp() WHERE id = $1"
         " RETURNING extract(epoch FROM completed_at - created_at)::float8",
         plan_id,
     )
