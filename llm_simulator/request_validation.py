@@ -112,12 +112,19 @@ def _top_level_names(operation: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _as_json_schema(node: object, *, closed: bool = True) -> object:
+def read_as_json_schema(schema: object, *, close_objects: bool) -> object:
+    """A schema of the description as JSON Schema 2020-12: ``nullable`` and ``oneOf`` read as the
+    API reads them and, with ``close_objects``, objects closed (for requests; a reply may carry
+    fields the description does not list yet)."""
+    return _as_json_schema(schema, close_objects=close_objects)
+
+
+def _as_json_schema(node: object, *, closed: bool = True, close_objects: bool = True) -> object:
     """One schema read as the API reads it: ``nullable``, overlapping ``oneOf``, closed objects.
 
     ``closed=False`` for a schema an ``allOf`` composes (the composition is closed instead)."""
     if isinstance(node, list):
-        return [_as_json_schema(item) for item in node]
+        return [_as_json_schema(item, close_objects=close_objects) for item in node]
     if not isinstance(node, dict):
         return node
     converted: dict[str, Any] = {}
@@ -125,14 +132,15 @@ def _as_json_schema(node: object, *, closed: bool = True) -> object:
         if key in ("enum", "const", "required", "nullable"):
             converted[key] = value
         elif key == "properties":
-            converted[key] = {name: _as_json_schema(sub) for name, sub in value.items()}
+            converted[key] = {name: _as_json_schema(sub, close_objects=close_objects) for name, sub in value.items()}
         elif key == "allOf":
-            converted[key] = [_as_json_schema(part, closed=False) for part in value]
+            converted[key] = [_as_json_schema(part, closed=False, close_objects=close_objects) for part in value]
         else:
-            converted["anyOf" if key == "oneOf" else key] = _as_json_schema(value)
+            converted["anyOf" if key == "oneOf" else key] = _as_json_schema(value, close_objects=close_objects)
     converted.pop("nullable", None)
     opens = ("additionalProperties", "unevaluatedProperties", "patternProperties")
-    if closed and ("properties" in node or "allOf" in node) and not any(key in node for key in opens):
+    closing = closed and close_objects and ("properties" in node or "allOf" in node)
+    if closing and not any(key in node for key in opens):
         converted["unevaluatedProperties"] = False
     if node.get("nullable") is not True:
         return converted
