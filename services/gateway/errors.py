@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -135,10 +136,12 @@ class InternalErrors:
 
         try:
             await self._app(scope, receive, watched_send)
-        except Exception:
+        except Exception as exc:
             if started:
                 raise
             log.exception("%s %s failed", scope["method"], scope["path"])
+            # The request's span (when tracing is on) shows the exception, not only the 500.
+            trace.get_current_span().record_exception(exc)
             await error_response(500, "internal", "Internal error.")(scope, receive, send)
 
 

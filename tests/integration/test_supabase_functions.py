@@ -11,6 +11,7 @@ real gateway.
 
 import asyncio
 import json
+import logging
 import os
 import re
 import shutil
@@ -244,15 +245,21 @@ async def test_before_sign_in_the_anon_key_sent_as_the_bearer_is_refused(supabas
     assert sent[0].headers["authorization"] == f"Bearer {client.supabase_key}"
 
 
-async def test_a_bug_raises_functions_http_error_with_our_500(supabase: Supabase) -> None:
+async def test_a_bug_raises_functions_http_error_with_our_500_and_is_logged(
+    supabase: Supabase, caplog: pytest.LogCaptureFixture
+) -> None:
     client, _ = await supabase(mint_dev_token(SECRET))
 
-    async with raised_http_error() as caught:
-        await client.functions.invoke("boom", invoke_options={"body": {}})
+    with caplog.at_level(logging.ERROR, logger="services.gateway.errors"):
+        async with raised_http_error() as caught:
+            await client.functions.invoke("boom", invoke_options={"body": {}})
 
     (error,) = caught
     details: Any = error.message
     assert (error.status, details) == (500, {"code": "internal", "message": "Internal error.", "details": []})
+    (logged,) = [record for record in caplog.records if record.name == "services.gateway.errors"]
+    assert logged.exc_info is not None
+    assert isinstance(logged.exc_info[1], RuntimeError)
 
 
 # From a browser (the headers supabase-js sends) ----------------------------------------------
