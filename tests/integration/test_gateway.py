@@ -300,7 +300,7 @@ async def seed_plan(db: asyncpg.Connection, user_id: uuid.UUID, *, status: str =
             plan_id,
         )
         await db.execute(
-            "INSERT INTO workout_plans (id, request_id, user_id, status, title, summary, model, completed_at)"
+            "INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, completed_at)"
             " VALUES ($1, $2, $3, $4, 'Home hypertrophy', 'Eight weeks of dumbbell work.', 'test', now())",
             plan_id,
             request_id,
@@ -314,7 +314,7 @@ async def seed_plan(db: asyncpg.Connection, user_id: uuid.UUID, *, status: str =
             for position, key, sets in ((1, squat, 4), (2, plank, 3))
         ]
         await db.executemany(
-            "INSERT INTO workout_entries (plan_id, week, day, position, week_theme, day_focus, exercise_key,"
+            "INSERT INTO workout_entries (plan_id, week, day_of_week, position, week_theme, day_focus, exercise_key,"
             " exercise_name, sets, reps, rest_seconds, notes)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, '8-12', 90, $9)",
             list(reversed(entries)),

@@ -31,7 +31,7 @@ async def deliver(store: PostgresPlanStore, event: PlanGenerated | ExerciseProfi
 async def assert_completed_once(pool: asyncpg.Pool, request_id: uuid.UUID, entries: int) -> None:
     row = await pool.fetchrow("SELECT status, plan_id FROM workout_plan_requests WHERE id = $1", request_id)
     assert row["status"] == "completed"
-    plans = await pool.fetch("SELECT id, status FROM workout_plans WHERE request_id = $1", request_id)
+    plans = await pool.fetch("SELECT id, assembly AS status FROM workout_plans WHERE request_id = $1", request_id)
     assert [(p["id"], p["status"]) for p in plans] == [(row["plan_id"], "complete")]
     assert await pool.fetchval("SELECT count(*) FROM workout_entries WHERE plan_id = $1", row["plan_id"]) == entries
 
@@ -84,7 +84,7 @@ async def test_status_turns_completed_last_and_atomically(pool: asyncpg.Pool) ->
         async with pool.acquire() as conn:
             while not done.is_set():
                 row = await conn.fetchrow(
-                    "SELECT r.status, p.status AS plan_status,"
+                    "SELECT r.status, p.assembly AS plan_status,"
                     " (SELECT count(*) FROM workout_entries e JOIN exercises x ON x.key = e.exercise_key"
                     "   WHERE e.plan_id = p.id AND x.profile IS NULL) AS unprofiled"
                     " FROM workout_plan_requests r LEFT JOIN workout_plans p ON p.request_id = r.id WHERE r.id = $1",

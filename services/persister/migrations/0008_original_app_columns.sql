@@ -105,10 +105,10 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plan_requests_request_id_key') THEN
         ALTER TABLE workout_plan_requests ADD CONSTRAINT workout_plan_requests_request_id_key UNIQUE (request_id);
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plan_requests_workout_plan_id_fkey') THEN
-        ALTER TABLE workout_plan_requests ADD CONSTRAINT workout_plan_requests_workout_plan_id_fkey
-            FOREIGN KEY (workout_plan_id) REFERENCES workout_plans (id);
-    END IF;
+    -- Checked at commit: a plan and the request naming it may be written in either order.
+    ALTER TABLE workout_plan_requests DROP CONSTRAINT IF EXISTS workout_plan_requests_workout_plan_id_fkey;
+    ALTER TABLE workout_plan_requests ADD CONSTRAINT workout_plan_requests_workout_plan_id_fkey
+        FOREIGN KEY (workout_plan_id) REFERENCES workout_plans (id) DEFERRABLE INITIALLY DEFERRED;
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'valid_step_range') THEN
         ALTER TABLE workout_plan_requests ADD CONSTRAINT valid_step_range
             CHECK (current_step >= 1 AND current_step <= total_steps);
@@ -178,9 +178,10 @@ ALTER TABLE exercises
     ALTER COLUMN trainer_notes SET DEFAULT '';
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'exercises_name_key') THEN
-        ALTER TABLE exercises ADD CONSTRAINT exercises_name_key UNIQUE (name);
-    END IF;
+    -- Our catalogue is keyed by the normalised key (`slug`, unique); a name is a label, and two
+    -- keys may carry one (a renamed alias), so the original's UNIQUE (name) goes. A new exercise
+    -- of ours still takes over the original's row of the same name (0009).
+    ALTER TABLE exercises DROP CONSTRAINT IF EXISTS exercises_name_key;
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'exercises_slug_key') THEN
         ALTER TABLE exercises ADD CONSTRAINT exercises_slug_key UNIQUE (slug);
     END IF;
