@@ -1,6 +1,7 @@
 """What the API refuses in a well-formed request: a model it does not serve, a strict schema
-outside the structured-outputs subset, an output cap above the model's, a prompt beyond its
-context window. Checked after the body matched OpenAI's schemas and before any fault or reply.
+outside the structured-outputs subset, chat parameters a reasoning model does not take, an output
+cap above the model's, a prompt beyond its context window. Checked after the body matched
+OpenAI's schemas and before any fault or reply.
 
 The strict-schema check is the product's own (``service_runtime.strict_schema``), which words
 each problem as the API does; the simulator reports the first, as the API does.
@@ -27,6 +28,11 @@ def chat_refusal(chat: ChatCompletionRequest, config: SimulatorConfig) -> ApiErr
     strict = fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.strict
     if strict and fmt and fmt.json_schema and (problem := _first_problem(fmt.json_schema.schema_)) is not None:
         return refusals.chat_invalid_schema(fmt.json_schema.name, problem)
+    if model.reasoning and chat.max_tokens is not None:
+        return refusals.max_tokens_unsupported()
+    temperature = (chat.model_extra or {}).get("temperature")
+    if model.reasoning and isinstance(temperature, int | float) and temperature != 1:
+        return refusals.temperature_unsupported(temperature)
     # max_completion_tokens supersedes max_tokens; the API names the field the caller used.
     for field in ("max_completion_tokens", "max_tokens"):
         cap = getattr(chat, field)

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 class ModelLimits:
     context_window: int
     max_output_tokens: int
+    # Reasoning models refuse chat's ``max_tokens`` and any ``temperature`` but the default.
+    reasoning: bool = False
 
 
 # platform.openai.com/docs/models/<id>: gpt-4o-mini and gpt-4o 128,000 / 16,384; the gpt-4.1
 # family 1,047,576 / 32,768; the gpt-5 family 400,000 / 128,000; o3 and o4-mini 200,000 / 100,000.
 _GPT_4O = ModelLimits(context_window=128_000, max_output_tokens=16_384)
 _GPT_41 = ModelLimits(context_window=1_047_576, max_output_tokens=32_768)
-_GPT_5 = ModelLimits(context_window=400_000, max_output_tokens=128_000)
-_O_SERIES = ModelLimits(context_window=200_000, max_output_tokens=100_000)
+_GPT_5 = ModelLimits(context_window=400_000, max_output_tokens=128_000, reasoning=True)
+_O_SERIES = ModelLimits(context_window=200_000, max_output_tokens=100_000, reasoning=True)
 
 MODELS: dict[str, ModelLimits] = {
     "gpt-4o-mini": _GPT_4O,

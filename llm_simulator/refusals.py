@@ -15,6 +15,11 @@ against the simulator hold against the provider. Where each wording was seen:
 - ``max_tokens is too large: N. This model supports at most M completion tokens, whereas you
   provided N.``, ``param`` the field, ``code`` ``invalid_value`` (bodies quoted in 2025 bug
   reports; older ones had ``code`` null).
+- Reasoning models (gpt-5, o-series) on chat: ``Unsupported parameter: 'max_tokens' is not
+  supported with this model. Use 'max_completion_tokens' instead.`` (``unsupported_parameter``)
+  and ``Unsupported value: 'temperature' does not support 0.2 with this model. Only the default
+  (1) value is supported.`` (``unsupported_value``), ``param`` the field (bodies quoted in many
+  client fixes for gpt-5-class models).
 - Context window: chat's ``This model's maximum context length is N tokens. However, your
   messages resulted in M tokens...`` (``param`` ``messages``) and the Responses API's ``Your
   input exceeds the context window of this model. Please adjust your input and try again.``
@@ -111,6 +116,23 @@ def output_cap_too_large(field: str, requested: int, most: int) -> ApiError:
         f"whereas you provided {requested}.",
         field,
         "invalid_value",
+    )
+
+
+def max_tokens_unsupported() -> ApiError:
+    return invalid(
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+        "max_tokens",
+        "unsupported_parameter",
+    )
+
+
+def temperature_unsupported(value: float) -> ApiError:
+    return invalid(
+        f"Unsupported value: 'temperature' does not support {value:g} with this model. "
+        "Only the default (1) value is supported.",
+        "temperature",
+        "unsupported_value",
     )
 
 

@@ -355,3 +355,21 @@ async def test_a_reply_is_cut_where_the_context_window_ends(llm: openai.AsyncOpe
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None
     assert completion.usage.prompt_tokens + completion.usage.completion_tokens == 128_000
+
+
+async def test_a_reasoning_model_refuses_max_tokens_and_a_temperature_but_the_default(llm: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as max_tokens:
+        await llm.chat.completions.create(model="gpt-5-mini", messages=_MESSAGES, max_tokens=100)
+    with pytest.raises(openai.BadRequestError) as temperature:
+        await llm.chat.completions.create(model="o4-mini", messages=_MESSAGES, temperature=0.2)
+
+    assert _message(max_tokens.value) == (
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+    )
+    assert (max_tokens.value.param, max_tokens.value.code) == ("max_tokens", "unsupported_parameter")
+    assert _message(temperature.value) == (
+        "Unsupported value: 'temperature' does not support 0.2 with this model. "
+        "Only the default (1) value is supported."
+    )
+    assert (temperature.value.param, temperature.value.code) == ("temperature", "unsupported_value")
+    await llm.chat.completions.create(model="gpt-5-mini", messages=_MESSAGES, max_completion_tokens=100, temperature=1)
