@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from contracts.events import PlanFailed
 from devstack import migrate
+from services.gateway.store import PostgresRequestStore, Quotas
+from services.persister.plans import Completion
+from services.persister.postgres import PostgresPlanStore
+from tests.fakes import RecordingPublisher
+from tests.integration.seeding import events_for
 
 HERE = Path(__file__).parent
 SUPABASE_LIKE = HERE / "supabase_like.sql"
@@ -115,3 +121,30 @@ async def shared_schema(conn: asyncpg.Connection) -> dict[str, set[tuple[object,
         "constraints": {tuple(r) for r in constraints},
         "triggers": {tuple(r) for r in triggers},
     }
+
+
+async def request_to_completion(pool: asyncpg.Pool, user_id: uuid.UUID, names: list[str]) -> tuple[uuid.UUID, uuid.UUID]:
+    """A request accepted by the gateway's store and completed by the persister's, as in production
+    (events handed over directly instead of over NATS); returns its request id and plan id."""
+    publisher = RecordingPublisher()
+    gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=10, max_per_day=100))
+    request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
+    generated, profiled = events_for(request_id, user_id, names)
+    persister = PostgresPlanStore(pool)
+    await persister.store_plan(generated)
+    outcome = None
+    for event in profiled:
+        outcome = await persister.store_profile(event)
+    assert isinstance(outcome, Completion), outcome
+    return request_id, outcome.plan_id
+
+
+async def request_to_failure(pool: asyncpg.Pool, user_id: uuid.UUID, reason: str) -> uuid.UUID:
+    """A request accepted by the gateway's store that the persister marks failed."""
+    publisher = RecordingPublisher()
+    gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=10, max_per_day=100))
+    request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
+    await PostgresPlanStore(pool).mark_failed(
+        PlanFailed(request_id=request_id, stage="planner", reason=reason)
+    )
+    return request_id

@@ -1,332 +1,196 @@
-"""Migration 0003 against a real Postgres: on a Supabase stand-in a user reads only their own rows and
-the requests table is published to Realtime; on plain Postgres the migration changes nothing."""
+"""On a database prepared as Supabase prepares its own (tests/supabase_like.sql), the original app
+reads its requests and plans the way PostgREST and pg_graphql run its queries: a signed-in user
+finds their request by ``request_id``, ``completed`` with its ``workout_plan_id`` once our real
+gateway and persister code completed it, never another user's rows; ``anon`` reads nothing; and no
+API role writes a request."""
 
-import asyncio
-import json
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from services.persister.migrations import MIGRATIONS_DIR
+from services.persister.postgres import create_pool
+from tests.integration.seeding import fresh_names
+from tests.supabase_like import (
+    APP_ENTRIES,
+    APP_PLAN,
+    APP_REQUESTS,
+    SHARED_TABLES,
+    SUPABASE_LIKE,
+    add_auth_user,
+    as_api_role,
+    new_database,
+    request_to_completion,
+    request_to_failure,
+    run_migrations,
+)
 
 pytestmark = pytest.mark.integration
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MIGRATION = MIGRATIONS_DIR / "0003_supabase_rls.sql"
-TABLES = ("workout_plan_requests", "workout_plans", "workout_entries", "exercises")
-
-# What a Supabase database has before our migrations run, as far as they rely on it. auth.uid() is
-# Supabase's own definition; the role `authenticated` is cluster-wide, so it is made by a fixture.
-SUPABASE_STAND_IN = """
-CREATE SCHEMA auth;
-GRANT USAGE ON SCHEMA auth TO authenticated;
-CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
-    select nullif(
-        coalesce(
-            current_setting('request.jwt.claim.sub', true),
-            (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')
-        ),
-        ''
-    )::uuid
-$$;
-CREATE PUBLICATION supabase_realtime;
-"""
-
-SHARED_EXERCISE = "shared-goblet-squat"  # in both users' plans
-UNUSED_EXERCISE = "unused-farmer-carry"  # in the catalogue, in nobody's plan
 
 
 @dataclass(frozen=True)
 class User:
-    """One user's rows: a request, its plan, and two entries (an exercise of their own and the shared one)."""
-
     id: uuid.UUID
-    request_id: uuid.UUID
-    plan_id: uuid.UUID
-    exercise_key: str
-
-    @classmethod
-    def new(cls, name: str) -> "User":
-        return cls(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), f"{name}-only-press")
-
-    def rows(self) -> dict[str, set[object]]:
-        """What this user should read, table by table."""
-        return {
-            "workout_plan_requests": {self.request_id},
-            "workout_plans": {self.plan_id},
-            "workout_entries": {(self.plan_id, self.exercise_key), (self.plan_id, SHARED_EXERCISE)},
-            "exercises": {self.exercise_key, SHARED_EXERCISE},
-        }
+    completed: uuid.UUID  # request id
+    plan: uuid.UUID
+    failed: uuid.UUID  # request id
+    only_theirs: str  # an exercise in this user's plan alone
 
 
 @dataclass(frozen=True)
-class SupabaseDatabase:
+class Supabase:
     url: str
     a: User
     b: User
-
-
-NOTHING: dict[str, set[object]] = {table: set() for table in TABLES}
-
-
-async def migrate(url: str) -> tuple[int, str]:
-    """Run the real migration command, as `make run` and a deployment do; return its exit code and output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.persister",
-        "migrate",
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, output.decode()
-
-
-@asynccontextmanager
-async def fresh_database(server_url: str, setup_sql: str) -> AsyncIterator[str]:
-    """A new database on the session's server, prepared with ``setup_sql``, dropped afterwards."""
-    name = f"rls_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        url = urlsplit(server_url)._replace(path=f"/{name}").geturl()
-        try:
-            conn = await asyncpg.connect(url)
-            try:
-                await conn.execute(setup_sql)
-            finally:
-                await conn.close()
-            yield url
-        finally:
-            # FORCE: a failed test may have left a connection open.
-            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    finally:
-        await admin.close()
-
-
-async def seed(conn: asyncpg.Connection, user: User) -> None:
-    await conn.execute(
-        "INSERT INTO workout_plan_requests (id, user_id, user_profile) VALUES ($1, $2, 'test')",
-        user.request_id,
-        user.id,
-    )
-    await conn.execute(
-        "INSERT INTO workout_plans (id, request_id, user_id, title, summary, model)"
-        " VALUES ($1, $2, $3, 'Plan', 'Summary', 'test')",
-        user.plan_id,
-        user.request_id,
-        user.id,
-    )
-    await conn.execute("INSERT INTO exercises (key, name) VALUES ($1, $1) ON CONFLICT DO NOTHING", user.exercise_key)
-    for position, key in enumerate([user.exercise_key, SHARED_EXERCISE], start=1):
-        await conn.execute(
-            "INSERT INTO workout_entries (plan_id, week, day, position, week_theme, day_focus,"
-            " exercise_key, exercise_name, sets, reps, rest_seconds)"
-            " VALUES ($1, 1, 1, $2, 'Base', 'Legs', $3, $3, 3, '8-10', 90)",
-            user.plan_id,
-            position,
-            key,
-        )
+    shared: str  # an exercise in both users' plans
 
 
 @pytest.fixture(scope="module")
-async def authenticated_role(database_url: str) -> AsyncIterator[None]:
-    """Supabase's role for signed-in users; made (and later dropped) only when the server lacks it."""
-    admin = await asyncpg.connect(database_url)
-    try:
-        created = False
-        if await admin.fetchval("SELECT to_regrole('authenticated') IS NULL"):
-            await admin.execute("CREATE ROLE authenticated NOLOGIN")
-            created = True
-        yield
-        if created:
-            await admin.execute("DROP ROLE authenticated")
-    finally:
-        await admin.close()
-
-
-@pytest.fixture(scope="module")
-async def supabase(database_url: str, authenticated_role: None) -> AsyncIterator[SupabaseDatabase]:
-    """A database that looks like Supabase's, migrated by the real command and seeded for users A and B."""
-    async with fresh_database(database_url, SUPABASE_STAND_IN) as url:
-        code, output = await migrate(url)
-        assert code == 0, output
-        a, b = User.new("a"), User.new("b")
-        conn = await asyncpg.connect(url)
+async def supabase(database_url: str) -> AsyncIterator[Supabase]:
+    async with new_database(database_url, SUPABASE_LIKE) as url:
+        await run_migrations(url)
+        shared, a_only, b_only = fresh_names(3)
+        pool = await create_pool(url, 1, 4)
         try:
-            await conn.execute(
-                "INSERT INTO exercises (key, name) VALUES ($1, $1), ($2, $2)", SHARED_EXERCISE, UNUSED_EXERCISE
-            )
-            await seed(conn, a)
-            await seed(conn, b)
+            users = []
+            for own in (a_only, b_only):
+                user_id = uuid.uuid4()
+                async with pool.acquire() as conn:
+                    await add_auth_user(conn, user_id)
+                failed = await request_to_failure(pool, user_id, "invalid_llm_reply")
+                completed, plan = await request_to_completion(pool, user_id, [shared, own])
+                users.append(User(user_id, completed, plan, failed, own))
         finally:
-            await conn.close()
-        yield SupabaseDatabase(url, a, b)
+            await pool.close()
+        yield Supabase(url, users[0], users[1], shared)
 
 
-@asynccontextmanager
-async def signed_in(url: str, claims: dict[str, str] | None) -> AsyncIterator[asyncpg.Connection]:
-    """A connection acting as Supabase's API does for a request: role `authenticated`, the token's claims.
-
-    Everything is rolled back afterwards, so a test may also change grants inside it.
-    """
-    conn = await asyncpg.connect(url)
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            await conn.execute("SET LOCAL ROLE authenticated")
-            if claims is not None:
-                await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", json.dumps(claims))
-            yield conn
-        finally:
-            await transaction.rollback()
-    finally:
-        await conn.close()
+@pytest.fixture
+async def conn(supabase: Supabase) -> AsyncIterator[asyncpg.Connection]:
+    # Supabase's Data API logs in as `authenticator` and switches role per request.
+    url = supabase.url.replace("postgresql://postgres@", "postgresql://authenticator@")
+    connection = await asyncpg.connect(url)
+    yield connection
+    await connection.close()
 
 
-def claims_of(user: User) -> dict[str, str]:
-    return {"sub": str(user.id), "role": "authenticated"}
-
-
-async def readable(conn: asyncpg.Connection) -> dict[str, set[object]]:
-    return {
-        "workout_plan_requests": {r["id"] for r in await conn.fetch("SELECT id FROM workout_plan_requests")},
-        "workout_plans": {r["id"] for r in await conn.fetch("SELECT id FROM workout_plans")},
-        "workout_entries": {
-            (r["plan_id"], r["exercise_key"])
-            for r in await conn.fetch("SELECT plan_id, exercise_key FROM workout_entries")
-        },
-        "exercises": {r["key"] for r in await conn.fetch("SELECT key FROM exercises")},
-    }
-
-
-@pytest.mark.parametrize("who", ["a", "b"])
-async def test_each_user_reads_only_their_own_rows_in_all_four_tables(supabase: SupabaseDatabase, who: str) -> None:
-    user, other = (supabase.a, supabase.b) if who == "a" else (supabase.b, supabase.a)
-
-    async with signed_in(supabase.url, claims_of(user)) as conn:
-        rows = await readable(conn)
-
-    assert rows == user.rows()
-    # Spelled out: nothing of the other user's, and no catalogue entry outside the user's own plans.
-    theirs = other.rows()
-    for table in ("workout_plan_requests", "workout_plans", "workout_entries"):
-        assert rows[table].isdisjoint(theirs[table]), table
-    assert rows["exercises"].isdisjoint({other.exercise_key, UNUSED_EXERCISE})
-
-
-async def test_a_signed_in_role_without_claims_reads_nothing(supabase: SupabaseDatabase) -> None:
-    async with signed_in(supabase.url, claims=None) as conn:
-        assert await readable(conn) == NOTHING
-
-
-async def test_a_user_cannot_write_even_with_supabases_default_grants(supabase: SupabaseDatabase) -> None:
-    a = supabase.a
-    async with signed_in(supabase.url, claims_of(a)) as conn:
-        # Supabase's default privileges grant every command on new tables to `authenticated`.
-        await conn.execute("RESET ROLE")
-        await conn.execute(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO authenticated")
-        await conn.execute("SET LOCAL ROLE authenticated")
-
-        updated = await conn.execute(
-            "UPDATE workout_plan_requests SET status = 'cancelled' WHERE id = $1", a.request_id
-        )
-        deleted = await conn.execute("DELETE FROM workout_entries WHERE plan_id = $1", a.plan_id)
-        assert (updated, deleted) == ("UPDATE 0", "DELETE 0")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
-            await conn.execute("INSERT INTO exercises (key, name) VALUES ('mine', 'Mine')")
-
-
-async def test_row_security_is_enabled_on_all_four_tables_but_not_forced_on_their_owner(
-    supabase: SupabaseDatabase,
+async def test_the_app_finds_its_request_completed_with_the_plan_it_then_reads(
+    supabase: Supabase, conn: asyncpg.Connection
 ) -> None:
-    # Not forced: the services connect as the owner and must keep reading and writing every row.
+    a = supabase.a
+    async with as_api_role(conn, "authenticated", a.id):
+        requests = await conn.fetch(APP_REQUESTS, a.id)
+        current = next(r for r in requests if r["request_id"] == a.completed)  # the app's requests.find(...)
+        plan = await conn.fetchrow(APP_PLAN, current["workout_plan_id"])
+        entries = await conn.fetch(APP_ENTRIES, current["workout_plan_id"])
+    assert [r["request_id"] for r in requests] == [a.completed, a.failed]  # newest first
+    assert (current["status"], current["workout_plan_id"], current["error_message"]) == ("completed", a.plan, None)
+    assert current["id"] == a.completed and current["completed_at"] is not None
+    failed = requests[1]
+    assert (failed["status"], failed["workout_plan_id"]) == ("failed", None)
+    assert failed["error_message"] == "invalid_llm_reply"
+    assert plan is not None and plan["status"] == "active" and plan["summary"]
+    assert entries and {e["exercise_name"] for e in entries} == {supabase.shared, a.only_theirs}
+    assert all(e["exercise_instructions"] and e["exercise_required_equipment"] is not None for e in entries)
+    assert all(e["week_number"] in range(1, 9) and e["day"] and e["date"] and e["day_name"] for e in entries)
+
+
+async def readable(conn: asyncpg.Connection) -> dict[str, int]:
+    return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in SHARED_TABLES}
+
+
+async def test_a_user_never_reads_another_users_rows(supabase: Supabase, conn: asyncpg.Connection) -> None:
+    a, b = supabase.a, supabase.b
+    async with as_api_role(conn, "authenticated", a.id):
+        bs_requests = await conn.fetch(APP_REQUESTS, b.id)
+        bs_plan = await conn.fetchrow(APP_PLAN, b.plan)
+        bs_entries = await conn.fetch(APP_ENTRIES, b.plan)
+        users = {r["user_id"] for r in await conn.fetch("SELECT user_id FROM workout_plan_requests")}
+        plan_users = {r["user_id"] for r in await conn.fetch("SELECT user_id FROM workout_plans")}
+        names = {r["name"] for r in await conn.fetch("SELECT name FROM exercises")}
+    assert (bs_requests, bs_plan, bs_entries) == ([], None, [])
+    assert users == plan_users == {a.id}
+    assert names == {supabase.shared, a.only_theirs}  # b's own exercise stays b's
+
+
+@pytest.mark.parametrize("claims_user", [None, "a"])
+async def test_anon_reads_nothing(supabase: Supabase, conn: asyncpg.Connection, claims_user: str | None) -> None:
+    # Also with a user's id in the claims: only the role `authenticated` has a policy.
+    async with as_api_role(conn, "anon", supabase.a.id if claims_user else None):
+        counts = await readable(conn)
+        requests = await conn.fetch(APP_REQUESTS, supabase.a.id)
+    assert counts == dict.fromkeys(SHARED_TABLES, 0)
+    assert requests == []
+
+
+async def test_a_signed_in_role_without_a_user_reads_nothing(supabase: Supabase, conn: asyncpg.Connection) -> None:
+    async with as_api_role(conn, "authenticated"):
+        assert await readable(conn) == dict.fromkeys(SHARED_TABLES, 0)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO workout_plan_requests (id, user_id, user_profile) VALUES (gen_random_uuid(), $1, 'forged')",
+        "UPDATE workout_plan_requests SET status = 'processing' WHERE user_id = $1",
+        "DELETE FROM workout_plan_requests WHERE user_id = $1",
+    ],
+)
+async def test_no_api_role_writes_a_request(
+    supabase: Supabase, conn: asyncpg.Connection, role: str, statement: str
+) -> None:
+    # A 'processing' row is work: the sweeper would re-drive a forged one and pay for its LLM calls.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with as_api_role(conn, role, supabase.a.id):
+            await conn.execute(statement, supabase.a.id)
+
+
+async def test_security_is_on_for_the_four_tables_and_the_requests_go_to_realtime_in_full(supabase: Supabase) -> None:
     conn = await asyncpg.connect(supabase.url)
     try:
-        flags = await conn.fetch(
-            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY($1::text[])",
-            list(TABLES),
+        security = await conn.fetch(
+            "SELECT relname, relrowsecurity, relforcerowsecurity, relreplident FROM pg_class"
+            " WHERE relname = ANY($1) AND relnamespace = 'public'::regnamespace",
+            list(SHARED_TABLES),
         )
+        published = await conn.fetch(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
+        )
+        policies = await conn.fetch("SELECT tablename, policyname, cmd, roles FROM pg_policies WHERE schemaname = 'public'")
     finally:
         await conn.close()
-    assert sorted(tuple(f) for f in flags) == sorted((table, True, False) for table in TABLES)
-
-
-async def test_the_requests_table_alone_is_published_to_realtime(supabase: SupabaseDatabase) -> None:
-    conn = await asyncpg.connect(supabase.url)
-    try:
-        published = await conn.fetch("SELECT tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime'")
-    finally:
-        await conn.close()
-    assert [r["tablename"] for r in published] == ["workout_plan_requests"]
-
-
-async def test_running_the_migration_again_leaves_one_policy_per_table(supabase: SupabaseDatabase) -> None:
-    conn = await asyncpg.connect(supabase.url)
-    # Rolled back, so the other tests see the database as the migration command left it.
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        await conn.execute(MIGRATION.read_text())
-        await conn.execute(MIGRATION.read_text())
-        policies = await conn.fetch(
-            "SELECT tablename, policyname, cmd, roles FROM pg_policies WHERE tablename = ANY($1::text[])",
-            list(TABLES),
-        )
-        published = await conn.fetchval(
-            "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
-        )
-    finally:
-        await transaction.rollback()
-        await conn.close()
-    assert sorted((p["tablename"], p["policyname"], p["cmd"], p["roles"]) for p in policies) == sorted(
-        (table, "read_own_rows", "SELECT", ["authenticated"]) for table in TABLES
+    assert {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in security} == dict.fromkeys(
+        SHARED_TABLES, (True, False)
     )
-    assert published == 1
+    # FULL: an UPDATE carries the old row as well as the new one, user_id (the app's filter) in both.
+    assert {r["relname"]: r["relreplident"] for r in security}["workout_plan_requests"] == b"f"
+    assert [tuple(r) for r in published] == [("public", "workout_plan_requests")]
+    assert sorted((r["tablename"], r["policyname"], r["cmd"], list(r["roles"])) for r in policies) == sorted(
+        (table, "read_own_rows", "SELECT", ["authenticated"]) for table in SHARED_TABLES
+    )
 
 
-async def test_on_plain_postgres_the_migration_is_recorded_and_changes_nothing(database_url: str) -> None:
+async def test_on_plain_postgres_the_shared_tables_have_no_policies(database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval("SELECT to_regnamespace('auth')") is None
-        applied = await conn.fetchval("SELECT count(*) FROM schema_migrations WHERE version = $1", MIGRATION.stem)
-        secured = await conn.fetch(
-            "SELECT relname FROM pg_class WHERE relrowsecurity AND relname = ANY($1::text[])", list(TABLES)
-        )
-        policies = await conn.fetchval(
-            "SELECT count(*) FROM pg_policies WHERE tablename = ANY($1::text[])", list(TABLES)
+        policies = await conn.fetchval("SELECT count(*) FROM pg_policies WHERE schemaname = 'public'")
+        secured = await conn.fetchval(
+            "SELECT count(*) FROM pg_class WHERE relname = ANY($1) AND relrowsecurity", list(SHARED_TABLES)
         )
     finally:
         await conn.close()
-    assert applied == 1
-    assert secured == []
-    assert policies == 0
+    assert (policies, secured) == (0, 0)
 
 
 async def test_an_auth_schema_without_auth_uid_stops_the_migration(database_url: str) -> None:
-    async with fresh_database(database_url, "CREATE SCHEMA auth") as url:
-        code, output = await migrate(url)
-
-        assert code != 0
-        assert "auth.uid() does not" in output
+    async with new_database(database_url) as url:
         conn = await asyncpg.connect(url)
         try:
-            applied = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
-            secured = await conn.fetchval("SELECT count(*) FROM pg_class WHERE relrowsecurity")
+            await conn.execute("CREATE SCHEMA auth")
         finally:
             await conn.close()
-        assert MIGRATION.stem not in applied
-        assert secured == 0
+        with pytest.raises(RuntimeError, match="auth.uid"):
+            await run_migrations(url)
