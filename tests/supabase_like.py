@@ -123,7 +123,9 @@ async def shared_schema(conn: asyncpg.Connection) -> dict[str, set[tuple[object,
     }
 
 
-async def request_to_completion(pool: asyncpg.Pool, user_id: uuid.UUID, names: list[str]) -> tuple[uuid.UUID, uuid.UUID]:
+async def request_to_completion(
+    pool: asyncpg.Pool, user_id: uuid.UUID, names: list[str]
+) -> tuple[uuid.UUID, uuid.UUID]:
     """A request accepted by the gateway's store and completed by the persister's, as in production
     (events handed over directly instead of over NATS); returns its request id and plan id."""
     publisher = RecordingPublisher()
@@ -144,7 +146,5 @@ async def request_to_failure(pool: asyncpg.Pool, user_id: uuid.UUID, reason: str
     publisher = RecordingPublisher()
     gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=10, max_per_day=100))
     request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
-    await PostgresPlanStore(pool).mark_failed(
-        PlanFailed(request_id=request_id, stage="planner", reason=reason)
-    )
+    await PostgresPlanStore(pool).mark_failed(PlanFailed(request_id=request_id, stage="planner", reason=reason))
     return request_id

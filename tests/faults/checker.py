@@ -90,7 +90,9 @@ async def _check(
         " FROM workout_plan_requests ORDER BY created_at"
     )
     plans_by_request: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
-    for plan in await conn.fetch("SELECT id, request_id, assembly AS status, title, summary, completed_at FROM workout_plans"):
+    for plan in await conn.fetch(
+        "SELECT id, request_id, assembly AS status, title, summary, completed_at FROM workout_plans"
+    ):
         plans_by_request[plan["request_id"]].append(plan)
 
     def listed(kind: str, items: list[str]) -> None:
@@ -147,7 +149,8 @@ async def _check(
     listed("failed requests that keep plan rows", failed_with_plan)
 
     orphans = await conn.fetch(
-        "SELECT p.id, p.assembly AS status FROM workout_plans p LEFT JOIN workout_plan_requests r ON r.id = p.request_id"
+        "SELECT p.id, p.assembly AS status FROM workout_plans p"
+        " LEFT JOIN workout_plan_requests r ON r.id = p.request_id"
         " WHERE r.id IS NULL"
     )
     listed("plans without a request", [f"{p['id']} {p['status']}" for p in orphans])
@@ -242,11 +245,15 @@ async def _invalid_plans(conn: "asyncpg.Connection[asyncpg.Record]", plan_ids: l
     """Rebuild each plan from its rows and validate it with the model the LLM reply was checked against."""
     if not plan_ids:
         return []
-    plans = {p["id"]: p for p in await conn.fetch("SELECT id, title, summary FROM workout_plans WHERE id = ANY($1)", plan_ids)}
+    plans = {
+        p["id"]: p
+        for p in await conn.fetch("SELECT id, title, summary FROM workout_plans WHERE id = ANY($1)", plan_ids)
+    }
     entries: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
     for e in await conn.fetch(
         "SELECT e.plan_id, e.week, e.day_of_week AS day, e.position, e.week_theme, e.day_focus, e.exercise_key,"
-        " e.exercise_name, e.sets, e.reps, e.rest_seconds, e.notes, x.profile IS NOT NULL AS profiled FROM workout_entries e"
+        " e.exercise_name, e.sets, e.reps, e.rest_seconds, e.notes, x.profile IS NOT NULL AS profiled"
+        " FROM workout_entries e"
         " LEFT JOIN exercises x ON x.key = e.exercise_key WHERE e.plan_id = ANY($1)"
         " ORDER BY e.plan_id, e.week, e.day_of_week, e.position",
         plan_ids,

@@ -90,22 +90,20 @@ async def seed_original_rows(conn: asyncpg.Connection, user_id: uuid.UUID) -> di
     return ids
 
 
-async def app_reads(conn: asyncpg.Connection, user_id: uuid.UUID, plan_id: uuid.UUID, entry_columns: str) -> object:
+# The app's plan query, on the columns the original's own tables had.
+ORIGINAL_ENTRIES = """
+SELECT e.id, e.week_number, e.day_name, e.day::text, e.date, e.sets, e.reps, x.name, x.instructions
+FROM workout_entries e JOIN exercises x ON x.id = e.exercise_id
+WHERE e.workout_plan_id = $1 ORDER BY e.week_number, e.day
+"""
+
+
+async def app_reads(conn: asyncpg.Connection, user_id: uuid.UUID, plan_id: uuid.UUID) -> object:
     async with as_api_role(conn, "authenticated", user_id):
         requests = [dict(r) for r in await conn.fetch(APP_REQUESTS, user_id)]
         plan = dict(await conn.fetchrow(APP_PLAN, plan_id) or {})
-        entries = [
-            dict(r)
-            for r in await conn.fetch(
-                f"SELECT {entry_columns} FROM workout_entries e JOIN exercises x ON x.id = e.exercise_id"
-                " WHERE e.workout_plan_id = $1 ORDER BY e.week_number, e.day",
-                plan_id,
-            )
-        ]
+        entries = [dict(r) for r in await conn.fetch(ORIGINAL_ENTRIES, plan_id)]
     return requests, plan, entries
-
-
-ORIGINAL_ENTRY_COLUMNS = "e.id, e.week_number, e.day_name, e.day::text, e.date, e.sets, e.reps, x.name, x.instructions"
 
 
 async def test_the_original_database_and_an_empty_one_end_in_one_schema(database_url: str) -> None:
@@ -137,14 +135,17 @@ async def test_a_database_migrated_by_the_first_release_reaches_the_same_schema(
         try:
             # The files as a database of our first release applied them, and a plan stored then.
             await conn.execute(
-                "CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                "CREATE TABLE schema_migrations"
+                " (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             for path in [FIRST_RELEASE_0001, *sorted(MIGRATIONS_DIR.glob("000[2-7]_*.sql"))]:
                 await conn.execute(path.read_text())
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem.split("_as_")[0])
             request_id, user_id, plan_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
             await conn.execute(
-                "INSERT INTO workout_plan_requests (id, user_id, user_profile) VALUES ($1, $2, 'p')", request_id, user_id
+                "INSERT INTO workout_plan_requests (id, user_id, user_profile) VALUES ($1, $2, 'p')",
+                request_id,
+                user_id,
             )
             await conn.execute("INSERT INTO exercises (key, name, profile) VALUES ('squat', 'Squat', '{}')")
             await conn.execute(
@@ -156,7 +157,8 @@ async def test_a_database_migrated_by_the_first_release_reaches_the_same_schema(
             )
             await conn.execute(
                 "INSERT INTO workout_entries (plan_id, week, day, position, week_theme, day_focus, exercise_key,"
-                " exercise_name, sets, reps, rest_seconds) VALUES ($1, 2, 3, 1, 'w', 'Legs', 'squat', 'Squat', 3, '8', 90)",
+                " exercise_name, sets, reps, rest_seconds)"
+                " VALUES ($1, 2, 3, 1, 'w', 'Legs', 'squat', 'Squat', 3, '8', 90)",
                 plan_id,
             )
             await conn.execute(
@@ -188,9 +190,9 @@ async def test_the_original_apps_rows_read_as_before(database_url: str) -> None:
         conn = await asyncpg.connect(url)
         try:
             ids = await seed_original_rows(conn, user_id)
-            before = await app_reads(conn, user_id, ids["plan"], ORIGINAL_ENTRY_COLUMNS)
+            before = await app_reads(conn, user_id, ids["plan"])
             await run_migrations(url)
-            after = await app_reads(conn, user_id, ids["plan"], ORIGINAL_ENTRY_COLUMNS)
+            after = await app_reads(conn, user_id, ids["plan"])
             # The app's own queries, in full (with the columns only its guide names), also run.
             async with as_api_role(conn, "authenticated", user_id):
                 entries = await conn.fetch(APP_ENTRIES, ids["plan"])
@@ -237,7 +239,9 @@ async def test_a_new_request_on_the_original_database_completes_for_the_app(data
                     plan_id = found[request_id]["workout_plan_id"]
                     plan = await conn.fetchrow(APP_PLAN, plan_id)
                     entries = await conn.fetch(APP_ENTRIES, plan_id)
-                legacy = await conn.fetchrow("SELECT id, key, instructions FROM exercises WHERE name = $1", LEGACY_EXERCISE)
+                legacy = await conn.fetchrow(
+                    "SELECT id, key, instructions FROM exercises WHERE name = $1", LEGACY_EXERCISE
+                )
                 used = await conn.fetch(
                     "SELECT DISTINCT exercise_id FROM workout_entries WHERE plan_id = $1 AND exercise_name = $2",
                     plan_id,

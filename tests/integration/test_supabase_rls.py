@@ -98,7 +98,7 @@ async def test_the_app_finds_its_request_completed_with_the_plan_it_then_reads(
 
 
 async def readable(conn: asyncpg.Connection) -> dict[str, int]:
-    return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in SHARED_TABLES}
+    return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in SHARED_TABLES}  # noqa: S608
 
 
 async def test_a_user_never_reads_another_users_rows(supabase: Supabase, conn: asyncpg.Connection) -> None:
@@ -159,7 +159,9 @@ async def test_security_is_on_for_the_four_tables_and_the_requests_go_to_realtim
         published = await conn.fetch(
             "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
         )
-        policies = await conn.fetch("SELECT tablename, policyname, cmd, roles FROM pg_policies WHERE schemaname = 'public'")
+        policies = await conn.fetch(
+            "SELECT tablename, policyname, cmd, roles FROM pg_policies WHERE schemaname = 'public'"
+        )
     finally:
         await conn.close()
     assert {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in security} == dict.fromkeys(
@@ -192,5 +194,5 @@ async def test_an_auth_schema_without_auth_uid_stops_the_migration(database_url:
             await conn.execute("CREATE SCHEMA auth")
         finally:
             await conn.close()
-        with pytest.raises(RuntimeError, match="auth.uid"):
+        with pytest.raises(RuntimeError, match=r"auth\.uid"):
             await run_migrations(url)
