@@ -248,6 +248,7 @@ async def test_a_new_request_on_the_original_database_completes_for_the_app(data
                     LEGACY_EXERCISE,
                 )
             snapshot = await gateway.get_plan(user_id, plan_id)
+            legacy_plan = await gateway.get_plan(user_id, ids["plan"])  # ours serves only plans we made
         finally:
             await pool.close()
     assert mid[request_id]["status"] == "processing" and mid[request_id]["workout_plan_id"] is None
@@ -265,3 +266,4 @@ async def test_a_new_request_on_the_original_database_completes_for_the_app(data
     assert [r["exercise_id"] for r in used] == [legacy["id"]] and legacy["key"] is not None
     assert legacy["instructions"] == f"How to do a {LEGACY_EXERCISE} (curated)"
     assert snapshot is not None and snapshot.plan_id == plan_id
+    assert legacy_plan is None

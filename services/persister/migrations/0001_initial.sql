@@ -104,15 +104,8 @@ BEGIN
             ADD COLUMN IF NOT EXISTS title text NOT NULL DEFAULT '',
             ADD COLUMN IF NOT EXISTS model text NOT NULL DEFAULT '',
             ADD COLUMN IF NOT EXISTS completed_at timestamptz;
-        -- A plan the original made for a request: that request is its request.
-        UPDATE workout_plans p
-        SET request_id = r.id, completed_at = r.completed_at
-        FROM (
-            SELECT DISTINCT ON (workout_plan_id) workout_plan_id, id, completed_at
-            FROM workout_plan_requests WHERE workout_plan_id IS NOT NULL
-            ORDER BY workout_plan_id, created_at
-        ) r
-        WHERE r.workout_plan_id = p.id;
+        -- The original's plans keep request_id NULL: our /v1/plans serves only plans we assembled
+        -- (the original app keeps reading its own through requests.workout_plan_id).
     END IF;
 
     IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'workout_entries'::regclass AND attname = 'exercise_key') THEN
