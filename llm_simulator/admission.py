@@ -28,6 +28,8 @@ def chat_refusal(chat: ChatCompletionRequest, config: SimulatorConfig) -> ApiErr
     strict = fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.strict
     if strict and fmt and fmt.json_schema and (problem := _first_problem(fmt.json_schema.schema_)) is not None:
         return refusals.chat_invalid_schema(fmt.json_schema.name, problem)
+    if chat.stream_options is not None and not chat.stream:
+        return refusals.stream_options_without_stream()
     if model.reasoning and chat.max_tokens is not None:
         return refusals.max_tokens_unsupported()
     temperature = (chat.model_extra or {}).get("temperature")

@@ -119,6 +119,11 @@ def output_cap_too_large(field: str, requested: int, most: int) -> ApiError:
     )
 
 
+def stream_options_without_stream() -> ApiError:
+    """Observed on the API ("measured live" in third-party clients); its ``code`` was not recorded."""
+    return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+
+
 def max_tokens_unsupported() -> ApiError:
     return invalid(
         "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",

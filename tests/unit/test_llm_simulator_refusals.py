@@ -373,3 +373,11 @@ async def test_a_reasoning_model_refuses_max_tokens_and_a_temperature_but_the_de
     )
     assert (temperature.value.param, temperature.value.code) == ("temperature", "unsupported_value")
     await llm.chat.completions.create(model="gpt-5-mini", messages=_MESSAGES, max_completion_tokens=100, temperature=1)
+
+
+async def test_stream_options_without_stream_are_refused(llm: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await llm.chat.completions.create(model=MODEL, messages=_MESSAGES, stream_options={"include_usage": True})
+
+    assert _message(caught.value) == "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    assert caught.value.param == "stream_options"
