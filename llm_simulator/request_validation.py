@@ -7,10 +7,12 @@ read as JSON Schema 2020-12 with three readings the API needs: ``nullable: true`
 "content": "hi"}``, and the API accepts either); and objects are closed, as the API refuses
 parameters it does not know at any depth (``Unknown parameter: 'input[0].bogus'.``) although the
 description leaves ``additionalProperties`` open: every object schema that is not a part of an
-``allOf`` gets ``unevaluatedProperties: false``, which sees the properties its parts declare.
-Of the errors a body has, the one reported is the
-one the API names: the deepest, in a union member the value could be (a member whose ``type`` or
-``role`` the value does not have is ruled out first).
+``allOf`` gets ``unevaluatedProperties: false``, which sees the properties its parts declare (a
+schema that is an ``allOf`` part somewhere stays open everywhere: lenient, never a false refusal).
+
+Of the errors a body has, the one reported is the one the API names: the deepest, in a union
+member the value could be (a member whose ``type`` or ``role`` the value does not have is ruled
+out first).
 """
 
 import functools
