@@ -102,18 +102,21 @@ $$;
 
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plan_requests_request_id_key') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plan_requests_request_id_key'
+        AND conrelid = 'workout_plan_requests'::regclass) THEN
         ALTER TABLE workout_plan_requests ADD CONSTRAINT workout_plan_requests_request_id_key UNIQUE (request_id);
     END IF;
     -- Checked at commit: a plan and the request naming it may be written in either order.
     ALTER TABLE workout_plan_requests DROP CONSTRAINT IF EXISTS workout_plan_requests_workout_plan_id_fkey;
     ALTER TABLE workout_plan_requests ADD CONSTRAINT workout_plan_requests_workout_plan_id_fkey
         FOREIGN KEY (workout_plan_id) REFERENCES workout_plans (id) DEFERRABLE INITIALLY DEFERRED;
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'valid_step_range') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'valid_step_range'
+        AND conrelid = 'workout_plan_requests'::regclass) THEN
         ALTER TABLE workout_plan_requests ADD CONSTRAINT valid_step_range
             CHECK (current_step >= 1 AND current_step <= total_steps);
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'valid_exercise_progress') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'valid_exercise_progress'
+        AND conrelid = 'workout_plan_requests'::regclass) THEN
         ALTER TABLE workout_plan_requests ADD CONSTRAINT valid_exercise_progress
             CHECK (exercises_completed >= 0 AND exercises_completed <= exercises_total);
     END IF;
@@ -182,7 +185,8 @@ BEGIN
     -- keys may carry one (a renamed alias), so the original's UNIQUE (name) goes. A new exercise
     -- of ours still takes over the original's row of the same name (0009).
     ALTER TABLE exercises DROP CONSTRAINT IF EXISTS exercises_name_key;
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'exercises_slug_key') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'exercises_slug_key'
+        AND conrelid = 'exercises'::regclass) THEN
         ALTER TABLE exercises ADD CONSTRAINT exercises_slug_key UNIQUE (slug);
     END IF;
 END
@@ -255,25 +259,30 @@ ALTER TABLE workout_entries
         FOREIGN KEY (workout_plan_id) REFERENCES workout_plans (id) ON DELETE CASCADE;
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_entries_exercise_id_fkey') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_entries_exercise_id_fkey'
+        AND conrelid = 'workout_entries'::regclass) THEN
         ALTER TABLE workout_entries ADD CONSTRAINT workout_entries_exercise_id_fkey
             FOREIGN KEY (exercise_id) REFERENCES exercises (id);
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_entries_streak_exercise_id_fkey') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_entries_streak_exercise_id_fkey'
+        AND conrelid = 'workout_entries'::regclass) THEN
         ALTER TABLE workout_entries ADD CONSTRAINT workout_entries_streak_exercise_id_fkey
             FOREIGN KEY (streak_exercise_id) REFERENCES exercises (id);
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_entries_plan_id_week_day_position_key') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_entries_plan_id_week_day_position_key'
+        AND conrelid = 'workout_entries'::regclass) THEN
         ALTER TABLE workout_entries ADD CONSTRAINT workout_entries_plan_id_week_day_position_key
             UNIQUE (plan_id, week, day_of_week, position);
     END IF;
     -- On Supabase the original's users are auth.users; its rows go when the user goes.
     IF to_regclass('auth.users') IS NOT NULL THEN
-        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plan_requests_user_id_fkey') THEN
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plan_requests_user_id_fkey'
+        AND conrelid = 'workout_plan_requests'::regclass) THEN
             ALTER TABLE workout_plan_requests ADD CONSTRAINT workout_plan_requests_user_id_fkey
                 FOREIGN KEY (user_id) REFERENCES auth.users (id) ON DELETE CASCADE;
         END IF;
-        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plans_user_id_fkey') THEN
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'workout_plans_user_id_fkey'
+        AND conrelid = 'workout_plans'::regclass) THEN
             ALTER TABLE workout_plans ADD CONSTRAINT workout_plans_user_id_fkey
                 FOREIGN KEY (user_id) REFERENCES auth.users (id);
         END IF;
