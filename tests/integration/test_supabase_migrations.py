@@ -199,6 +199,18 @@ async def test_the_original_apps_rows_read_as_before(database_url: str) -> None:
             ours = await conn.fetchrow(
                 "SELECT stage, plan_id, error FROM workout_plan_requests WHERE id = $1", ids["done"]
             )
+            # The original app edits an entry (swaps its exercise, moves it): our columns follow; and back.
+            entry = await conn.fetchval("SELECT id FROM workout_entries WHERE exercise_id = $1 LIMIT 1", ids["squat"])
+            await conn.execute(
+                "UPDATE workout_entries SET exercise_id = $2, week_number = 3, day = 'friday' WHERE id = $1",
+                entry,
+                ids["pushup"],
+            )
+            swapped = await conn.fetchrow(
+                "SELECT exercise_name, week, day_of_week, plan_id FROM workout_entries WHERE id = $1", entry
+            )
+            await conn.execute("UPDATE workout_entries SET week = 4, day_of_week = 2 WHERE id = $1", entry)
+            moved = await conn.fetchrow("SELECT week_number, day::text FROM workout_entries WHERE id = $1", entry)
         finally:
             await conn.close()
     assert after == before
@@ -207,6 +219,8 @@ async def test_the_original_apps_rows_read_as_before(database_url: str) -> None:
     assert [e["exercise_name"] for e in entries] == [LEGACY_EXERCISE, "Push-Up", LEGACY_EXERCISE]
     assert {e["streak_name"] for e in entries} == {"Push-Up"}
     assert tuple(ours) == ("completed", ids["plan"], None)
+    assert tuple(swapped) == ("Push-Up", 3, 5, ids["plan"])
+    assert tuple(moved) == (4, "tuesday")
 
 
 async def test_a_new_request_on_the_original_database_completes_for_the_app(database_url: str) -> None:
