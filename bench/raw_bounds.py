@@ -189,6 +189,16 @@ async def _copy_rows(database_url: str, traffic: PlanTraffic, plans: int) -> dic
             " CREATE TABLE bench_raw_entries (LIKE workout_entries INCLUDING DEFAULTS INCLUDING IDENTITY"
             " INCLUDING INDEXES)"
         )
+        # The real table's triggers fill the original app's columns from ours; the copy has no
+        # triggers, so those columns may stay empty here (the bound is the COPY of our columns).
+        filled_by_triggers = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'bench_raw_entries'"
+            " AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'"
+            " AND NOT (column_name = ANY($1::text[]))",
+            list(ENTRY_COLUMNS),
+        )
+        for row in filled_by_triggers:
+            await conn.execute(f'ALTER TABLE bench_raw_entries ALTER COLUMN "{row["column_name"]}" DROP NOT NULL')
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(database_url, min_size=_COPY_CONNECTIONS, max_size=_COPY_CONNECTIONS)
