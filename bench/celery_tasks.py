@@ -15,9 +15,10 @@ from functools import cache
 
 import openai
 from celery import Celery
-from openai.lib._parsing import type_to_response_format_param
 
 from contracts.plan import WorkoutPlan
+from service_runtime.model_limits import output_cap
+from service_runtime.strict_schema import chat_response_format
 
 BROKER = os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
@@ -51,7 +52,9 @@ def write_plan() -> int:
     stream = _client().chat.completions.create(
         model="gpt-4o-mini",
         messages=[{"role": "user", "content": PROFILE}],
-        response_format=type_to_response_format_param(WorkoutPlan),
+        # The schema and cap the planner sends: the simulator refuses what OpenAI refuses.
+        response_format=chat_response_format(WorkoutPlan),
+        max_completion_tokens=output_cap("gpt-4o-mini", WorkoutPlan),
         stream=True,
     )
     parts: list[str] = []

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-from openai.lib._pydantic import to_strict_json_schema
+
+# The SDK's private helper (``openai.lib``): this module is its only user, and
+# tests/unit/test_strict_schema.py pins what we rely on it for, so an SDK upgrade that changes it
+# fails there, loudly, rather than on the provider's first refusal.
+from openai.lib._pydantic import to_strict_json_schema as sdk_strict_schema
 from openai.types.responses import ResponseFormatTextJSONSchemaConfigParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
@@ -29,6 +33,7 @@ __all__ = [
     "chat_response_format",
     "check_wire_schemas",
     "responses_text_format",
+    "sdk_strict_schema",
     "strict_schema_problems",
     "wire_schema",
 ]
@@ -102,7 +107,7 @@ def strict_schema_problems(schema: Mapping[str, Any]) -> list[StrictSchemaProble
 def wire_schema(reply_type: type[pydantic.BaseModel]) -> dict[str, Any]:
     """The strict JSON schema sent for ``reply_type``: built once per type and shared, so read-only
     (a thousand waiting calls would otherwise each hold a copy)."""
-    schema = to_strict_json_schema(reply_type)  # additionalProperties false, every property required
+    schema = sdk_strict_schema(reply_type)  # additionalProperties false, every property required
     _take_off_enforced(schema)
     return schema
 

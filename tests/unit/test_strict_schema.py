@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 import pydantic
 import pytest
-from openai.lib._pydantic import to_strict_json_schema
 
 from contracts.plan import ExerciseProfile, PlanSkeleton, TrainingWeek, WorkoutPlan
 from service_runtime.llm import check_llm_setup
@@ -15,6 +14,7 @@ from service_runtime.strict_schema import (
     WireSchemaError,
     chat_response_format,
     responses_text_format,
+    sdk_strict_schema,
     strict_schema_problems,
     wire_schema,
 )
@@ -43,11 +43,11 @@ def test_every_wire_schema_we_send_is_inside_the_strict_subset(reply_type: type[
 @pytest.mark.parametrize("reply_type", SENT, ids=lambda t: t.__name__)
 def test_the_sdks_own_schema_of_our_models_is_what_the_api_refused(reply_type: type[pydantic.BaseModel]) -> None:
     # What the planner sent before: the openai SDK's strict schema keeps string lengths.
-    assert any("'maxLength' is not permitted" in m for m in messages(to_strict_json_schema(reply_type)))
+    assert any("'maxLength' is not permitted" in m for m in messages(sdk_strict_schema(reply_type)))
 
 
 def test_the_first_problem_is_worded_as_the_api_answered_it() -> None:
-    first = strict_schema_problems(to_strict_json_schema(PlanSkeleton))[0]
+    first = strict_schema_problems(sdk_strict_schema(PlanSkeleton))[0]
     # The provider's words for this very schema: "Invalid schema for response_format 'PlanSkeleton':
     # In context=('properties', 'title'), 'maxLength' is not permitted."
     assert first.message == "In context=('properties', 'title'), 'maxLength' is not permitted."
@@ -194,3 +194,25 @@ def test_the_planner_and_profiler_refuse_to_start_with_a_schema_outside_the_subs
     monkeypatch.setattr(composition_root, reply_type, Scores)  # what a careless change to a reply model does
     with pytest.raises(WireSchemaError, match="'additionalProperties' at properties/scores"):
         composition_root.create_app()
+
+
+class _Pinned(pydantic.BaseModel):
+    """What we rely on the SDK's private helper for, on a model with a nested type and a default."""
+
+    class Inner(pydantic.BaseModel):
+        label: str
+
+    items: list[Inner]
+    note: str | None = None
+
+
+def test_the_sdks_private_strict_helper_still_does_what_we_rely_on() -> None:
+    # If an openai upgrade changes openai.lib._pydantic.to_strict_json_schema, this fails first.
+    schema = sdk_strict_schema(_Pinned)
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["items", "note"]  # every property, defaults included
+    inner = schema["$defs"]["Inner"]
+    assert (inner["additionalProperties"], inner["required"]) == (False, ["label"])
+    assert schema["properties"]["items"]["items"] == {"$ref": "#/$defs/Inner"}
+    assert "default" not in schema["properties"]["note"]  # a None default is dropped
+    assert strict_schema_problems(wire_schema(_Pinned)) == []
