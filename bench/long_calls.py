@@ -36,6 +36,7 @@ from devstack import NatsServer, free_port
 from devstack._readiness import http_ok, wait_until
 from devstack.supervisor import Supervisor
 from service_runtime.bus import EventBus
+from service_runtime.strict_schema import chat_response_format
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
@@ -61,10 +62,11 @@ def _env(**extra: str) -> dict[str, str]:
 async def calibrate(sim_url: str) -> int:
     """Completion tokens of one plan for PROFILE (unpaced), to set the rate that makes it take S seconds."""
     async with openai.AsyncOpenAI(api_key="bench", base_url=f"{sim_url}/v1", max_retries=0) as client:
-        reply = await client.chat.completions.parse(
+        # The schema the planner sends (the simulator refuses the SDK's own, as OpenAI does).
+        reply = await client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": PROFILE}],
-            response_format=WorkoutPlan,
+            response_format=chat_response_format(WorkoutPlan),
         )
     assert reply.usage is not None
     return reply.usage.completion_tokens
