@@ -98,7 +98,7 @@ SERVICES = (
         "planner",
         PlannerSettings,
         "health_port",
-        (streams.PLANNER, streams.PLANNER_CANCELLATIONS),
+        (streams.PLANNER,),
         "llm_deadline_seconds",
     ),
     Service("profiler", ProfilerSettings, "health_port", (streams.PROFILER,), "llm_deadline_seconds"),
@@ -110,6 +110,8 @@ SERVICES = (
     ),
 )
 WORKERS = tuple(s for s in SERVICES if s.consumers)
+# Durable consumers that carry control messages, not work: KEDA must not add replicas for them.
+CONTROL_CONSUMERS = frozenset({streams.PLANNER_CANCELLATIONS.durable})
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -368,6 +370,10 @@ def test_keda_scales_each_worker_on_the_lag_of_its_own_durable_consumers(overlay
     assert sorted((t["stream"], t["consumer"]) for t in triggers) == sorted(
         (c.stream, c.durable) for c in service.consumers
     )
+    # KEDA reads cooldownPeriod and activationLagThreshold only when scaling between 0 and 1.
+    if scaled["spec"]["minReplicaCount"] >= 1:
+        assert "cooldownPeriod" not in scaled["spec"], "a no-op above zero replicas"
+        assert not [t for t in triggers if "activationLagThreshold" in t], "a no-op above zero replicas"
     for trigger in triggers:
         assert trigger["account"] == "$G"
         assert int(trigger["lagThreshold"]) > 0
@@ -375,8 +381,8 @@ def test_keda_scales_each_worker_on_the_lag_of_its_own_durable_consumers(overlay
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_durable_consumer_is_watched_by_keda(overlay: str) -> None:
-    declared = {v.durable for v in vars(streams).values() if isinstance(v, ConsumerSpec)}
+def test_every_work_consumer_and_no_control_consumer_is_watched_by_keda(overlay: str) -> None:
+    declared = {v.durable for v in vars(streams).values() if isinstance(v, ConsumerSpec)} - CONTROL_CONSUMERS
     watched = {
         t["metadata"]["consumer"] for so in of_kind(render(overlay), "ScaledObject") for t in so["spec"]["triggers"]
     }
@@ -608,3 +614,31 @@ def test_the_image_build_context_is_what_the_dockerfile_copies() -> None:
     assert sources <= allowed, f"the Dockerfile copies what .dockerignore leaves out: {sources - allowed}"
     for source in sources:
         assert (REPO_ROOT / source).exists(), source
+
+
+# --- the operator docs agree with the manifests ----------------------------------------------------
+
+
+def readme_scaling_rows() -> dict[str, tuple[int, tuple[int, int], tuple[int, int]]]:
+    """deploy/README.md's KEDA table: consumer -> (lagThreshold, dev min-max, prod min-max)."""
+    text = (REPO_ROOT / "deploy" / "README.md").read_text()
+    header = "| service | consumer | lagThreshold |"
+    lines = text[text.index(header) :].splitlines()[2:]
+    rows = {}
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        bounds = [tuple(int(n) for n in re.split(r"[\u2013-]", cell)) for cell in cells[4:6]]
+        rows[cells[1].strip("`")] = (int(cells[2]), bounds[0], bounds[1])
+    return rows  # type: ignore[return-value]
+
+
+def test_the_readme_scaling_table_states_the_rendered_thresholds_and_bounds() -> None:
+    rendered: dict[str, tuple[int, tuple[int, int], tuple[int, int]]] = {}
+    dev, prod = ({so["metadata"]["name"]: so for so in of_kind(render(o), "ScaledObject")} for o in OVERLAYS)
+    for name, scaled in prod.items():
+        for trigger in scaled["spec"]["triggers"]:
+            bounds = [(s[name]["spec"]["minReplicaCount"], s[name]["spec"]["maxReplicaCount"]) for s in (dev, prod)]
+            rendered[trigger["metadata"]["consumer"]] = (int(trigger["metadata"]["lagThreshold"]), *bounds)  # type: ignore[assignment]
+    assert readme_scaling_rows() == rendered
