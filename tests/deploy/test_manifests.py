@@ -529,6 +529,31 @@ def test_the_migration_job_runs_the_migrate_command_alone(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gitops_tools_replace_the_finished_migration_job_before_each_release(overlay: str) -> None:
+    """A Job's pod template is immutable: re-applied with a new image, it must be replaced, and first."""
+    objects = render(overlay)
+    (job,) = of_kind(objects, "Job")
+    account = named(objects, "ServiceAccount", job["spec"]["template"]["spec"]["serviceAccountName"])
+    for obj in (job, account):
+        annotations = obj["metadata"].get("annotations", {})
+        assert annotations.get("argocd.argoproj.io/hook") == "PreSync", obj["kind"]
+        assert annotations.get("argocd.argoproj.io/hook-delete-policy") == "BeforeHookCreation", obj["kind"]
+    assert job["metadata"]["annotations"].get("kustomize.toolkit.fluxcd.io/force") == "enabled"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_container_caches_a_mutable_tag(overlay: str) -> None:
+    """IfNotPresent with a moving tag runs whatever a node pulled last time; only fixed references may be cached."""
+    for name, container in containers(render(overlay)):
+        image = container["image"]
+        fixed = "@sha256:" in image or re.fullmatch(r"v?\d+\.\d+\.\d+.*", image.rpartition(":")[2])
+        if not fixed:
+            assert container.get("imagePullPolicy") == "Always", (
+                f"{name}: {image} with {container.get('imagePullPolicy')}"
+            )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_runs_a_tagged_build_of_the_one_image(overlay: str) -> None:
     for name, container in containers(render(overlay)):
         image = container["image"]
