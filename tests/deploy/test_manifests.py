@@ -56,6 +56,7 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproute-gateway-v1.json",
 }
 IMAGE = "workout-plans"
 # The one writable path of a read-only root filesystem (an emptyDir), as the manifests mount it.
@@ -437,21 +438,54 @@ def test_each_service_has_a_disruption_budget_and_a_service_monitor_that_find_it
     assert port["targetPort"] in container_ports or port["targetPort"] in container_ports.values()
 
 
+# What the gateway serves besides the API: public only inside the cluster.
+INTERNAL_PATHS = ("/", "/metrics", "/healthz", "/readyz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+PUBLIC_PATHS = ("/functions/v1/trigger-workout-plan", "/v1/requests", "/v1/requests/abc/events", "/v1/plans/abc")
+
+
+def route_matches(match: Obj, path: str) -> bool:
+    """Gateway API path matching (Exact, PathPrefix on whole segments); no other kind is used here."""
+    kind, value = match["path"]["type"], match["path"]["value"]
+    if kind == "Exact":
+        return path == value
+    assert kind == "PathPrefix", f"unexpected match type {kind}"
+    prefix = value.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/") or not prefix
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_ingress_routes_the_api_to_the_gateway_and_keeps_metrics_inside(overlay: str) -> None:
+def test_the_http_route_exposes_only_the_api_and_keeps_metrics_docs_and_probes_inside(overlay: str) -> None:
     objects = render(overlay)
-    (ingress,) = of_kind(objects, "Ingress")
+    assert not of_kind(objects, "Ingress"), "the public way in is the Gateway API's HTTPRoute"
+    (route,) = of_kind(objects, "HTTPRoute")
+    assert route["spec"]["parentRefs"], "an HTTPRoute attaches to a Gateway"
+    assert route["spec"]["hostnames"] and "workout.example.com" not in route["spec"]["hostnames"], (
+        "the overlay must set its own host"
+    )
     service = named(objects, "Service", "gateway")
-    port_names = {p["name"] for p in service["spec"]["ports"]}
-    paths = []
-    for rule in ingress["spec"]["rules"]:
-        assert not rule["host"].startswith("workout.example.com"), "the overlay must set its own host"
-        for path in rule["http"]["paths"]:
-            assert path["backend"]["service"]["name"] == "gateway"
-            assert path["backend"]["service"]["port"]["name"] in port_names
-            paths.append(path["path"])
-    assert "/functions/v1" in paths
-    assert not {"/", "/metrics", "/healthz", "/readyz"} & set(paths)
+    ports = {p["port"] for p in service["spec"]["ports"]}
+    matches = []
+    for rule in route["spec"]["rules"]:
+        for backend in rule["backendRefs"]:
+            assert (backend.get("kind", "Service"), backend["name"]) == ("Service", "gateway")
+            assert backend["port"] in ports
+        assert rule.get("matches"), "a rule without matches routes every path"
+        matches += rule["matches"]
+    assert all(set(m) == {"path"} for m in matches), "only path matches (a header match could widen them)"
+    for path in PUBLIC_PATHS:
+        assert any(route_matches(m, path) for m in matches), path
+    for path in INTERNAL_PATHS:
+        assert not any(route_matches(m, path) for m in matches), f"{path} is routed publicly"
+
+
+def test_the_http_route_schema_rejects_what_the_api_server_would() -> None:
+    route = named(render("prod"), "HTTPRoute", "gateway")
+    bad_type = copy.deepcopy(route)
+    bad_type["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Prefix"  # the Ingress spelling
+    misspelt = copy.deepcopy(route)
+    misspelt["spec"]["rules"][0]["backendRef"] = misspelt["spec"]["rules"][0].pop("backendRefs")
+    for obj in (bad_type, misspelt):
+        assert schema_errors(obj, KUBERNETES_VERSIONS[-1])
 
 
 # --- configuration, secrets, migrations, images ----------------------------------------------------
