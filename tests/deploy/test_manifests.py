@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -530,10 +531,10 @@ def test_the_secret_template_names_every_key_the_pods_read(overlay: str) -> None
 def test_services_get_exactly_the_secrets_their_settings_need(overlay: str) -> None:
     objects = render(overlay)
     needs = {
-        "gateway": {"DATABASE_URL", "SUPABASE_JWT_SECRET"},
-        "planner": {"OPENAI_API_KEY"},
-        "profiler": {"OPENAI_API_KEY"},
-        "persister": {"DATABASE_URL"},
+        "gateway": {"NATS_URL", "DATABASE_URL", "SUPABASE_JWT_SECRET"},
+        "planner": {"NATS_URL", "OPENAI_API_KEY"},
+        "profiler": {"NATS_URL", "OPENAI_API_KEY"},
+        "persister": {"NATS_URL", "DATABASE_URL"},
     }
     for service in SERVICES:
         _, container = deployment(objects, service)
@@ -635,11 +636,150 @@ def test_services_and_keda_reach_the_nats_the_chart_installs(overlay: str) -> No
     """Release `nats` in namespace `nats`: clients use Service `nats`, KEDA the headless one."""
     objects = render(overlay)
     (config,) = of_kind(objects, "ConfigMap")
-    assert config["data"]["NATS_URL"] == "nats://nats.nats.svc.cluster.local:4222"
+    assert "NATS_URL" not in config["data"], "NATS_URL carries a password: it belongs in the Secret"
+    url = urllib.parse.urlsplit(secret_template()["stringData"]["NATS_URL"])
+    assert (url.scheme, url.hostname, url.port) == ("nats", "nats.nats.svc.cluster.local", 4222)
+    users = {u["user"] for u in nats_values()["config"]["merge"]["authorization"]["users"]}
+    assert url.username in users, "the services' NATS user is one the server knows"
     for scaled in of_kind(objects, "ScaledObject"):
         for trigger in scaled["spec"]["triggers"]:
             endpoint = trigger["metadata"]["natsServerMonitoringEndpoint"]
             assert endpoint == f"nats-headless.nats.svc.cluster.local:{nats_values()['config']['monitor']['port']}"
+
+
+NATS_SERVER_LABELS = {
+    "app.kubernetes.io/name": "nats",
+    "app.kubernetes.io/instance": "nats",
+    "app.kubernetes.io/component": "nats",
+}
+
+
+def test_nats_servers_are_one_per_node_by_a_required_anti_affinity() -> None:
+    """A spread constraint with maxSkew 1 still lets two of three servers share a node (the RAFT majority)."""
+    affinity = nats_values()["podTemplate"]["merge"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    # The chart's selector labels of the server pods (release `nats`), not nats-box's.
+    assert term["labelSelector"]["matchLabels"] == NATS_SERVER_LABELS
+
+
+def go_bytes(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(B|KiB|MiB|GiB|TiB)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * 1024 ** ["B", "KiB", "MiB", "GiB", "TiB"].index(unit)
+
+
+def test_nats_has_a_go_memory_limit_below_its_container_limit() -> None:
+    container = nats_values()["container"]
+    limit = container["merge"]["resources"]["limits"]["memory"]
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", limit).groups()  # type: ignore[union-attr]
+    limit_bytes = int(number) * 1024 ** (2 if unit == "Mi" else 3)
+    assert 0.7 * limit_bytes <= go_bytes(container["env"]["GOMEMLIMIT"]) <= 0.9 * limit_bytes
+
+
+def test_nats_clients_authenticate_with_passwords_from_a_secret() -> None:
+    values = nats_values()
+    users = values["config"]["merge"]["authorization"]["users"]
+    env = values["container"]["env"]
+    assert {u["user"] for u in users} >= {"workout"}
+    for user in users:
+        variable = re.fullmatch(r"<< \$(\w+) >>", user["password"])
+        assert variable, f"{user['user']}: the password must be a config variable, not a literal"
+        assert "secretKeyRef" in env[variable.group(1)]["valueFrom"], user["user"]
+    assert "no_auth_user" not in values["config"]["merge"]
+
+
+# --- network policy --------------------------------------------------------------------------------
+
+
+def selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
+    if not selects(selector.get("matchLabels", {}), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def peer_matches(peer: Obj, namespace: str, labels: dict[str, str], own_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return False
+    if "namespaceSelector" in peer:
+        if not selector_matches(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace}):
+            return False
+    elif namespace != own_namespace:
+        return False
+    return selector_matches(peer.get("podSelector", {}), labels)
+
+
+def allowed(
+    policies: list[Obj], direction: str, pod: dict[str, str], port: int | str, peer: tuple[str, dict[str, str]] | None
+) -> bool:
+    """Whether policies selecting `pod` let it talk on `port` to/from `peer` (None: outside the cluster)."""
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    for policy in policies:
+        if not selector_matches(policy["spec"]["podSelector"], pod):
+            continue
+        for rule in policy["spec"].get(key, []):
+            if not any(p["port"] == port for p in rule.get("ports", [])):
+                continue
+            for candidate in rule[peers_key]:
+                if peer is None and "ipBlock" in candidate:
+                    return True
+                if peer is not None and peer_matches(candidate, *peer, policy["metadata"].get("namespace", "")):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_namespace_denies_by_default_and_only_our_services_reach_nats_and_postgres(overlay: str) -> None:
+    objects = render(overlay)
+    policies = of_kind(objects, "NetworkPolicy")
+    assert any(
+        p["spec"]["podSelector"] == {}
+        and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+        for p in policies
+    )
+    nats_server = ("nats", NATS_SERVER_LABELS)
+    for workload, _ in workloads(objects):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        name = labels["app.kubernetes.io/name"]
+        assert allowed(policies, "Egress", labels, 53, ("kube-system", {"k8s-app": "kube-dns"})), name
+        assert allowed(policies, "Egress", labels, 4222, nats_server) == (name in {s.name for s in SERVICES}), name
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        has_database = "DATABASE_URL" in container_env(container, objects)
+        assert allowed(policies, "Egress", labels, 5432, None) == has_database, name
+    gateway = named(objects, "Deployment", "gateway")["spec"]["template"]["metadata"]["labels"]
+    assert allowed(policies, "Ingress", gateway, "http", ("gateway-system", {}))
+    assert not allowed(policies, "Ingress", gateway, "http", ("some-other-namespace", {}))
+
+
+def test_only_our_services_reach_the_nats_client_port_and_only_servers_the_cluster_port() -> None:
+    (policy,) = [d for d in yaml.safe_load_all((REPO_ROOT / "deploy" / "nats" / "networkpolicy.yaml").read_text()) if d]
+    for version in KUBERNETES_VERSIONS:
+        assert not schema_errors(policy, version)
+    assert selector_matches(policy["spec"]["podSelector"], NATS_SERVER_LABELS)
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    for overlay in OVERLAYS:
+        objects = render(overlay)
+        namespace = objects[0]["metadata"]["namespace"]
+        for workload, _ in workloads(objects):
+            labels = workload["spec"]["template"]["metadata"]["labels"]
+            ours = labels["app.kubernetes.io/name"] in {s.name for s in SERVICES}
+            assert allowed([policy], "Ingress", NATS_SERVER_LABELS, 4222, (namespace, labels)) == ours, labels
+    assert not allowed(
+        [policy], "Ingress", NATS_SERVER_LABELS, 4222, ("elsewhere", {"app.kubernetes.io/name": "gateway"})
+    )
+    assert allowed([policy], "Ingress", NATS_SERVER_LABELS, 6222, ("nats", NATS_SERVER_LABELS))
+    assert not allowed(
+        [policy],
+        "Ingress",
+        NATS_SERVER_LABELS,
+        6222,
+        ("nats", {**NATS_SERVER_LABELS, "app.kubernetes.io/component": "nats-box"}),
+    )
 
 
 # --- the image -------------------------------------------------------------------------------------
