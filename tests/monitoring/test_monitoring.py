@@ -17,11 +17,14 @@ alerts the run provoked must fire.
 
 import asyncio
 import contextlib
+import importlib.util
 import math
 import re
 import subprocess
 import sys
 import time
+import types
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -221,8 +224,33 @@ def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook_sectio
         assert rule["labels"]["severity"] in ("warning", "critical"), name
         annotations = rule["annotations"]
         assert annotations["summary"].strip() and annotations["description"].strip(), name
-        assert annotations["runbook_url"] == f"deploy/monitoring/README.md#{name.lower()}", name
+        url = urllib.parse.urlsplit(annotations["runbook_url"])
+        assert url.scheme == "https" and url.netloc, f"{name}: runbook_url must be a link, not a path"
+        assert url.path.endswith("/deploy/monitoring/README.md") and url.fragment == name.lower(), name
         assert name in headings, f"deploy/monitoring/README.md has no section `### {name}`"
+
+
+def rule_generator() -> types.ModuleType:
+    """deploy/monitoring/prometheus_rule.py, loaded from its path (deploy/ is no package)."""
+    spec = importlib.util.spec_from_file_location("prometheus_rule", REPO_ROOT / "deploy/monitoring/prometheus_rule.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_runbook_url_is_one_configurable_base_and_the_alert_anchor() -> None:
+    generator = rule_generator()
+    text = RULE_FILE.read_text()
+    assert generator.runbook_bases(text) == {generator.DEFAULT_RUNBOOK_BASE_URL}
+    assert generator.runbook_problems(text) == []
+    moved = generator.with_runbook_base(text, "https://runbooks.internal.example/workout/README.md")
+    assert generator.runbook_bases(moved) == {"https://runbooks.internal.example/workout/README.md"}
+    moved_rules = [r for g in yaml.safe_load(moved)["groups"] for r in g["rules"] if "alert" in r]
+    assert [r["annotations"]["runbook_url"] for r in moved_rules] == [
+        f"https://runbooks.internal.example/workout/README.md#{r['alert'].lower()}" for r in moved_rules
+    ]
+    assert generator.runbook_problems(generator.with_runbook_base(text, "deploy/monitoring/README.md"))
 
 
 def test_every_panel_is_explained_in_the_operator_docs() -> None:
