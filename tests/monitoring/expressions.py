@@ -46,7 +46,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range":
 # Labels Prometheus attaches to every scraped series (namespace: on Kubernetes, by the operator).
 TARGET_LABELS = frozenset({"job", "instance", "namespace"})
 
-_SELECTOR = re.compile(r"\b(?P<name>workout_[a-z0-9_]+|up(?=\{))(?:\{(?P<matchers>[^}]*)\})?")
+_SELECTOR = re.compile(r"\b(?P<name>workout_[a-z0-9_]+|nats_[a-z0-9_]+|up(?=\{))(?:\{(?P<matchers>[^}]*)\})?")
 _MATCHER = re.compile(r'(?P<label>[a-zA-Z_]\w*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>[^"]*)"')
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\((?P<labels>[^)]*)\)")
 
@@ -122,10 +122,33 @@ def grouping_labels(promql: str) -> set[str]:
     }
 
 
+# The NATS servers' own series the rules read: prometheus-nats-exporter's JetStream collector
+# (nats-io/prometheus-nats-exporter collector/jsz.go) with the chart's `-prefix=nats -jsz=all`.
+_NATS_SERVER_LABELS = frozenset({"server_id", "server_name", "cluster", "domain", "meta_leader", "is_meta_leader"})
+_NATS_STREAM_LABELS = _NATS_SERVER_LABELS | {
+    "account",
+    "account_name",
+    "account_id",
+    "stream_name",
+    "stream_leader",
+    "is_stream_leader",
+    "stream_raft_group",
+}
+NATS_EXPORTER_SERIES: dict[str, tuple[str, frozenset[str]]] = {
+    "nats_server_jetstream_disabled": ("1 while JetStream is off on the server.", _NATS_SERVER_LABELS),
+    "nats_server_total_message_bytes": ("Bytes JetStream stores on the server.", _NATS_SERVER_LABELS),
+    "nats_server_max_storage": ("The server's JetStream file storage limit.", _NATS_SERVER_LABELS),
+    "nats_stream_consumer_count": ("Consumers of the stream.", frozenset(_NATS_STREAM_LABELS)),
+    "nats_stream_total_bytes": ("Bytes the stream holds.", frozenset(_NATS_STREAM_LABELS)),
+    "nats_stream_limit_bytes": ("The stream's max_bytes (-1: none).", frozenset(_NATS_STREAM_LABELS)),
+}
+
+
 @cache
 def catalogue() -> dict[str, tuple[str, frozenset[str]]]:
     """Every series name the services export -> (the metric's help text, its label names)."""
     series: dict[str, tuple[str, frozenset[str]]] = {"up": ("Whether the target answered the scrape.", frozenset())}
+    series |= NATS_EXPORTER_SERIES
     for value in vars(metrics).values():
         if not isinstance(value, MetricWrapperBase):
             continue
