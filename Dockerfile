@@ -8,8 +8,12 @@
 #   docker build -t workout-plans:$(git rev-parse --short HEAD) .
 #
 # Both stages use the same Python image, so the virtual environment's interpreter links stay valid
-# when it is copied across. Pin it by digest in CI for reproducible builds.
-ARG PYTHON_IMAGE=python:3.11-slim
+# when it is copied across. Pinned by digest, so a rebuild of the same commit gets the same base:
+# the multi-platform index that `python:3.11-slim` named in the Docker official images' public record
+# (github.com/docker-library/repo-info, repos/python/remote/3.11-slim.md: Python 3.11.15 on Debian
+# trixie, built 2026-08-05). To move it, read the new digest there, or with
+# `docker buildx imagetools inspect python:3.11-slim` (the index's "Digest:"), and replace it here.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
 
 FROM ${PYTHON_IMAGE} AS build
 

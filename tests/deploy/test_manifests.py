@@ -796,6 +796,14 @@ def test_the_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_base_image_is_pinned_by_digest_in_every_stage() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11[\w.-]*-slim[\w.-]*@sha256:[0-9a-f]{64}", default), default
+    stages = re.findall(r"^FROM\s+(\S+)", dockerfile, flags=re.MULTILINE)
+    assert stages and all(image == "${PYTHON_IMAGE}" for image in stages), stages
+
+
 def test_the_image_runs_as_the_non_root_user_the_pods_expect() -> None:
     users = re.findall(r"^USER\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
     uid = users[-1].split(":")[0]
