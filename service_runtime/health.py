@@ -60,12 +60,28 @@ def worker_app(
     return Starlette(routes=health_routes(checks), lifespan=_lifespan)
 
 
-def serve(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
-    """Run the app under uvicorn on uvloop until SIGINT/SIGTERM, then shut down gracefully."""
+def serve(
+    app: Starlette,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    *,
+    http: "type[asyncio.Protocol] | str" = "auto",
+    limit_concurrency: int | None = None,
+    timeout_keep_alive: int = 5,
+) -> None:
+    """Run the app under uvicorn on uvloop until SIGINT/SIGTERM, then shut down gracefully.
+
+    ``http`` (a protocol class), ``limit_concurrency`` (connections past it get 503) and
+    ``timeout_keep_alive`` go to uvicorn as they are; their defaults are uvicorn's.
+    """
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=http,
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=timeout_keep_alive,
         loop="uvloop",
         lifespan="on",
         log_level=log_level.lower(),

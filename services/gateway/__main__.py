@@ -11,6 +11,7 @@ from service_runtime.health import serve
 from service_runtime.logs import configure_logging
 from service_runtime.tracing import configure_tracing
 from services.gateway.app import create_app, openapi_document
+from services.gateway.deadlines import deadline_protocol
 from services.gateway.devtoken import mint_dev_token
 from services.gateway.settings import GatewaySettings
 
@@ -48,7 +49,17 @@ def main(argv: list[str] | None = None) -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
     configure_tracing("gateway")  # before create_app, which instruments the app when tracing is on
-    serve(create_app(settings), settings.gateway_host, settings.gateway_port, settings.log_level)
+    serve(
+        create_app(settings),
+        settings.gateway_host,
+        settings.gateway_port,
+        settings.log_level,
+        http=deadline_protocol(
+            header_seconds=settings.header_timeout_seconds, body_seconds=settings.body_timeout_seconds
+        ),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_seconds,
+    )
 
 
 if __name__ == "__main__":

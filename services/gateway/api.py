@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
@@ -17,7 +18,13 @@ from service_runtime.logs import bind_request_id
 from services.gateway.auth import InvalidToken, Principal, TokenVerifier
 from services.gateway.errors import ApiError, ErrorBody
 from services.gateway.intake import Limits, PlanRequestBody, idempotency_key, read_plan_request
-from services.gateway.live import ProgressFeed, parse_last_event_id, status_events
+from services.gateway.live import (
+    LAST_EVENT_ID_PATTERN,
+    InvalidLastEventId,
+    ProgressFeed,
+    parse_last_event_id,
+    status_events,
+)
 from services.gateway.store import RequestStore
 from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot
 
@@ -100,12 +107,17 @@ _PLAN_REQUEST_BODY = {
 }
 
 
+_ENDED_RETRY: dict[int | str, dict[str, Any]] = {
+    200: {"model": PlanAccepted, "description": "An `Idempotency-Key` retry of a request that already ended."}
+}
+
+
 @router.post(
     "/functions/v1/trigger-workout-plan",
     status_code=202,
     operation_id="trigger_workout_plan",
     summary="Start generating a plan (the original edge function's path)",
-    responses=_errors(401, 409, 413, 422, 429, 503),
+    responses={**_ENDED_RETRY, **_errors(401, 409, 413, 422, 429, 503)},
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 @router.post(
@@ -113,24 +125,28 @@ _PLAN_REQUEST_BODY = {
     status_code=202,
     operation_id="request_plan",
     summary="Start generating a plan",
-    responses=_errors(401, 409, 413, 422, 429, 503),
+    responses={**_ENDED_RETRY, **_errors(401, 409, 413, 422, 429, 503)},
     openapi_extra=_PLAN_REQUEST_BODY,
 )
-async def request_plan(request: Request, caller: Caller, context: Context) -> PlanAccepted:
+async def request_plan(request: Request, response: Response, caller: Caller, context: Context) -> PlanAccepted:
     """Accept a plan request: store it as ``processing`` and publish ``plan.requested``.
 
-    An ``Idempotency-Key`` header makes a retried POST return the first request's id. A user
-    over their active-plan cap or daily quota gets 429 with ``Retry-After``.
+    An ``Idempotency-Key`` header makes a retried POST return the first request's id, with its
+    status now: 202 ``processing`` while it runs, 200 with ``completed``, ``failed`` or
+    ``cancelled`` once it ended. A user over their active-plan cap or daily quota gets 429 with
+    ``Retry-After``.
     """
     key = idempotency_key(request)
     body = await read_plan_request(request, context.limits)
-    request_id = await context.store.create_request(
+    accepted = await context.store.accept_request(
         user_id=caller.user_id,
         user_profile=body.user_profile,
         system_prompt=body.system_prompt,
         idempotency_key=key,
     )
-    return PlanAccepted(request_id=request_id)
+    if accepted.status != "processing":
+        response.status_code = 200
+    return PlanAccepted.of(accepted.request_id, accepted.status)
 
 
 _MAX_PAGE = 100
@@ -193,9 +209,17 @@ async def stream_request_events(
     request_id: UUID,
     caller: Caller,
     context: Context,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", pattern=LAST_EVENT_ID_PATTERN, description="The last event id seen.")
+    ] = None,
 ) -> EventSourceResponse:
     """Live status of one of the caller's requests, as server-sent events."""
+    try:
+        resume_point = parse_last_event_id(last_event_id)
+    except InvalidLastEventId as exc:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("header", "Last-Event-ID"), "msg": str(exc), "input": None}]
+        ) from exc
     # Checked before the stream opens, so a stranger's id is a plain 404 and subscribes to nothing.
     if await context.store.get_request(caller.user_id, request_id) is None:
         raise _not_found()
@@ -207,7 +231,7 @@ async def stream_request_events(
         context.feed,
         snapshot,
         request_id,
-        last_event_id=parse_last_event_id(last_event_id),
+        last_event_id=resume_point,
         recheck_seconds=context.stream_recheck_seconds,
     )
     return EventSourceResponse(events, ping=int(max(1, context.stream_ping_seconds)))

@@ -24,6 +24,7 @@ from services.gateway.errors import InternalErrors, install_error_handlers
 from services.gateway.intake import Limits
 from services.gateway.jwks import JwksVerifier
 from services.gateway.live import JetStreamProgressFeed
+from services.gateway.replies import NoStore
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import PostgresRequestStore, Quotas, open_pool
 
@@ -145,6 +146,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             max_age=600,
         )
     app.add_middleware(HttpMetrics)
+    app.add_middleware(NoStore)
     app.router.routes.extend(health_routes(_readiness_checks(clients)))
     instrument_app(app)
     return app
@@ -162,6 +164,9 @@ def _bare_app(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
         version="0.2.0",
         summary="Accepts workout-plan requests and serves their status, live progress and finished plans.",
         lifespan=lifespan,
+        # Starlette's slash redirect builds its Location from the request's Host header: a
+        # redirect anyone can aim anywhere. A path with a trailing slash is simply not found.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.include_router(api.router)

@@ -19,8 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.replies import allowed_methods
 from services.gateway.store import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
 
 __all__ = [
@@ -136,6 +138,9 @@ class InternalErrors:
 
         try:
             await self._app(scope, receive, watched_send)
+        except ClientDisconnect:
+            # The client left (or was cut off as too slow) before its body arrived: no reply to give.
+            log.info("%s %s: the client disconnected before its body arrived", scope["method"], scope["path"])
         except Exception as exc:
             if started:
                 raise
@@ -158,9 +163,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", "The request is invalid.", details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         # Starlette's own 404 (no such route) and 405, and any HTTPException a library raises.
-        return error_response(exc.status_code, _code_for(exc.status_code), str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; the path may serve more.
+            allow = ", ".join(allowed_methods(request.scope, request.app.router.routes))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": allow})
+            headers["Allow"] = allow
+        return error_response(exc.status_code, _code_for(exc.status_code), str(exc.detail), headers=headers)
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(_: Request, exc: IdempotencyConflict) -> Response:

@@ -4,6 +4,7 @@ The route reads the body itself, after authentication, so a caller without a val
 nothing about what a valid body looks like and a stranger's oversized upload is never parsed.
 """
 
+import re
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -74,7 +75,7 @@ class PlanRequestBody(BaseModel):
     @field_validator("user_profile")
     @classmethod
     def _profile_is_present_and_capped(cls, value: str, info: ValidationInfo) -> str:
-        text = value.strip()
+        text = _storable(value).strip()
         if not text:
             raise PydanticCustomError("string_blank", "userProfile must not be empty")
         return _capped(text, _limits(info).max_user_profile_chars)
@@ -82,7 +83,7 @@ class PlanRequestBody(BaseModel):
     @field_validator("system_prompt")
     @classmethod
     def _prompt_is_capped(cls, value: str | None, info: ValidationInfo) -> str | None:
-        text = (value or "").strip()
+        text = _storable(value or "").strip()
         return _capped(text, _limits(info).max_system_prompt_chars) if text else None
 
 
@@ -103,6 +104,20 @@ def _limits(info: ValidationInfo) -> Limits:
     if not isinstance(info.context, Limits):
         raise TypeError("validate PlanRequestBody with context=Limits(...)")
     return info.context
+
+
+# Postgres ``text`` cannot hold NUL (the driver raises), nor a lone surrogate (not encodable as
+# UTF-8). JSON can spell both as escapes; our JSON parser refuses lone surrogates already, the
+# check below covers them anyway, so no parser change can turn them into a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    if _UNSTORABLE.search(text):
+        raise PydanticCustomError(
+            "string_unstorable", "String must not contain NUL (\\u0000) or unpaired surrogate characters"
+        )
+    return text
 
 
 def _capped(text: str, limit: int) -> str:

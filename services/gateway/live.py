@@ -9,6 +9,7 @@ and ends on a terminal status either way.
 """
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +27,16 @@ from contracts.streams import WORKOUT_PROGRESS
 from service_runtime.bus import progress_subject
 from services.gateway.views import RequestSnapshot
 
-__all__ = ["JetStreamProgressFeed", "Notice", "ProgressFeed", "Updates", "parse_last_event_id", "status_events"]
+__all__ = [
+    "LAST_EVENT_ID_PATTERN",
+    "InvalidLastEventId",
+    "JetStreamProgressFeed",
+    "Notice",
+    "ProgressFeed",
+    "Updates",
+    "parse_last_event_id",
+    "status_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +113,30 @@ class JetStreamProgressFeed:
                 log.debug("unsubscribing from %s: %s", subject, exc)
 
 
+# Our event ids are JetStream stream sequences. 18 ASCII digits hold every one a stream reaches in
+# practice (10^18 notices) and keep a resume's start (id + 1) inside what JetStream accepts
+# (2^63 - 1), so a schema-valid header can never fail the stream after its 200 went out.
+LAST_EVENT_ID_PATTERN = r"^[0-9]{0,18}$"
+_LAST_EVENT_ID = re.compile(LAST_EVENT_ID_PATTERN)
+
+
+class InvalidLastEventId(ValueError):
+    """A ``Last-Event-ID`` that is not one of our event ids (up to 18 ASCII digits)."""
+
+
 def parse_last_event_id(value: str | None) -> int | None:
-    """The stream sequence a reconnecting client last saw, or None for a fresh start."""
-    if value is None or not value.strip().isdigit():
+    """The stream sequence a reconnecting client last saw, or None for a fresh start (no header,
+    or an empty one); ``InvalidLastEventId`` for anything that is not one of our ids.
+
+    Strict on purpose: ``str.isdigit`` accepts ``"²"``, which ``int`` refuses, and a number past
+    the stream's range would only fail once the stream's 200 is already out.
+    """
+    text = (value or "").strip(" \t")
+    if not text:
         return None
-    return int(value.strip())
+    if _LAST_EVENT_ID.fullmatch(text) is None:
+        raise InvalidLastEventId("Last-Event-ID must be an event id of this stream: up to 18 ASCII digits")
+    return int(text)
 
 
 Snapshot = Callable[[], Awaitable[RequestSnapshot | None]]

@@ -25,6 +25,16 @@ class GatewaySettings(ServiceSettings):
     gateway_host: str = Field("0.0.0.0", validation_alias="GATEWAY_HOST")
     gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
 
+    # Slow and idle clients: a request's headers must arrive within this long of the connection
+    # opening (or of the previous reply on it), its body within ``body_timeout_seconds`` of its
+    # headers (a full-size body at 10 kB/s fits), else 408 and the connection is closed ...
+    header_timeout_seconds: float = Field(10.0, gt=0, validation_alias="GATEWAY_HEADER_TIMEOUT_SECONDS")
+    body_timeout_seconds: float = Field(30.0, gt=0, validation_alias="GATEWAY_BODY_TIMEOUT_SECONDS")
+    # ... an idle keep-alive connection is closed after this many seconds ...
+    keep_alive_seconds: int = Field(5, ge=1, validation_alias="GATEWAY_KEEP_ALIVE_SECONDS")
+    # ... and past this many open connections (live-status streams included) a request gets 503.
+    max_connections: int = Field(1000, ge=1, validation_alias="GATEWAY_MAX_CONNECTIONS")
+
     max_user_profile_chars: int = Field(
         DEFAULT_MAX_USER_PROFILE_CHARS, ge=1, validation_alias="GATEWAY_MAX_USER_PROFILE_CHARS"
     )

@@ -22,7 +22,7 @@ import asyncpg
 import orjson
 
 from contracts.events import Event, PlanCancelled, PlanRequested
-from contracts.progress import PlanProgress
+from contracts.progress import PlanProgress, RequestStatus
 from service_runtime import outbox
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id
@@ -31,6 +31,7 @@ from services.gateway.confirmations import GroupedConfirmations
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
 __all__ = [
+    "Acceptance",
     "IdempotencyConflict",
     "NotCancellable",
     "PostgresRequestStore",
@@ -93,8 +94,23 @@ class Quotas:
     plan_cost_estimate_usd: float = 0.02
 
 
+@dataclass(frozen=True)
+class Acceptance:
+    """The request a plan request created, or the earlier one an ``Idempotency-Key`` retry names,
+    with its status now (a retry of a request that already ended says how it ended)."""
+
+    request_id: UUID
+    status: RequestStatus = "processing"
+
+
 class RequestStore(Protocol):
     """Port for the gateway's reads and its one write. Reads are scoped to the calling user."""
+
+    async def accept_request(
+        self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
+    ) -> Acceptance:
+        """``create_request``, answering with the request's current status as well."""
+        ...
 
     async def create_request(
         self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
@@ -172,7 +188,7 @@ _LOCK_GLOBAL_BUDGET = "SELECT pg_advisory_xact_lock(7340023)"
 _BUDGET_RETRY_AFTER_SECONDS = 3600
 
 _SELECT_IDEMPOTENT = """
-SELECT id, user_profile, system_prompt FROM workout_plan_requests WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, status, user_profile, system_prompt FROM workout_plan_requests WHERE user_id = $1 AND idempotency_key = $2
 """
 
 _SELECT_REQUEST = """
@@ -267,6 +283,14 @@ class PostgresRequestStore:
     async def create_request(
         self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
     ) -> UUID:
+        accepted = await self.accept_request(
+            user_id=user_id, user_profile=user_profile, system_prompt=system_prompt, idempotency_key=idempotency_key
+        )
+        return accepted.request_id
+
+    async def accept_request(
+        self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
+    ) -> Acceptance:
         request_id = uuid4()
         bind_request_id(request_id)  # this request's log lines, and its HTTP span, name it from here on
         event = PlanRequested(
@@ -282,8 +306,7 @@ class PostgresRequestStore:
                     # A retry of a request we already have: the same answer, nothing new, no quota spent.
                     if (first["user_profile"], first["system_prompt"]) != (user_profile, system_prompt):
                         raise IdempotencyConflict(idempotency_key)
-                    replayed: UUID = first["id"]
-                    return replayed
+                    return Acceptance(first["id"], first["status"])
             await self._check_budgets(conn, user_id)
             accepted = await conn.fetchrow(
                 _ACCEPT,
@@ -302,7 +325,7 @@ class PostgresRequestStore:
         await self._publish_staged(event, outbox_id)
         PLANS_ACCEPTED.inc()
         log.info("accepted request %s", request_id)
-        return request_id
+        return Acceptance(request_id)
 
     def _refusal(self, active: int, wait: float | None) -> QuotaExceeded:
         """Why ``_ACCEPT`` stored nothing: the active-plan cap, else the daily quota."""

@@ -5,7 +5,7 @@ them, and FastAPI serialises them with Pydantic.
 """
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -31,12 +31,26 @@ class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# An ``Idempotency-Key`` retry answers with the request's real status, not "processing" forever.
+_ENDED_MESSAGES: dict[RequestStatus, str] = {
+    "processing": ACCEPTED_MESSAGE,
+    "completed": "Workout plan generation already completed.",
+    "failed": "Workout plan generation already failed; GET /v1/requests/{request_id} says why.",
+    "cancelled": "Workout plan generation was cancelled.",
+}
+
+
 class PlanAccepted(_View):
-    """The 202 reply of the original edge function, unchanged."""
+    """The 202 reply of the original edge function, unchanged; a retry (``Idempotency-Key``) of a
+    request that already ended gets 200 with its final ``status``."""
 
     request_id: UUID
-    status: Literal["processing"] = "processing"
+    status: RequestStatus = "processing"
     message: str = ACCEPTED_MESSAGE
+
+    @classmethod
+    def of(cls, request_id: UUID, status: RequestStatus) -> "PlanAccepted":
+        return cls(request_id=request_id, status=status, message=_ENDED_MESSAGES[status])
 
 
 class RequestSnapshot(_View):
