@@ -40,6 +40,11 @@ def allowed_methods(scope: Scope, routes: Iterable[BaseRoute]) -> list[str]:
     """Every method some route serves at ``scope``'s path, plus ``OPTIONS``; empty when none does."""
     methods: set[str] = set()
     for route in routes:
+        # FastAPI keeps an included router as one route holding the router (``original_router``).
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            methods.update(allowed_methods(scope, included.routes))
+            continue
         match, _ = route.matches(scope)
         if match is not Match.NONE:
             methods.update(getattr(route, "methods", None) or ())
