@@ -1,49 +1,73 @@
-"""The LLM simulator served in-process on a free port, for tests that talk to it over real HTTP."""
+"""The LLM simulator served as its own process on a free port, for tests that talk to it over real HTTP."""
 
 import copy
-import socket
-import threading
-import time
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pydantic
-import uvicorn
 
-from llm_simulator import SimulatorConfig, create_app
+from devstack import free_port
+from devstack._readiness import http_ok, wait_until
+from llm_simulator import SimulatorConfig
 from service_runtime.strict_schema import wire_schema
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
 def serving_simulator(config: SimulatorConfig) -> Iterator[str]:
     """Serve the simulator until the block exits; yield its base URL (without ``/v1``).
 
-    It runs in its own thread and loop, like a separate provider: it keeps generating while a
-    test awaits the client.
+    It runs as its own process (``python -m llm_simulator``, its knobs as ``SIM_*``), like a
+    separate provider: it keeps generating while a test awaits the client, and its garbage
+    collector never runs inside the tests' process (an in-process server thread once finalised
+    an HTTP stream the test's loop was still using).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), log_level="warning", ws="none", lifespan="off", timeout_graceful_shutdown=1)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    port = free_port()
+    env = {**os.environ, **_knobs_as_env(config), "SIM_LOG_LEVEL": "WARNING"}
+    argv = [sys.executable, "-m", "llm_simulator", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "the simulator did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: http_ok(f"{url}/_sim/config"),
+            timeout=30,
+            what="the LLM simulator",
+            alive=lambda: process.poll() is None,
+            details=lambda: _stderr_of(process),
+        )
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _knobs_as_env(config: SimulatorConfig) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for name, value in config.model_dump().items():
+        if value is None:
+            continue
+        env[f"SIM_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+    return env
+
+
+def _stderr_of(process: "subprocess.Popen[bytes]") -> str:
+    if process.poll() is None or process.stderr is None:
+        return ""
+    return process.stderr.read().decode(errors="replace")[-2000:]
 
 
 async def reset_simulator(admin: httpx.AsyncClient, knobs: Mapping[str, Any]) -> None:
