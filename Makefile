@@ -4,7 +4,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
-# Debian's prometheus + promtool (tests/monitoring, `promtool check rules`); see deploy/monitoring/README.md.
+# Debian testing's prometheus + promtool, 3.5 LTS (tests/monitoring, `promtool check rules`); see deploy/monitoring/README.md.
 PROMETHEUS := .tools/prometheus/bin/prometheus
 VENV := .venv
 BIN := $(VENV)/bin
