@@ -2,9 +2,10 @@
 
 Why not FastStream's subscriber: with ``max_workers`` it fetches messages before a worker is
 free and their ack clock runs while they wait in its queue (faststream issue 2563), so minutes
--long handlers get redelivered to other replicas mid-call. Here a fetch asks only for as many
-messages as there are free slots, every message starts heartbeating (``+WPI``) the moment it
-arrives, and the ack is sent only after the handler's effects are durable.
+-long handlers get redelivered to other replicas mid-call. Here a pull request asks only for as
+many messages as there are free slots, each message is handed over and starts heartbeating
+(``+WPI``) the moment it arrives (``pulls.py``: not when the whole batch is in, as nats-py's
+``fetch`` may), and the ack is sent only after the handler's effects are durable.
 
 A handler that raises ``Misconfigured`` (the provider refuses the schema we send, say) halts the
 consumer: the message goes back to the stream unspent, fetching stops, the consumer reports itself
@@ -44,6 +45,7 @@ from service_runtime.metrics import (
     MESSAGES_REDELIVERED,
     consumer_at_zero,
 )
+from service_runtime.pulls import PullRequests
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,8 @@ class LeasedConsumer(Generic[E]):
         self._slot_freed = asyncio.Event()
         self._fetcher: asyncio.Task[None] | None = None
         self._lag_reporter: asyncio.Task[None] | None = None
-        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._pulls: PullRequests | None = None
+        self._halted_leftovers: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.halted: Misconfigured | None = None
 
@@ -103,9 +106,8 @@ class LeasedConsumer(Generic[E]):
 
     async def start(self) -> None:
         await ensure_consumer(self._js, self.spec)
-        sub = await self._js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
-        self._subscription = sub
-        self._fetcher = asyncio.create_task(self._fetch_loop(sub), name=f"fetch:{self.spec.durable}")
+        self._pulls = await PullRequests.open(self._js, self.spec)
+        self._fetcher = asyncio.create_task(self._fetch_loop(self._pulls), name=f"fetch:{self.spec.durable}")
         self._lag_reporter = asyncio.create_task(self._report_lag(), name=f"lag:{self.spec.durable}")
 
     async def stop(self, grace_seconds: float) -> None:
@@ -115,10 +117,10 @@ class LeasedConsumer(Generic[E]):
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        if self._subscription is not None:
-            # Pull responses that arrived after the last fetch sit in the inbox queue; left
-            # subscribed, the connection's drain would wait its full timeout for them.
-            await _quietly(self._subscription.unsubscribe())
+        if self._pulls is not None:
+            # Messages of a pull request still open would sit in the inbox; left subscribed, the
+            # connection's drain would wait its full timeout for them.
+            await _quietly(self._pulls.close())
         if self._in_flight:
             log.info(
                 "%s: waiting up to %.0fs for %d in-flight messages", self.spec.durable, grace_seconds, self.in_flight
@@ -132,7 +134,7 @@ class LeasedConsumer(Generic[E]):
             # Released now rather than after ack_wait, so another replica takes it at once.
             await _quietly(msg.nak())
 
-    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _fetch_loop(self, pulls: "PullRequests") -> None:
         while not self._stopping and self.halted is None:
             free = self._capacity - len(self._in_flight)
             if free <= 0:
@@ -140,24 +142,24 @@ class LeasedConsumer(Generic[E]):
                 await self._slot_freed.wait()
                 continue
             try:
-                messages = await sub.fetch(min(free, self._fetch_batch), timeout=self._fetch_timeout)
-            except nats.errors.TimeoutError:
-                continue
+                await pulls.pull(min(free, self._fetch_batch), self._fetch_timeout, self._dispatch)
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, OSError) as exc:
-                log.warning("%s: fetch failed (%s); retrying", self.spec.durable, exc)
+                log.warning("%s: pull request failed (%s); retrying", self.spec.durable, _reason(exc))
                 await asyncio.sleep(1)
-                continue
             except Exception:
-                log.exception("%s: fetch failed; retrying", self.spec.durable)
+                log.exception("%s: pull request failed; retrying", self.spec.durable)
                 await asyncio.sleep(1)
-                continue
-            if self.halted is not None:  # halted while this fetch was waiting: give them back
-                await asyncio.gather(*(_quietly(msg.nak()) for msg in messages))
-                return
-            for msg in messages:
-                task = asyncio.create_task(self._deliver(msg))
-                self._in_flight[task] = msg
-                task.add_done_callback(self._release)
+
+    def _dispatch(self, msg: Msg) -> None:
+        """A message has arrived: its lease starts beating now, whatever else the pull still brings."""
+        if self.halted is not None:  # halted while this pull was open: give it back
+            giving_back = asyncio.create_task(_quietly(msg.nak()))
+            self._halted_leftovers.add(giving_back)
+            giving_back.add_done_callback(self._halted_leftovers.discard)
+            return
+        task = asyncio.create_task(self._deliver(msg))
+        self._in_flight[task] = msg
+        task.add_done_callback(self._release)
 
     def _release(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
@@ -261,6 +263,11 @@ class LeasedConsumer(Generic[E]):
         while True:
             await asyncio.sleep(self._heartbeat_every)
             await _quietly(msg.in_progress())
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a log line's reason: nats-py's often have an empty message."""
+    return str(exc) or type(exc).__name__
 
 
 async def _quietly(action: Awaitable[None]) -> None:

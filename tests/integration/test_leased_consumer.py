@@ -201,3 +201,33 @@ async def test_a_stopped_consumer_lets_the_connection_drain_at_once(nats_url: st
     started = time.monotonic()
     await own.drain()
     assert time.monotonic() - started < 5, "drain waited for its timeout (30 s)"
+
+
+async def test_a_message_landing_on_an_idle_consumer_is_handled_at_once_not_at_the_pull_timeout(nc: Client) -> None:
+    # nats-py's fetch(n) holds a lone message until n arrive or its timeout passes: with a 5 s pull
+    # and a 1 s lease, that message would start late and be redelivered while it waited.
+    stream, subject = await make_stream(nc)
+    spec = ConsumerSpec("idle", stream, subject, ack_wait_seconds=1.0, max_deliver=3)
+    started: dict[uuid.UUID, float] = {}
+
+    async def note(event: PlanFailed) -> None:
+        started[event.request_id] = time.monotonic()
+
+    consumer = LeasedConsumer(nc.jetstream(), spec, PlanFailed, note, max_in_flight=10, fetch_timeout_seconds=5.0)
+    await consumer.start()
+    try:
+        await asyncio.sleep(1.5)  # the consumer's pull request is open and idle
+        published = time.monotonic()
+        [request_id] = await publish(nc, subject, 1)
+        await wait_until(lambda: request_id in started, timeout=10)
+    finally:
+        await consumer.stop(1)
+    assert started[request_id] - published < 0.5
+    info = await nc.jetstream().consumer_info(stream, "idle")
+    assert info.num_redelivered == 0
+
+
+def test_the_private_nats_py_parts_the_pull_requests_rely_on_are_still_there(nc: Client) -> None:
+    js = nc.jetstream()
+    assert js._nc is nc
+    assert js._prefix == "$JS.API"
