@@ -15,7 +15,7 @@ from contracts.plan import (
     TrainingWeek,
     WorkoutPlan,
 )
-from llm_simulator.catalogue import CATALOGUE, Dose, Exercise, Gear, Joint, Level, Pattern
+from llm_simulator.catalogue import Dose, Exercise, Gear, Joint, Level, Pattern, exercises
 from llm_simulator.intent import Goal, PlanIntent, Setting
 
 P = Pattern
@@ -392,7 +392,7 @@ class _Selector:
     def __init__(self, intent: PlanIntent, rng: random.Random) -> None:
         self._intent = intent
         self._rng = rng
-        self._pool = [e for e in CATALOGUE if _allowed(e, intent)]
+        self._pool = [e for e in exercises() if _allowed(e, intent)]
 
     def block(
         self, templates: list[_Day], sizes: list[int], previous: list[list[Exercise]] | None
