@@ -1,0 +1,118 @@
+"""One factory for every worker process, its consumers declared as data.
+
+A worker's composition root reads its settings and hands ``create_worker`` its roster entry and a
+builder: an async context manager that, given the connected bus, builds the clients and use cases
+and yields a ``Wiring``, the ``Route``s (which event each durable consumer takes and which handler
+runs on it) and any background chores. The routes come out of the lifespan, not the composition
+root, because their handlers need clients that only exist while the process runs.
+
+The factory does the rest, the same for every worker: one ``EventBus`` named after the service, a
+``LeasedConsumer`` per route (the settings' lease overrides applied, ``plan.failed`` on giving up
+unless the route says otherwise), the chores beside them, readiness (NATS, no consumer halted, the
+service's own checks), health and metrics over HTTP, and on shutdown the chores stopped, then the
+consumers drained, then the builder's clients closed, then the bus.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, Generic, TypeVar
+
+from starlette.applications import Starlette
+
+from contracts.events import Event
+from contracts.roster import ServiceSpec
+from contracts.streams import ConsumerSpec
+from service_runtime.bus import EventBus
+from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
+from service_runtime.failures import fail_request_on_give_up
+from service_runtime.health import ReadinessCheck, worker_app
+from service_runtime.settings import ServiceSettings
+
+__all__ = ["Builder", "Route", "Wiring", "create_worker"]
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class Route(Generic[E]):
+    """One durable consumer of a worker: the events it takes and the handler run on each."""
+
+    spec: ConsumerSpec
+    event_type: type[E]
+    handler: Callable[[E], Awaitable[None]]
+    _: KW_ONLY
+    # Messages handled at once per process; None takes the worker's ``max_in_flight``.
+    max_in_flight: int | None = None
+    # Giving up on a message publishes ``plan.failed`` for its request. Off where a lost message must
+    # not fail a plan (the cost ledger) or could loop (``plan.failed``'s own consumer).
+    fails_request: bool = True
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a worker's builder yields: its routes, and chores (``periodic.every``, say) run beside them."""
+
+    routes: Sequence[Route[Any]]
+    background: Sequence[AbstractAsyncContextManager[object]] = ()
+
+
+Builder = Callable[[EventBus], AbstractAsyncContextManager[Wiring]]
+
+
+def create_worker(
+    service: ServiceSpec,
+    settings: ServiceSettings,
+    build: Builder,
+    *,
+    max_in_flight: int,
+    checks: Mapping[str, ReadinessCheck] | None = None,
+) -> Starlette:
+    """The ASGI app of one worker process; nothing connects until its lifespan starts.
+
+    ``checks`` are readiness checks of the service's own (its database, say), beside ``nats`` and
+    ``consumers``. Startup fails if the routes' durable consumers are not the ones ``service`` lists.
+    """
+    bus = EventBus(
+        settings.nats_url,
+        client_name=service.name,
+        publish_timeout_seconds=settings.publish_timeout_seconds,
+        replicas=settings.stream_replicas,
+    )
+    halts = NoneHalted()
+
+    def consumer(route: Route[Any]) -> LeasedConsumer[Any]:
+        return LeasedConsumer(
+            bus.jetstream,
+            settings.consumer(route.spec),
+            route.event_type,
+            route.handler,
+            max_in_flight=route.max_in_flight or max_in_flight,
+            on_give_up=fail_request_on_give_up(bus, service.name) if route.fails_request else None,
+        )
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with bus, build(bus) as wiring:
+            _check_roster(service, wiring.routes)
+            consumers = [consumer(route) for route in wiring.routes]
+            async with consuming(consumers, settings.shutdown_grace_seconds, halts), AsyncExitStack() as chores:
+                for chore in wiring.background:
+                    await chores.enter_async_context(chore)
+                yield
+
+    async def nats_ready() -> bool:
+        return bus.is_connected
+
+    return worker_app(lifespan, {"nats": nats_ready, **(checks or {}), "consumers": halts})
+
+
+def _check_roster(service: ServiceSpec, routes: Sequence[Route[Any]]) -> None:
+    # The manifest tests hold KEDA's triggers to the roster's consumers, and the fault suite reports on
+    # them: a consumer the roster does not list would run unscaled and unwatched.
+    running = sorted(route.spec.durable for route in routes)
+    listed = sorted(spec.durable for spec in service.consumers)
+    if running != listed:
+        raise ValueError(
+            f"{service.name} would run the consumers {running}, but contracts/roster.py lists {listed} for it"
+        )
