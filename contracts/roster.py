@@ -13,7 +13,7 @@ from contracts import streams
 from contracts.events import FailureStage
 from contracts.streams import ConsumerSpec
 
-__all__ = ["GATEWAY", "NAMES", "PERSISTER", "PLANNER", "PROFILER", "SERVICES", "WORKERS", "ServiceSpec", "named"]
+__all__ = ["GATEWAY", "NAMES", "PERSISTER", "PLANNER", "PROFILER", "SERVICES", "WORKERS", "ServiceSpec"]
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,3 @@ PERSISTER = ServiceSpec(
 SERVICES = (GATEWAY, PLANNER, PROFILER, PERSISTER)
 WORKERS = tuple(service for service in SERVICES if service.is_worker)
 NAMES = tuple(service.name for service in SERVICES)
-
-
-def named(name: str) -> ServiceSpec:
-    """The service called ``name``; ``KeyError`` for a name that is not one."""
-    for service in SERVICES:
-        if service.name == name:
-            return service
-    raise KeyError(f"no service named {name!r}; the roster has {', '.join(NAMES)}")
