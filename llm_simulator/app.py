@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from llm_simulator import refusals
 from llm_simulator.admission import chat_refusal, response_refusal
+from llm_simulator.catalogue import exercises
 from llm_simulator.config import SimulatorConfig
 from llm_simulator.disconnects import StreamUntilDisconnect, unless_disconnected
 from llm_simulator.faults import garbled
@@ -46,6 +47,8 @@ _CLIENT_CLOSED = 499
 
 def create_app(config: SimulatorConfig | None = None) -> Starlette:
     """The simulator as an ASGI app. Each app has its own state: config, stats and random sequence."""
+    # Read (and check) the exercise data now: a broken file stops the start, not a later request.
+    exercises()
     simulator = Simulator(config or SimulatorConfig())
     started = int(time.time())
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib.resources import files
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 
 class Pattern(StrEnum):
@@ -77,21 +78,26 @@ class Dose(StrEnum):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One catalogue entry."""
+    """One catalogue entry, as the data file writes it (its keys are these fields)."""
 
-    name: str
-    patterns: tuple[Pattern, ...]
+    # The data file is read strictly: unknown keys, values and types are refused, not guessed.
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(min_length=1)]
+    # Plans read the first pattern as the exercise's lead one, so there must be one.
+    patterns: Annotated[tuple[Pattern, ...], Field(min_length=1)]
     needs: frozenset[Gear]
     level: Level
     primary: tuple[str, ...]
     secondary: tuple[str, ...]
-    description: str
+    description: Annotated[str, Field(min_length=1)]
     cues: tuple[str, ...]
-    stresses: frozenset[Joint]
-    compound: bool
-    dose: Dose
-    unilateral: bool
-    machine: str
+    stresses: frozenset[Joint] = frozenset()
+    compound: bool = True
+    dose: Dose = Dose.REPS
+    unilateral: bool = False
+    # What a profile calls the machine in ``needs``; empty means "<name> machine".
+    machine: str = ""
 
     @property
     def equipment_labels(self) -> list[str]:
@@ -106,7 +112,7 @@ class Exercise:
             Gear.KETTLEBELL: "kettlebell",
             Gear.BAND: "resistance band",
             Gear.CABLE: "cable station",
-            Gear.MACHINE: self.machine,
+            Gear.MACHINE: self.machine or f"{self.name.lower()} machine",
             Gear.PULLUP_BAR: "pull-up bar",
             Gear.DIP_BAR: "dip station",
         }
@@ -116,55 +122,17 @@ class Exercise:
 _DATA_FILE = ("data", "exercises.json")
 
 
-class _Entry(BaseModel):
-    """One exercise as the data file writes it; unknown keys, values and types are refused, not guessed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    name: str = Field(min_length=1)
-    # Plans read the first pattern as the exercise's lead one, so there must be one.
-    patterns: tuple[Pattern, ...] = Field(min_length=1)
-    needs: tuple[Gear, ...]
-    level: Level
-    primary: tuple[str, ...]
-    secondary: tuple[str, ...]
-    description: str = Field(min_length=1)
-    cues: tuple[str, ...]
-    stresses: tuple[Joint, ...] = ()
-    compound: bool = True
-    dose: Dose = Dose.REPS
-    unilateral: bool = False
-    machine: str = ""
-
-    def exercise(self) -> Exercise:
-        return Exercise(
-            name=self.name,
-            patterns=self.patterns,
-            needs=frozenset(self.needs),
-            level=self.level,
-            primary=self.primary,
-            secondary=self.secondary,
-            description=self.description,
-            cues=self.cues,
-            stresses=frozenset(self.stresses),
-            compound=self.compound,
-            dose=self.dose,
-            unilateral=self.unilateral,
-            machine=self.machine or f"{self.name.lower()} machine",
-        )
-
-
 def read_catalogue(raw: bytes) -> tuple[Exercise, ...]:
     """The entries of a catalogue file's text, in its order; ``ValueError`` (a pydantic
     ``ValidationError`` for a malformed entry) if the file is not a valid catalogue."""
-    entries = TypeAdapter(tuple[_Entry, ...]).validate_json(raw)
+    entries = TypeAdapter(tuple[Exercise, ...]).validate_json(raw)
     seen: set[str] = set()
     for entry in entries:
         # find_exercise matches names this way, so two such names would make one entry unreachable.
         if (key := normalise_name(entry.name)) in seen:
             raise ValueError(f"two exercises are named {key!r} (ignoring case, punctuation and plurals)")
         seen.add(key)
-    return tuple(entry.exercise() for entry in entries)
+    return entries
 
 
 @cache
