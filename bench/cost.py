@@ -11,12 +11,14 @@ in for OpenAI, whose tokens are billed separately (and the same) in both systems
 from collections.abc import Mapping
 from typing import Any
 
+from contracts import roster
+
 __all__ = ["ORIGINAL_USD_PER_PLAN", "VCPU_HOUR_USD", "cost_per_plan"]
 
 VCPU_HOUR_USD = 0.085 / 2
 VCPU_PRICE_SOURCE = "AWS EC2 c6i.large on demand, Linux, us-east-1: $0.085/h for 2 vCPUs"
 ORIGINAL_USD_PER_PLAN = 0.005
-COUNTED = ("gateway", "planner", "profiler", "persister", "nats-server", "postgres")
+COUNTED = (*roster.NAMES, "nats-server", "postgres")
 
 
 def cost_per_plan(cpu_ms_per_plan: Mapping[str, float]) -> dict[str, Any]:

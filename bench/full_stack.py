@@ -1,20 +1,26 @@
 """The whole system for a benchmark: NATS and Postgres (devstack, free ports, a fresh work directory),
 the schema migrated by its documented command, and the simulator plus the four services as separate
-processes (``tests.stack.ServiceStack``), each as its container runs it.
+processes (``tests.stack.ServiceStack``), each as its container runs it. Or one worker alone
+(``started_alone``), for a bench that measures that worker.
 
 Postgres runs with its durable defaults (fsync on), as production would; the services log at
 WARNING so that a per-request INFO line does not turn the benchmark into a logging benchmark.
 """
 
-from collections.abc import Iterator, Mapping
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import NatsServer, PostgresServer, migrate
-from tests.stack import ServiceStack
+from contracts.roster import ServiceSpec
+from devstack import NatsServer, PostgresServer, free_port, migrate
+from devstack._readiness import http_ok, wait_until
+from devstack.supervisor import Child, Supervisor
+from tests.stack import REPO_ROOT, ServiceStack
 
-__all__ = ["RunningStack", "infrastructure", "migrate", "running_stack"]
+__all__ = ["RunningStack", "infrastructure", "migrate", "running_stack", "started_alone"]
 
 QUIET = {"LOG_LEVEL": "WARNING", "SIM_LOG_LEVEL": "WARNING"}
 
@@ -67,3 +73,38 @@ def running_stack(
         )
         with services:
             yield RunningStack(nats_server, postgres, services)
+
+
+def started_alone(
+    supervisor: Supervisor,
+    service: ServiceSpec,
+    env: Mapping[str, str],
+    *,
+    details: Callable[[], str] = lambda: "",
+) -> Child:
+    """``python -m`` one worker under ``supervisor``, on a free health port, once it reports ready.
+
+    ``env`` (NATS_URL and the rest) comes on top of this environment and the bench's defaults.
+    """
+    port = free_port()
+    child = supervisor.start(
+        service.name,
+        [sys.executable, "-m", service.module],
+        env={
+            **os.environ,
+            "HEALTH_HOST": "127.0.0.1",
+            service.port_variable: str(port),
+            "SHUTDOWN_GRACE_SECONDS": "2",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        },
+        cwd=REPO_ROOT,
+    )
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+        timeout=60,
+        what=service.name,
+        alive=lambda: child.returncode is None,
+        details=details,
+    )
+    return child

@@ -28,8 +28,9 @@ import httpx
 import nats
 import openai
 
+from bench.full_stack import started_alone
 from bench.procfs import peak_rss, sample_process
-from contracts import subjects
+from contracts import roster, subjects
 from contracts.events import PlanRequested
 from contracts.plan import WorkoutPlan
 from devstack import NatsServer, free_port
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "services.log"
-    sim_port, health_port = free_port(), free_port()
+    sim_port = free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     with NatsServer(workdir / "nats") as nats_server, log_path.open("a") as log:
         supervisor = Supervisor(log, color=False)
@@ -177,31 +178,19 @@ def main(argv: list[str] | None = None) -> int:
             rate = tokens / max(0.1, args.seconds - FIRST_TOKEN_DELAY_SECONDS)
             httpx.patch(f"{sim_url}/_sim/config", json={"tokens_per_second": rate}).raise_for_status()
             httpx.post(f"{sim_url}/_sim/reset").raise_for_status()
-            planner = supervisor.start(
-                "planner",
-                [sys.executable, "-m", "services.planner"],
-                env=_env(
-                    **{
-                        "NATS_URL": nats_server.url,
-                        "OPENAI_BASE_URL": f"{sim_url}/v1",
-                        "OPENAI_API_KEY": "bench",
-                        "HEALTH_HOST": "127.0.0.1",
-                        "HEALTH_PORT": str(health_port),
-                        "SHUTDOWN_GRACE_SECONDS": "2",
-                        "PLANNER_LLM_MODE": args.llm_mode,
-                        # One whole-plan call per request: the mode whose calls last minutes
-                        # (parallel generation writes nine shorter parts; --env can choose it).
-                        "PLANNER_GENERATION": "single",
-                        **dict(item.split("=", 1) for item in args.env),
-                    }
-                ),
-                cwd=REPO_ROOT,
-            )
-            wait_until(
-                lambda: http_ok(f"http://127.0.0.1:{health_port}/readyz"),
-                timeout=60,
-                what="planner",
-                alive=lambda: planner.returncode is None,
+            planner = started_alone(
+                supervisor,
+                roster.PLANNER,
+                {
+                    "NATS_URL": nats_server.url,
+                    "OPENAI_BASE_URL": f"{sim_url}/v1",
+                    "OPENAI_API_KEY": "bench",
+                    "PLANNER_LLM_MODE": args.llm_mode,
+                    # One whole-plan call per request: the mode whose calls last minutes
+                    # (parallel generation writes nine shorter parts; --env can choose it).
+                    "PLANNER_GENERATION": "single",
+                    **dict(item.split("=", 1) for item in args.env),
+                },
                 details=lambda: log_path.read_text()[-3000:],
             )
             timeout = args.timeout or 3 * args.seconds + 120

@@ -10,7 +10,6 @@ divided by the time from ready to the last ``completed_at``; CPU per plan over t
 """
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -20,14 +19,12 @@ from typing import Any
 import asyncpg
 import nats
 
-from bench.full_stack import QUIET, infrastructure
+from bench.full_stack import QUIET, infrastructure, started_alone
 from bench.procfs import sample_tree
 from bench.raw_bounds import PROFILE, PlanTraffic, plan_traffic
-from devstack import free_port
-from devstack._readiness import http_ok, wait_until
+from contracts import roster
 from devstack.supervisor import Supervisor
 from service_runtime.bus import ensure_streams
-from tests.stack import REPO_ROOT
 
 __all__ = ["measure_persister"]
 
@@ -100,34 +97,15 @@ def measure_persister(
     workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-persister-"))
     workdir.mkdir(parents=True, exist_ok=True)
     traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
-    health_port = free_port()
     with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
         asyncio.run(_seed_requests(postgres.url, traffic))
         publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
         supervisor = Supervisor(log, color=False)
         try:
-            persister = supervisor.start(
-                "persister",
-                [sys.executable, "-m", "services.persister"],
-                env={
-                    **os.environ,
-                    **QUIET,
-                    "NATS_URL": nats_server.url,
-                    "DATABASE_URL": postgres.url,
-                    "HEALTH_HOST": "127.0.0.1",
-                    "HEALTH_PORT": str(health_port),
-                    "SHUTDOWN_GRACE_SECONDS": "2",
-                    "PYTHONUNBUFFERED": "1",
-                    **(env or {}),
-                },
-                cwd=REPO_ROOT,
-            )
-            wait_until(
-                lambda: http_ok(f"http://127.0.0.1:{health_port}/readyz"),
-                timeout=60,
-                what="persister",
-                alive=lambda: persister.returncode is None,
-                interval=0.05,
+            persister = started_alone(
+                supervisor,
+                roster.PERSISTER,
+                {**QUIET, "NATS_URL": nats_server.url, "DATABASE_URL": postgres.url, **(env or {})},
             )
             pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
             before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}

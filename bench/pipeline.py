@@ -28,10 +28,10 @@ from bench.loadgen import LoadSpec, percentiles
 from bench.procfs import sample_tree
 from bench.profiles import py_spy, summarise
 from bench.raw_bounds import measure_raw_bounds
+from contracts import roster
 
-__all__ = ["PIPELINE_ENV", "SERVICES", "measure_pipeline"]
+__all__ = ["PIPELINE_ENV", "measure_pipeline"]
 
-SERVICES = ("gateway", "planner", "profiler", "persister")
 PIPELINE_ENV = {
     "GATEWAY_MAX_ACTIVE_REQUESTS_PER_USER": "1000000",
     "GATEWAY_MAX_REQUESTS_PER_DAY_PER_USER": "1000000",
@@ -124,7 +124,7 @@ def measure_pipeline(
             flush=True,
         )
 
-        spied = {name: pid for name, pid in pids.items() if name in (*SERVICES, "simulator")}
+        spied = {name: pid for name, pid in pids.items() if name in (*roster.NAMES, "simulator")}
         with py_spy(spied, workdir / "profiles") as outputs:
             profiled = _batch(stack, workdir, tokens, profiled_plans, rate)
         profile = summarise(outputs)

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bench.cost import cost_per_plan
+from contracts import roster
 
 __all__ = ["LONG_CALL_RUNS", "targets", "write_report"]
 
@@ -19,6 +20,8 @@ Results = dict[str, Any]
 # The long-call runs: every call published at once (so they also all end in the same second),
 # and the same calls published over the first 20 s, as arrivals are spread in traffic.
 LONG_CALL_RUNS = (("long_calls", "all at once"), ("long_calls_ramped", "ramped over 20 s"))
+# Every process whose CPU a pipeline run measures, in the order the report shows them.
+PROCESSES = [*roster.NAMES, "nats-server", "postgres", "simulator"]
 
 
 def _calls_per_gb(long_calls: dict[str, Any]) -> float:
@@ -257,12 +260,12 @@ def _chart_throughput(results: Results, before: Results | None, out: Path) -> No
 
 def _chart_cpu(results: Results, before: Results | None, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4))
-    names = ["gateway", "planner", "profiler", "persister", "nats-server", "postgres", "simulator"]
-    series = [("this run", [results["pipeline"]["measured"]["cpu_ms_per_plan"].get(n, 0.0) for n in names], "tab:blue")]
+    cpu_now = results["pipeline"]["measured"]["cpu_ms_per_plan"]
+    series = [("this run", [cpu_now.get(n, 0.0) for n in PROCESSES], "tab:blue")]
     if before and "pipeline" in before:
         cpu = before["pipeline"]["measured"]["cpu_ms_per_plan"]
-        series.insert(0, ("before", [cpu.get(n, 0.0) for n in names], "tab:gray"))
-    _bars(ax, names, series)
+        series.insert(0, ("before", [cpu.get(n, 0.0) for n in PROCESSES], "tab:gray"))
+    _bars(ax, PROCESSES, series)
     ax.set(ylabel="CPU ms per plan")
     ax.set_title("Where the CPU goes, per plan (zero-latency LLM; the simulator stands in for OpenAI)")
     ax.legend(fontsize=7)
@@ -419,11 +422,10 @@ def _section_pipeline(results: Results, before: Results | None) -> list[str]:
             ],
         ],
     )
-    names = ["gateway", "planner", "profiler", "persister", "nats-server", "postgres", "simulator"]
-    cpu_rows = [[n, measured["cpu_ms_per_plan"].get(n)] for n in names]
+    cpu_rows = [[n, measured["cpu_ms_per_plan"].get(n)] for n in PROCESSES]
     if before and "pipeline" in before:
         old = before["pipeline"]["measured"]["cpu_ms_per_plan"]
-        cpu_rows = [[n, old.get(n), measured["cpu_ms_per_plan"].get(n)] for n in names]
+        cpu_rows = [[n, old.get(n), measured["cpu_ms_per_plan"].get(n)] for n in PROCESSES]
     lines += ["", "### Where the time goes", "", "![cpu](benchmarks/cpu_per_plan.png)", ""]
     lines += _table(["process", *(["before ms/plan"] if before else []), "CPU ms per plan"], cpu_rows)
     lines += [

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from contracts import roster
 from devstack._processes import end_stray
 from devstack._readiness import NotReadyError, http_ok, tcp_accepts, wait_until
 from devstack.nats import NatsServer
@@ -42,13 +43,10 @@ class Service:
     worker: bool = True
 
 
-SERVICES: tuple[Service, ...] = (
-    Service("gateway", ("-m", "services.gateway"), worker=False),
-    Service("planner", ("-m", "services.planner")),
-    Service("profiler", ("-m", "services.profiler")),
-    Service("persister", ("-m", "services.persister")),
+SERVICES: tuple[Service, ...] = tuple(
+    Service(service.name, ("-m", service.module), worker=service.is_worker) for service in roster.SERVICES
 )
-MIGRATE: tuple[str, ...] = ("-m", "services.persister", "migrate")
+MIGRATE: tuple[str, ...] = ("-m", roster.PERSISTER.module, "migrate")
 SIMULATOR: tuple[str, ...] = ("-m", "llm_simulator")  # --host and --port are appended
 
 NATS_PORT = 4222

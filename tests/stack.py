@@ -23,19 +23,17 @@ from typing import IO
 
 import httpx
 
+from contracts import roster
 from devstack import free_port
 from devstack._readiness import http_ok, wait_until
 from devstack.lifecycle import StartStop
 from devstack.supervisor import Child, Supervisor
 from services.gateway.devtoken import mint_dev_token
 
-__all__ = ["JWT_SECRET", "REPO_ROOT", "SERVICES", "WORKERS", "ServiceStack"]
+__all__ = ["JWT_SECRET", "REPO_ROOT", "ServiceStack"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "e2e-secret-that-is-long-enough-for-hs256-0123456789"
-
-WORKERS = ("planner", "profiler", "persister")
-SERVICES = ("gateway", *WORKERS)
 
 
 @dataclass(frozen=True)
@@ -108,23 +106,19 @@ class ServiceStack(StartStop):
                 f"http://127.0.0.1:{sim_port}",
                 "/healthz",
             ),
-            "gateway": _Process(
-                "gateway",
-                (sys.executable, "-m", "services.gateway"),
-                {**base_env, **service_env.get("gateway", {})},
-                f"http://127.0.0.1:{gateway_port}",
-                "/readyz",
-            ),
         }
-        for worker in WORKERS:
-            for index in range(1, max(1, replicas.get(worker, 1)) + 1):
-                name = worker if index == 1 else f"{worker}-{index}"
-                port = free_port(exclude=taken)
-                taken.add(port)
+        for service in roster.SERVICES:
+            copies = max(1, replicas.get(service.name, 1)) if service.is_worker else 1
+            for index in range(1, copies + 1):
+                name = service.name if index == 1 else f"{service.name}-{index}"
+                port = gateway_port
+                if service.is_worker:
+                    port = free_port(exclude=taken)
+                    taken.add(port)
                 processes[name] = _Process(
                     name,
-                    (sys.executable, "-m", f"services.{worker}"),
-                    {**base_env, **service_env.get(worker, {}), "HEALTH_PORT": str(port)},
+                    (sys.executable, "-m", service.module),
+                    {**base_env, **service_env.get(service.name, {}), service.port_variable: str(port)},
                     f"http://127.0.0.1:{port}",
                     "/readyz",
                 )

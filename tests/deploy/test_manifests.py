@@ -32,7 +32,8 @@ import pytest
 import yaml
 from nats.aio.client import DEFAULT_DRAIN_TIMEOUT
 
-from contracts import streams
+from contracts import roster, streams
+from contracts.roster import ServiceSpec
 from contracts.streams import ConsumerSpec
 from service_runtime import health
 from service_runtime.settings import ServiceSettings
@@ -70,17 +71,34 @@ EXIT_SLACK_SECONDS = 5
 
 @dataclass(frozen=True)
 class Service:
-    """What a service's manifests must agree with, taken from its code."""
+    """What a service's manifests must agree with: its roster entry and its settings."""
 
-    name: str
+    spec: ServiceSpec
     settings: type[ServiceSettings]
-    port_field: str
-    consumers: tuple[ConsumerSpec, ...] = ()
-    llm_deadline_field: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @property
     def command(self) -> list[str]:
-        return ["python", "-m", f"services.{self.name}"]
+        return ["python", "-m", self.spec.module]
+
+    @property
+    def consumers(self) -> tuple[ConsumerSpec, ...]:
+        """The durable consumers it scales on: all of its own but the control consumers."""
+        return tuple(c for c in self.spec.consumers if c.durable not in CONTROL_CONSUMERS)
+
+    @property
+    def port_field(self) -> str:
+        """The settings field read from the variable that sets its HTTP port."""
+        fields = self.settings.model_fields.items()
+        (field,) = [name for name, info in fields if info.validation_alias == self.spec.port_variable]
+        return field
+
+    @property
+    def llm_deadline_field(self) -> str | None:
+        return "llm_deadline_seconds" if "llm_deadline_seconds" in self.settings.model_fields else None
 
     def setting(self, field: str, env: dict[str, str | None]) -> float:
         """The value the process reads: its environment in the pod, else the settings' default."""
@@ -94,26 +112,16 @@ class Service:
         return str(self.settings.model_fields[field].validation_alias)
 
 
-SERVICES = (
-    Service("gateway", GatewaySettings, "gateway_port"),
-    Service(
-        "planner",
-        PlannerSettings,
-        "health_port",
-        (streams.PLANNER,),
-        "llm_deadline_seconds",
-    ),
-    Service("profiler", ProfilerSettings, "health_port", (streams.PROFILER,), "llm_deadline_seconds"),
-    Service(
-        "persister",
-        PersisterSettings,
-        "health_port",
-        (streams.PERSISTER_PLANS, streams.PERSISTER_PROFILES, streams.PERSISTER_FAILURES, streams.PERSISTER_LEDGER),
-    ),
-)
-WORKERS = tuple(s for s in SERVICES if s.consumers)
 # Durable consumers that carry control messages, not work: KEDA must not add replicas for them.
 CONTROL_CONSUMERS = frozenset({streams.PLANNER_CANCELLATIONS.durable})
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "gateway": GatewaySettings,
+    "planner": PlannerSettings,
+    "profiler": ProfilerSettings,
+    "persister": PersisterSettings,
+}
+SERVICES = tuple(Service(spec, SETTINGS[spec.name]) for spec in roster.SERVICES)
+WORKERS = tuple(s for s in SERVICES if s.spec.is_worker)
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -333,7 +341,7 @@ def test_termination_grace_outlasts_the_services_own_shutdown(overlay: str, serv
         assert command[0] == "sleep", f"{service.name}: unknown preStop {command}"
         budget += float(command[1])
     budget += HTTP_DRAIN_SECONDS + DEFAULT_DRAIN_TIMEOUT + EXIT_SLACK_SECONDS
-    if service.consumers:
+    if service.spec.is_worker:
         budget += service.setting("shutdown_grace_seconds", env)
     grace = obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace >= budget, f"{service.name}: terminationGracePeriodSeconds {grace} < shutdown budget {budget}"

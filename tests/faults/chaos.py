@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from contracts import roster
 from devstack import NatsServer, PostgresServer
-from tests.stack import SERVICES, ServiceStack
+from tests.stack import ServiceStack
 
 log = logging.getLogger("faults.chaos")
 
@@ -53,7 +54,7 @@ def draw_schedule(
     """Kills spread over the window, the four services taking turns (each gets ``kills // 4`` or one
     more); the broker restart at 35 % of the window, the database restart at 60 %, the freeze at 15 %."""
     rng = random.Random(seed)
-    services = list(SERVICES)
+    services = list(roster.NAMES)
     rng.shuffle(services)
     events: list[ChaosEvent] = []
     for index in range(kills):

@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import nats
 
+from contracts import roster
 from devstack import NatsServer, PostgresServer, migrate
 from tests.faults.chaos import Chaos, draw_schedule
 from tests.faults.checker import Expectation, check
@@ -35,14 +36,8 @@ FAULT_SHARES = {"p_rate_limit": 0.30, "p_server_error": 0.30, "p_malformed": 0.1
 # reply is a truncated one: it is invalid in every API (in background mode ``malformed`` is a
 # fault on the wire that the next poll gets past, so it cannot force an invalid reply there).
 FORCED = {"quota": "llm_quota_exhausted", "truncate": "invalid_llm_reply", "refusal": "invalid_llm_reply"}
-# Durable consumer -> the subject it reads (contracts.streams).
-CONSUMERS = {
-    "planner": "plan.requested",
-    "profiler": "exercise.profile.needed",
-    "persister-plans": "plan.generated",
-    "persister-profiles": "exercise.profiled",
-    "persister-failures": "plan.failed",
-}
+# Durable consumer -> the subject it reads.
+CONSUMERS = {spec.durable: spec.filter_subject for service in roster.WORKERS for spec in service.consumers}
 _FAULT_LINE = re.compile(r"injecting fault (\w+) into a (\w+) request")
 
 
@@ -160,7 +155,7 @@ async def _drive(
         seed=options.seed,
         window_seconds=options.window,
         kills=options.kills,
-        replicas={name: stack.replicas_of(name) for name in ("gateway", "planner", "profiler", "persister")},
+        replicas={name: stack.replicas_of(name) for name in roster.NAMES},
         nats_restart=options.nats_restart,
         postgres_restart=options.postgres_restart,
         freeze=planners[-1] if options.freeze else None,

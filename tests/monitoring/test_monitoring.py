@@ -36,7 +36,7 @@ import nats.js.errors
 import pytest
 import yaml
 
-from contracts import streams
+from contracts import roster, streams
 from contracts.streams import ConsumerSpec
 from devstack import NatsServer, PostgresServer, migrate
 from tests.monitoring.expressions import (
@@ -54,7 +54,7 @@ from tests.monitoring.expressions import (
     selectors,
 )
 from tests.monitoring.prometheus_server import REPO_ROOT, PrometheusServer, QueryError, find_tools
-from tests.stack import SERVICES, ServiceStack
+from tests.stack import ServiceStack
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PROVISIONING = REPO_ROOT / "deploy" / "monitoring" / "grafana-provisioning"
@@ -261,7 +261,7 @@ def test_every_service_has_a_rule_for_having_no_scrape_target_at_all() -> None:
     """``up == 0`` needs a target that fails; a service Prometheus never discovers has no ``up``."""
     (missing,) = [r for r in alert_rules() if r["alert"] == "WorkoutTargetMissing"]
     absent_jobs = re.findall(r'absent\(up\{job="(\w+)"\}\)', missing["expr"])
-    assert sorted(absent_jobs) == sorted(SERVICES)
+    assert sorted(absent_jobs) == sorted(roster.NAMES)
     assert re.fullmatch(r"(\s*absent\(up\{job=\"\w+\"\}\)\s*(or)?)+", missing["expr"]), missing["expr"]
 
 
@@ -360,7 +360,7 @@ def scraped_services(
         prometheus = PrometheusServer(
             tools / "prometheus",
             workdir / "prometheus",
-            {job: services.health_urls[job] for job in SERVICES},
+            {job: services.health_urls[job] for job in roster.NAMES},
             rule_files=[RULE_FILE],
         )
         prometheus.start()
