@@ -10,7 +10,8 @@ The factory does the rest, the same for every worker: one ``EventBus`` named aft
 ``LeasedConsumer`` per route (the settings' lease overrides applied, ``plan.failed`` on giving up
 unless the route says otherwise), the chores beside them, readiness (NATS, no consumer halted, the
 service's own checks), health and metrics over HTTP, and on shutdown the chores stopped, then the
-consumers drained, then the builder's clients closed, then the bus.
+consumers drained, then the builder's clients closed, then the bus. ``run_worker`` is the
+``python -m`` entry point that serves it.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -26,12 +27,15 @@ from contracts.streams import ConsumerSpec
 from service_runtime.bus import EventBus
 from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
 from service_runtime.failures import fail_request_on_give_up
-from service_runtime.health import ReadinessCheck, worker_app
+from service_runtime.health import ReadinessCheck, serve, worker_app
+from service_runtime.logs import configure_logging
 from service_runtime.settings import ServiceSettings
+from service_runtime.tracing import configure_tracing
 
-__all__ = ["Builder", "Route", "Wiring", "create_worker"]
+__all__ = ["Builder", "Route", "Wiring", "create_worker", "run_worker"]
 
 E = TypeVar("E", bound=Event)
+S = TypeVar("S", bound=ServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,14 @@ def create_worker(
         return bus.is_connected
 
     return worker_app(lifespan, {"nats": nats_ready, **(checks or {}), "consumers": halts})
+
+
+def run_worker(service: ServiceSpec, settings: S, create_app: Callable[[S], Starlette]) -> None:
+    """``python -m`` a worker: logs and traces named after the service, then its app served on
+    ``HEALTH_PORT`` until SIGTERM."""
+    configure_logging(service.name, settings.log_level, settings.log_format)
+    configure_tracing(service.name)  # before the app is built: the consumers look at what it set up
+    serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
 
 
 def _check_roster(service: ServiceSpec, routes: Sequence[Route[Any]]) -> None:

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import asyncpg
 
-from service_runtime.health import serve
+from contracts import roster
 from service_runtime.logs import configure_logging
-from service_runtime.tracing import configure_tracing
+from service_runtime.worker import run_worker
 from services.persister.app import create_app
 from services.persister.ledger import cost_report
 from services.persister.migrations import apply_migrations
@@ -19,7 +19,7 @@ from services.persister.settings import PersisterSettings
 
 def main(argv: list[str]) -> int:
     settings = PersisterSettings()  # read from the environment
-    configure_logging("persister", settings.log_level, settings.log_format)
+    configure_logging(roster.PERSISTER.name, settings.log_level, settings.log_format)
     if argv[:1] == ["migrate"]:
         applied = asyncio.run(apply_migrations(settings.database_url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'schema is up to date'}")
@@ -31,8 +31,7 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m services.persister [migrate | costs [HOURS]]", file=sys.stderr)
         return 2
-    configure_tracing("persister")
-    serve(create_app(settings), settings.health_host, settings.health_port, settings.log_level)
+    run_worker(roster.PERSISTER, settings, create_app)
     return 0
 
 
