@@ -3,8 +3,8 @@
 Starts the LLM simulator (``python -m llm_simulator``) paced at ``--tokens-per-second`` with
 ``--note-sentences`` extra coaching sentences per exercise (about 2.1k tokens each on a 3-day plan,
 so 5 gives a ~16k-token plan), then runs the planner's two real adapters side by side through the
-real ``openai`` client: ``OpenAIPlanWriter`` (one streamed call), ``ParallelPlanWriter`` (a
-skeleton, then the eight weeks at once, streamed) and ``ParallelPlanWriter`` over background
+real ``openai`` client: ``SingleCall`` (one streamed call), ``SkeletonThenWeeks`` (a
+skeleton, then the eight weeks at once, streamed) and ``SkeletonThenWeeks`` over background
 responses (the re-attaching mode, polls at most ``--poll-seconds`` apart), cold and after one plan
 (when its polls have learnt when skeletons and weeks finish). All plans pass the same
 quality checks. Prints a JSON report: seconds, tokens and calls per mode.
@@ -29,28 +29,31 @@ from contracts.progress import PlanProgress
 from devstack import free_port
 from devstack._readiness import tcp_accepts, wait_until
 from devstack.supervisor import Supervisor
-from services.planner.background import BackgroundCalls
-from services.planner.llm import OpenAIPlanWriter
-from services.planner.parallel import ParallelPlanWriter
-from services.planner.planning import INSTRUCTIONS, PlanDraft, PlanWriter
+from service_runtime.llm import StructuredCalls
+from service_runtime.llm.chat import ChatCompletions
+from service_runtime.llm.responses import BackgroundResponses, RecordConflict, ResponseRecord
+from services.planner.planning import INSTRUCTIONS, CheckedPlan, PlanPrompt, PlanWriter
 from services.planner.quality import plan_problems
-from services.planner.response_ids import RecordConflict, ResponseRecord
+from services.planner.single import SingleCall
+from services.planner.skeleton_weeks import SkeletonThenWeeks
+from services.planner.state import KeptPart
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
+PROMPT = PlanPrompt([INSTRUCTIONS], PROFILE)
 
 
 class _Parts:
     """Parts kept in memory: the benchmark has no crash to survive."""
 
     def __init__(self) -> None:
-        self._parts: dict[str, bytes] = {}
+        self._parts: dict[str, KeptPart] = {}
 
-    async def get(self, request_id: uuid.UUID, part: str) -> bytes | None:
+    async def get(self, request_id: uuid.UUID, part: str) -> KeptPart | None:
         return self._parts.get(f"{request_id}.{part}")
 
-    async def put(self, request_id: uuid.UUID, part: str, value: bytes) -> None:
-        self._parts[f"{request_id}.{part}"] = value
+    async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None:
+        self._parts[f"{request_id}.{part}"] = kept
 
 
 class _Ids:
@@ -81,9 +84,9 @@ class _Quiet:
 async def _timed(name: str, writer: PlanWriter, *, after: int = 0) -> dict[str, Any]:
     """One plan, timed; ``after`` plans written first (untimed), as a process that has been running."""
     for _ in range(after):
-        await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+        await writer.write(uuid.uuid4(), PROMPT)
     started = time.perf_counter()
-    draft: PlanDraft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+    draft: CheckedPlan = await writer.write(uuid.uuid4(), PROMPT)
     seconds = time.perf_counter() - started
     problems = plan_problems(draft.plan, profile=PROFILE)
     return {
@@ -97,29 +100,14 @@ async def _timed(name: str, writer: PlanWriter, *, after: int = 0) -> dict[str, 
     }
 
 
-def _parallel(client: openai.AsyncOpenAI, deadline: float, background_polls: float | None = None) -> ParallelPlanWriter:
+def _parallel(client: openai.AsyncOpenAI, deadline: float, background_polls: float | None = None) -> SkeletonThenWeeks:
     """Skeleton then weeks, streamed, or over background responses polled at most ``background_polls`` apart."""
-    background = None
+    calls: StructuredCalls = ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
     if background_polls is not None:
-        background = BackgroundCalls(
-            client,
-            _Ids(),
-            model="gpt-4o-mini",
-            deadline_seconds=deadline,
-            attempts=1,
-            poll_interval_seconds=background_polls,
+        calls = BackgroundResponses(
+            client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
         )
-    return ParallelPlanWriter(
-        client,
-        _Parts(),
-        _Quiet(),
-        model="gpt-4o-mini",
-        deadline_seconds=deadline,
-        attempts=1,
-        stream=True,
-        max_concurrent_calls=16,
-        background=background,
-    )
+    return SkeletonThenWeeks(calls, _Parts(), _Quiet(), tries=1, max_concurrent_calls=16)
 
 
 async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
@@ -128,7 +116,9 @@ async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict
         # gpt-4o-mini writes at most 16,384 output tokens, and a verbose single-call plan is ~17k:
         # it would be cut (finish_reason=length), as the real API cuts it. One call needs a model
         # that can write the whole plan; each of parallel mode's calls fits gpt-4o-mini easily.
-        single = OpenAIPlanWriter(client, model="gpt-4.1-mini", deadline_seconds=deadline, attempts=1, stream=True)
+        single = SingleCall(
+            ChatCompletions(client, model="gpt-4.1-mini", deadline_seconds=deadline, stream=True), tries=1
+        )
         parallel = _parallel(client, deadline)
         parallel_background = _parallel(client, deadline, background_polls=poll_seconds)
         parallel_background_warm = _parallel(client, deadline, background_polls=poll_seconds)

@@ -148,7 +148,7 @@ class LlmCallRecorded(Event):
     call_id: UUID
     stage: Literal["planner", "profiler"]
     model: str
-    outcome: str = Field(description="ok, invalid_reply, or a failure class (see service_runtime.metering).")
+    outcome: str = Field(description="ok, invalid_reply, or a failure class (see service_runtime.llm.errors).")
     prompt_tokens: int = Field(0, ge=0)
     completion_tokens: int = Field(0, ge=0)
     cached_tokens: int = Field(0, ge=0, description="Prompt tokens the provider served from its cache.")

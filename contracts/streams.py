@@ -1,4 +1,4 @@
-"""JetStream stream and durable-consumer definitions, as data.
+"""JetStream stream, durable-consumer and key-value bucket definitions, as data.
 
 The runtime (``service_runtime.bus``) turns these into nats-py configs and applies them
 create-or-update at start, so a change here takes effect on the next deploy.
@@ -29,6 +29,14 @@ class ConsumerSpec:
     max_deliver: int = 5
     max_ack_pending: int = 10_000
     description: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A key-value bucket's name and the age at which its entries expire (None: never)."""
+
+    name: str
+    ttl_seconds: float | None = None
 
 
 WORKOUT_EVENTS = StreamSpec(
@@ -78,6 +86,6 @@ PERSISTER_LEDGER = ConsumerSpec(
     "persister-ledger", WORKOUT_EVENTS.name, subjects.LLM_CALL_RECORDED, description="records every paid LLM call"
 )
 
-# The exercise catalogue's profiles, one key per exercise (``services.planner.catalogue``): written by
-# the profiler, read by the planner to steer new plans toward exercises already described.
-EXERCISE_PROFILES_BUCKET = "exercise-profiles"
+# The exercise catalogue's profiles, one key per exercise (``services.planner.exercise_keys``):
+# written by the profiler, read by the planner to steer new plans toward exercises already described.
+EXERCISE_PROFILES = BucketSpec("exercise-profiles")

@@ -9,6 +9,7 @@ Each process exports the metrics of the code it runs (the default registry); the
 (one per service) tells them apart.
 """
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -181,9 +182,10 @@ def consumer_at_zero(consumer: str) -> None:
     CONSUMER_HALTED.labels(consumer, "none")
 
 
-def llm_at_zero(stage: str, model: str) -> None:
-    """The same for one stage's LLM calls with its configured model."""
-    for outcome in ("ok", "invalid_reply", "rate_limited", "server_error", "quota", "timeout", "connection", "other"):
+def llm_at_zero(stage: str, model: str, outcomes: Iterable[str]) -> None:
+    """The same for one stage's LLM calls with its configured model (``outcomes``: the labels
+    ``service_runtime.llm.errors`` gives)."""
+    for outcome in outcomes:
         LLM_CALLS.labels(stage, model, outcome)
     for kind in ("prompt", "completion"):
         LLM_TOKENS.labels(stage, model, kind)

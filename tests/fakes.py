@@ -3,10 +3,10 @@
 import asyncio
 import uuid
 
-from contracts.events import Event, LlmUsage, PlanGenerated, PlanRequested
+from contracts.events import Event, LlmUsage, PlanGenerated
 from contracts.plan import ExerciseProfile, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
-from services.planner.planning import PlanDraft
+from services.planner.planning import CheckedPlan, PlanPrompt
 from services.profiler.profiles import ProfileDraft
 
 
@@ -67,13 +67,13 @@ class FakePlanWriter:
         self.abandoned: list[uuid.UUID] = []
         self.prompts: list[tuple[list[str], str]] = []
 
-    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
+    async def write(self, request_id: uuid.UUID, prompt: PlanPrompt) -> CheckedPlan:
         self.calls += 1
-        self.prompts.append((instructions, user_profile))
+        self.prompts.append((prompt.instructions, prompt.user))
         self.started.set()
         if self.gate is not None:
             await self.gate.wait()
-        return PlanDraft(self.plan, LlmUsage(model="fake", prompt_tokens=100, completion_tokens=1000))
+        return CheckedPlan(self.plan, LlmUsage(model="fake", prompt_tokens=100, completion_tokens=1000))
 
     async def abandon(self, request_id: uuid.UUID) -> None:
         self.abandoned.append(request_id)
@@ -90,12 +90,12 @@ class InMemoryCancelledMarks:
         self.marked.add(request_id)
 
 
-class InMemoryDraftStore:
+class InMemoryGeneratedPlans:
     def __init__(self) -> None:
         self.drafts: dict[uuid.UUID, PlanGenerated] = {}
 
-    async def get(self, request: PlanRequested) -> PlanGenerated | None:
-        return self.drafts.get(request.request_id)
+    async def get(self, request_id: uuid.UUID) -> PlanGenerated | None:
+        return self.drafts.get(request_id)
 
     async def put(self, event: PlanGenerated) -> None:
         self.drafts[event.request_id] = event

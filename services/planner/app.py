@@ -16,17 +16,16 @@ from service_runtime.bus import EventBus
 from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
 from service_runtime.failures import fail_request_on_give_up
 from service_runtime.health import worker_app
-from service_runtime.llm import build_openai_client, check_llm_setup
-from service_runtime.metering import LlmMeter
-from services.planner.background import BackgroundCalls, BackgroundPlanWriter
-from services.planner.cancellation import Cancellations, KeyValueCancelledMarks
-from services.planner.drafts import KeyValueDraftStore, KeyValuePartStore
-from services.planner.known_exercises import KeyValueKnownExercises
-from services.planner.llm import OpenAIPlanWriter
-from services.planner.parallel import ParallelPlanWriter
+from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_setup
+from service_runtime.llm.chat import ChatCompletions
+from service_runtime.llm.metering import LlmMeter
+from service_runtime.llm.responses import BackgroundResponses
+from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
-from services.planner.response_ids import KeyValueResponseIds
 from services.planner.settings import PlannerSettings
+from services.planner.single import SingleCall
+from services.planner.skeleton_weeks import SkeletonThenWeeks
+from services.planner.state import PlannerState
 
 log = logging.getLogger(__name__)
 
@@ -47,57 +46,45 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with build_openai_client(settings) as client, bus:
+            state = await PlannerState.open(bus.jetstream, replicas=bus.replicas)
             meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=settings.model)
-            writer: PlanWriter
-            background = None
+            # Two independent choices, two seams: how a call is made (the adapter) ...
+            calls: StructuredCalls
             if settings.llm_mode == "responses_background":
-                background = BackgroundCalls(
+                calls = BackgroundResponses(
                     client,
-                    await KeyValueResponseIds.open(bus.jetstream, replicas=bus.replicas),
+                    state.responses,
                     model=settings.model,
                     deadline_seconds=settings.llm_deadline_seconds,
-                    attempts=settings.reply_attempts,
                     poll_interval_seconds=settings.poll_interval_seconds,
                     max_concurrent_polls=settings.max_concurrent_polls,
                     store=settings.responses_store,
                     meter=meter,
                 )
-            if settings.generation == "parallel":
-                writer = ParallelPlanWriter(
-                    client,
-                    await KeyValuePartStore.open(bus.jetstream, replicas=bus.replicas),
-                    bus,
-                    model=settings.model,
-                    deadline_seconds=settings.llm_deadline_seconds,
-                    attempts=settings.reply_attempts,
-                    stream=settings.stream,
-                    max_concurrent_calls=settings.concurrent_calls_limit,
-                    meter=meter,
-                    known=await KeyValueKnownExercises.open(bus.jetstream, replicas=bus.replicas),
-                    background=background,
-                )
-            elif background is not None:
-                writer = BackgroundPlanWriter(background)
             else:
-                writer = OpenAIPlanWriter(
+                calls = ChatCompletions(
                     client,
                     model=settings.model,
                     deadline_seconds=settings.llm_deadline_seconds,
-                    attempts=settings.reply_attempts,
                     stream=settings.stream,
                     meter=meter,
                 )
+            # ... and how a plan is split (the strategy).
+            writer: PlanWriter
+            if settings.generation == "parallel":
+                writer = SkeletonThenWeeks(
+                    calls,
+                    state.parts,
+                    bus,
+                    tries=settings.reply_attempts,
+                    max_concurrent_calls=settings.concurrent_calls_limit,
+                    known=state.known,
+                )
+            else:
+                writer = SingleCall(calls, tries=settings.reply_attempts)
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
-            cancellations = Cancellations(await KeyValueCancelledMarks.open(bus.jetstream, replicas=bus.replicas))
-            planning = Planning(
-                writer,
-                await KeyValueDraftStore.open(bus.jetstream, replicas=bus.replicas),
-                bus,
-                progress=bus,
-                cancellations=cancellations,
-                policy=policy,
-                quality_attempts=settings.reply_attempts,
-            )
+            cancellations = Cancellations(state.cancelled)
+            planning = Planning(writer, state.plans, bus, progress=bus, cancellations=cancellations, policy=policy)
 
             async def heard_cancel(message: Msg) -> None:
                 # Every replica hears each cancel as it is published and stops its own plan at once.

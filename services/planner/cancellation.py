@@ -6,9 +6,9 @@ Two paths, because a cancel can land at any moment of a request's life:
   and stops a plan it is writing for that request at once; it also remembers the id for a while,
   for a delivery of the request that starts just after.
 * One replica takes each ``plan.cancelled`` from a durable consumer and marks the request in a
-  key-value bucket, so a replica that was down or not yet started when the cancel was published
-  still skips the request when it is (re)delivered, and cancels a background response that a
-  crashed replica left running.
+  key-value bucket (``state.CancelledRequests``), so a replica that was down or not yet started
+  when the cancel was published still skips the request when it is (re)delivered, and cancels a
+  background response that a crashed replica left running.
 """
 
 import asyncio
@@ -19,19 +19,11 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 from typing import Protocol, TypeVar
 
-from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
-
-from service_runtime.bus import open_bucket
-
-__all__ = ["Cancellations", "CancelledMarks", "KeyValueCancelledMarks", "unless_cancelled"]
+__all__ = ["Cancellations", "CancelledMarks", "unless_cancelled"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_BUCKET = "planner-cancellations"
 
 
 class CancelledMarks(Protocol):
@@ -40,29 +32,6 @@ class CancelledMarks(Protocol):
     async def is_marked(self, request_id: uuid.UUID) -> bool: ...
 
     async def mark(self, request_id: uuid.UUID) -> None: ...
-
-
-class KeyValueCancelledMarks:
-    """``CancelledMarks`` in a JetStream key-value bucket; marks expire with the requests' deadline."""
-
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
-
-    @classmethod
-    async def open(
-        cls, js: JetStreamContext, ttl_seconds: float = 2 * 24 * 3600, replicas: int = 1
-    ) -> "KeyValueCancelledMarks":
-        return cls(await open_bucket(js, _BUCKET, ttl_seconds=ttl_seconds, replicas=replicas))
-
-    async def is_marked(self, request_id: uuid.UUID) -> bool:
-        try:
-            await self._kv.get(str(request_id))
-        except KeyNotFoundError:
-            return False
-        return True
-
-    async def mark(self, request_id: uuid.UUID) -> None:
-        await self._kv.put(str(request_id), b"cancelled")
 
 
 class Cancellations:

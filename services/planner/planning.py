@@ -1,4 +1,11 @@
-"""Planning: from a request to a stored-or-published plan, free of broker and SDK details."""
+"""Planning: from a request to a published plan, free of broker and SDK details.
+
+How a plan is written is a strategy (``PlanWriter``): ``single.SingleCall`` (one call) or
+``skeleton_weeks.SkeletonThenWeeks`` (a skeleton, then the eight weeks at once), each over the
+structured-call port (``service_runtime.llm``), each returning a plan that passed its checks.
+This use case keeps a paid-for plan until its events are out, stops work on cancelled requests,
+and publishes the plan, one profile request per distinct exercise, and progress.
+"""
 
 import asyncio
 import logging
@@ -12,12 +19,11 @@ from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanCancelled, Pla
 from contracts.plan import WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
-from service_runtime.delivery import GiveUp
+from service_runtime.llm import Prompt
 from service_runtime.metrics import STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
-from services.planner.catalogue import distinct_by_key, exercise_refs
-from services.planner.quality import plan_problems
+from services.planner.exercise_keys import distinct_by_key, exercise_refs
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +34,32 @@ INSTRUCTIONS = PLAN_PROMPT.text
 
 
 @dataclass(frozen=True)
-class PlanDraft:
+class CheckedPlan:
+    """A plan that passed its checks, and what all the calls that wrote it cost."""
+
     plan: WorkoutPlan
     usage: LlmUsage
 
 
 class PlanWriter(Protocol):
-    """Port to the LLM. Raises ``RetryLater``/``GiveUp`` (service_runtime.delivery) on faults.
+    """How a plan is written (a strategy). Raises ``RetryLater``/``GiveUp`` (service_runtime.delivery).
 
-    ``request_id`` names the call: a writer that can resume a call (background mode) finds the
-    one it already started for this request instead of paying for another. ``instructions`` go in
-    the system role and are ours alone; ``user_profile`` is the user's turn (``PlanPrompt.user``:
-    the profile, then any preferences the app sent)."""
+    ``request_id`` names the calls: over an adapter that can resume a call (background responses)
+    a redelivery re-attaches to the ones already started for this request instead of paying again."""
 
     prompt_version: str  # the prompt files it writes with, recorded on the plan
 
-    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft: ...
+    async def write(self, request_id: uuid.UUID, prompt: "PlanPrompt") -> CheckedPlan: ...
 
     async def abandon(self, request_id: uuid.UUID) -> None:
         """The request was cancelled: stop any call still running for it at the provider."""
         ...
 
 
-class DraftStore(Protocol):
+class GeneratedPlans(Protocol):
     """Where a paid-for plan is kept until its events are published, so a redelivery reuses it."""
 
-    async def get(self, request: PlanRequested) -> PlanGenerated | None: ...
+    async def get(self, request_id: uuid.UUID) -> PlanGenerated | None: ...
 
     async def put(self, event: PlanGenerated) -> None: ...
 
@@ -66,10 +72,15 @@ class PromptPolicy:
 
 @dataclass(frozen=True)
 class PlanPrompt:
-    """What one plan is written from: our instructions (the system role) and the user's turn."""
+    """What one plan is written from: our instructions (the system role) and the user's turn (the
+    profile, then any preferences the app sent)."""
 
     instructions: list[str]
     user: str
+
+    def with_instructions(self, *before: str, after: tuple[str, ...] = ()) -> Prompt:
+        """The prompt of one call: a part's own instructions, then ours, then ``after``."""
+        return Prompt((*before, *self.instructions, *after), self.user)
 
 
 # The client's systemPrompt arrives as the app's words, so it is sent as the user's, framed as the
@@ -92,28 +103,26 @@ class Planning:
     def __init__(
         self,
         writer: PlanWriter,
-        drafts: DraftStore,
+        plans: GeneratedPlans,
         publisher: EventPublisher,
         *,
         progress: ProgressAnnouncer,
         cancellations: Cancellations,
         policy: PromptPolicy,
-        quality_attempts: int = 2,
     ) -> None:
         self._writer = writer
-        self._drafts = drafts
+        self._plans = plans
         self._publisher = publisher
         self._progress = progress
         self._cancellations = cancellations
         self._policy = policy
-        self._quality_attempts = quality_attempts
 
     async def plan_requested(self, request: PlanRequested) -> None:
         async with self._cancellations.watching(request.request_id) as cancelled:
             if cancelled.is_set():
                 log.info("request %s was cancelled; not planning it", request.request_id)
                 return
-            generated = await self._drafts.get(request)
+            generated = await self._plans.get(request.request_id)
             if generated is None:
                 await self._progress.announce(
                     PlanProgress(request_id=request.request_id, status="processing", stage="generating")
@@ -149,38 +158,15 @@ class Planning:
         await self._writer.abandon(event.request_id)
 
     async def _generate(self, request: PlanRequested) -> PlanGenerated:
-        draft = await self._checked_draft(request)
+        checked = await self._writer.write(request.request_id, prompt_for(request, self._policy))
         generated = PlanGenerated(
             prompt_version=self._writer.prompt_version,
             request_id=request.request_id,
             user_id=request.user_id,
-            plan=draft.plan,
-            exercises=exercise_refs(draft.plan),
-            usage=draft.usage,
+            plan=checked.plan,
+            exercises=exercise_refs(checked.plan),
+            usage=checked.usage,
         )
         # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.
-        await self._drafts.put(generated)
+        await self._plans.put(generated)
         return generated
-
-    async def _checked_draft(self, request: PlanRequested) -> PlanDraft:
-        """A plan that passes the quality checks, written again (a bounded number of times) while it fails."""
-        usages: list[LlmUsage] = []
-        problems: list[str] = []
-        prompt = prompt_for(request, self._policy)
-        for _ in range(self._quality_attempts):
-            # The writer checks what it asked for against the same user text: one reading of the request.
-            draft = await self._writer.write(request.request_id, prompt.instructions, prompt.user)
-            usages.append(draft.usage)
-            problems = plan_problems(draft.plan, profile=prompt.user)
-            if not problems:
-                usage = LlmUsage(
-                    model=draft.usage.model,
-                    prompt_tokens=sum(u.prompt_tokens for u in usages),
-                    completion_tokens=sum(u.completion_tokens for u in usages),
-                    calls=sum(u.calls for u in usages),
-                )
-                return PlanDraft(plan=draft.plan, usage=usage)
-            log.warning("request %s: the plan fails its checks (%s)", request.request_id, "; ".join(problems))
-            # Forget the call that wrote it (a background response would be re-attached to otherwise).
-            await self._writer.abandon(request.request_id)
-        raise GiveUp("plan_quality", "; ".join(problems)[:1000])

@@ -1,25 +1,23 @@
-"""The profile cache in two JetStream key-value buckets: profiles (kept) and claims (expiring).
+"""The profile cache in two key-value buckets (``service_runtime.buckets``): profiles (kept) and
+claims (expiring).
 
 A claim is a create-if-absent write, atomic on the server, so two replicas missing the same
 exercise at once cannot both win. The claims bucket's max age makes a dead owner's claim
 expire by itself; a live owner refreshes its claim while its call runs.
 """
 
-import contextlib
 import os
 import socket
 import time
 from collections import OrderedDict
 
-import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.kv import KeyValue
 
 from contracts.plan import ExerciseProfile
-from contracts.streams import EXERCISE_PROFILES_BUCKET
-from service_runtime.bus import open_bucket
+from contracts.streams import EXERCISE_PROFILES, BucketSpec
+from service_runtime.buckets import Bucket, Conflict
 
-PROFILES_BUCKET = EXERCISE_PROFILES_BUCKET
+PROFILES_BUCKET = EXERCISE_PROFILES.name
 CLAIMS_BUCKET = "exercise-profile-claims"
 # Profiles this process read or wrote are kept in memory: the bucket is the shared record, but once
 # an exercise is profiled its profile stays, and each plan asks for ~25 of them. Bounded in size,
@@ -29,31 +27,26 @@ REMEMBER_SECONDS = 600.0
 
 
 class KeyValueProfileCache:
-    def __init__(self, profiles: KeyValue, claims: KeyValue) -> None:
+    def __init__(self, profiles: Bucket[ExerciseProfile], claims: Bucket[str]) -> None:
         self._profiles = profiles
         self._claims = claims
-        self._owner = f"{socket.gethostname()}:{os.getpid()}".encode()
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
         self._revisions: dict[str, int] = {}
         self._remembered: OrderedDict[str, tuple[ExerciseProfile, float]] = OrderedDict()
 
     @classmethod
     async def open(cls, js: JetStreamContext, claim_ttl_seconds: float, replicas: int = 1) -> "KeyValueProfileCache":
-        profiles = await open_bucket(js, PROFILES_BUCKET, replicas=replicas)
-        claims = await open_bucket(js, CLAIMS_BUCKET, ttl_seconds=claim_ttl_seconds, replicas=replicas)
+        profiles = await Bucket.open(js, EXERCISE_PROFILES, ExerciseProfile, replicas=replicas)
+        claims = await Bucket.open(js, BucketSpec(CLAIMS_BUCKET, claim_ttl_seconds), str, replicas=replicas)
         return cls(profiles, claims)
 
     async def get(self, key: str) -> ExerciseProfile | None:
         remembered = self._remembered.get(key)
         if remembered is not None and time.monotonic() < remembered[1]:
             return remembered[0]
-        try:
-            entry = await self._profiles.get(key)
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        if not entry.value:
-            return None
-        profile = ExerciseProfile.model_validate_json(entry.value)
-        self._remember(key, profile)
+        profile = await self._profiles.get(key)
+        if profile is not None:
+            self._remember(key, profile)
         return profile
 
     def _remember(self, key: str, profile: ExerciseProfile) -> None:
@@ -65,7 +58,7 @@ class KeyValueProfileCache:
     async def claim(self, key: str) -> bool:
         try:
             self._revisions[key] = await self._claims.create(key, self._owner)
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except Conflict:
             return False
         return True
 
@@ -74,16 +67,15 @@ class KeyValueProfileCache:
         # taken over meanwhile is not stolen back.
         try:
             self._revisions[key] = await self._claims.update(key, self._owner, last=self._revisions[key])
-        except (KeyError, nats.js.errors.KeyWrongLastSequenceError):
+        except (KeyError, Conflict):
             return False
         return True
 
     async def put(self, key: str, profile: ExerciseProfile) -> None:
-        await self._profiles.put(key, profile.model_dump_json().encode())
+        await self._profiles.put(key, profile)
         self._remember(key, profile)
         await self.release(key)
 
     async def release(self, key: str) -> None:
         self._revisions.pop(key, None)
-        with contextlib.suppress(nats.js.errors.KeyNotFoundError):
-            await self._claims.delete(key)
+        await self._claims.delete(key)

@@ -1,12 +1,9 @@
-"""The OpenAI adapter of ``ProfileWriter``: one short structured-output call per new exercise."""
+"""``ProfileWriter`` over the structured-call port: one short call per new exercise."""
 
 from pathlib import Path
 
-import openai
-
 from contracts.plan import ExerciseProfile
-from service_runtime.llm import structured_completion
-from service_runtime.metering import LlmMeter
+from service_runtime.llm import Prompt, StructuredCalls, first_usable
 from service_runtime.prompts import read_prompt
 from services.profiler.profiles import ProfileDraft
 
@@ -14,37 +11,20 @@ PROFILE_PROMPT = read_prompt(Path(__file__).parent / "prompts", "profile-v1")
 INSTRUCTIONS = PROFILE_PROMPT.text
 
 
-class OpenAIProfileWriter:
-    def __init__(
-        self,
-        client: openai.AsyncOpenAI,
-        *,
-        model: str,
-        deadline_seconds: float,
-        attempts: int,
-        meter: LlmMeter | None = None,
-    ) -> None:
-        self._client = client
-        self._meter = meter
-        self._model = model
-        self._deadline = deadline_seconds
-        self._attempts = attempts
+class LlmProfileWriter:
+    def __init__(self, calls: StructuredCalls, *, tries: int) -> None:
+        self._calls = calls
+        self._tries = tries
 
     async def write(self, exercise_name: str) -> ProfileDraft:
-        reply = await structured_completion(
-            self._client,
-            model=self._model,
-            messages=[
-                {"role": "system", "content": INSTRUCTIONS},
-                {"role": "user", "content": f"Exercise: {exercise_name}"},
-            ],
-            reply_type=ExerciseProfile,
-            deadline_seconds=self._deadline,
-            attempts=self._attempts,
-            stream=False,
+        reply = await first_usable(
+            self._calls,
+            f"profile.{exercise_name}",
+            Prompt((INSTRUCTIONS,), f"Exercise: {exercise_name}"),
+            ExerciseProfile,
+            tries=self._tries,
             # One bad profile would fail every plan waiting for the exercise; a profile costs
-            # little, so an invalid one gets more deliveries (bounded by max_deliver).
+            # little, so an unusable one gets more deliveries (bounded by max_deliver).
             invalid_is_transient=True,
-            meter=self._meter,
         )
         return ProfileDraft(profile=reply.parsed, usage=reply.usage)

@@ -17,7 +17,8 @@ from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from llm_simulator import SimulatorConfig
 from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
 from service_runtime.delivery import Misconfigured
-from service_runtime.llm import structured_completion
+from service_runtime.llm import Prompt
+from service_runtime.llm.chat import ChatCompletions
 from service_runtime.metrics import CONSUMER_HALTED
 from tests.integration.test_leased_consumer import make_stream, publish, wait_until
 from tests.simulator_server import serving_simulator
@@ -42,15 +43,8 @@ async def test_an_invalid_schema_refusal_halts_the_consumer_and_keeps_every_mess
 
             async def ask(event: PlanFailed) -> None:
                 try:
-                    await structured_completion(
-                        client,
-                        model="gpt-4o-mini",
-                        messages=[{"role": "user", "content": "scores please"}],
-                        reply_type=Scores,
-                        deadline_seconds=10,
-                        attempts=2,
-                        stream=False,
-                    )
+                    calls = ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=10, stream=False)
+                    await calls.call("scores", Prompt((), "scores please"), Scores)
                 except Misconfigured as exc:
                     refusals.append(exc)
                     raise

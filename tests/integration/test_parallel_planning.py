@@ -13,26 +13,26 @@ import openai
 import pytest
 from nats.aio.client import Client
 
-from contracts.plan import PLAN_WEEKS
+from contracts.plan import PLAN_WEEKS, ExerciseProfile
 from contracts.progress import PlanProgress
-from contracts.streams import EXERCISE_PROFILES_BUCKET
+from contracts.streams import EXERCISE_PROFILES
 from llm_simulator import SimulatorConfig
-from service_runtime.bus import open_bucket
+from service_runtime.buckets import Bucket
 from service_runtime.delivery import GiveUp, RetryLater
-from services.planner.background import BackgroundCalls
-from services.planner.catalogue import exercise_key
-from services.planner.drafts import KeyValuePartStore
-from services.planner.known_exercises import KeyValueKnownExercises
-from services.planner.parallel import ParallelPlanWriter
-from services.planner.planning import INSTRUCTIONS
+from service_runtime.llm.chat import ChatCompletions
+from service_runtime.llm.responses import BackgroundResponses
+from services.planner.exercise_keys import exercise_key
+from services.planner.planning import INSTRUCTIONS, PlanPrompt
 from services.planner.quality import plan_problems
-from services.planner.response_ids import KeyValueResponseIds
+from services.planner.skeleton_weeks import SkeletonThenWeeks
+from services.planner.state import CatalogueNames, FinishedParts, PlannerState, RecordedResponses
 from tests.fakes import sample_profile
 from tests.simulator_server import reset_simulator, serving_simulator, simulator_stats
 
 pytestmark = pytest.mark.integration
 
 PROFILE = "I want to build muscle, 4x per week, I have a full gym"
+PROMPT = PlanPrompt([INSTRUCTIONS], PROFILE)
 FAST: dict[str, Any] = {"tokens_per_second": 0, "first_token_delay_seconds": 0.01, "seed": 11, "p_rate_limit": 0}
 
 
@@ -76,35 +76,42 @@ async def settled_stats(admin: httpx.AsyncClient) -> dict[str, Any]:
         before = now
 
 
+async def planner_state(nc: Client) -> PlannerState:
+    return await PlannerState.open(nc.jetstream())
+
+
+async def part_store(nc: Client) -> FinishedParts:
+    return (await planner_state(nc)).parts
+
+
+async def response_ids(nc: Client) -> RecordedResponses:
+    return (await planner_state(nc)).responses
+
+
 def writer_for(
     llm: openai.AsyncOpenAI,
-    parts: KeyValuePartStore,
+    parts: FinishedParts,
     notices: Notices,
     *,
-    known: KeyValueKnownExercises | None = None,
-    background: BackgroundCalls | None = None,
-) -> ParallelPlanWriter:
-    return ParallelPlanWriter(
-        llm,
-        parts,
-        notices,
-        model="gpt-4o-mini",
-        deadline_seconds=30,
-        attempts=2,
-        stream=True,
-        max_concurrent_calls=16,
-        known=known,
-        background=background,
+    known: CatalogueNames | None = None,
+    background: RecordedResponses | None = None,
+) -> SkeletonThenWeeks:
+    """The strategy over streamed chat, or over background responses recorded in ``background``."""
+    calls = (
+        ChatCompletions(llm, model="gpt-4o-mini", deadline_seconds=30, stream=True)
+        if background is None
+        else BackgroundResponses(llm, background, model="gpt-4o-mini", deadline_seconds=30, poll_interval_seconds=0.05)
     )
+    return SkeletonThenWeeks(calls, parts, notices, tries=2, max_concurrent_calls=16, known=known)
 
 
 async def test_a_skeleton_and_eight_weeks_make_one_coherent_plan(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
     notices = Notices()
-    writer = writer_for(llm, await KeyValuePartStore.open(nc.jetstream()), notices)
+    writer = writer_for(llm, await part_store(nc), notices)
 
-    draft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+    draft = await writer.write(uuid.uuid4(), PROMPT)
 
     assert [w.week for w in draft.plan.weeks] == list(range(1, PLAN_WEEKS + 1))
     assert {len(w.days) for w in draft.plan.weeks} == {4}
@@ -119,10 +126,10 @@ async def test_a_skeleton_and_eight_weeks_make_one_coherent_plan(
 async def test_weeks_that_stay_broken_end_the_request_with_plan_quality(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
-    writer = writer_for(llm, await KeyValuePartStore.open(nc.jetstream()), Notices())
+    writer = writer_for(llm, await part_store(nc), Notices())
 
     with pytest.raises(GiveUp) as failure:
-        await writer.write(uuid.uuid4(), [INSTRUCTIONS], f"{PROFILE} [[sim:fault=broken]]")
+        await writer.write(uuid.uuid4(), PlanPrompt([INSTRUCTIONS], f"{PROFILE} [[sim:fault=broken]]"))
 
     assert failure.value.reason == "plan_quality"
     stats = await simulator_stats(admin)
@@ -133,11 +140,11 @@ async def test_weeks_that_stay_broken_end_the_request_with_plan_quality(
 async def test_a_redelivery_after_a_crash_buys_only_the_unfinished_parts(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
-    parts = await KeyValuePartStore.open(nc.jetstream())
+    parts = await part_store(nc)
     request_id = uuid.uuid4()
     # Paced so the weeks are still being written when the "crash" comes.
     await reset_simulator(admin, {**FAST, "tokens_per_second": 1500})
-    crashed = asyncio.create_task(writer_for(llm, parts, Notices()).write(request_id, [INSTRUCTIONS], PROFILE))
+    crashed = asyncio.create_task(writer_for(llm, parts, Notices()).write(request_id, PROMPT))
     # Crash once the skeleton and the first week are kept (the other weeks are still streaming).
     while not any([await parts.get(request_id, f"week{n}") for n in range(1, PLAN_WEEKS + 1)]):
         await asyncio.sleep(0.005)
@@ -147,7 +154,7 @@ async def test_a_redelivery_after_a_crash_buys_only_the_unfinished_parts(
     first = await settled_stats(admin)
     kept = [n for n in range(1, PLAN_WEEKS + 1) if await parts.get(request_id, f"week{n}") is not None]
 
-    draft = await writer_for(llm, parts, Notices()).write(request_id, [INSTRUCTIONS], PROFILE)
+    draft = await writer_for(llm, parts, Notices()).write(request_id, PROMPT)
 
     after = await simulator_stats(admin)
     bought_again = after["completions_by_schema"].get("TrainingWeek", 0) - first["completions_by_schema"].get(
@@ -163,10 +170,10 @@ async def test_the_skeleton_call_is_steered_toward_exercises_the_catalogue_alrea
     nc: Client, parallel_simulator_url: str, admin: httpx.AsyncClient
 ) -> None:
     js = nc.jetstream()
-    profiles = await open_bucket(js, EXERCISE_PROFILES_BUCKET)
+    profiles = await Bucket.open(js, EXERCISE_PROFILES, ExerciseProfile)
     for name in ("Barbell Back Squat", "Goblet Squat"):
-        await profiles.put(exercise_key(name), sample_profile(name).model_dump_json().encode())
-    known = await KeyValueKnownExercises.open(js, limit=500)
+        await profiles.put(exercise_key(name), sample_profile(name))
+    known = CatalogueNames(profiles, limit=500, refresh_seconds=300)
     sent: list[dict[str, Any]] = []
 
     async def record(request: httpx.Request) -> None:
@@ -174,9 +181,9 @@ async def test_the_skeleton_call_is_steered_toward_exercises_the_catalogue_alrea
 
     http = httpx.AsyncClient(event_hooks={"request": [record]})
     llm = openai.AsyncOpenAI(base_url=f"{parallel_simulator_url}/v1", api_key="sim", max_retries=0, http_client=http)
-    writer = writer_for(llm, await KeyValuePartStore.open(js), Notices(), known=known)
+    writer = writer_for(llm, await part_store(nc), Notices(), known=known)
     try:
-        await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+        await writer.write(uuid.uuid4(), PROMPT)
     finally:
         await llm.close()
 
@@ -194,7 +201,7 @@ async def test_rate_limited_weeks_are_retried_by_redelivery_and_no_week_is_bough
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
     await reset_simulator(admin, {**FAST, "p_rate_limit": 0.35, "retry_after_seconds": 0})
-    parts = await KeyValuePartStore.open(nc.jetstream())
+    parts = await part_store(nc)
     request_id = uuid.uuid4()
     deliveries = 0
     reasons: set[str] = set()
@@ -202,7 +209,7 @@ async def test_rate_limited_weeks_are_retried_by_redelivery_and_no_week_is_bough
         deliveries += 1
         assert deliveries <= 20, "the plan never got written"
         try:
-            draft = await writer_for(llm, parts, Notices()).write(request_id, [INSTRUCTIONS], PROFILE)
+            draft = await writer_for(llm, parts, Notices()).write(request_id, PROMPT)
         except RetryLater as exc:
             reasons.add(exc.reason)
             continue
@@ -217,20 +224,16 @@ async def test_rate_limited_weeks_are_retried_by_redelivery_and_no_week_is_bough
     assert plan_problems(draft.plan, profile=PROFILE) == []
 
 
-def background_writer_for(
-    llm: openai.AsyncOpenAI, parts: KeyValuePartStore, ids: KeyValueResponseIds
-) -> ParallelPlanWriter:
-    calls = BackgroundCalls(llm, ids, model="gpt-4o-mini", deadline_seconds=30, attempts=2, poll_interval_seconds=0.05)
-    return writer_for(llm, parts, Notices(), background=calls)
+def background_writer_for(llm: openai.AsyncOpenAI, parts: FinishedParts, ids: RecordedResponses) -> SkeletonThenWeeks:
+    return writer_for(llm, parts, Notices(), background=ids)
 
 
 async def test_in_background_mode_every_part_is_one_background_response(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
-    js = nc.jetstream()
-    writer = background_writer_for(llm, await KeyValuePartStore.open(js), await KeyValueResponseIds.open(js))
+    writer = background_writer_for(llm, await part_store(nc), await response_ids(nc))
 
-    draft = await writer.write(uuid.uuid4(), [INSTRUCTIONS], PROFILE)
+    draft = await writer.write(uuid.uuid4(), PROMPT)
 
     assert plan_problems(draft.plan, profile=PROFILE) == []
     stats = await simulator_stats(admin)
@@ -243,11 +246,10 @@ async def test_in_background_mode_every_part_is_one_background_response(
 async def test_in_background_mode_a_crash_mid_weeks_buys_nothing_twice(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
-    js = nc.jetstream()
-    parts, ids = await KeyValuePartStore.open(js), await KeyValueResponseIds.open(js)
+    parts, ids = await part_store(nc), await response_ids(nc)
     request_id = uuid.uuid4()
     await reset_simulator(admin, {**FAST, "tokens_per_second": 1500})
-    crashed = asyncio.create_task(background_writer_for(llm, parts, ids).write(request_id, [INSTRUCTIONS], PROFILE))
+    crashed = asyncio.create_task(background_writer_for(llm, parts, ids).write(request_id, PROMPT))
     # Crash while the weeks' responses are being written: all eight recorded, none kept yet.
     while not all([await ids.get(f"{request_id}.week{n}") for n in range(1, PLAN_WEEKS + 1)]):
         await asyncio.sleep(0.005)
@@ -256,7 +258,7 @@ async def test_in_background_mode_a_crash_mid_weeks_buys_nothing_twice(
         await crashed
     kept = [n for n in range(1, PLAN_WEEKS + 1) if await parts.get(request_id, f"week{n}") is not None]
 
-    draft = await background_writer_for(llm, parts, ids).write(request_id, [INSTRUCTIONS], PROFILE)
+    draft = await background_writer_for(llm, parts, ids).write(request_id, PROMPT)
 
     stats = await simulator_stats(admin)
     assert len(kept) < PLAN_WEEKS, "every week was finished before the crash: the test proved nothing"
@@ -269,11 +271,10 @@ async def test_in_background_mode_a_crash_mid_weeks_buys_nothing_twice(
 async def test_in_background_mode_a_week_failing_its_checks_is_written_anew_not_re_attached(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
 ) -> None:
-    js = nc.jetstream()
-    writer = background_writer_for(llm, await KeyValuePartStore.open(js), await KeyValueResponseIds.open(js))
+    writer = background_writer_for(llm, await part_store(nc), await response_ids(nc))
 
     with pytest.raises(GiveUp) as failure:
-        await writer.write(uuid.uuid4(), [INSTRUCTIONS], f"{PROFILE} [[sim:fault=broken]]")
+        await writer.write(uuid.uuid4(), PlanPrompt([INSTRUCTIONS], f"{PROFILE} [[sim:fault=broken]]"))
 
     assert failure.value.reason == "plan_quality"
     stats = await simulator_stats(admin)
@@ -311,9 +312,7 @@ async def test_a_part_refused_before_any_generation_is_tried_again_in_place(
     llm = openai.AsyncOpenAI(base_url=f"{parallel_simulator_url}/v1", api_key="sim", max_retries=0, http_client=http)
     try:
         # One delivery: no RetryLater reaches the consumer although every part was refused once.
-        draft = await writer_for(llm, await KeyValuePartStore.open(nc.jetstream()), Notices()).write(
-            uuid.uuid4(), [INSTRUCTIONS], PROFILE
-        )
+        draft = await writer_for(llm, await part_store(nc), Notices()).write(uuid.uuid4(), PROMPT)
     finally:
         await llm.close()
 
@@ -327,16 +326,13 @@ async def test_a_part_refused_before_any_generation_is_tried_again_in_place(
 async def test_a_skeleton_that_stays_invalid_gets_one_more_try_than_a_week_then_fails(
     nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient, background: bool
 ) -> None:
-    js = nc.jetstream()
-    parts = await KeyValuePartStore.open(js)
+    parts = await part_store(nc)
     writer = (
-        background_writer_for(llm, parts, await KeyValueResponseIds.open(js))
-        if background
-        else writer_for(llm, parts, Notices())
+        background_writer_for(llm, parts, await response_ids(nc)) if background else writer_for(llm, parts, Notices())
     )
 
     with pytest.raises(GiveUp) as failure:
-        await writer.write(uuid.uuid4(), [INSTRUCTIONS], f"{PROFILE} [[sim:fault=truncate]]")
+        await writer.write(uuid.uuid4(), PlanPrompt([INSTRUCTIONS], f"{PROFILE} [[sim:fault=truncate]]"))
 
     assert failure.value.reason == "invalid_llm_reply"
     stats = await simulator_stats(admin)

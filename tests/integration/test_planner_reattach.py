@@ -1,5 +1,6 @@
-"""Background mode re-attaches instead of re-buying: the real ``BackgroundPlanWriter`` against the
-real simulator (Responses API) and a real JetStream key-value bucket.
+"""Background mode re-attaches instead of re-buying: the single-call strategy over the real
+``BackgroundResponses`` adapter, against the real simulator (Responses API) and a real JetStream
+key-value bucket.
 
 A "crash" is the writer's task cancelled mid-wait, after the response id was recorded; the "new
 process" is a second writer with its own NATS connection and its own OpenAI client.
@@ -19,14 +20,17 @@ import pytest
 from contracts.plan import WorkoutPlan
 from llm_simulator import SimulatorConfig
 from service_runtime.delivery import GiveUp, RetryLater
-from services.planner.background import BackgroundCalls, BackgroundPlanWriter
-from services.planner.planning import INSTRUCTIONS
-from services.planner.response_ids import KeyValueResponseIds, ResponseRecord
+from service_runtime.llm import Prompt
+from service_runtime.llm.responses import BackgroundResponses, ResponseRecord
+from services.planner.planning import INSTRUCTIONS, PlanPrompt
+from services.planner.single import SingleCall
+from services.planner.state import PlannerState
 from tests.simulator_server import serving_simulator
 
 pytestmark = pytest.mark.integration
 
 PROFILE = "I want to build muscle, 3x per week, full gym."
+PROMPT = PlanPrompt([INSTRUCTIONS], PROFILE)
 # A plan (~5k tokens) takes about 3.5 s at this pace: long enough to crash in the middle of it.
 SLOW: dict[str, Any] = {
     "tokens_per_second": 1500,
@@ -61,17 +65,13 @@ class PlannerProcess:
 
     async def __aenter__(self) -> "PlannerProcess":
         self.nc = await nats.connect(self._nats_url)
-        self.ids = await KeyValueResponseIds.open(self.nc.jetstream())
+        self.ids = (await PlannerState.open(self.nc.jetstream())).responses
         self.client = openai.AsyncOpenAI(base_url=f"{self._simulator_url}/v1", api_key="sim", max_retries=0, timeout=10)
-        self.writer = BackgroundPlanWriter(
-            BackgroundCalls(
-                self.client,
-                self.ids,
-                model="gpt-4o-mini",
-                deadline_seconds=self._deadline,
-                attempts=2,
-                poll_interval_seconds=0.2,
-            )
+        self.writer = SingleCall(
+            BackgroundResponses(
+                self.client, self.ids, model="gpt-4o-mini", deadline_seconds=self._deadline, poll_interval_seconds=0.2
+            ),
+            tries=2,
         )
         return self
 
@@ -114,7 +114,7 @@ async def test_a_restarted_planner_reattaches_to_the_response_it_already_paid_fo
 ) -> None:
     request_id = uuid.uuid4()
     first = await process_factory()
-    crashed = asyncio.create_task(first.writer.write(request_id, [INSTRUCTIONS], PROFILE))
+    crashed = asyncio.create_task(first.writer.write(request_id, PROMPT))
     record = await _recorded(first, request_id)
     await asyncio.sleep(0.5)  # mid-generation
     crashed.cancel()
@@ -124,7 +124,7 @@ async def test_a_restarted_planner_reattaches_to_the_response_it_already_paid_fo
     assert (await first.client.responses.retrieve(record.response_id)).status == "in_progress"
 
     second = await process_factory()
-    draft = await second.writer.write(request_id, [INSTRUCTIONS], PROFILE)
+    draft = await second.writer.write(request_id, PROMPT)
 
     assert isinstance(draft.plan, WorkoutPlan)
     assert draft.usage.calls == 1
@@ -141,7 +141,8 @@ async def test_two_replicas_on_one_request_share_one_response(process_factory: A
     one, other = await process_factory(), await process_factory()
 
     first, second = await asyncio.gather(
-        one.writer.write(request_id, [INSTRUCTIONS], PROFILE), other.writer.write(request_id, [INSTRUCTIONS], PROFILE)
+        one.writer.write(request_id, PROMPT),
+        other.writer.write(request_id, PROMPT),
     )
 
     assert first.plan == second.plan
@@ -158,7 +159,7 @@ async def test_a_response_past_its_deadline_is_cancelled_and_forgotten(
     process = await process_factory(deadline_seconds=1)
 
     with pytest.raises(RetryLater) as raised:
-        await process.writer.write(request_id, [INSTRUCTIONS], PROFILE)
+        await process.writer.write(request_id, PROMPT)
 
     assert raised.value.reason == "llm_timeout"
     assert await process.ids.get(str(request_id)) is None
@@ -176,7 +177,7 @@ async def test_a_response_the_provider_lost_is_replaced_by_a_new_one(
     lost = ResponseRecord("resp_lost_in_a_provider_restart", time.time(), calls=1)
     await process.ids.record(str(request_id), lost, None)
 
-    draft = await process.writer.write(request_id, [INSTRUCTIONS], PROFILE)
+    draft = await process.writer.write(request_id, PROMPT)
 
     assert isinstance(draft.plan, WorkoutPlan)
     assert draft.usage.calls == 2
@@ -193,7 +194,7 @@ async def test_a_simulator_restart_mid_wait_costs_exactly_one_more_response(
 ) -> None:
     request_id = uuid.uuid4()
     process = await process_factory()
-    writing = asyncio.create_task(process.writer.write(request_id, [INSTRUCTIONS], PROFILE))
+    writing = asyncio.create_task(process.writer.write(request_id, PROMPT))
     await _recorded(process, request_id)
     (await sim.delete("/_sim/responses")).raise_for_status()
     (await sim.patch("/_sim/config", json=FAST)).raise_for_status()
@@ -213,7 +214,7 @@ async def test_incomplete_replies_are_regenerated_then_the_request_gives_up(
     process = await process_factory()
 
     with pytest.raises(GiveUp) as raised:
-        await process.writer.write(uuid.uuid4(), [INSTRUCTIONS], "[[sim:fault=truncate]] " + PROFILE)
+        await process.writer.write(uuid.uuid4(), PlanPrompt([INSTRUCTIONS], "[[sim:fault=truncate]] " + PROFILE))
 
     assert raised.value.reason == "invalid_llm_reply"
     stats = await _stats(sim)
@@ -229,7 +230,7 @@ async def test_a_garbled_poll_is_polled_again_and_the_plan_is_bought_once(
     (await sim.patch("/_sim/config", json=FAST)).raise_for_status()
     process = await process_factory()
 
-    draft = await process.writer.write(uuid.uuid4(), [INSTRUCTIONS], "[[sim:fault=malformed]] " + PROFILE)
+    draft = await process.writer.write(uuid.uuid4(), PlanPrompt([INSTRUCTIONS], "[[sim:fault=malformed]] " + PROFILE))
 
     assert isinstance(draft.plan, WorkoutPlan)
     assert draft.usage.calls == 1
@@ -246,12 +247,12 @@ async def test_a_failed_response_is_retried_later_with_a_new_one(process_factory
     process = await process_factory()
 
     with pytest.raises(RetryLater) as raised:
-        await process.writer.write(request_id, [INSTRUCTIONS], "[[sim:fault=server_error]] " + PROFILE)
+        await process.writer.write(request_id, PlanPrompt([INSTRUCTIONS], "[[sim:fault=server_error]] " + PROFILE))
 
     assert raised.value.reason == "llm_server_error"
     # A failed response cannot be recovered: the redelivery must not re-attach to it.
     assert await process.ids.get(str(request_id)) is None
-    draft = await process.writer.write(request_id, [INSTRUCTIONS], PROFILE)
+    draft = await process.writer.write(request_id, PROMPT)
     assert isinstance(draft.plan, WorkoutPlan)
     assert (await _stats(sim))["responses_created_total"] == 2
 
@@ -263,7 +264,7 @@ async def test_quota_exhaustion_gives_up_without_recording_anything(
     process = await process_factory()
 
     with pytest.raises(GiveUp) as raised:
-        await process.writer.write(request_id, [INSTRUCTIONS], "[[sim:fault=quota]] " + PROFILE)
+        await process.writer.write(request_id, PlanPrompt([INSTRUCTIONS], "[[sim:fault=quota]] " + PROFILE))
 
     assert raised.value.reason == "llm_quota_exhausted"
     assert await process.ids.get(str(request_id)) is None
@@ -275,7 +276,7 @@ async def test_a_cancel_handled_on_another_replica_cancels_the_response_at_the_p
 ) -> None:
     request_id = uuid.uuid4()
     writing, cancelling = await process_factory(), await process_factory()
-    running = asyncio.create_task(writing.writer.write(request_id, [INSTRUCTIONS], PROFILE))
+    running = asyncio.create_task(writing.writer.write(request_id, PROMPT))
     record = await _recorded(writing, request_id)
     await asyncio.sleep(0.3)  # mid-generation
     running.cancel()  # the writing replica's local stop (or its crash)
@@ -295,22 +296,16 @@ async def test_unstored_responses_are_re_attached_within_the_polling_window_and_
 ) -> None:
     (await sim.patch("/_sim/config", json={**FAST, "unstored_background_seconds": 2})).raise_for_status()
     process = await process_factory()
-    calls = BackgroundCalls(
-        process.client,
-        process.ids,
-        model="gpt-4o-mini",
-        deadline_seconds=60,
-        attempts=2,
-        poll_interval_seconds=0.2,
-        store=False,
+    calls = BackgroundResponses(
+        process.client, process.ids, model="gpt-4o-mini", deadline_seconds=60, poll_interval_seconds=0.2, store=False
     )
     key = str(uuid.uuid4())
 
-    await calls.complete(key, [INSTRUCTIONS], PROFILE, WorkoutPlan)
-    await calls.complete(key, [INSTRUCTIONS], PROFILE, WorkoutPlan)  # a redelivery, within the window
+    await calls.call(key, Prompt((INSTRUCTIONS,), PROFILE), WorkoutPlan)
+    await calls.call(key, Prompt((INSTRUCTIONS,), PROFILE), WorkoutPlan)  # a redelivery, within the window
     assert (await _stats(sim))["responses_created_total"] == 1
     await asyncio.sleep(3)  # past the window: the provider has dropped the response
-    again = await calls.complete(key, [INSTRUCTIONS], PROFILE, WorkoutPlan)
+    again = await calls.call(key, Prompt((INSTRUCTIONS,), PROFILE), WorkoutPlan)
 
     assert isinstance(again.parsed, WorkoutPlan)
     assert (await _stats(sim))["responses_created_total"] == 2

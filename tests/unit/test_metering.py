@@ -4,8 +4,10 @@ import httpx
 import openai
 import pytest
 
+from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
 from service_runtime.llm import InvalidReply
-from service_runtime.metering import LlmMeter, outcome_of
+from service_runtime.llm.errors import METRIC_LABELS, classify
+from service_runtime.llm.metering import LlmMeter
 from service_runtime.metrics import LLM_CALLS, LLM_COST_USD, LLM_TOKENS
 
 
@@ -28,7 +30,32 @@ def _status_error(kind: type[openai.APIStatusError], status: int, code: str | No
     ],
 )
 def test_failures_map_to_a_bounded_outcome(exc: BaseException, outcome: str) -> None:
-    assert outcome_of(exc) == outcome
+    assert classify(exc).label == outcome
+    assert outcome in METRIC_LABELS
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "reason"),
+    [
+        (_status_error(openai.RateLimitError, 429), RetryLater, "llm_rate_limited"),
+        (_status_error(openai.RateLimitError, 429, "insufficient_quota"), GiveUp, "llm_quota_exhausted"),
+        (_status_error(openai.InternalServerError, 500), RetryLater, "llm_server_error"),
+        (_status_error(openai.BadRequestError, 400, "invalid_json_schema"), Misconfigured, "llm_misconfigured"),
+        (_status_error(openai.BadRequestError, 400, "invalid_value"), GiveUp, "llm_rejected_request"),
+        (_status_error(openai.ConflictError, 409), RetryLater, "llm_conflict"),
+        (TimeoutError(), RetryLater, "llm_timeout"),
+        (openai.APIConnectionError(request=httpx.Request("POST", "http://llm")), RetryLater, "llm_unreachable"),
+    ],
+)
+def test_one_table_gives_each_error_its_delivery_outcome(exc: BaseException, kind: type, reason: str) -> None:
+    outcome = classify(exc).outcome
+    assert isinstance(outcome, kind)
+    assert outcome.reason == reason
+
+
+def test_errors_that_are_not_the_providers_have_no_delivery_outcome() -> None:
+    assert classify(ValueError("a bug")).outcome is None
+    assert classify(InvalidReply("bad")).outcome is None
 
 
 async def test_cost_follows_the_price_table_and_dated_model_names_share_their_entry() -> None:

@@ -6,16 +6,18 @@ import uuid
 
 import pytest
 
-from contracts.events import LlmUsage, PlanGenerated, PlanRequested
+from contracts.events import PlanGenerated, PlanRequested
 from contracts.plan import WorkoutPlan
 from llm_simulator.faults import broken
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import skeleton_of, write_plan
 from service_runtime.delivery import GiveUp
+from service_runtime.llm.fake import ScriptedCalls
 from services.planner.cancellation import Cancellations
-from services.planner.planning import PlanDraft, Planning, PromptPolicy
+from services.planner.planning import Planning, PromptPolicy
 from services.planner.quality import plan_problems, requested_days
-from tests.fakes import InMemoryCancelledMarks, InMemoryDraftStore, RecordingPublisher
+from services.planner.single import SingleCall
+from tests.fakes import InMemoryCancelledMarks, InMemoryGeneratedPlans, RecordingPublisher
 
 PROFILES = [
     "I want to build muscle, 3x per week, I have a full gym",
@@ -65,34 +67,19 @@ def test_a_heavier_deload_is_a_problem() -> None:
     assert any("deload week 4" in p for p in plan_problems(plan.model_copy(update={"weeks": weeks}), profile="3x"))
 
 
-class SequenceWriter:
-    """Writes the given plans in turn (the last one forever)."""
-
-    prompt_version = "fake-v1"
-
-    def __init__(self, plans: list[WorkoutPlan]) -> None:
-        self.plans = plans
-        self.calls = 0
-        self.abandoned = 0
-
-    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
-        plan = self.plans[min(self.calls, len(self.plans) - 1)]
-        self.calls += 1
-        return PlanDraft(plan, LlmUsage(model="fake", prompt_tokens=10, completion_tokens=100))
-
-    async def abandon(self, request_id: uuid.UUID) -> None:
-        self.abandoned += 1
+def sequence(plans: list[WorkoutPlan]) -> ScriptedCalls:
+    """Calls answered with the given plans in turn (the last one forever)."""
+    return ScriptedCalls(lambda key, prompt, reply_type: plans[0] if len(plans) == 1 else plans.pop(0))
 
 
-def _planning(writer: SequenceWriter, publisher: RecordingPublisher) -> Planning:
+def _planning(calls: ScriptedCalls, publisher: RecordingPublisher) -> Planning:
     return Planning(
-        writer,
-        InMemoryDraftStore(),
+        SingleCall(calls, tries=2),
+        InMemoryGeneratedPlans(),
         publisher,
         progress=publisher,
         cancellations=Cancellations(InMemoryCancelledMarks()),
         policy=PromptPolicy(100, allow_override=False),
-        quality_attempts=2,
     )
 
 
@@ -104,14 +91,14 @@ def test_a_broken_plan_is_written_again_and_the_good_one_published() -> None:
     profile = PROFILES[0]
     good = write_plan(read_intent(profile, ""), random.Random(5))
     bad = WorkoutPlan.model_validate_json(broken(good.model_dump_json()))
-    writer, publisher = SequenceWriter([bad, good]), RecordingPublisher()
+    calls, publisher = sequence([bad, good]), RecordingPublisher()
 
-    asyncio.run(_planning(writer, publisher).plan_requested(_request(profile)))
+    asyncio.run(_planning(calls, publisher).plan_requested(_request(profile)))
 
     (generated,) = publisher.of_type(PlanGenerated)
     assert isinstance(generated, PlanGenerated)
     assert generated.plan == good
-    assert (writer.calls, writer.abandoned) == (2, 1)
+    assert (len(calls.paid), len(calls.forgotten)) == (2, 1)
     assert generated.usage.calls == 2  # both paid calls are accounted for
 
 
@@ -119,13 +106,13 @@ def test_a_plan_that_stays_broken_ends_the_request_with_plan_quality() -> None:
     profile = PROFILES[0]
     good = write_plan(read_intent(profile, ""), random.Random(6))
     bad = WorkoutPlan.model_validate_json(broken(good.model_dump_json()))
-    writer, publisher = SequenceWriter([bad]), RecordingPublisher()
+    calls, publisher = sequence([bad]), RecordingPublisher()
 
     with pytest.raises(GiveUp) as failure:
-        asyncio.run(_planning(writer, publisher).plan_requested(_request(profile)))
+        asyncio.run(_planning(calls, publisher).plan_requested(_request(profile)))
 
     assert failure.value.reason == "plan_quality"
-    assert writer.calls == 2
+    assert len(calls.paid) == 2
     assert publisher.events == []
 
 

@@ -5,12 +5,12 @@ import pytest
 
 from contracts.events import ExerciseProfileNeeded, PlanCancelled, PlanGenerated, PlanRequested
 from services.planner.cancellation import Cancellations
-from services.planner.catalogue import distinct_by_key, exercise_key, exercise_refs
+from services.planner.exercise_keys import distinct_by_key, exercise_key, exercise_refs
 from services.planner.planning import INSTRUCTIONS, PREFERENCES_HEADING, Planning, PromptPolicy, prompt_for
 from tests.fakes import (
     FakePlanWriter,
     InMemoryCancelledMarks,
-    InMemoryDraftStore,
+    InMemoryGeneratedPlans,
     RecordingPublisher,
     sample_plan,
 )
@@ -23,7 +23,7 @@ def planning_with(
 ) -> Planning:
     cancellations = cancellations or Cancellations(InMemoryCancelledMarks())
     return Planning(
-        writer, InMemoryDraftStore(), publisher, progress=publisher, cancellations=cancellations, policy=POLICY
+        writer, InMemoryGeneratedPlans(), publisher, progress=publisher, cancellations=cancellations, policy=POLICY
     )
 
 

@@ -1,8 +1,8 @@
-"""When the planner looks at a background response again (``services/planner/polling.py``)."""
+"""When the planner looks at a background response again (``service_runtime/llm/polling.py``)."""
 
 import pytest
 
-from services.planner.polling import PollSchedule
+from service_runtime.llm.polling import PollSchedule
 
 
 def test_until_a_kind_has_finished_once_the_fixed_interval_applies() -> None:

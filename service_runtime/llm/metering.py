@@ -10,15 +10,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-import openai
-
 from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
-from service_runtime.llm import InvalidReply
+from service_runtime.llm.errors import METRIC_LABELS, classify
 from service_runtime.logs import current_request_id
 from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS, llm_at_zero
 
-__all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "outcome_of"]
+__all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices"]
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +29,6 @@ DEFAULT_PRICES: Prices = {
     "gpt-4o": (2.50, 10.00),
     "gpt-4.1": (2.00, 8.00),
 }
-
-
-def outcome_of(exc: BaseException) -> str:
-    """A bounded label for a failed call."""
-    if isinstance(exc, InvalidReply):
-        return "invalid_reply"
-    if isinstance(exc, openai.RateLimitError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        inner = body.get("error", body) if isinstance(body, dict) else {}
-        return "quota" if isinstance(inner, dict) and inner.get("code") == "insufficient_quota" else "rate_limited"
-    if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection"
-    if isinstance(exc, openai.InternalServerError):
-        return "server_error"
-    return "other"
 
 
 Stage = Literal["planner", "profiler"]
@@ -69,7 +50,7 @@ class LlmMeter:
         self._ledger = ledger
         self._unpriced: set[str] = set()
         if model is not None:
-            llm_at_zero(stage, self._priced_name(model))
+            llm_at_zero(stage, self._priced_name(model), METRIC_LABELS)
 
     async def record(
         self,
@@ -116,7 +97,7 @@ class LlmMeter:
 
     def failed(self, model: str, exc: BaseException, seconds: float) -> None:
         """A call that got no answer (nothing billed)."""
-        self._count(model, outcome_of(exc), seconds)
+        self._count(model, classify(exc).label, seconds)
 
     def _count(self, model: str, outcome: str, seconds: float) -> None:
         priced = self._priced_name(model)

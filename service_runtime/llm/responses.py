@@ -1,30 +1,28 @@
-"""Re-attaching LLM calls: OpenAI's Responses API in background mode.
+"""The re-attaching adapter of ``StructuredCalls``: OpenAI's Responses API in background mode.
 
 ``responses.create(background=True)`` returns a response id at once while the model writes. The
-id goes into a key-value record (``ResponseIds``) under the call's key (a request id, or a request
-id and a part) *before* the planner starts waiting, so a request redelivered after a crash, a kill
-or a lost lease finds the id and waits for that same response: each call is paid for once. The
-waiting is polling (``responses.retrieve``), which costs nothing but a short request.
+id goes into a record (``ResponseIds``, a key-value bucket in production) under the call's key
+*before* the adapter starts waiting, so a call made again under that key (a request redelivered
+after a crash, a kill or a lost lease, on any replica) finds the id and waits for that same
+response: each call is paid for once. The waiting is polling (``responses.retrieve``, scheduled by
+``polling.PollSchedule``), which costs nothing but a short request.
 
-``BackgroundCalls`` makes such calls for any reply type: the single-call ``BackgroundPlanWriter``
-here uses it for whole plans, ``parallel.py`` for the skeleton and each week.
-
-Outcomes: ``completed`` is validated against the reply type; an invalid or ``incomplete`` reply is
-regenerated (a new response replaces the record) up to ``attempts`` times per delivery;
-``failed`` is transient (``RetryLater``), ``cancelled`` final (``GiveUp("llm_cancelled")``); a
-response the provider no longer knows (404) is replaced by a new one. Transport errors map
-through ``service_runtime.llm.delivery_outcome``: the consumer owns retries of the create call
-(and a redelivery re-attaches for free), while a poll that fails transiently, or reads a body
-that is not a response, is just made again at the next interval: the paid-for response is
-whole at the provider.
+Outcomes: ``completed`` is validated against the reply type; an invalid or ``incomplete`` reply
+raises ``InvalidReply`` and its record is forgotten (the next call under the key buys anew);
+``failed`` is transient (``RetryLater``) unless its code says otherwise, ``cancelled`` final
+(``GiveUp("llm_cancelled")``); a response the provider no longer knows (404) is replaced by a new
+one. Errors map through ``errors.classify``: the consumer owns retries of the create call (and a
+redelivery re-attaches for free), while a poll that fails transiently, or reads a body that is not
+a response, is just made again at the next interval: the paid-for response is whole at the
+provider.
 """
 
 import asyncio
 import logging
 import random
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import openai
@@ -32,15 +30,15 @@ import pydantic
 from openai.types.responses import Response, ResponseFormatTextConfigParam, ResponseInputParam
 
 from contracts.events import LlmUsage
-from contracts.plan import WorkoutPlan
 from service_runtime.delivery import GiveUp, RetryLater
-from service_runtime.llm import InvalidReply, StructuredReply, delivery_outcome, reply_problem
-from service_runtime.metering import LlmMeter
+from service_runtime.llm.errors import InvalidReply, classify, reply_problem
+from service_runtime.llm.metering import LlmMeter
+from service_runtime.llm.polling import PollSchedule
+from service_runtime.llm.port import Prompt, StructuredReply
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import responses_text_format
-from services.planner.planning import PLAN_PROMPT, PlanDraft
-from services.planner.polling import PollSchedule
-from services.planner.response_ids import RecordConflict, ResponseRecord
+
+__all__ = ["BackgroundResponses", "RecordConflict", "ResponseIds", "ResponseRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +50,28 @@ _TRANSIENT_FAILURES = frozenset({"server_error", "rate_limit_exceeded", "vector_
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 
 
+@dataclass(frozen=True)
+class ResponseRecord:
+    """The response a call waits for.
+
+    ``created_at`` is wall-clock (epoch seconds) so a deadline spans processes; ``calls`` counts
+    the responses created under the key so far, this one included; ``revision`` is the record's
+    revision when read or written, for compare-and-set.
+    """
+
+    response_id: str
+    created_at: float
+    calls: int
+    revision: int = 0
+
+
+class RecordConflict(Exception):
+    """Another process recorded a response under the key since this one last read it."""
+
+
 class ResponseIds(Protocol):
-    """Where each call's response id is recorded, by the call's key (see ``response_ids.py``)."""
+    """Where each call's response id is recorded, by the call's key. Writes are compare-and-set
+    on the record's revision, so two replicas racing on one call agree on one response."""
 
     async def get(self, key: str) -> ResponseRecord | None: ...
 
@@ -62,24 +80,7 @@ class ResponseIds(Protocol):
     async def forget(self, key: str, record: ResponseRecord) -> None: ...
 
 
-class BackgroundPlanWriter:
-    """Writes a plan with one background response per request, re-attaching to it after a crash."""
-
-    prompt_version = PLAN_PROMPT.version
-
-    def __init__(self, calls: "BackgroundCalls") -> None:
-        self._calls = calls
-
-    async def write(self, request_id: uuid.UUID, instructions: list[str], user_profile: str) -> PlanDraft:
-        reply = await self._calls.complete(str(request_id), instructions, user_profile, WorkoutPlan)
-        return PlanDraft(plan=reply.parsed, usage=reply.usage)
-
-    async def abandon(self, request_id: uuid.UUID) -> None:
-        """Cancel the request's response at the provider, if one is recorded, and forget it."""
-        await self._calls.abandon(str(request_id))
-
-
-class BackgroundCalls:
+class BackgroundResponses:
     """Structured-output calls as background responses, each recorded under a key so that
     whichever process handles the key next re-attaches to it instead of buying it again."""
 
@@ -90,7 +91,6 @@ class BackgroundCalls:
         *,
         model: str,
         deadline_seconds: float,
-        attempts: int,
         poll_interval_seconds: float,
         max_concurrent_polls: int = 32,
         store: bool = True,
@@ -100,9 +100,8 @@ class BackgroundCalls:
         self._client = client
         self._meter = meter
         self._ids = ids
-        self._model = model
+        self.model = model
         self._deadline = deadline_seconds
-        self._attempts = attempts
         self._schedule = PollSchedule(poll_interval_seconds)
         self._store = store
         # Polls in flight at once. Replies that land together would otherwise all be read, parsed
@@ -110,68 +109,51 @@ class BackgroundCalls:
         self._polls = asyncio.Semaphore(max_concurrent_polls)
         self._clock = clock
 
-    async def complete(
-        self,
-        key: str,
-        system: Sequence[str],
-        user: str,
-        reply_type: type[ReplyT],
-        *,
-        invalid_is_transient: bool = False,
-        attempts: int | None = None,
-    ) -> StructuredReply[ReplyT]:
-        """The validated reply of the call recorded under ``key``: the recorded response if there
-        is one (however it ends), else a new one. Invalid replies are regenerated until there have
-        been ``attempts`` (default: the constructor's) in all; then ``GiveUp("invalid_llm_reply")``,
-        or ``RetryLater`` if ``invalid_is_transient``."""
-        prompt: ResponseInputParam = [{"role": "system", "content": text} for text in system]
-        prompt.append({"role": "user", "content": user})
+    async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
+        """The validated reply of the response recorded under ``key`` (however it ends), else of a
+        new one; ``InvalidReply`` (the record forgotten) when it is not usable."""
+        messages: ResponseInputParam = [{"role": "system", "content": text} for text in prompt.system]
+        messages.append({"role": "user", "content": prompt.user})
         text_format = responses_text_format(reply_type)
-        cap = output_cap(self._model, reply_type)
-        input_tokens = output_tokens = judged = lost = 0
-        budget = attempts or self._attempts
+        cap = output_cap(self.model, reply_type)
+        input_tokens = output_tokens = lost = 0
         record = await self._ids.get(key)
         if record is not None:
             log.info("%s: re-attaching to response %s", key, record.response_id)
-        # None: the next round starts a new response (replacing ``record`` in the key-value store).
+        # None: the next round starts a new response (replacing ``record``).
         attach = record
         while True:
             created: Response | None = None
             if attach is None:
-                record, created = await self._start(key, prompt, text_format, cap, replacing=record)
+                record, created = await self._start(key, messages, text_format, cap, replacing=record)
                 attach = record
             response = await self._wait(key, attach, created, reply_type.__name__)
-            if response is None:
-                lost += 1
-                if lost > 1:
-                    # A provider that forgets responses this fast is not keeping them at all.
-                    raise RetryLater("llm_response_lost")
-                log.warning("%s: response %s is gone; starting a new one", key, attach.response_id)
-                attach = None
-                continue
-            if response.status == "completed" and response.completed_at is not None:
-                self._schedule.finished(reply_type.__name__, response.completed_at - response.created_at)
-            if response.usage is not None:
-                input_tokens += response.usage.input_tokens
-                output_tokens += response.usage.output_tokens
-            verdict = await self._judge_metered(key, attach, response, reply_type)
-            if not isinstance(verdict, InvalidReply):
-                usage = LlmUsage(
-                    model=response.model or self._model,
-                    prompt_tokens=input_tokens,
-                    completion_tokens=output_tokens,
-                    calls=attach.calls,
-                )
-                return StructuredReply(verdict, usage)
-            judged += 1
-            log.warning("%s: reply %d/%d is unusable: %s", key, judged, budget, verdict)
-            if judged >= budget:
-                # Not to be re-attached to: the next delivery, if any, asks afresh.
-                await self._ids.forget(key, attach)
-                if invalid_is_transient:
-                    raise RetryLater("invalid_llm_reply")
-                raise GiveUp("invalid_llm_reply", f"{judged} attempt(s); last: {verdict}")
+            if response is not None:
+                break
+            lost += 1
+            if lost > 1:
+                # A provider that forgets responses this fast is not keeping them at all.
+                raise RetryLater("llm_response_lost")
+            log.warning("%s: response %s is gone; starting a new one", key, attach.response_id)
             attach = None
+        if response.status == "completed" and response.completed_at is not None:
+            self._schedule.finished(reply_type.__name__, response.completed_at - response.created_at)
+        if response.usage is not None:
+            input_tokens += response.usage.input_tokens
+            output_tokens += response.usage.output_tokens
+        usage = LlmUsage(
+            model=response.model or self.model,
+            prompt_tokens=input_tokens,
+            completion_tokens=output_tokens,
+            calls=attach.calls,
+        )
+        verdict = await self._judge_metered(key, attach, response, reply_type)
+        if isinstance(verdict, InvalidReply):
+            # Not to be re-attached to: the next call under the key asks afresh.
+            await self._ids.forget(key, attach)
+            log.warning("%s: the reply is unusable: %s", key, verdict)
+            raise InvalidReply(str(verdict), usage)
+        return StructuredReply(verdict, usage)
 
     async def forget(self, key: str) -> None:
         """Forget the response recorded under ``key`` (its reply is used up): the next call asks anew."""
@@ -198,7 +180,7 @@ class BackgroundCalls:
         """Create a response and record its id; if another process recorded one first, use theirs."""
         try:
             response = await self._client.responses.create(
-                model=self._model,
+                model=self.model,
                 input=prompt,
                 text={"format": text_format},
                 max_output_tokens=max_output_tokens if max_output_tokens is not None else openai.omit,
@@ -208,8 +190,8 @@ class BackgroundCalls:
             )
         except Exception as exc:
             if self._meter is not None:
-                self._meter.failed(self._model, exc, 0.0)
-            raise _outcome(exc) from exc
+                self._meter.failed(self.model, exc, 0.0)
+            raise _outcome_of(exc) from exc
         record = ResponseRecord(response.id, self._clock(), (replacing.calls if replacing else 0) + 1)
         try:
             stored = await self._record(key, record, replacing)
@@ -299,7 +281,7 @@ class BackgroundCalls:
                 usage = response.usage
                 cached = usage.input_tokens_details.cached_tokens if usage and usage.input_tokens_details else 0
                 await self._meter.record(
-                    response.model or self._model,
+                    response.model or self.model,
                     outcome,
                     max(0.0, self._clock() - record.created_at),
                     prompt_tokens=usage.input_tokens if usage else 0,
@@ -350,12 +332,12 @@ class BackgroundCalls:
                 return await self._client.responses.retrieve(response_id)
         except openai.NotFoundError:
             return None
-        except (ValueError, openai.APIResponseValidationError) as exc:
-            # A body that is not a response (cut short, a proxy's error page): the response itself
-            # is whole at the provider, and the next retrieval reads it again.
+        except ValueError as exc:
+            # A body that is not JSON (cut short, a proxy's error page): the response itself is
+            # whole at the provider, and the next retrieval reads it again.
             raise RetryLater("llm_unreadable_response") from exc
         except Exception as exc:
-            raise _outcome(exc) from exc
+            raise _outcome_of(exc) from exc
 
     async def _cancel_quietly(self, response_id: str) -> None:
         """Best effort: a response left running costs money but breaks nothing."""
@@ -365,7 +347,7 @@ class BackgroundCalls:
             log.warning("could not cancel response %s: %s", response_id, exc)
 
 
-def _outcome(exc: Exception) -> Exception:
+def _outcome_of(exc: Exception) -> Exception:
     """The delivery outcome of an SDK error, or the error itself when it is not one."""
-    outcome = delivery_outcome(exc)
+    outcome = classify(exc).outcome
     return outcome if outcome is not None else exc

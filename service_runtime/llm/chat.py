@@ -1,0 +1,173 @@
+"""The portable adapter of ``StructuredCalls``: one structured-output chat completion per call.
+
+Works with any OpenAI-compatible server. A call lives only in its connection: cut short (a crash,
+a cancel) it cannot be resumed, so ``forget`` and ``abandon`` have nothing to do. Streaming keeps a
+long call alive chunk by chunk; ``deadline_seconds`` bounds the whole call, whatever the SDK's
+per-chunk read timeout.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TypeVar
+
+import openai
+import pydantic
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionMessageParam
+
+from contracts.events import LlmUsage
+from service_runtime.llm.errors import InvalidReply, classify, reply_problem
+from service_runtime.llm.metering import LlmMeter
+from service_runtime.llm.port import Prompt, StructuredReply
+from service_runtime.model_limits import output_cap
+from service_runtime.strict_schema import chat_response_format
+from service_runtime.tracing import llm_call
+
+__all__ = ["ChatCompletions"]
+
+ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+
+
+class ChatCompletions:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        deadline_seconds: float,
+        stream: bool = True,
+        meter: LlmMeter | None = None,
+    ) -> None:
+        self._client = client
+        self.model = model
+        self._deadline = deadline_seconds
+        self._stream = stream
+        self._meter = meter
+
+    async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._deadline):
+                with llm_call(self.model) as span:
+                    raw = await self._complete(prompt, reply_type)
+                    span.replied(
+                        raw.model,
+                        input_tokens=raw.prompt_tokens,
+                        output_tokens=raw.completion_tokens,
+                        finish_reason=raw.finish_reason,
+                    )
+        except Exception as exc:
+            if self._meter is not None:
+                self._meter.failed(self.model, exc, time.monotonic() - started)
+            if (outcome := classify(exc).outcome) is not None:
+                raise outcome from exc
+            raise
+        usage = LlmUsage(model=raw.model, prompt_tokens=raw.prompt_tokens, completion_tokens=raw.completion_tokens)
+        try:
+            parsed = raw.validated(reply_type, usage)
+        except InvalidReply:
+            await self._meter_reply(raw, "invalid_reply", started)
+            raise
+        await self._meter_reply(raw, "ok", started)
+        return StructuredReply(parsed, usage)
+
+    async def forget(self, key: str) -> None:
+        """Nothing is kept: a chat call lives only in its connection."""
+
+    async def abandon(self, key: str) -> None:
+        """Nothing runs on: stopping the call closed its connection, and the provider stops with it."""
+
+    async def _meter_reply(self, raw: "_RawReply", outcome: str, started: float) -> None:
+        if self._meter is not None:
+            await self._meter.record(
+                raw.model,
+                outcome,
+                time.monotonic() - started,
+                prompt_tokens=raw.prompt_tokens,
+                completion_tokens=raw.completion_tokens,
+                cached_tokens=raw.cached_tokens,
+            )
+
+    async def _complete(self, prompt: Prompt, reply_type: type[pydantic.BaseModel]) -> "_RawReply":
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": text} for text in prompt.system]
+        messages.append({"role": "user", "content": prompt.user})
+        response_format = chat_response_format(reply_type)
+        cap = output_cap(self.model, reply_type)
+        max_completion_tokens = cap if cap is not None else openai.omit
+        if not self._stream:
+            completion = await self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                response_format=response_format,
+                max_completion_tokens=max_completion_tokens,
+            )
+            choice = completion.choices[0]
+            return _RawReply(
+                model=completion.model or self.model,
+                content=choice.message.content or "",
+                refusal=choice.message.refusal or "",
+                finish_reason=choice.finish_reason,
+                prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
+                completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
+                cached_tokens=_cached(completion.usage),
+            )
+        # Raw deltas, validated once at the end. The SDK's ``.stream()`` helper re-parses the partial
+        # JSON on every chunk: at a thousand concurrent plans that saturates the event loop, leases
+        # are renewed late and plans get redelivered and bought twice (see docs/reliability.md).
+        reply = _RawReply(model=self.model)
+        content: list[str] = []
+        refusal: list[str] = []
+        chunks = await self._client.chat.completions.create(
+            model=self.model,
+            messages=messages,
+            response_format=response_format,
+            stream=True,
+            stream_options={"include_usage": True},
+            max_completion_tokens=max_completion_tokens,
+        )
+        async with chunks:
+            async for chunk in chunks:
+                reply.model = chunk.model or reply.model
+                if chunk.usage is not None:
+                    reply.prompt_tokens = chunk.usage.prompt_tokens
+                    reply.completion_tokens = chunk.usage.completion_tokens
+                    reply.cached_tokens = _cached(chunk.usage)
+                for part in chunk.choices:
+                    if part.delta.content:
+                        content.append(part.delta.content)
+                    if part.delta.refusal:
+                        refusal.append(part.delta.refusal)
+                    if part.finish_reason is not None:
+                        reply.finish_reason = part.finish_reason
+        reply.content = "".join(content)
+        reply.refusal = "".join(refusal)
+        return reply
+
+
+@dataclass
+class _RawReply:
+    model: str
+    content: str = ""
+    refusal: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def validated(self, reply_type: type[ReplyT], usage: LlmUsage) -> ReplyT:
+        if self.finish_reason == "length":
+            raise InvalidReply("the reply was truncated (finish_reason=length)", usage)
+        if self.finish_reason == "content_filter":
+            raise InvalidReply("the reply was cut by the content filter", usage)
+        if self.refusal:
+            raise InvalidReply(f"the model refused: {self.refusal[:200]}", usage)
+        try:
+            return reply_type.model_validate_json(self.content)
+        except pydantic.ValidationError as exc:
+            raise reply_problem(exc, usage) or InvalidReply(str(exc), usage) from exc
+
+
+def _cached(usage: CompletionUsage | None) -> int:
+    details = usage.prompt_tokens_details if usage is not None else None
+    return (details.cached_tokens or 0) if details is not None else 0

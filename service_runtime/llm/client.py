@@ -1,0 +1,51 @@
+"""The OpenAI client as every LLM-calling service builds it, and what a service checks before it starts.
+
+One layer owns retries: the JetStream consumer (bounded by ``max_deliver``, with delays that
+honour Retry-After). The SDK's own retries are off, so a message's attempts are the only paid
+attempts: no 3 SDK tries x 5 deliveries = 15 calls.
+"""
+
+import logging
+from collections.abc import Iterable
+
+import openai
+import pydantic
+from pydantic import Field, SecretStr
+
+from service_runtime.model_limits import limits_of
+from service_runtime.settings import ServiceSettings
+from service_runtime.strict_schema import check_wire_schemas
+
+__all__ = ["LlmSettings", "build_openai_client", "check_llm_setup"]
+
+log = logging.getLogger(__name__)
+
+
+class LlmSettings(ServiceSettings):
+    """Settings of a service that calls an OpenAI-compatible server."""
+
+    openai_api_key: SecretStr = Field(validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    # The SDK's timeout is per read (per streamed chunk), not a total; the total is ours.
+    llm_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="LLM_READ_TIMEOUT_SECONDS")
+    # USD per million tokens, {"model": [prompt, completion]} as JSON; unset = OpenAI's list prices
+    # for the common models (service_runtime.llm.metering.DEFAULT_PRICES).
+    llm_prices: dict[str, tuple[float, float]] | None = Field(None, validation_alias="LLM_PRICES")
+
+
+def check_llm_setup(model: str, reply_types: Iterable[type[pydantic.BaseModel]]) -> None:
+    """What a service checks before it starts: every schema it will send is one the provider
+    accepts (else ``WireSchemaError``, naming the keyword and its path), and the model is one we
+    know the output limit of (else a warning: calls then carry only their reply types' caps)."""
+    check_wire_schemas(reply_types)
+    if limits_of(model) is None:
+        log.warning("model %r is not in service_runtime.model_limits: its output limit is unknown", model)
+
+
+def build_openai_client(settings: LlmSettings) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=0,
+        timeout=openai.Timeout(settings.llm_read_timeout_seconds, connect=10.0),
+    )

@@ -1,0 +1,76 @@
+"""An in-memory ``StructuredCalls``, shipped beside the real adapters (as httpx ships
+``MockTransport`` beside its transports) so use cases are tested without a provider."""
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pydantic
+
+from contracts.events import LlmUsage
+from service_runtime.llm.errors import InvalidReply
+from service_runtime.llm.port import Prompt, StructuredReply
+
+__all__ = ["Answer", "ScriptedCalls"]
+
+ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+# What a paid call gets: a reply, an ``InvalidReply`` (billed, unusable) or another exception to
+# raise (``RetryLater``, ``GiveUp``, ...). May be a coroutine, to hold the call open.
+Outcome = pydantic.BaseModel | BaseException
+Answer = Callable[[str, Prompt, type[Any]], Outcome | Awaitable[Outcome]]
+
+
+class ScriptedCalls:
+    """Replies come from ``answer(key, prompt, reply_type)``, one per paid call.
+
+    ``reattach=True`` behaves like background responses: a call keeps running when its caller is
+    cancelled, and its reply is kept under its key until ``forget``/``abandon``, so a call under
+    that key again re-attaches to it without paying. Otherwise it behaves like a chat call, which
+    lives only as long as its caller. ``paid``, ``forgotten`` and ``abandoned`` list the keys."""
+
+    def __init__(self, answer: Answer, *, model: str = "fake-model", reattach: bool = False) -> None:
+        self.model = model
+        self._answer = answer
+        self._reattach = reattach
+        self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self.paid: list[str] = []
+        self.forgotten: list[str] = []
+        self.abandoned: list[str] = []
+
+    async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
+        task = self._running.get(key) if self._reattach else None
+        if task is None:
+            self.paid.append(key)
+            task = asyncio.ensure_future(self._reply(key, prompt, reply_type))
+            if self._reattach:
+                self._running[key] = task
+        try:
+            # Shielded where the provider would keep writing after the caller is gone.
+            outcome = await (asyncio.shield(task) if self._reattach else task)
+        except asyncio.CancelledError:
+            if not self._reattach:
+                task.cancel()
+            raise
+        usage = LlmUsage(model=self.model, prompt_tokens=len(prompt.user) // 4 + 100, completion_tokens=500)
+        if isinstance(outcome, InvalidReply):
+            self._running.pop(key, None)
+            raise InvalidReply(str(outcome), usage)
+        if isinstance(outcome, BaseException):
+            self._running.pop(key, None)
+            raise outcome
+        assert isinstance(outcome, reply_type), f"the script answered {type(outcome).__name__} to a {reply_type}"
+        return StructuredReply(outcome, usage)
+
+    async def forget(self, key: str) -> None:
+        self.forgotten.append(key)
+        self._running.pop(key, None)
+
+    async def abandon(self, key: str) -> None:
+        self.abandoned.append(key)
+        if (task := self._running.pop(key, None)) is not None:
+            task.cancel()
+
+    async def _reply(self, key: str, prompt: Prompt, reply_type: type[Any]) -> Outcome:
+        answered = self._answer(key, prompt, reply_type)
+        return await answered if inspect.isawaitable(answered) else answered
