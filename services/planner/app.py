@@ -8,18 +8,16 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from contracts import streams
+from contracts import roster, streams
 from contracts.events import PlanCancelled, PlanRequested
 from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
-from service_runtime.failures import fail_request_on_give_up
-from service_runtime.health import worker_app
 from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_setup
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.responses import BackgroundResponses
+from service_runtime.worker import Route, Wiring, create_worker
 from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
 from services.planner.settings import PlannerSettings
@@ -35,17 +33,10 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     check_llm_setup(
         settings.model, [PlanSkeleton, TrainingWeek] if settings.generation == "parallel" else [WorkoutPlan]
     )
-    halts = NoneHalted()
-    bus = EventBus(
-        settings.nats_url,
-        client_name="planner",
-        publish_timeout_seconds=settings.publish_timeout_seconds,
-        replicas=settings.stream_replicas,
-    )
 
     @asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        async with build_openai_client(settings) as client, bus:
+    async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
+        async with build_openai_client(settings) as client:
             state = await PlannerState.open(bus.jetstream, replicas=bus.replicas)
             meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=settings.model)
             # Two independent choices, two seams: how a call is made (the adapter) ...
@@ -85,37 +76,37 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
             cancellations = Cancellations(state.cancelled)
             planning = Planning(writer, state.plans, bus, progress=bus, cancellations=cancellations, policy=policy)
-
-            async def heard_cancel(message: Msg) -> None:
-                # Every replica hears each cancel as it is published and stops its own plan at once.
-                try:
-                    cancellations.heard(PlanCancelled.model_validate_json(message.data).request_id)
-                except ValidationError:
-                    log.warning("ignoring an unreadable %s message", PLAN_CANCELLED)
-
-            broadcast = await bus.broker.connection.subscribe(PLAN_CANCELLED, cb=heard_cancel)
-            plans = LeasedConsumer(
-                bus.jetstream,
-                settings.consumer(streams.PLANNER),
-                PlanRequested,
-                planning.plan_requested,
-                max_in_flight=settings.in_flight_limit,
-                on_give_up=fail_request_on_give_up(bus, "planner"),
+            yield Wiring(
+                [
+                    Route(streams.PLANNER, PlanRequested, planning.plan_requested),
+                    # Marking a cancel is cheap; one that cannot be marked is not worth failing a plan.
+                    Route(
+                        streams.PLANNER_CANCELLATIONS,
+                        PlanCancelled,
+                        planning.plan_cancelled,
+                        max_in_flight=16,
+                        fails_request=False,
+                    ),
+                ],
+                background=[_hearing_cancels(bus, cancellations)],
             )
-            cancels = LeasedConsumer(
-                bus.jetstream,
-                settings.consumer(streams.PLANNER_CANCELLATIONS),
-                PlanCancelled,
-                planning.plan_cancelled,
-                max_in_flight=16,
-            )
-            try:
-                async with consuming([plans, cancels], settings.shutdown_grace_seconds, halts):
-                    yield
-            finally:
-                await broadcast.unsubscribe()
 
-    async def nats_ready() -> bool:
-        return bus.is_connected
+    return create_worker(roster.PLANNER, settings, wiring, max_in_flight=settings.in_flight_limit)
 
-    return worker_app(lifespan, {"nats": nats_ready, "consumers": halts})
+
+@asynccontextmanager
+async def _hearing_cancels(bus: EventBus, cancellations: Cancellations) -> AsyncIterator[None]:
+    """Every replica hears each cancel as it is published (a plain subscription, not the durable
+    consumer) and stops its own plan for that request at once."""
+
+    async def heard(message: Msg) -> None:
+        try:
+            cancellations.heard(PlanCancelled.model_validate_json(message.data).request_id)
+        except ValidationError:
+            log.warning("ignoring an unreadable %s message", PLAN_CANCELLED)
+
+    subscription = await bus.broker.connection.subscribe(PLAN_CANCELLED, cb=heard)
+    try:
+        yield
+    finally:
+        await subscription.unsubscribe()
