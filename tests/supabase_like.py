@@ -15,7 +15,8 @@ import asyncpg
 
 from contracts.events import PlanFailed
 from devstack import migrate
-from services.gateway.store import PostgresRequestStore, Quotas
+from services.gateway.postgres import PostgresRequests
+from services.gateway.requests import PlanRequests, Quotas
 from services.persister.plans import Completion
 from services.persister.postgres import PostgresPlanStore
 from tests.fakes import RecordingPublisher
@@ -129,7 +130,7 @@ async def request_to_completion(
     """A request accepted by the gateway's store and completed by the persister's, as in production
     (events handed over directly instead of over NATS); returns its request id and plan id."""
     publisher = RecordingPublisher()
-    gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=10, max_per_day=100))
+    gateway = PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(max_active=10, max_per_day=100))
     request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
     generated, profiled = events_for(request_id, user_id, names)
     persister = PostgresPlanStore(pool)
@@ -144,7 +145,7 @@ async def request_to_completion(
 async def request_to_failure(pool: asyncpg.Pool, user_id: uuid.UUID, reason: str) -> uuid.UUID:
     """A request accepted by the gateway's store that the persister marks failed."""
     publisher = RecordingPublisher()
-    gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=10, max_per_day=100))
+    gateway = PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(max_active=10, max_per_day=100))
     request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
     await PostgresPlanStore(pool).mark_failed(PlanFailed(request_id=request_id, stage="planner", reason=reason))
     return request_id

@@ -1,4 +1,4 @@
-"""The HTTP routes: translate a request into one store call and its result into a reply.
+"""The HTTP routes: translate a request into one use-case call (``PlanRequests``) and its result into a reply.
 
 Every route authenticates first (a FastAPI dependency), before any path or body validation, so
 an unauthenticated caller always gets 401 and nothing else.
@@ -25,7 +25,7 @@ from services.gateway.live import (
     parse_last_event_id,
     status_events,
 )
-from services.gateway.store import RequestStore
+from services.gateway.requests import PlanRequests
 from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot
 
 __all__ = ["GatewayContext", "authenticate", "router"]
@@ -35,7 +35,7 @@ __all__ = ["GatewayContext", "authenticate", "router"]
 class GatewayContext:
     """What the routes need, built by ``create_app`` and set on ``app.state.gateway`` at startup."""
 
-    store: RequestStore
+    requests: PlanRequests
     verifier: TokenVerifier
     limits: Limits
     feed: ProgressFeed
@@ -138,7 +138,7 @@ async def request_plan(request: Request, response: Response, caller: Caller, con
     """
     key = idempotency_key(request)
     body = await read_plan_request(request, context.limits)
-    accepted = await context.store.accept_request(
+    accepted = await context.requests.accept_request(
         user_id=caller.user_id,
         user_profile=body.user_profile,
         system_prompt=body.system_prompt,
@@ -162,7 +162,7 @@ async def list_requests(
     ] = None,
 ) -> RequestPage:
     """The caller's own requests, newest first."""
-    items = await context.store.list_requests(caller.user_id, limit=limit, after=cursor)
+    items = await context.requests.list_requests(caller.user_id, limit=limit, after=cursor)
     next_cursor = items[-1].request_id if len(items) == limit else None
     return RequestPage(items=items, next_cursor=next_cursor)
 
@@ -170,7 +170,7 @@ async def list_requests(
 @router.get("/v1/requests/{request_id}", operation_id="get_request", responses=_errors(401, 404, 422, 503))
 async def get_request(request_id: UUID, caller: Caller, context: Context) -> RequestSnapshot:
     """Where one of the caller's requests stands."""
-    snapshot = await context.store.get_request(caller.user_id, request_id)
+    snapshot = await context.requests.get_request(caller.user_id, request_id)
     if snapshot is None:
         raise _not_found()
     return snapshot
@@ -186,7 +186,7 @@ async def cancel_request(request_id: UUID, caller: Caller, context: Context) -> 
     """Cancel one of the caller's requests: it ends ``cancelled`` and no more LLM spend goes into it.
 
     Cancelling twice is harmless; a request that already completed or failed answers 409."""
-    snapshot = await context.store.cancel_request(caller.user_id, request_id)
+    snapshot = await context.requests.cancel_request(caller.user_id, request_id)
     if snapshot is None:
         raise _not_found()
     return snapshot
@@ -221,11 +221,11 @@ async def stream_request_events(
             [{"type": "value_error", "loc": ("header", "Last-Event-ID"), "msg": str(exc), "input": None}]
         ) from exc
     # Checked before the stream opens, so a stranger's id is a plain 404 and subscribes to nothing.
-    if await context.store.get_request(caller.user_id, request_id) is None:
+    if await context.requests.get_request(caller.user_id, request_id) is None:
         raise _not_found()
 
     async def snapshot() -> RequestSnapshot | None:
-        return await context.store.get_request(caller.user_id, request_id)
+        return await context.requests.get_request(caller.user_id, request_id)
 
     events = status_events(
         context.feed,
@@ -240,7 +240,7 @@ async def stream_request_events(
 @router.get("/v1/plans/{plan_id}", responses=_errors(401, 404, 422, 503))
 async def get_plan(plan_id: UUID, caller: Caller, context: Context) -> PlanView:
     """One of the caller's completed plans, weeks to days to entries with each exercise's profile."""
-    plan = await context.store.get_plan(caller.user_id, plan_id)
+    plan = await context.requests.get_plan(caller.user_id, plan_id)
     if plan is None:
         raise _not_found()
     return plan

@@ -24,9 +24,10 @@ from services.gateway.errors import InternalErrors, install_error_handlers
 from services.gateway.intake import Limits
 from services.gateway.jwks import JwksVerifier
 from services.gateway.live import JetStreamProgressFeed
+from services.gateway.postgres import PostgresRequests, open_pool
 from services.gateway.replies import NoStore
+from services.gateway.requests import PlanRequests, Quotas
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import PostgresRequestStore, Quotas, open_pool
 
 __all__ = ["CORS_ALLOWED_HEADERS", "create_app", "openapi_document"]
 
@@ -108,18 +109,17 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             )
             stack.push_async_callback(pool.close)
             watch_pool(pool)
-            store = PostgresRequestStore(
-                pool,
+            requests = PlanRequests(
+                PostgresRequests(pool, acquire_timeout_seconds=settings.db_timeout_seconds),
                 events,
                 bus,
                 quotas,
-                acquire_timeout_seconds=settings.db_timeout_seconds,
                 publish_wait_seconds=settings.publish_wait_seconds,
             )
             relay = partial(outbox.relay, pool, events, older_than_seconds=settings.outbox_relay_after_seconds)
             await stack.enter_async_context(every(settings.outbox_relay_interval_seconds, relay, name="outbox-relay"))
             app.state.gateway = api.GatewayContext(
-                store=store,
+                requests=requests,
                 verifier=verifier,
                 limits=limits,
                 feed=JetStreamProgressFeed(lambda: bus.jetstream),

@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.replies import allowed_methods
-from services.gateway.store import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
+from services.gateway.requests import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
 
 __all__ = [
     "ApiError",

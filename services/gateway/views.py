@@ -1,7 +1,7 @@
 """What the gateway answers with: read models of requests and plans, shaped for the app.
 
-The store builds them straight from SQL (no domain objects on the read side), the routes return
-them, and FastAPI serialises them with Pydantic.
+The Postgres adapter builds them straight from SQL (no domain objects on the read side), the use
+case hands them on, the routes return them, and FastAPI serialises them with Pydantic.
 """
 
 from datetime import datetime

@@ -10,7 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.gateway.store import PostgresRequestStore, Quotas
+from services.gateway.postgres import PostgresRequests
+from services.gateway.requests import PlanRequests, Quotas
 from services.persister.migrations import MIGRATIONS_DIR
 from services.persister.postgres import PostgresPlanStore, create_pool
 from tests.fakes import RecordingPublisher
@@ -235,7 +236,7 @@ async def test_a_new_request_on_the_original_database_completes_for_the_app(data
         pool = await create_pool(url, 1, 4)
         try:
             publisher = RecordingPublisher()
-            gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=3, max_per_day=20))
+            gateway = PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(max_active=3, max_per_day=20))
             request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
             generated, profiled = events_for(request_id, user_id, [LEGACY_EXERCISE, f"Row {uuid.uuid4().hex[:6]}"])
             persister = PostgresPlanStore(pool)

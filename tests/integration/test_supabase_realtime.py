@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 
 from devstack import PostgresServer
-from services.gateway.store import PostgresRequestStore, Quotas
+from services.gateway.postgres import PostgresRequests
+from services.gateway.requests import PlanRequests, Quotas
 from services.persister.postgres import PostgresPlanStore, create_pool
 from tests.fakes import RecordingPublisher
 from tests.integration.seeding import events_for, fresh_names
@@ -111,7 +112,7 @@ async def test_the_completing_update_reaches_the_realtime_publication_with_statu
     try:
         await add_auth_user(admin, user_id)
         publisher = RecordingPublisher()
-        gateway = PostgresRequestStore(pool, publisher, publisher, Quotas(max_active=3, max_per_day=20))
+        gateway = PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(max_active=3, max_per_day=20))
         request_id = await gateway.create_request(user_id=user_id, user_profile="3x a week", system_prompt=None)
         generated, profiled = events_for(request_id, user_id, fresh_names(2))
         persister = PostgresPlanStore(pool)

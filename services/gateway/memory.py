@@ -1,0 +1,235 @@
+"""An in-memory ``RequestRepository``, for the use case's fast tests and nothing else.
+
+It keeps what the Postgres adapter promises: one user's creations wait for each other (and every
+creation waits for one that read the global spend), a transaction's writes appear only when its
+block ends cleanly, reads are scoped to the caller, and the caps are checked with the insert.
+Plans appear only through ``add_plan``: the persister writes them, never the gateway.
+"""
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from contracts.events import Event, PlanRequested
+from contracts.progress import RequestStatus
+from services.gateway.repository import Admission, PriorRequest
+from services.gateway.requests import Unavailable
+from services.gateway.views import PlanView, RequestSnapshot
+
+__all__ = ["InMemoryRequests", "StoredRequest"]
+
+_DAY = timedelta(days=1)
+
+
+async def _round_trip() -> None:
+    """Let other tasks run, as a real database call would: without the locks, a burst interleaves."""
+    await asyncio.sleep(0)
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A request row as the fake holds it."""
+
+    snapshot: RequestSnapshot
+    user_id: UUID
+    user_profile: str
+    system_prompt: str | None
+    idempotency_key: str | None
+    cost_usd: float = 0.0
+
+
+class _Transaction:
+    """Writes kept aside until the repository applies them, when the block ends cleanly."""
+
+    def __init__(self, repository: "InMemoryRequests") -> None:
+        self._repository = repository
+        self.staged: dict[int, Event] = {}
+
+    async def stage(self, event: Event) -> int:
+        await _round_trip()
+        outbox_id = next(self._repository.outbox_ids)
+        self.staged[outbox_id] = event
+        return outbox_id
+
+
+class _Creation(_Transaction):
+    def __init__(self, repository: "InMemoryRequests", user_id: UUID, stack: AsyncExitStack) -> None:
+        super().__init__(repository)
+        self._user_id = user_id
+        self._stack = stack
+        self.inserted: StoredRequest | None = None
+        self._holds_global_lock = False
+
+    async def find_by_idempotency_key(self, key: str) -> PriorRequest | None:
+        await _round_trip()
+        for row in self._repository.rows_of(self._user_id):
+            if row.idempotency_key == key:
+                return PriorRequest(row.snapshot.request_id, row.snapshot.status, row.user_profile, row.system_prompt)
+        return None
+
+    async def spent_by_user(self, reserve_usd: float) -> float:
+        await _round_trip()
+        return self._repository.spent(self._repository.rows_of(self._user_id), reserve_usd)
+
+    async def spent_by_everyone(self, reserve_usd: float) -> float:
+        await _round_trip()
+        if not self._holds_global_lock:  # re-entrant, as Postgres's advisory locks are
+            await self._stack.enter_async_context(self._repository.global_lock)
+            self._holds_global_lock = True
+        return self._repository.spent(list(self._repository.requests.values()), reserve_usd)
+
+    async def insert_within_caps(
+        self, event: PlanRequested, idempotency_key: str | None, *, max_active: int, max_per_day: int
+    ) -> Admission:
+        await _round_trip()
+        now = self._repository.clock()
+        rows = self._repository.rows_of(self._user_id)
+        active = sum(1 for row in rows if row.snapshot.status == "processing")
+        recent = sorted((row.snapshot.created_at for row in rows if row.snapshot.created_at > now - _DAY), reverse=True)
+        wait = (recent[max_per_day - 1] + _DAY - now).total_seconds() if len(recent) >= max_per_day else None
+        if active >= max_active or wait is not None:
+            return Admission(False, active, wait)
+        snapshot = RequestSnapshot(
+            request_id=event.request_id,
+            status="processing",
+            stage="queued",
+            error=None,
+            plan_id=None,
+            created_at=now,
+            updated_at=now,
+            completed_at=None,
+        )
+        self.inserted = StoredRequest(snapshot, event.user_id, event.user_profile, event.system_prompt, idempotency_key)
+        return Admission(True, active, None)
+
+
+class _Cancellation(_Transaction):
+    def __init__(self, repository: "InMemoryRequests", current: StoredRequest) -> None:
+        super().__init__(repository)
+        self.row = current
+
+    @property
+    def current(self) -> RequestSnapshot:
+        return self.row.snapshot
+
+    async def mark_cancelled(self) -> RequestSnapshot:
+        await _round_trip()
+        now = self._repository.clock()
+        cancelled = self.row.snapshot.model_copy(
+            update={
+                "status": "cancelled",
+                "stage": "cancelled",
+                "error": "cancelled by the user",
+                "completed_at": now,
+                "updated_at": now,
+            }
+        )
+        self.row = replace(self.row, snapshot=cancelled)
+        return cancelled
+
+
+class InMemoryRequests:
+    """``RequestRepository`` in memory. Set ``available = False`` for an outage (``Unavailable``)."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
+        self.available = True
+        self.requests: dict[UUID, StoredRequest] = {}
+        # Staged events not yet confirmed as published: what the outbox relay would publish.
+        self.outbox: dict[int, Event] = {}
+        self.outbox_ids = itertools.count(1)
+        self.global_lock = asyncio.Lock()
+        self._user_locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._request_locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._plans: dict[UUID, tuple[UUID, PlanView, bool]] = {}
+
+    @asynccontextmanager
+    async def creating(self, user_id: UUID) -> AsyncIterator[_Creation]:
+        self._check_available()
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self._user_locks[user_id])
+            creation = _Creation(self, user_id, stack)
+            yield creation
+            if creation.inserted is not None:
+                self.requests[creation.inserted.snapshot.request_id] = creation.inserted
+            self.outbox.update(creation.staged)
+
+    @asynccontextmanager
+    async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
+        self._check_available()
+        async with self._request_locks[request_id]:
+            row = self.requests.get(request_id)
+            if row is None or row.user_id != user_id:
+                yield None
+                return
+            cancellation = _Cancellation(self, row)
+            yield cancellation
+            self.requests[request_id] = cancellation.row
+            self.outbox.update(cancellation.staged)
+
+    async def confirm(self, outbox_id: int) -> None:
+        self._check_available()
+        self.outbox.pop(outbox_id, None)
+
+    async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
+        self._check_available()
+        row = self.requests.get(request_id)
+        return None if row is None or row.user_id != user_id else row.snapshot
+
+    async def list_requests(self, user_id: UUID, *, limit: int, after: UUID | None) -> list[RequestSnapshot]:
+        self._check_available()
+        newest_first = sorted(
+            (row.snapshot for row in self.rows_of(user_id)), key=lambda s: (s.created_at, s.request_id), reverse=True
+        )
+        if after is not None:
+            cursor = await self.get_request(user_id, after)
+            if cursor is None:
+                return []
+            newest_first = [s for s in newest_first if (s.created_at, s.request_id) < (cursor.created_at, after)]
+        return newest_first[:limit]
+
+    async def get_plan(self, user_id: UUID, plan_id: UUID) -> PlanView | None:
+        self._check_available()
+        owner, plan, complete = self._plans.get(plan_id, (None, None, False))
+        return plan if owner == user_id and complete else None
+
+    # What the persister (or the ledger) would write, for tests to set the scene.
+
+    def add_plan(self, user_id: UUID, plan: PlanView, *, complete: bool = True) -> None:
+        self._plans[plan.plan_id] = (user_id, plan, complete)
+
+    def end(self, request_id: UUID, status: RequestStatus, *, cost_usd: float | None = None) -> None:
+        """Move a request to ``status`` (and its cost to ``cost_usd``), as the persister would."""
+        row = self.requests[request_id]
+        now = self.clock()
+        ended = None if status == "processing" else now
+        snapshot = row.snapshot.model_copy(
+            update={"status": status, "stage": status, "updated_at": now, "completed_at": ended}
+        )
+        cost = row.cost_usd if cost_usd is None else cost_usd
+        self.requests[request_id] = replace(row, snapshot=snapshot, cost_usd=cost)
+
+    # Shared by the transactions.
+
+    def rows_of(self, user_id: UUID) -> list[StoredRequest]:
+        return [row for row in self.requests.values() if row.user_id == user_id]
+
+    def spent(self, rows: list[StoredRequest], reserve_usd: float) -> float:
+        since = self.clock() - _DAY
+        return sum(
+            (
+                max(row.cost_usd, reserve_usd) if row.snapshot.status == "processing" else row.cost_usd
+                for row in rows
+                if row.snapshot.created_at > since
+            ),
+            0.0,
+        )
+
+    def _check_available(self) -> None:
+        if not self.available:
+            raise Unavailable("the in-memory database is switched off")
