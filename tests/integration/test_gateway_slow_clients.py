@@ -87,21 +87,23 @@ async def _until_closed(reader: asyncio.StreamReader, limit: float) -> tuple[flo
     return time.monotonic() - started, received
 
 
+async def _trickle(writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+    """A byte every 100 ms until ``stop`` (or the server hangs up)."""
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+        writer.write(b"a")
+        try:
+            await writer.drain()
+        except ConnectionError:
+            return
+
+
 async def _slowloris(gateway: Gateway, stop: asyncio.Event) -> tuple[float, bytes]:
     """Headers that never end: a byte every 100 ms, each keeping the connection busy."""
     reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
     writer.write(b"GET /v1/requests HTTP/1.1\r\nHost: gateway\r\nX-Trickle: ")
 
-    async def trickle() -> None:
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-            writer.write(b"a")
-            try:
-                await writer.drain()
-            except ConnectionError:
-                return
-
-    feeding = asyncio.create_task(trickle())
+    feeding = asyncio.create_task(_trickle(writer, stop))
     try:
         return await _until_closed(reader, HEADER_SECONDS + 10)
     finally:
@@ -121,16 +123,7 @@ async def _slow_body(gateway: Gateway, stop: asyncio.Event) -> tuple[float, byte
     await writer.drain()
     headers_sent = time.monotonic()
 
-    async def trickle() -> None:
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-            writer.write(b"a")
-            try:
-                await writer.drain()
-            except ConnectionError:
-                return
-
-    feeding = asyncio.create_task(trickle())
+    feeding = asyncio.create_task(_trickle(writer, stop))
     try:
         _, received = await _until_closed(reader, BODY_SECONDS + 10)
         return time.monotonic() - headers_sent, received
