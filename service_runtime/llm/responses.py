@@ -31,7 +31,8 @@ from openai.types.responses import Response, ResponseFormatTextConfigParam, Resp
 
 from contracts.events import LlmUsage
 from service_runtime.delivery import GiveUp, RetryLater
-from service_runtime.llm.errors import InvalidReply, classify, reply_problem
+from service_runtime.llm.errors import InvalidReply, classify
+from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
@@ -41,10 +42,6 @@ from service_runtime.strict_schema import responses_text_format
 __all__ = ["BackgroundResponses", "RecordConflict", "ResponseIds", "ResponseRecord"]
 
 log = logging.getLogger(__name__)
-
-_TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
-# A failed response with one of these codes may succeed when asked again; others will not.
-_TRANSIENT_FAILURES = frozenset({"server_error", "rate_limit_exceeded", "vector_store_timeout"})
 
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
@@ -236,13 +233,13 @@ class BackgroundResponses:
                     return None
             except RetryLater as exc:
                 delay = self._poll_failed(key, record, exc)
-        if response is not None and response.status in _TERMINAL:
+        if response is not None and response.status in TERMINAL:
             return response
         remaining = record.created_at + self._deadline - self._clock()
         try:
             async with asyncio.timeout(max(0.0, remaining)):
                 # ``response`` is None here only while no poll has been read yet.
-                while response is None or response.status not in _TERMINAL:
+                while response is None or response.status not in TERMINAL:
                     # Jittered, so a thousand waiting plans do not poll in lockstep.
                     look = self._schedule.next_look(kind, self._clock() - record.created_at)
                     await asyncio.sleep(max(delay, look * random.uniform(0.9, 1.1)))
@@ -266,11 +263,13 @@ class BackgroundResponses:
     async def _judge_metered(
         self, key: str, record: ResponseRecord, response: Response, reply_type: type[ReplyT]
     ) -> ReplyT | InvalidReply:
-        """``_judge``, with the finished response metered once as one call (however many polls)."""
+        """``reply_in``, with the finished response metered once as one call (however many polls)."""
         outcome = "ok"
         try:
-            verdict = await self._judge(key, record, response, reply_type)
+            verdict = reply_in(response, reply_type)
         except (RetryLater, GiveUp):
+            # A failed or cancelled response cannot be recovered: not to be re-attached to.
+            await self._ids.forget(key, record)
             outcome = "cancelled" if response.status == "cancelled" else "server_error"
             raise
         else:
@@ -288,38 +287,6 @@ class BackgroundResponses:
                     completion_tokens=usage.output_tokens if usage else 0,
                     cached_tokens=cached or 0,
                 )
-
-    async def _judge(
-        self, key: str, record: ResponseRecord, response: Response, reply_type: type[ReplyT]
-    ) -> ReplyT | InvalidReply:
-        """The reply in a finished response, or what is wrong with it; raises for failures."""
-        if response.status == "failed":
-            await self._ids.forget(key, record)
-            error = response.error
-            detail = f"{error.code}: {error.message}" if error else "no error given"
-            if error is None or error.code in _TRANSIENT_FAILURES:
-                raise RetryLater("llm_server_error")
-            raise GiveUp("llm_rejected_request", detail)
-        if response.status == "cancelled":
-            await self._ids.forget(key, record)
-            raise GiveUp("llm_cancelled", f"response {response.id} was cancelled")
-        if response.status == "incomplete":
-            reason = response.incomplete_details.reason if response.incomplete_details else None
-            return InvalidReply(f"the reply is incomplete ({reason or 'no reason given'})")
-        for item in response.output:
-            if item.type == "message":
-                for part in item.content:
-                    if part.type == "refusal":
-                        return InvalidReply(f"the model refused: {part.refusal}")
-        text = response.output_text
-        if not text:
-            return InvalidReply("empty reply")
-        try:
-            return reply_type.model_validate_json(text)
-        except Exception as exc:
-            if (problem := reply_problem(exc)) is not None:
-                return problem
-            raise
 
     def _poll_failed(self, key: str, record: ResponseRecord, exc: RetryLater) -> float:
         """Log a transient poll failure; how long to wait before the next poll."""
