@@ -12,6 +12,7 @@ import httpx
 import jwt
 import uvicorn
 from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from services.gateway.devtoken import mint_dev_token
 
@@ -41,7 +42,7 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """A client calling ``app`` in memory (no sockets); the app's lifespan runs around it."""
     # ASGITransport does not run the lifespan; enter it as uvicorn would.
     async with (

@@ -8,11 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from nats.aio.client import Client
-from starlette.applications import Starlette
 
 from contracts import roster, subjects
 from contracts.events import PlanFailed
@@ -24,19 +22,10 @@ from service_runtime.settings import ServiceSettings
 from service_runtime.worker import Route, Wiring, create_worker
 from services.persister.app import create_app as create_persister
 from services.persister.settings import PersisterSettings
+from tests.integration.gateway_client import serving
 from tests.integration.test_leased_consumer import make_stream, publish, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    # ASGITransport does not run the lifespan; enter it as uvicorn would.
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://worker") as client,
-    ):
-        yield client
 
 
 @asynccontextmanager
@@ -87,7 +76,7 @@ async def test_routes_run_their_handlers_and_only_a_failing_route_fails_the_requ
         )
 
     app = create_worker(service, ServiceSettings(nats_url=nats_url), wiring, max_in_flight=4)
-    async with running(app) as client, plan_failures(nc) as seen:
+    async with serving(app) as client, plan_failures(nc) as seen:
         ready = await client.get("/readyz")
         ids = await publish(nc, subject, 2)
         await wait_until(lambda: len(handled["quiet"]) == 2 and len([f for f in seen if f.request_id in ids]) >= 2)
@@ -115,7 +104,7 @@ async def test_a_consumer_the_roster_does_not_list_stops_the_worker_from_startin
 
     app = create_worker(roster.PROFILER, ServiceSettings(nats_url=nats_url), wiring, max_in_flight=1)
     with pytest.raises(ValueError, match=r"profiler would run the consumers \['worker-unlisted'\].*\['profiler'\]"):
-        async with running(app):
+        async with serving(app):
             pass
     nc = await nats.connect(nats_url)
     try:
@@ -127,7 +116,13 @@ async def test_a_consumer_the_roster_does_not_list_stops_the_worker_from_startin
 
 async def test_the_persister_is_ready_with_nats_postgres_and_its_consumers(nats_url: str, database_url: str) -> None:
     app = create_persister(PersisterSettings(nats_url=nats_url, database_url=database_url))
-    async with running(app) as client:
+    async with serving(app) as client:
         ready = await client.get("/readyz")
+        # Each check has 2 s to answer: on a loaded machine the first probe may miss it, as a kubelet's may.
+        for _ in range(20):
+            if ready.status_code == 200:
+                break
+            await asyncio.sleep(0.5)
+            ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"nats": True, "postgres": True, "consumers": True}
