@@ -8,9 +8,9 @@ root, because their handlers need clients that only exist while the process runs
 
 The factory does the rest, the same for every worker: one ``EventBus`` named after the service, a
 ``LeasedConsumer`` per route (the settings' lease overrides applied, ``plan.failed`` on giving up
-unless the route says otherwise), the chores beside them, readiness (NATS, no consumer halted, the
-service's own checks), health and metrics over HTTP, and on shutdown the chores stopped, then the
-consumers drained, then the builder's clients closed, then the bus. ``run_worker`` is the
+unless the route says otherwise), the chores around them, readiness (NATS, no consumer halted, the
+service's own checks), health and metrics over HTTP, and on shutdown the consumers drained, then
+the chores stopped, then the builder's clients closed, then the bus. ``run_worker`` is the
 ``python -m`` entry point that serves it.
 """
 
@@ -58,6 +58,8 @@ class Wiring:
     """What a worker's builder yields: its routes, and chores (``periodic.every``, say) run beside them."""
 
     routes: Sequence[Route[Any]]
+    # Entered before the consumers start, left after they drained: a chore that in-flight work relies
+    # on (the planner hearing broadcast cancels) serves it to the end.
     background: Sequence[AbstractAsyncContextManager[object]] = ()
 
 
@@ -100,10 +102,11 @@ def create_worker(
         async with bus, build(bus) as wiring:
             _check_roster(service, wiring.routes)
             consumers = [consumer(route) for route in wiring.routes]
-            async with consuming(consumers, settings.shutdown_grace_seconds, halts), AsyncExitStack() as chores:
+            async with AsyncExitStack() as chores:
                 for chore in wiring.background:
                     await chores.enter_async_context(chore)
-                yield
+                async with consuming(consumers, settings.shutdown_grace_seconds, halts):
+                    yield
 
     async def nats_ready() -> bool:
         return bus.is_connected

@@ -1,6 +1,6 @@
 """The worker factory runs declared routes on a real nats-server: each handler gets its events, a
-route that gives up fails the request (or not, as it says), chores run beside the consumers, and a
-consumer the roster does not list stops the worker from starting."""
+route that gives up fails the request (or not, as it says), chores run around the consumers until
+they drained, and a consumer the roster does not list stops the worker from starting."""
 
 import asyncio
 import uuid
@@ -90,6 +90,36 @@ async def test_routes_run_their_handlers_and_only_a_failing_route_fails_the_requ
     # One plan.failed per request, from the counted route alone, naming the service as its stage.
     assert sorted(f.request_id for f in failed) == sorted(ids)
     assert {(f.stage, f.reason) for f in failed} == {("profiler", "broken")}
+
+
+async def test_chores_outlast_the_work_in_flight_when_the_worker_stops(nc: Client, nats_url: str) -> None:
+    stream, subject = await make_stream(nc)
+    spec = ConsumerSpec("worker-draining", stream, subject, ack_wait_seconds=5)
+    order: list[str] = []
+    started = asyncio.Event()
+
+    async def slow(event: PlanFailed) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        order.append("handled")
+
+    @asynccontextmanager
+    async def chore() -> AsyncIterator[None]:
+        order.append("chore started")
+        yield
+        order.append("chore stopped")
+
+    @asynccontextmanager
+    async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
+        yield Wiring([Route(spec, PlanFailed, slow)], background=[chore()])
+
+    settings = ServiceSettings(nats_url=nats_url, shutdown_grace_seconds=5)
+    app = create_worker(ServiceSpec("profiler", (spec,)), settings, wiring, max_in_flight=1)
+    async with serving(app):
+        await publish(nc, subject, 1)
+        await asyncio.wait_for(started.wait(), 20)
+
+    assert order == ["chore started", "handled", "chore stopped"]
 
 
 async def test_a_consumer_the_roster_does_not_list_stops_the_worker_from_starting(nats_url: str) -> None:
