@@ -48,7 +48,13 @@ PLANNER = ServiceSpec("planner", (streams.PLANNER, streams.PLANNER_CANCELLATIONS
 PROFILER = ServiceSpec("profiler", (streams.PROFILER,))
 PERSISTER = ServiceSpec(
     "persister",
-    (streams.PERSISTER_PLANS, streams.PERSISTER_PROFILES, streams.PERSISTER_FAILURES, streams.PERSISTER_LEDGER),
+    (
+        streams.PERSISTER_PLANS,
+        streams.PERSISTER_PROFILES,
+        streams.PERSISTER_FAILURES,
+        streams.PERSISTER_CANCELLATIONS,
+        streams.PERSISTER_LEDGER,
+    ),
 )
 
 # In the order the local stacks start them.

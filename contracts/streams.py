@@ -76,6 +76,12 @@ PERSISTER_PROFILES = ConsumerSpec(
 PERSISTER_FAILURES = ConsumerSpec(
     "persister-failures", WORKOUT_EVENTS.name, subjects.PLAN_FAILED, description="marks requests failed"
 )
+PERSISTER_CANCELLATIONS = ConsumerSpec(
+    "persister-cancellations",
+    WORKOUT_EVENTS.name,
+    subjects.PLAN_CANCELLED,
+    description="removes what was stored of cancelled requests' plans",
+)
 PLANNER_CANCELLATIONS = ConsumerSpec(
     "planner-cancellations",
     WORKOUT_EVENTS.name,

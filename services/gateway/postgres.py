@@ -205,9 +205,6 @@ class _Cancellation:
         return self._current
 
     async def mark_cancelled(self) -> RequestSnapshot:
-        await self._conn.execute(
-            "DELETE FROM workout_plans WHERE request_id = $1 AND assembly = 'assembling'", self._current.request_id
-        )
         row = await self._conn.fetchrow(_CANCEL, self._current.request_id)
         assert row is not None  # the row is locked by us
         self._current = _snapshot(row)

@@ -7,7 +7,7 @@ import asyncpg
 from starlette.applications import Starlette
 
 from contracts import roster, streams
-from contracts.events import ExerciseProfiled, LlmCallRecorded, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, LlmCallRecorded, PlanCancelled, PlanFailed, PlanGenerated
 from service_runtime.bus import EventBus
 from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
@@ -39,6 +39,10 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
                     Route(streams.PERSISTER_LEDGER, LlmCallRecorded, PostgresLedger(pool).record, fails_request=False),
                     # A failure that cannot be recorded must not loop through plan.failed.
                     Route(streams.PERSISTER_FAILURES, PlanFailed, persisting.plan_failed, fails_request=False),
+                    # The request already ended cancelled: nothing left to fail.
+                    Route(
+                        streams.PERSISTER_CANCELLATIONS, PlanCancelled, persisting.plan_cancelled, fails_request=False
+                    ),
                 ],
                 background=[every(settings.sweep_interval_seconds, sweeper.sweep_once, name="sweeper")],
             )

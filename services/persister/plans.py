@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated, PlanPersisted
+from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGenerated, PlanPersisted
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.metrics import PLAN_SECONDS, PLANS_COMPLETED, PLANS_FAILED, STAGE_SECONDS
@@ -64,6 +64,10 @@ class PlanStore(Protocol):
         """Mark the request failed; return the stored reason, or None if it had already ended."""
         ...
 
+    async def drop_cancelled_plan(self, event: PlanCancelled) -> None:
+        """Remove the unfinished plan (and its entries) of a request that ended ``cancelled``."""
+        ...
+
 
 # How many completions this process remembers having announced (a few MB at most).
 ANNOUNCED_KEPT = 100_000
@@ -96,6 +100,12 @@ class Persisting:
             await self._progress.announce(
                 PlanProgress(request_id=event.request_id, status="failed", stage="failed", error=reason)
             )
+
+    async def plan_cancelled(self, event: PlanCancelled) -> None:
+        # The gateway set ``cancelled`` before announcing it, under the request's lock, so a plan
+        # stored before then is removed here, by the one writer of plan data, and a later
+        # ``plan.generated`` stores nothing (``store_plan`` drops work of a request that ended).
+        await self._store.drop_cancelled_plan(event)
 
     async def _announce(self, outcome: Completion | Waiting | None) -> None:
         if isinstance(outcome, Waiting):

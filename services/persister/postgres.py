@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import ExerciseProfiled, LlmUsage, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
 from service_runtime.delivery import GiveUp
 from services.persister.plans import Completion, Waiting
 
@@ -155,9 +155,15 @@ class PostgresPlanStore:
             )
         return reason[:2000]
 
+    async def drop_cancelled_plan(self, event: PlanCancelled) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            request = await lock_request(conn, event.request_id)
+            if request["status"] == "cancelled":
+                await drop_unfinished_plan(conn, event.request_id)
+
 
 async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
-    """A failed request keeps no half-assembled plan (its entries go with it)."""
+    """A failed or cancelled request keeps no half-assembled plan (its entries go with it)."""
     await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND assembly = 'assembling'", request_id)
 
 

@@ -7,10 +7,13 @@ import uuid
 import asyncpg
 import pytest
 
-from contracts.events import ExerciseProfiled, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGenerated
 from service_runtime.delivery import GiveUp
-from services.persister.plans import Completion, Waiting
+from services.gateway.postgres import PostgresRequests
+from services.gateway.requests import PlanRequests, Quotas
+from services.persister.plans import Completion, Persisting, Waiting
 from services.persister.postgres import PostgresPlanStore
+from tests.fakes import RecordingPublisher
 from tests.integration.seeding import events_for, fresh_names, new_request
 
 pytestmark = pytest.mark.integration
@@ -164,3 +167,31 @@ async def test_each_new_profile_reports_progress_once_and_repeats_report_nothing
     assert await store.store_profile(profiled[0]) is None  # a redelivery: nothing new to say
     assert await store.store_profile(profiled[1]) == Waiting(request_id, 3, 2)
     assert isinstance(await store.store_profile(profiled[2]), Completion)
+
+
+async def test_a_cancelled_requests_plan_is_removed_by_the_persister_and_a_late_plan_stores_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    store = PostgresPlanStore(pool)
+    bus = RecordingPublisher()
+    gateway = PlanRequests(PostgresRequests(pool), bus, bus, Quotas(max_active=3, max_per_day=20))
+    request_id, user_id = await new_request(pool)
+    generated, profiled = events_for(request_id, user_id, fresh_names(3))
+    await store.store_plan(generated)
+    await store.store_profile(profiled[0])
+    plan_id = await pool.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", request_id)
+
+    await gateway.cancel_request(user_id, request_id)
+    left_by_the_gateway = await pool.fetchval("SELECT count(*) FROM workout_entries WHERE plan_id = $1", plan_id)
+    (cancelled,) = [event for event in bus.events if isinstance(event, PlanCancelled)]
+    persisting = Persisting(store, bus, progress=bus)
+    await persisting.plan_cancelled(cancelled)
+    await persisting.plan_cancelled(cancelled)  # a redelivery changes nothing
+    late = [await store.store_plan(generated), *[await store.store_profile(event) for event in profiled[1:]]]
+
+    assert left_by_the_gateway == 8 * 3 * 3, "the gateway writes no plan data"
+    assert await pool.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", request_id) == 0
+    assert await pool.fetchval("SELECT count(*) FROM workout_entries WHERE plan_id = $1", plan_id) == 0
+    assert late == [None, None, None]
+    row = await pool.fetchrow("SELECT status, plan_id FROM workout_plan_requests WHERE id = $1", request_id)
+    assert (row["status"], row["plan_id"]) == ("cancelled", None)

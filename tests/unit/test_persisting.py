@@ -2,7 +2,7 @@
 
 import uuid
 
-from contracts.events import ExerciseProfiled, ExerciseRef, PlanFailed, PlanGenerated, PlanPersisted
+from contracts.events import ExerciseProfiled, ExerciseRef, PlanCancelled, PlanFailed, PlanGenerated, PlanPersisted
 from services.persister.plans import Completion, Persisting, Waiting
 from tests.fakes import RecordingPublisher, sample_profile
 
@@ -12,6 +12,7 @@ class ScriptedStore:
 
     def __init__(self, *outcomes: Completion | Waiting | None) -> None:
         self._outcomes = list(outcomes)
+        self.dropped: list[uuid.UUID] = []
 
     async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
         return self._outcomes.pop(0)
@@ -21,6 +22,9 @@ class ScriptedStore:
 
     async def mark_failed(self, event: PlanFailed) -> str | None:
         return None
+
+    async def drop_cancelled_plan(self, event: PlanCancelled) -> None:
+        self.dropped.append(event.request_id)
 
 
 def profiled(request_id: uuid.UUID, name: str) -> ExerciseProfiled:
@@ -51,3 +55,16 @@ async def test_a_completion_this_process_never_announced_is_announced_again() ->
     await persisting.exercise_profiled(profiled(request_id, "Plank"))
 
     assert len(bus.of_type(PlanPersisted)) == 1
+
+
+async def test_a_cancellation_drops_the_requests_plan_and_announces_nothing() -> None:
+    # The gateway already announced the cancel; the persister only removes what it had stored.
+    request_id = uuid.uuid4()
+    store, bus = ScriptedStore(), RecordingPublisher()
+
+    await Persisting(store, bus, progress=bus).plan_cancelled(
+        PlanCancelled(request_id=request_id, user_id=uuid.uuid4())
+    )
+
+    assert store.dropped == [request_id]
+    assert (bus.events, bus.notices) == ([], [])
