@@ -14,6 +14,7 @@ whole queue one request at a time.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -98,6 +99,7 @@ class LeasedConsumer(Generic[E]):
         self._pulls: PullRequests | None = None
         self._halted_leftovers: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self.halted: Misconfigured | None = None
 
     @property
@@ -113,6 +115,7 @@ class LeasedConsumer(Generic[E]):
     async def stop(self, grace_seconds: float) -> None:
         """Stop fetching, let in-flight work finish for ``grace_seconds``, then release the rest."""
         self._stopping = True
+        self._stop_requested.set()
         background = [task for task in (self._fetcher, self._lag_reporter) if task is not None]
         for task in background:
             task.cancel()
@@ -168,7 +171,7 @@ class LeasedConsumer(Generic[E]):
 
     async def _report_lag(self) -> None:
         """Export the server's view of this consumer (the backlog KEDA scales on) and of the dead letters."""
-        while True:
+        while not self._stopping:
             try:
                 info = await self._js.consumer_info(self.spec.stream, self.spec.durable)
                 CONSUMER_PENDING.labels(self.spec.durable).set(info.num_pending or 0)
@@ -177,7 +180,12 @@ class LeasedConsumer(Generic[E]):
                 DEAD_LETTER_STREAM_MESSAGES.set(dead.state.messages)
             except Exception as exc:  # the broker is away: keep the last values, try again later
                 log.debug("%s: lag report failed: %s", self.spec.durable, exc)
-            await asyncio.sleep(LAG_REFRESH_SECONDS)
+            # Not a plain sleep: a stop landing while a report's reply is in can have its cancellation
+            # swallowed by the asyncio.wait_for inside nats-py's request (Python < 3.12), and must still
+            # end this loop at once rather than leave stop() waiting for it forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LAG_REFRESH_SECONDS):
+                    await self._stop_requested.wait()
 
     async def _deliver(self, msg: Msg) -> None:
         started = time.monotonic()

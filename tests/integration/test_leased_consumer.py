@@ -1,6 +1,7 @@
 """The leased consumer's delivery semantics, against a real nats-server with JetStream."""
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -9,6 +10,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import StreamInfo
 
 from contracts.events import PlanFailed
 from contracts.streams import ConsumerSpec
@@ -201,6 +204,35 @@ async def test_a_stopped_consumer_lets_the_connection_drain_at_once(nats_url: st
     started = time.monotonic()
     await own.drain()
     assert time.monotonic() - started < 5, "drain waited for its timeout (30 s)"
+
+
+class _SwallowsCancelDuringStreamInfo(JetStreamContext):
+    """What asyncio.wait_for in nats-py's request does on Python < 3.12 when a task is cancelled
+    just as the reply arrives: the cancellation is lost and the reply returned."""
+
+    def __init__(self, nc: Client) -> None:
+        super().__init__(nc)
+        self.inside = asyncio.Event()
+
+    async def stream_info(self, name: str, subjects_filter: str | None = None) -> StreamInfo:
+        self.inside.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(1)
+        return await super().stream_info(name, subjects_filter)
+
+
+async def test_a_consumer_stopped_while_a_lag_report_loses_its_cancellation_still_stops(nc: Client) -> None:
+    stream, subject = await make_stream(nc)
+    js = _SwallowsCancelDuringStreamInfo(nc)
+
+    async def never_called(event: PlanFailed) -> None:
+        raise AssertionError(event)
+
+    consumer = LeasedConsumer(js, ConsumerSpec("lagging", stream, subject), PlanFailed, never_called, max_in_flight=1)
+    await consumer.start()
+    await asyncio.wait_for(js.inside.wait(), 10)
+    async with asyncio.timeout(5):  # was: forever, the lag report looping on with its cancellation lost
+        await consumer.stop(1)
 
 
 async def test_a_message_landing_on_an_idle_consumer_is_handled_at_once_not_at_the_pull_timeout(nc: Client) -> None:

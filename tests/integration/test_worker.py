@@ -113,7 +113,7 @@ async def test_chores_outlast_the_work_in_flight_when_the_worker_stops(nc: Clien
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
         yield Wiring([Route(spec, PlanFailed, slow)], background=[chore()])
 
-    settings = ServiceSettings(nats_url=nats_url, shutdown_grace_seconds=5)
+    settings = ServiceSettings(nats_url=nats_url, shutdown_grace_seconds=60)  # ample on a loaded machine
     app = create_worker(ServiceSpec("profiler", (spec,)), settings, wiring, max_in_flight=1)
     async with serving(app):
         await publish(nc, subject, 1)
