@@ -32,7 +32,6 @@ from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
-from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
@@ -46,6 +45,7 @@ from service_runtime.metrics import (
     MESSAGES_REDELIVERED,
     consumer_at_zero,
 )
+from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 from service_runtime.pulls import PullRequests
 
 log = logging.getLogger(__name__)

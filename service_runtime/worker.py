@@ -14,25 +14,31 @@ the chores stopped, then the builder's clients closed, then the bus. ``run_worke
 ``python -m`` entry point that serves it.
 """
 
+import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
+from nats.aio.msg import Msg
 from starlette.applications import Starlette
 
-from contracts.events import Event
+from contracts.events import Event, FailureStage, PlanFailed
 from contracts.roster import ServiceSpec
 from contracts.streams import ConsumerSpec
-from service_runtime.bus import EventBus
-from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
-from service_runtime.failures import fail_request_on_give_up
+from service_runtime.bus import EventBus, EventPublisher
+from service_runtime.consumer import GiveUpHook, LeasedConsumer, NoneHalted, consuming
 from service_runtime.health import ReadinessCheck, serve, worker_app
 from service_runtime.logs import configure_logging
+from service_runtime.outcomes import GiveUp
 from service_runtime.settings import ServiceSettings
 from service_runtime.tracing import configure_tracing
 
-__all__ = ["Builder", "Route", "Wiring", "create_worker", "run_worker"]
+__all__ = ["Builder", "Route", "Wiring", "create_worker", "fail_request_on_give_up", "run_worker"]
+
+log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 S = TypeVar("S", bound=ServiceSettings)
@@ -131,3 +137,25 @@ def _check_roster(service: ServiceSpec, routes: Sequence[Route[Any]]) -> None:
         raise ValueError(
             f"{service.name} would run the consumers {running}, but contracts/roster.py lists {listed} for it"
         )
+
+
+def fail_request_on_give_up(publisher: EventPublisher, stage: FailureStage) -> GiveUpHook:
+    """What every stage does when it gives up on a message: publish ``plan.failed`` for the
+    message's request (when it names one), so the persister ends it with a reason."""
+
+    async def hook(msg: Msg, exc: GiveUp) -> None:
+        request_id = _request_id_of(msg)
+        if request_id is None:
+            log.error("dropping a message that names no request on %s: %s", msg.subject, exc)
+            return
+        await publisher.publish(PlanFailed(request_id=request_id, stage=stage, reason=exc.reason, detail=exc.detail))
+
+    return hook
+
+
+def _request_id_of(msg: Msg) -> UUID | None:
+    # Read tolerantly: the message may have failed precisely because it does not parse.
+    try:
+        return UUID(str(json.loads(msg.data)["request_id"]))
+    except (ValueError, KeyError, TypeError):
+        return None

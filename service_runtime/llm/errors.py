@@ -3,7 +3,7 @@
 In the spirit of httpx's ``_exceptions.py``: every caller (the chat adapter, the background
 adapter's create and polls, the meter) asks ``classify`` instead of writing its own ``isinstance``
 ladder. The first row that matches decides: the delivery outcome (``RetryLater`` transient,
-``GiveUp`` permanent, ``Misconfigured`` the service's own set-up: see ``service_runtime.delivery``;
+``GiveUp`` permanent, ``Misconfigured`` the service's own set-up: see ``service_runtime.outcomes``;
 None for an error that is not the provider's, which the consumer treats as a bug) and a bounded
 metric label.
 """
@@ -17,7 +17,7 @@ import openai
 import pydantic
 
 from contracts.events import LlmUsage
-from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
+from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 
 __all__ = ["METRIC_LABELS", "Classified", "InvalidReply", "classify", "reply_problem"]
 

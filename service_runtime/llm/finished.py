@@ -5,8 +5,8 @@ from typing import TypeVar
 import pydantic
 from openai.types.responses import Response
 
-from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm.errors import InvalidReply, reply_problem
+from service_runtime.outcomes import GiveUp, RetryLater
 
 __all__ = ["TERMINAL", "reply_in"]
 

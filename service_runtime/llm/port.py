@@ -19,8 +19,8 @@ from typing import Generic, Protocol, TypeVar
 import pydantic
 
 from contracts.events import LlmUsage
-from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm.errors import InvalidReply
+from service_runtime.outcomes import GiveUp, RetryLater
 
 __all__ = ["Prompt", "StructuredCalls", "StructuredReply", "first_usable", "total_usage"]
 
@@ -49,7 +49,7 @@ class StructuredCalls(Protocol):
     ``call`` makes one paid call (or, where the adapter can, re-attaches to the one already made
     under ``key``). It returns a validated reply, raises ``InvalidReply`` for a reply that is not
     one (billed: its usage rides on the exception), and ``RetryLater`` / ``GiveUp`` /
-    ``Misconfigured`` (``service_runtime.delivery``) for everything else."""
+    ``Misconfigured`` (``service_runtime.outcomes``) for everything else."""
 
     model: str
 

@@ -30,13 +30,13 @@ import pydantic
 from openai.types.responses import Response, ResponseFormatTextConfigParam, ResponseInputParam
 
 from contracts.events import LlmUsage
-from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm.errors import InvalidReply, classify
 from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
 from service_runtime.model_limits import output_cap
+from service_runtime.outcomes import GiveUp, RetryLater
 from service_runtime.strict_schema import responses_text_format
 
 __all__ = ["BackgroundResponses", "RecordConflict", "ResponseIds", "ResponseRecord"]

@@ -20,7 +20,7 @@ import orjson
 
 from contracts.events import Event, PlanRequested
 from service_runtime import outbox
-from services.gateway.confirmations import GroupedConfirmations
+from services.gateway.outbox_confirmations import GroupedConfirmations
 from services.gateway.repository import Admission, PriorRequest
 from services.gateway.requests import Unavailable
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView

@@ -17,7 +17,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
-from service_runtime.delivery import GiveUp
+from service_runtime.outcomes import GiveUp
 from services.persister.plans import Completion, Waiting
 
 log = logging.getLogger(__name__)

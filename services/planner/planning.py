@@ -42,7 +42,7 @@ class CheckedPlan:
 
 
 class PlanWriter(Protocol):
-    """How a plan is written (a strategy). Raises ``RetryLater``/``GiveUp`` (service_runtime.delivery).
+    """How a plan is written (a strategy). Raises ``RetryLater``/``GiveUp`` (service_runtime.outcomes).
 
     ``request_id`` names the calls: over an adapter that can resume a call (background responses)
     a redelivery re-attaches to the ones already started for this request instead of paying again."""

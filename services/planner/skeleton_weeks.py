@@ -28,9 +28,9 @@ import pydantic
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
-from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
 from service_runtime.llm import Prompt, StructuredCalls, StructuredReply, first_usable
 from service_runtime.llm.port import total_usage
+from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 from service_runtime.prompts import read_prompt
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
 from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems

@@ -7,8 +7,8 @@ from typing import Protocol
 from contracts.events import ExerciseProfiled, ExerciseProfileNeeded, LlmUsage
 from contracts.plan import ExerciseProfile
 from service_runtime.bus import EventPublisher
-from service_runtime.delivery import RetryLater
 from service_runtime.metrics import PROFILE_CACHE
+from service_runtime.outcomes import RetryLater
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class ProfileDraft:
 
 
 class ProfileWriter(Protocol):
-    """Port to the LLM. Raises ``RetryLater``/``GiveUp`` (service_runtime.delivery) on faults."""
+    """Port to the LLM. Raises ``RetryLater``/``GiveUp`` (service_runtime.outcomes) on faults."""
 
     async def write(self, exercise_name: str) -> ProfileDraft: ...
 

@@ -5,7 +5,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.gateway.confirmations import GroupedConfirmations
+from services.gateway.outbox_confirmations import GroupedConfirmations
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from contracts.streams import ConsumerSpec
 from service_runtime.bus import ensure_streams
 from service_runtime.consumer import LeasedConsumer
 from service_runtime.dead_letters import DeadLetter, list_dead_letters, replay
-from service_runtime.delivery import GiveUp, RetryLater
+from service_runtime.outcomes import GiveUp, RetryLater
 
 pytestmark = pytest.mark.integration
 

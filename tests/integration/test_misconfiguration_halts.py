@@ -16,10 +16,10 @@ from contracts.events import PlanFailed
 from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from llm_simulator import SimulatorConfig
 from service_runtime.consumer import LeasedConsumer, NoneHalted, consuming
-from service_runtime.delivery import Misconfigured
 from service_runtime.llm import Prompt
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.metrics import CONSUMER_HALTED
+from service_runtime.outcomes import Misconfigured
 from tests.integration.test_leased_consumer import make_stream, publish, wait_until
 from tests.simulator_server import serving_simulator
 

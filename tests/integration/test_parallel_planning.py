@@ -18,9 +18,9 @@ from contracts.progress import PlanProgress
 from contracts.streams import EXERCISE_PROFILES
 from llm_simulator import SimulatorConfig
 from service_runtime.buckets import Bucket
-from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.responses import BackgroundResponses
+from service_runtime.outcomes import GiveUp, RetryLater
 from services.planner.exercise_keys import exercise_key
 from services.planner.planning import INSTRUCTIONS, PlanPrompt
 from services.planner.quality import plan_problems

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGenerated
-from service_runtime.delivery import GiveUp
+from service_runtime.outcomes import GiveUp
 from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import PlanRequests, Quotas
 from services.persister.plans import Completion, Persisting, Waiting

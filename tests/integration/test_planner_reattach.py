@@ -19,9 +19,9 @@ import pytest
 
 from contracts.plan import WorkoutPlan
 from llm_simulator import SimulatorConfig
-from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import Prompt
 from service_runtime.llm.responses import BackgroundResponses, ResponseRecord
+from service_runtime.outcomes import GiveUp, RetryLater
 from services.planner.planning import INSTRUCTIONS, PlanPrompt
 from services.planner.single import SingleCall
 from services.planner.state import PlannerState

@@ -17,7 +17,7 @@ from contracts.events import PlanFailed
 from contracts.roster import ServiceSpec
 from contracts.streams import ConsumerSpec
 from service_runtime.bus import EventBus
-from service_runtime.delivery import GiveUp
+from service_runtime.outcomes import GiveUp
 from service_runtime.settings import ServiceSettings
 from service_runtime.worker import Route, Wiring, create_worker
 from services.persister.app import create_app as create_persister

@@ -4,11 +4,11 @@ import httpx
 import openai
 import pytest
 
-from service_runtime.delivery import GiveUp, Misconfigured, RetryLater
 from service_runtime.llm import InvalidReply
 from service_runtime.llm.errors import METRIC_LABELS, classify
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.metrics import LLM_CALLS, LLM_COST_USD, LLM_TOKENS
+from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 
 
 def _status_error(kind: type[openai.APIStatusError], status: int, code: str | None = None) -> openai.APIStatusError:

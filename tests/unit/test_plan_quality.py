@@ -11,8 +11,8 @@ from contracts.plan import WorkoutPlan
 from llm_simulator.faults import broken
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import skeleton_of, write_plan
-from service_runtime.delivery import GiveUp
 from service_runtime.llm.fake import ScriptedCalls
+from service_runtime.outcomes import GiveUp
 from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PromptPolicy
 from services.planner.quality import plan_problems, requested_days

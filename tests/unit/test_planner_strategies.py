@@ -20,9 +20,9 @@ from contracts.events import LlmUsage, PlanGenerated, PlanRequested
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import skeleton_of, write_plan
-from service_runtime.delivery import GiveUp, RetryLater
 from service_runtime.llm import InvalidReply, Prompt, StructuredReply
 from service_runtime.llm.fake import ScriptedCalls
+from service_runtime.outcomes import GiveUp, RetryLater
 from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PlanPrompt, PromptPolicy
 from services.planner.single import SingleCall
