@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack import NatsServer
 from tests.stack import ServiceStack
 
 # The tests annotate their fixture with this name.
@@ -18,7 +19,22 @@ E2E_ENV = {
 
 
 @pytest.fixture(scope="session")
-def stack(nats_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
-    log_path = tmp_path_factory.mktemp("stack") / "services.log"
-    with ServiceStack(nats_url=nats_url, database_url=database_url, log_path=log_path, env=E2E_ENV) as services:
+def stack(
+    nats_server: NatsServer | None, nats_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceStack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    if nats_server is None:  # NATS_URL names a broker of the caller's own
+        with ServiceStack(
+            nats_url=nats_url, database_url=database_url, log_path=workdir / "services.log", env=E2E_ENV
+        ) as services:
+            yield services
+        return
+    # A broker of its own: the session's holds what the integration tests published (requests,
+    # cancels, failures), which these services would otherwise work through while the tests run.
+    with (
+        NatsServer(workdir / "nats") as nats,
+        ServiceStack(
+            nats_url=nats.url, database_url=database_url, log_path=workdir / "services.log", env=E2E_ENV
+        ) as services,
+    ):
         yield services
