@@ -6,6 +6,7 @@ inside the stream's duplicate window is dropped by JetStream.
 """
 
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
@@ -31,6 +32,11 @@ class Event(BaseModel):
     @property
     def dedup_id(self) -> str:
         return f"{self.subject}:{self.request_id}"
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The event as it is published (and kept in an outbox): serialised once."""
+        return self.model_dump_json().encode()
 
 
 class PlanRequested(Event):

@@ -87,7 +87,7 @@ class EventBus:
     async def publish(self, event: Event) -> None:
         """Publish and wait for the stream's ack; ``Nats-Msg-Id`` makes a re-publish a no-op."""
         await self.broker.publish(
-            event.model_dump_json().encode(),
+            event.wire,
             event.subject,
             headers={"Nats-Msg-Id": event.dedup_id, "content-type": "application/json"},
             stream=_stream_for(event.subject).name,

@@ -32,7 +32,7 @@ async def stage(conn: Connection, event: Event) -> int:
     outbox_id: int = await conn.fetchval(
         "INSERT INTO outbox (subject, payload, traceparent) VALUES ($1, $2, $3) RETURNING id",
         event.subject,
-        event.model_dump_json(),
+        event.wire.decode(),
         current_traceparent(),
     )
     return outbox_id

@@ -109,8 +109,11 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             )
             stack.push_async_callback(pool.close)
             watch_pool(pool)
+            repository = PostgresRequests(pool, acquire_timeout_seconds=settings.db_timeout_seconds)
+            # Before the pool closes (callbacks run last-in, first-out): the last confirmations go out.
+            stack.push_async_callback(repository.drain)
             requests = PlanRequests(
-                PostgresRequests(pool, acquire_timeout_seconds=settings.db_timeout_seconds),
+                repository,
                 events,
                 bus,
                 quotas,

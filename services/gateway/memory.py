@@ -1,8 +1,8 @@
 """An in-memory ``RequestRepository``, for the use case's fast tests and nothing else.
 
 It keeps what the Postgres adapter promises: one user's creations wait for each other (and every
-creation waits for one that read the global spend), a transaction's writes appear only when its
-block ends cleanly, reads are scoped to the caller, and the caps are checked with the insert.
+creation waits for one that read the global spend), the checks and the insert are one step, a
+cancel's writes appear only when its block ends cleanly, and reads are scoped to the caller.
 Plans appear only through ``add_plan``: the persister writes them, never the gateway.
 """
 
@@ -17,7 +17,7 @@ from uuid import UUID
 
 from contracts.events import Event, PlanRequested
 from contracts.progress import RequestStatus
-from services.gateway.repository import Admission, PriorRequest
+from services.gateway.repository import Admission, Limits, PriorRequest
 from services.gateway.requests import Unavailable
 from services.gateway.views import PlanView, RequestSnapshot
 
@@ -55,57 +55,6 @@ class _Transaction:
         outbox_id = next(self._repository.outbox_ids)
         self.staged[outbox_id] = event
         return outbox_id
-
-
-class _Creation(_Transaction):
-    def __init__(self, repository: "InMemoryRequests", user_id: UUID, stack: AsyncExitStack) -> None:
-        super().__init__(repository)
-        self._user_id = user_id
-        self._stack = stack
-        self.inserted: StoredRequest | None = None
-        self._holds_global_lock = False
-
-    async def find_by_idempotency_key(self, key: str) -> PriorRequest | None:
-        await _round_trip()
-        for row in self._repository.rows_of(self._user_id):
-            if row.idempotency_key == key:
-                return PriorRequest(row.snapshot.request_id, row.snapshot.status, row.user_profile, row.system_prompt)
-        return None
-
-    async def spent_by_user(self, reserve_usd: float) -> float:
-        await _round_trip()
-        return self._repository.spent(self._repository.rows_of(self._user_id), reserve_usd)
-
-    async def spent_by_everyone(self, reserve_usd: float) -> float:
-        await _round_trip()
-        if not self._holds_global_lock:  # re-entrant, as Postgres's advisory locks are
-            await self._stack.enter_async_context(self._repository.global_lock)
-            self._holds_global_lock = True
-        return self._repository.spent(list(self._repository.requests.values()), reserve_usd)
-
-    async def insert_within_caps(
-        self, event: PlanRequested, idempotency_key: str | None, *, max_active: int, max_per_day: int
-    ) -> Admission:
-        await _round_trip()
-        now = self._repository.clock()
-        rows = self._repository.rows_of(self._user_id)
-        active = sum(1 for row in rows if row.snapshot.status == "processing")
-        recent = sorted((row.snapshot.created_at for row in rows if row.snapshot.created_at > now - _DAY), reverse=True)
-        wait = (recent[max_per_day - 1] + _DAY - now).total_seconds() if len(recent) >= max_per_day else None
-        if active >= max_active or wait is not None:
-            return Admission(False, active, wait)
-        snapshot = RequestSnapshot(
-            request_id=event.request_id,
-            status="processing",
-            stage="queued",
-            error=None,
-            plan_id=None,
-            created_at=now,
-            updated_at=now,
-            completed_at=None,
-        )
-        self.inserted = StoredRequest(snapshot, event.user_id, event.user_profile, event.system_prompt, idempotency_key)
-        return Admission(True, active, None)
 
 
 class _Cancellation(_Transaction):
@@ -148,16 +97,58 @@ class InMemoryRequests:
         self._request_locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._plans: dict[UUID, tuple[UUID, PlanView, bool]] = {}
 
-    @asynccontextmanager
-    async def creating(self, user_id: UUID) -> AsyncIterator[_Creation]:
+    async def accept(
+        self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits
+    ) -> Admission:
         self._check_available()
-        async with AsyncExitStack() as stack:
-            await stack.enter_async_context(self._user_locks[user_id])
-            creation = _Creation(self, user_id, stack)
-            yield creation
-            if creation.inserted is not None:
-                self.requests[creation.inserted.snapshot.request_id] = creation.inserted
-            self.outbox.update(creation.staged)
+        async with AsyncExitStack() as locks:
+            await locks.enter_async_context(self._user_locks[event.user_id])
+            await _round_trip()
+            rows = self.rows_of(event.user_id)
+            for row in rows:
+                if idempotency_key is not None and row.idempotency_key == idempotency_key:
+                    prior = PriorRequest(
+                        row.snapshot.request_id, row.snapshot.status, row.user_profile, row.system_prompt
+                    )
+                    return Admission("existing", prior=prior)
+            if limits.user_budget_usd is not None:
+                spent = self.spent(rows, limits.reserve_usd)
+                if spent + limits.reserve_usd > limits.user_budget_usd:
+                    return Admission("user_budget", spent_usd=spent)
+            if limits.global_budget_usd is not None:
+                await locks.enter_async_context(self.global_lock)
+                await _round_trip()
+                spent = self.spent(list(self.requests.values()), limits.reserve_usd)
+                if spent + limits.reserve_usd > limits.global_budget_usd:
+                    return Admission("global_budget", spent_usd=spent)
+            now = self.clock()
+            active = sum(1 for row in rows if row.snapshot.status == "processing")
+            if active >= limits.max_active:
+                return Admission("active_cap", active=active)
+            recent = sorted(
+                (row.snapshot.created_at for row in rows if row.snapshot.created_at > now - _DAY), reverse=True
+            )
+            if len(recent) >= limits.max_per_day:
+                return Admission(
+                    "daily_quota", wait_seconds=(recent[limits.max_per_day - 1] + _DAY - now).total_seconds()
+                )
+            await _round_trip()
+            snapshot = RequestSnapshot(
+                request_id=event.request_id,
+                status="processing",
+                stage="queued",
+                error=None,
+                plan_id=None,
+                created_at=now,
+                updated_at=now,
+                completed_at=None,
+            )
+            self.requests[event.request_id] = StoredRequest(
+                snapshot, event.user_id, event.user_profile, event.system_prompt, idempotency_key
+            )
+            outbox_id = next(self.outbox_ids)
+            self.outbox[outbox_id] = PlanRequested.model_validate_json(payload)
+            return Admission("accepted", active=active, outbox_id=outbox_id)
 
     @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
@@ -172,9 +163,9 @@ class InMemoryRequests:
             self.requests[request_id] = cancellation.row
             self.outbox.update(cancellation.staged)
 
-    async def confirm(self, outbox_id: int) -> None:
-        self._check_available()
-        self.outbox.pop(outbox_id, None)
+    def confirm_later(self, outbox_id: int) -> None:
+        if self.available:  # else the rows stay for the relay, as a failed DELETE leaves them
+            self.outbox.pop(outbox_id, None)
 
     async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         self._check_available()

@@ -1,8 +1,10 @@
 """The Postgres adapter of ``RequestRepository``: the gateway's SQL, its pool and its row mapping.
 
-Two locks keep the use case's checks true until its insert commits: one user's creations queue
-behind that user's advisory lock, and, once a global budget is read, every creation queues
-behind one global lock. A cancel locks the request's row, as the persister does before every write.
+Accepting is one call of ``accept_plan_request`` (migration 0012): two locks inside it keep its
+checks true until its insert commits (one user's creations queue behind that user's advisory lock,
+and, with a global budget, every creation behind one global lock). Outbox rows of published events
+are deleted in groups, in the background (``outbox_confirmations``). A cancel locks the request's
+row, as the persister does before every write.
 """
 
 # Deferred annotations: asyncpg's Pool and Record are generic only in its type stubs.
@@ -20,8 +22,9 @@ import orjson
 
 from contracts.events import Event, PlanRequested
 from service_runtime import outbox
+from service_runtime.tracing import current_traceparent
 from services.gateway.outbox_confirmations import GroupedConfirmations
-from services.gateway.repository import Admission, PriorRequest
+from services.gateway.repository import Admission, Limits, PriorRequest
 from services.gateway.requests import Unavailable
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
@@ -38,49 +41,10 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
 )
 
-# Held to the end of the transaction.
-_LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7340022))"
-
-# Both caps checked and, when there is room, the request inserted: one round trip. It runs after
-# the user's lock is granted, as its own statement, so its snapshot (READ COMMITTED: one per
-# statement) sees every creation of this user that committed before. ``active`` counts the
-# user's plans in flight; ``wait`` is the seconds until the oldest of their last ``$7`` requests
-# leaves the 24-hour window (NULL: fewer than ``$7`` in the window, so there is room);
-# ``inserted`` says whether the request row was written.
-_ACCEPT = """
-WITH active AS (
-    SELECT count(*) AS n FROM workout_plan_requests WHERE user_id = $2 AND status = 'processing'
-), daily AS (
-    SELECT extract(epoch FROM created_at + interval '1 day' - clock_timestamp()) AS wait
-    FROM workout_plan_requests
-    WHERE user_id = $2 AND created_at > clock_timestamp() - interval '1 day'
-    ORDER BY created_at DESC
-    OFFSET $7 - 1 LIMIT 1
-), inserted AS (
-    INSERT INTO workout_plan_requests (id, user_id, status, stage, user_profile, system_prompt, idempotency_key)
-    SELECT $1, $2, 'processing', 'queued', $3, $4, $5
-    WHERE (SELECT n FROM active) < $6 AND NOT EXISTS (SELECT FROM daily)
-    RETURNING id
-)
-SELECT (SELECT n FROM active) AS active, (SELECT wait FROM daily) AS wait, EXISTS (SELECT FROM inserted) AS inserted
-"""
-
-# Spent in the last 24 hours, counting each processing request at least at the reserve ($2).
-_USER_SPEND = """
-SELECT coalesce(sum(CASE WHEN status = 'processing' THEN greatest(cost_usd, $2) ELSE cost_usd END), 0)::float8
-FROM workout_plan_requests
-WHERE user_id = $1 AND created_at > clock_timestamp() - interval '1 day'
-"""
-_GLOBAL_SPEND = """
-SELECT coalesce(sum(CASE WHEN status = 'processing' THEN greatest(cost_usd, $1) ELSE cost_usd END), 0)::float8
-FROM workout_plan_requests
-WHERE created_at > clock_timestamp() - interval '1 day'
-"""
-_LOCK_GLOBAL_BUDGET = "SELECT pg_advisory_xact_lock(7340023)"
-
-_SELECT_IDEMPOTENT = """
-SELECT id, status, user_profile, system_prompt FROM workout_plan_requests WHERE user_id = $1 AND idempotency_key = $2
-"""
+# The whole accept step in one round trip (migration 0012): its own transaction, committed when
+# it returns; the user's lock is held until then, and each check inside sees what the lock's
+# previous holder committed.
+_ACCEPT = "SELECT * FROM accept_plan_request($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 
 _SELECT_REQUEST = """
 SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
@@ -150,49 +114,6 @@ async def _register_json_codecs(conn: asyncpg.Connection[asyncpg.Record]) -> Non
     )
 
 
-class _Creation:
-    """``Creating`` in one transaction that holds the user's advisory lock."""
-
-    def __init__(self, conn: _Connection, user_id: UUID) -> None:
-        self._conn = conn
-        self._user_id = user_id
-
-    async def find_by_idempotency_key(self, key: str) -> PriorRequest | None:
-        row = await self._conn.fetchrow(_SELECT_IDEMPOTENT, self._user_id, key)
-        if row is None:
-            return None
-        return PriorRequest(row["id"], row["status"], row["user_profile"], row["system_prompt"])
-
-    async def spent_by_user(self, reserve_usd: float) -> float:
-        spent: float = await self._conn.fetchval(_USER_SPEND, self._user_id, reserve_usd)
-        return spent
-
-    async def spent_by_everyone(self, reserve_usd: float) -> float:
-        await self._conn.execute(_LOCK_GLOBAL_BUDGET)
-        spent: float = await self._conn.fetchval(_GLOBAL_SPEND, reserve_usd)
-        return spent
-
-    async def insert_within_caps(
-        self, event: PlanRequested, idempotency_key: str | None, *, max_active: int, max_per_day: int
-    ) -> Admission:
-        row = await self._conn.fetchrow(
-            _ACCEPT,
-            event.request_id,
-            event.user_id,
-            event.user_profile,
-            event.system_prompt,
-            idempotency_key,
-            max_active,
-            max_per_day,
-        )
-        assert row is not None  # the SELECT always returns one row
-        wait = row["wait"]
-        return Admission(row["inserted"], row["active"], None if wait is None else float(wait))
-
-    async def stage(self, event: Event) -> int:
-        return await outbox.stage(self._conn, event)
-
-
 class _Cancellation:
     """``Cancelling`` in one transaction that holds the request's row lock."""
 
@@ -222,11 +143,40 @@ class PostgresRequests:
         self._acquire_timeout = acquire_timeout_seconds
         self._confirmations = GroupedConfirmations(pool)
 
-    @asynccontextmanager
-    async def creating(self, user_id: UUID) -> AsyncIterator[_Creation]:
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute(_LOCK_USER, user_id)
-            yield _Creation(conn, user_id)
+    async def accept(
+        self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits
+    ) -> Admission:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                _ACCEPT,
+                event.request_id,
+                event.user_id,
+                event.user_profile,
+                event.system_prompt,
+                idempotency_key,
+                limits.max_active,
+                limits.max_per_day,
+                limits.user_budget_usd,
+                limits.global_budget_usd,
+                limits.reserve_usd,
+                event.subject,
+                payload,
+                current_traceparent(),
+            )
+        assert row is not None  # the function always returns one row
+        outcome = row["outcome"]
+        prior = None
+        if outcome == "existing":
+            prior = PriorRequest(row["request_id"], row["status"], row["user_profile"], row["system_prompt"])
+        wait = row["wait"]
+        return Admission(
+            outcome=outcome,
+            prior=prior,
+            spent_usd=row["spent"],
+            active=row["active"],
+            wait_seconds=None if wait is None else float(wait),
+            outbox_id=row["outbox_id"],
+        )
 
     @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
@@ -234,8 +184,12 @@ class PostgresRequests:
             row = await conn.fetchrow(_LOCK_OWN_REQUEST, request_id, user_id)
             yield None if row is None else _Cancellation(conn, _snapshot(row))
 
-    async def confirm(self, outbox_id: int) -> None:
-        await self._confirmations.confirm(outbox_id)
+    def confirm_later(self, outbox_id: int) -> None:
+        self._confirmations.later(outbox_id)
+
+    async def drain(self) -> None:
+        """Finish the confirmations handed over so far (at shutdown, before the pool closes)."""
+        await self._confirmations.drain()
 
     async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         async with self._connection() as conn:

@@ -8,14 +8,14 @@ outage raises ``services.gateway.requests.Unavailable``.
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 from contracts.events import Event, PlanRequested
 from contracts.progress import RequestStatus
 from services.gateway.views import PlanView, RequestSnapshot
 
-__all__ = ["Admission", "Cancelling", "Creating", "PriorRequest", "RequestRepository"]
+__all__ = ["AcceptOutcome", "Admission", "Cancelling", "Limits", "PriorRequest", "RequestRepository"]
 
 
 @dataclass(frozen=True)
@@ -29,43 +29,37 @@ class PriorRequest:
 
 
 @dataclass(frozen=True)
-class Admission:
-    """What ``Creating.insert_within_caps`` saw and did, in one step.
+class Limits:
+    """What one creation is checked against: per-user caps, and spend caps in USD per 24 hours
+    (None: no cap), each ``processing`` request counted at least at ``reserve_usd``."""
 
-    ``active``: the user's requests ``processing`` before this one. ``wait_seconds``: how long
-    until the oldest of the user's last ``max_per_day`` requests leaves the 24-hour window, or
-    None when fewer than that many are in it. ``inserted``: whether the request was stored.
+    max_active: int
+    max_per_day: int
+    user_budget_usd: float | None
+    global_budget_usd: float | None
+    reserve_usd: float
+
+
+AcceptOutcome = Literal["accepted", "existing", "user_budget", "global_budget", "active_cap", "daily_quota"]
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What ``RequestRepository.accept`` found and did, in one indivisible step.
+
+    ``accepted``: the request and its outbox row (``outbox_id``) are stored. ``existing``: the
+    ``Idempotency-Key`` already names ``prior``; nothing stored. ``user_budget`` /
+    ``global_budget``: ``spent_usd`` (reservations included) leaves no room for another request.
+    ``active_cap``: the user has ``active`` requests processing. ``daily_quota``: the oldest of the
+    user's last ``max_per_day`` requests leaves the 24-hour window in ``wait_seconds``.
     """
 
-    inserted: bool
-    active: int
-    wait_seconds: float | None
-
-
-class Creating(Protocol):
-    """One transaction that may create a request for one user. The user's other creations wait
-    until it ends, so what it reads stays true until it commits."""
-
-    async def find_by_idempotency_key(self, key: str) -> PriorRequest | None: ...
-
-    async def spent_by_user(self, reserve_usd: float) -> float:
-        """USD the user's requests of the last 24 hours cost, each ``processing`` one at least ``reserve_usd``."""
-        ...
-
-    async def spent_by_everyone(self, reserve_usd: float) -> float:
-        """``spent_by_user`` over every user; from here on every creation waits for this transaction."""
-        ...
-
-    async def insert_within_caps(
-        self, event: PlanRequested, idempotency_key: str | None, *, max_active: int, max_per_day: int
-    ) -> Admission:
-        """Store ``event``'s request as ``processing`` only if the user has fewer than ``max_active``
-        requests processing and fewer than ``max_per_day`` in the last 24 hours: one indivisible step."""
-        ...
-
-    async def stage(self, event: Event) -> int:
-        """Keep ``event`` in the outbox, committed with this transaction; return its outbox id."""
-        ...
+    outcome: AcceptOutcome
+    prior: PriorRequest | None = None
+    spent_usd: float | None = None
+    active: int | None = None
+    wait_seconds: float | None = None
+    outbox_id: int | None = None
 
 
 class Cancelling(Protocol):
@@ -83,16 +77,21 @@ class RequestRepository(Protocol):
     """Port to the requests' record of truth. Reads are scoped to the calling user; an outage
     raises ``Unavailable``."""
 
-    def creating(self, user_id: UUID) -> AbstractAsyncContextManager[Creating]:
-        """A transaction for one creation of ``user_id``'s; it commits when the block ends cleanly."""
+    async def accept(
+        self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits
+    ) -> Admission:
+        """In one step, under the user's lock (and, with a global budget, a global one): the key's
+        first request if there is one, else the checks in ``Limits``' order, and when they pass
+        the request stored ``processing`` with ``payload`` (``event`` as published) in the outbox."""
         ...
 
     def cancelling(self, user_id: UUID, request_id: UUID) -> AbstractAsyncContextManager[Cancelling | None]:
         """A transaction holding the user's request locked; None when it is not theirs or does not exist."""
         ...
 
-    async def confirm(self, outbox_id: int) -> None:
-        """The staged event is published: forget it."""
+    def confirm_later(self, outbox_id: int) -> None:
+        """The staged event is published: forget it soon, in a batch with others (until then the
+        relay, which only takes rows a few seconds old, leaves it alone)."""
         ...
 
     async def get_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None: ...

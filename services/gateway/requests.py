@@ -21,7 +21,7 @@ from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
-from services.gateway.repository import Admission, Creating, RequestRepository
+from services.gateway.repository import Admission, Limits, RequestRepository
 from services.gateway.views import PlanView, RequestSnapshot
 
 __all__ = [
@@ -129,64 +129,56 @@ class PlanRequests:
         event = PlanRequested(
             request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
         )
+        quotas = self._quotas
+        limits = Limits(
+            max_active=quotas.max_active,
+            max_per_day=quotas.max_per_day,
+            user_budget_usd=quotas.user_daily_budget_usd,
+            global_budget_usd=quotas.global_daily_budget_usd,
+            reserve_usd=quotas.plan_cost_estimate_usd,
+        )
         # The row and its event commit together (the outbox), so an accepted request is never
         # lost: if the publish below fails or this process dies first, the relay publishes it.
-        async with self._repository.creating(user_id) as creation:
-            if idempotency_key is not None:
-                first = await creation.find_by_idempotency_key(idempotency_key)
-                if first is not None:
-                    if (first.user_profile, first.system_prompt) != (user_profile, system_prompt):
-                        raise IdempotencyConflict(idempotency_key)
-                    return Acceptance(first.request_id, first.status)
-            await self._check_budgets(creation)
-            # Both caps and the insert are one step, so a burst cannot slip past the caps.
-            admission = await creation.insert_within_caps(
-                event, idempotency_key, max_active=self._quotas.max_active, max_per_day=self._quotas.max_per_day
-            )
-            if not admission.inserted:
-                raise self._refusal(admission)
-            outbox_id = await creation.stage(event)
-        await self._publish_staged(event, outbox_id)
+        # Serialised once: the outbox keeps the very bytes that are published.
+        admission = await self._repository.accept(event, event.wire.decode(), idempotency_key, limits)
+        if admission.outcome == "existing":
+            prior = admission.prior
+            assert prior is not None
+            if (prior.user_profile, prior.system_prompt) != (user_profile, system_prompt):
+                raise IdempotencyConflict(idempotency_key or "")
+            return Acceptance(prior.request_id, prior.status)
+        if admission.outcome != "accepted":
+            raise self._refusal(admission)
+        assert admission.outbox_id is not None
+        await self._publish_staged(event, admission.outbox_id)
         PLANS_ACCEPTED.inc()
         log.info("accepted request %s", request_id)
         return Acceptance(request_id)
 
     def _refusal(self, admission: Admission) -> QuotaExceeded:
-        """Why nothing was stored: the active-plan cap, else the daily quota."""
-        if admission.active >= self._quotas.max_active:
-            PLANS_REFUSED.labels("active_cap").inc()
+        """Why nothing was stored, in the user's words."""
+        quotas = self._quotas
+        PLANS_REFUSED.labels(admission.outcome).inc()
+        if admission.outcome == "user_budget":
             return QuotaExceeded(
-                f"You already have {admission.active} plans being generated (at most {self._quotas.max_active});"
-                " wait for one to finish or cancel one.",
-                self._quotas.active_retry_after_seconds,
+                f"Your plans of the last 24 hours used (or reserved) ${admission.spent_usd or 0:.2f}"
+                f" of your ${quotas.user_daily_budget_usd or 0:.2f} budget.",
+                _BUDGET_RETRY_AFTER_SECONDS,
             )
-        PLANS_REFUSED.labels("daily_quota").inc()
+        if admission.outcome == "global_budget":
+            return QuotaExceeded(
+                "The service has reached its spending limit for now; try again later.", _BUDGET_RETRY_AFTER_SECONDS
+            )
+        if admission.outcome == "active_cap":
+            return QuotaExceeded(
+                f"You already have {admission.active} plans being generated (at most {quotas.max_active});"
+                " wait for one to finish or cancel one.",
+                quotas.active_retry_after_seconds,
+            )
         return QuotaExceeded(
-            f"You started {self._quotas.max_per_day} plans in the last 24 hours, the most allowed.",
+            f"You started {quotas.max_per_day} plans in the last 24 hours, the most allowed.",
             max(1, math.ceil(admission.wait_seconds or 0)),
         )
-
-    async def _check_budgets(self, creation: Creating) -> None:
-        # Each processing request counts at least at the estimate: a burst reserves budget before
-        # any of its requests has spent anything.
-        estimate = self._quotas.plan_cost_estimate_usd
-        if (cap := self._quotas.user_daily_budget_usd) is not None:
-            spent = await creation.spent_by_user(estimate)
-            if spent + estimate > cap:
-                PLANS_REFUSED.labels("user_budget").inc()
-                raise QuotaExceeded(
-                    f"Your plans of the last 24 hours used (or reserved) ${spent:.2f} of your ${cap:.2f} budget.",
-                    _BUDGET_RETRY_AFTER_SECONDS,
-                )
-        # Only when set: checking it makes every creation wait for the one before.
-        if (cap := self._quotas.global_daily_budget_usd) is not None:
-            spent = await creation.spent_by_everyone(estimate)
-            if spent + estimate > cap:
-                PLANS_REFUSED.labels("global_budget").inc()
-                raise QuotaExceeded(
-                    "The service has reached its spending limit for now; try again later.",
-                    _BUDGET_RETRY_AFTER_SECONDS,
-                )
 
     async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         """End the user's ``processing`` request ``cancelled`` and announce ``plan.cancelled``.
@@ -233,6 +225,6 @@ class PlanRequests:
             # the relay publishes later (a publish that did land is de-duplicated by JetStream).
             async with asyncio.timeout(self._publish_wait):
                 await self._publisher.publish(event)
-            await self._repository.confirm(outbox_id)
+            self._repository.confirm_later(outbox_id)
         except Exception as exc:
             log.warning("%s for %s left to the outbox relay: %s", event.subject, event.request_id, exc)

@@ -1,18 +1,29 @@
 """Persisting plans: store what arrives, in any order, and complete a request exactly once.
 
-A plan needs every exercise it uses to have a profile. ``plan.generated`` and the
-``exercise.profiled`` events arrive in any order, on any replica, possibly at once; the store
-serialises each request's completeness check (see ``PostgresPlanStore``), so whichever event
-arrives last completes the plan, and the request's status turns ``completed`` in that same
+A plan needs every exercise it uses to have a profile. Storing a plan tells which of its exercises
+the catalogue still lacks, and only those are asked of the profiler (``exercise.profile.needed``):
+over a warm catalogue a plan completes the moment it is stored, with no profile message at all.
+The ``exercise.profiled`` events then arrive in any order, on any replica, possibly at once; the
+store serialises each request's completeness check (see ``PostgresPlanStore``), so whichever
+event arrives last completes the plan, and the request's status turns ``completed`` in that same
 transaction, last.
 """
 
+import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
-from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGenerated, PlanPersisted
+from contracts.events import (
+    ExerciseProfiled,
+    ExerciseProfileNeeded,
+    ExerciseRef,
+    PlanCancelled,
+    PlanFailed,
+    PlanGenerated,
+    PlanPersisted,
+)
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.metrics import PLAN_SECONDS, PLANS_COMPLETED, PLANS_FAILED, STAGE_SECONDS
@@ -43,11 +54,13 @@ def count_completion(completion: Completion) -> None:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A stored plan still waiting for some of its exercises' profiles."""
+    """A stored plan still waiting for some of its exercises' profiles (``missing``: which, when
+    the store was asked; empty when it only counted them)."""
 
     request_id: UUID
     exercises_total: int
     exercises_profiled: int
+    missing: tuple[ExerciseRef, ...] = field(default=(), compare=False)
 
 
 class PlanStore(Protocol):
@@ -56,7 +69,9 @@ class PlanStore(Protocol):
     ``store_plan`` and ``store_profile`` return where the request stands after the write, or
     None when the write could not move it (the request ended, or its plan is not stored yet)."""
 
-    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None: ...
+    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
+        """Store the plan (once); a ``Waiting`` names every exercise still without a profile."""
+        ...
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None: ...
 
@@ -88,7 +103,17 @@ class Persisting:
         self._announced: OrderedDict[UUID, None] = OrderedDict()
 
     async def plan_generated(self, event: PlanGenerated) -> None:
-        await self._announce(await self._store.store_plan(event))
+        outcome = await self._store.store_plan(event)
+        if isinstance(outcome, Waiting):
+            # After the commit, and again on a redelivery (Nats-Msg-Id drops what already went out):
+            # the plan's message is acked only once every profile it waits for has been asked for.
+            await asyncio.gather(
+                *(
+                    self._publisher.publish(ExerciseProfileNeeded(request_id=event.request_id, exercise=exercise))
+                    for exercise in outcome.missing
+                )
+            )
+        await self._announce(outcome)
 
     async def exercise_profiled(self, event: ExerciseProfiled) -> None:
         await self._announce(await self._store.store_profile(event))

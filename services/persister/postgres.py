@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
 from service_runtime.outcomes import GiveUp
 from services.persister.plans import Completion, Waiting
 
@@ -70,12 +70,7 @@ WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = (SELECT
 
 
 # Whether a profile can change anything for its request: see ``store_profile``.
-_SEEN = """
-SELECT r.status, r.user_id, r.plan_id,
-       EXISTS (SELECT FROM workout_plans p WHERE p.request_id = r.id) AS plan_stored,
-       EXISTS (SELECT FROM exercises x WHERE x.key = $2 AND x.profile IS NOT NULL) AS profiled
-FROM workout_plan_requests r WHERE r.id = $1
-"""
+_SEEN = "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $1"
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
@@ -98,22 +93,19 @@ class PostgresPlanStore:
                 return None
             plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
             if plan_id is None:
-                plan_id = await _insert_plan(conn, event)
+                plan_id = await insert_plan(conn, event)
                 await _add_usage(conn, event.request_id, event.usage, stage="profiling")
             return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
-        # With a known catalogue most profiles change nothing, and one read says so without a lock
-        # or a transaction: ``completed`` is final (and means every exercise of the plan, this
-        # one included, has its profile); and a profile the catalogue already had, for a request
-        # whose plan is not stored yet, leaves the completeness check to the plan's own
-        # transaction, which runs it after its lock and sees that profile (committed before).
-        seen = await self._pool.fetchrow(_SEEN, event.request_id, event.exercise.key)
-        if seen is not None:
-            if seen["status"] == "completed":
-                return Completion(event.request_id, seen["user_id"], seen["plan_id"])
-            if seen["profiled"] and not seen["plan_stored"] and event.usage is None:
-                return None
+        # A profile for a request already completed changes nothing, and one read says so without a
+        # lock or a transaction: ``completed`` is final (and means every exercise of the plan, this
+        # one included, has its profile). Anything else takes the request's lock: a plan whose
+        # transaction counted this exercise missing before the profile committed may still be
+        # committing, unseen by a read without the lock (a plan left waiting for good otherwise).
+        seen = await self._pool.fetchrow(_SEEN, event.request_id)
+        if seen is not None and seen["status"] == "completed":
+            return Completion(event.request_id, seen["user_id"], seen["plan_id"])
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)
             if request["status"] == "completed":
@@ -176,7 +168,7 @@ async def lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Recor
     return request
 
 
-async def _insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
+async def insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
     exercises = sorted({ref.key: ref.name for ref in event.exercises}.items())
     # Sorted keys: concurrent plans sharing new exercises insert them in one order (no deadlock).
     await conn.execute(
@@ -226,17 +218,27 @@ async def _add_usage(conn: Connection, request_id: uuid.UUID, usage: LlmUsage, s
     )
 
 
+# A plan's exercises, each with whether the catalogue has its profile yet.
+_PLAN_EXERCISES = """
+SELECT x.key, x.name, x.profile IS NOT NULL AS profiled FROM exercises x
+WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = $1)
+ORDER BY x.key
+"""
+
+
+async def missing_profiles(conn: Connection, plan_id: uuid.UUID) -> tuple[int, tuple[ExerciseRef, ...]]:
+    """How many distinct exercises the plan uses, and those still without a profile."""
+    rows = await conn.fetch(_PLAN_EXERCISES, plan_id)
+    missing = tuple(ExerciseRef(key=row["key"], name=row["name"]) for row in rows if not row["profiled"])
+    return len(rows), missing
+
+
 async def complete_if_ready(
     conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID
 ) -> Completion | Waiting:
-    counts = await conn.fetchrow(
-        "SELECT count(*) AS total, count(*) FILTER (WHERE x.profile IS NULL) AS missing FROM exercises x"
-        " WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = $1)",
-        plan_id,
-    )
-    assert counts is not None  # an aggregate always returns a row
-    if counts["missing"]:
-        return Waiting(request_id, counts["total"], counts["total"] - counts["missing"])
+    total, missing = await missing_profiles(conn, plan_id)
+    if missing:
+        return Waiting(request_id, total, total - len(missing), missing)
     return await complete(conn, request_id, user_id, plan_id)
 
 

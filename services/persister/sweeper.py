@@ -17,11 +17,11 @@ from typing import Any
 
 import asyncpg
 
-from contracts.events import ExerciseProfileNeeded, ExerciseRef, PlanPersisted, PlanRequested
+from contracts.events import ExerciseProfileNeeded, PlanPersisted, PlanRequested
 from service_runtime.bus import EventPublisher
 from service_runtime.metrics import PLANS_FAILED
 from services.persister.plans import Completion, count_completion
-from services.persister.postgres import complete_if_ready, drop_unfinished_plan
+from services.persister.postgres import complete_if_ready, drop_unfinished_plan, missing_profiles
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +109,10 @@ class Sweeper:
                 )
             )
         else:
-            missing = await conn.fetch(
-                "SELECT DISTINCT x.key, x.name FROM workout_entries e JOIN exercises x ON x.key = e.exercise_key"
-                " WHERE e.plan_id = $1 AND x.profile IS NULL",
-                request["plan_id"],
-            )
+            _, missing = await missing_profiles(conn, request["plan_id"])
             for exercise in missing:
                 await self._publisher.publish(
-                    ExerciseProfileNeeded(
-                        request_id=request["id"],
-                        exercise=ExerciseRef(key=exercise["key"], name=exercise["name"]),
-                        redrive=attempt,
-                    )
+                    ExerciseProfileNeeded(request_id=request["id"], exercise=exercise, redrive=attempt)
                 )
         await conn.execute(
             "UPDATE workout_plan_requests SET redrives = $2, updated_at = clock_timestamp() WHERE id = $1",

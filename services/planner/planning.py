@@ -4,10 +4,9 @@ How a plan is written is a strategy (``PlanWriter``): ``single.SingleCall`` (one
 ``skeleton_weeks.SkeletonThenWeeks`` (a skeleton, then the eight weeks at once), each over the
 structured-call port (``service_runtime.llm``), each returning a plan that passed its checks.
 This use case keeps a paid-for plan until its events are out, stops work on cancelled requests,
-and publishes the plan, one profile request per distinct exercise, and progress.
+and publishes the plan and progress (the persister asks for the profiles the catalogue lacks).
 """
 
-import asyncio
 import logging
 import time
 import uuid
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from contracts.events import ExerciseProfileNeeded, LlmUsage, PlanCancelled, PlanGenerated, PlanRequested
+from contracts.events import LlmUsage, PlanCancelled, PlanGenerated, PlanRequested
 from contracts.plan import WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
@@ -135,14 +134,9 @@ class Planning:
                     await self._writer.abandon(request.request_id)
                     log.info("request %s cancelled while its plan was being written; dropped it", request.request_id)
                     return
+        # The persister asks the profiler for the exercises the catalogue lacks, once it has stored this.
         await self._publisher.publish(generated)
         distinct = distinct_by_key(generated.exercises)
-        await asyncio.gather(
-            *(
-                self._publisher.publish(ExerciseProfileNeeded(request_id=request.request_id, exercise=ref))
-                for ref in distinct
-            )
-        )
         await self._progress.announce(
             PlanProgress(
                 request_id=request.request_id,

@@ -154,10 +154,12 @@ async def test_one_request_is_one_trace_from_the_http_call_to_the_llm_and_the_co
     assert snapshot["status"] == "completed", snapshot
     trace = await _trace_of(traced.receiver, request_id)
 
-    # Gateway: the HTTP request, its SQL commit, and the publish of plan.requested inside it.
+    # Gateway: the HTTP request, its accept step (one SQL statement, its own transaction), and the
+    # publish of plan.requested inside it.
     http = trace.one("gateway", "SERVER", "POST /functions/v1/trigger-workout-plan")
     assert http.parent_id is None
-    assert trace.below(http, lambda s: s.service == "gateway" and _is_commit(s)), trace.describe()
+    accepted = trace.below(http, lambda s: s.service == "gateway" and s.kind == "CLIENT" and s.name == "SELECT")
+    assert accepted, trace.describe()
 
     # Planner: consumes what the gateway published inside the HTTP span, calls the LLM within.
     planning = trace.one("planner", "CONSUMER", "plan.requested process")
@@ -169,16 +171,18 @@ async def test_one_request_is_one_trace_from_the_http_call_to_the_llm_and_the_co
     assert llm[0].attributes["gen_ai.usage.output_tokens"] > 0
     assert trace.below(llm[0], lambda s: s.kind == "CLIENT" and s.name == "POST"), trace.describe()
 
-    # Profiler: consumes the planner's exercise.profile.needed, calls the LLM.
+    # Persister: consumes the planner's plan, stores it, and asks for the profiles it lacks ...
+    stored = trace.one("persister", "CONSUMER", "plan.generated process")
+    assert trace.descends(trace.consumed_from(stored, "planner"), planning)
+
+    # ... which the profiler consumes, calling the LLM.
     profiling = trace.find("profiler", "CONSUMER", "exercise.profile.needed process")
     assert profiling, trace.describe()
     for span in profiling:
-        assert trace.descends(trace.consumed_from(span, "planner"), planning)
+        assert trace.descends(trace.consumed_from(span, "persister"), stored)
     assert any(trace.below(s, lambda c: c.name.startswith("chat ")) for s in profiling)
 
-    # Persister: consumes the planner's plan and the profiler's profiles, and commits.
-    stored = trace.one("persister", "CONSUMER", "plan.generated process")
-    assert trace.descends(trace.consumed_from(stored, "planner"), planning)
+    # The persister joins the profiles, and commits.
     joined = trace.find("persister", "CONSUMER", "exercise.profiled process")
     assert joined, trace.describe()
     for span in joined:

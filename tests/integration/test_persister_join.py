@@ -12,7 +12,7 @@ from service_runtime.outcomes import GiveUp
 from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import PlanRequests, Quotas
 from services.persister.plans import Completion, Persisting, Waiting
-from services.persister.postgres import PostgresPlanStore
+from services.persister.postgres import PostgresPlanStore, complete_if_ready, insert_plan, lock_request
 from tests.fakes import RecordingPublisher
 from tests.integration.seeding import events_for, fresh_names, new_request
 
@@ -195,3 +195,42 @@ async def test_a_cancelled_requests_plan_is_removed_by_the_persister_and_a_late_
     assert late == [None, None, None]
     row = await pool.fetchrow("SELECT status, plan_id FROM workout_plan_requests WHERE id = $1", request_id)
     assert (row["status"], row["plan_id"]) == ("cancelled", None)
+
+
+async def test_a_profile_the_catalogue_got_meanwhile_still_completes_a_plan_whose_store_is_committing(
+    pool: asyncpg.Pool,
+) -> None:
+    # X is in the catalogue, still without a profile (another plan asked for it). This plan's
+    # transaction counts X missing; then the other request's profile of X commits; then this
+    # request's profile of X arrives while the plan's transaction has not committed yet. A look
+    # without the request's lock sees "X profiled, no plan stored" and must not drop it.
+    store = PostgresPlanStore(pool)
+    request_id, user_id = await new_request(pool)
+    other_id, other_user = await new_request(pool)
+    names = fresh_names(1)
+    generated, (profiled,) = events_for(request_id, user_id, names)
+    others_plan, (others_profile,) = events_for(other_id, other_user, names)
+    assert isinstance(await deliver(store, others_plan), Waiting)
+
+    arriving: asyncio.Task[Completion | Waiting | None] | None = None
+    async with pool.acquire() as conn:
+        storing = conn.transaction()
+        await storing.start()
+        try:
+            await lock_request(conn, request_id)
+            plan_id = await insert_plan(conn, generated)
+            counted = await complete_if_ready(conn, request_id, user_id, plan_id)
+            assert isinstance(counted, Waiting)
+            assert isinstance(await deliver(store, others_profile), Completion)  # X has its profile now
+            arriving = asyncio.create_task(deliver(store, profiled))
+            await asyncio.sleep(0.3)
+            assert not arriving.done(), "the profile was judged without the request's lock"
+        except BaseException:
+            await storing.rollback()
+            if arriving is not None:
+                arriving.cancel()
+            raise
+        await storing.commit()
+
+    assert isinstance(await arriving, Completion)
+    await assert_completed_once(pool, request_id, entries=8 * 3 * 1)

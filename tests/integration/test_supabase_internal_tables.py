@@ -3,6 +3,7 @@ migration adds) are closed to Supabase's API roles, although Supabase's default 
 those roles everything on every new table: a row forged into ``outbox`` would be published as a
 real event and start paid LLM work."""
 
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -111,5 +112,25 @@ async def test_the_api_roles_cannot_draw_from_our_sequences(supabase: str, role:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 async with as_api_role(conn, role):
                     await conn.fetchval("SELECT nextval($1::regclass)", sequence["name"])
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("role", API_ROLES)
+async def test_the_api_roles_cannot_call_the_gateways_accept_step(supabase: str, role: str) -> None:
+    # Through PostgREST's /rpc a callable accept_plan_request would write a request and its outbox
+    # row: paid LLM work started from the API.
+    conn = await asyncpg.connect(supabase)
+    try:
+        staged = await conn.fetchval("SELECT count(*) FROM outbox")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="accept_plan_request"):
+            async with as_api_role(conn, role, uuid.uuid4()):
+                await conn.fetchrow(
+                    "SELECT * FROM accept_plan_request($1, $2, 'lift', NULL, NULL, 3, 20, NULL, NULL, 0.02,"
+                    " 'plan.requested', '{}', NULL)",
+                    uuid.uuid4(),
+                    uuid.uuid4(),
+                )
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == staged
     finally:
         await conn.close()

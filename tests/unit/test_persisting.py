@@ -2,9 +2,18 @@
 
 import uuid
 
-from contracts.events import ExerciseProfiled, ExerciseRef, PlanCancelled, PlanFailed, PlanGenerated, PlanPersisted
+from contracts.events import (
+    ExerciseProfiled,
+    ExerciseProfileNeeded,
+    ExerciseRef,
+    LlmUsage,
+    PlanCancelled,
+    PlanFailed,
+    PlanGenerated,
+    PlanPersisted,
+)
 from services.persister.plans import Completion, Persisting, Waiting
-from tests.fakes import RecordingPublisher, sample_profile
+from tests.fakes import RecordingPublisher, sample_plan, sample_profile
 
 
 class ScriptedStore:
@@ -55,6 +64,45 @@ async def test_a_completion_this_process_never_announced_is_announced_again() ->
     await persisting.exercise_profiled(profiled(request_id, "Plank"))
 
     assert len(bus.of_type(PlanPersisted)) == 1
+
+
+def generated(request_id: uuid.UUID) -> PlanGenerated:
+    plan = sample_plan(["Goblet Squat", "Plank"])
+    return PlanGenerated(
+        request_id=request_id,
+        user_id=uuid.uuid4(),
+        plan=plan,
+        exercises=tuple(
+            ExerciseRef(key=name.lower().replace(" ", "-"), name=name) for name in ("Goblet Squat", "Plank")
+        ),
+        usage=LlmUsage(model="fake"),
+    )
+
+
+async def test_a_stored_plan_asks_only_for_the_profiles_the_catalogue_lacks() -> None:
+    request_id = uuid.uuid4()
+    lacking = (ExerciseRef(key="plank", name="Plank"),)
+    bus = RecordingPublisher()
+
+    await Persisting(ScriptedStore(Waiting(request_id, 2, 1, lacking)), bus, progress=bus).plan_generated(
+        generated(request_id)
+    )
+
+    needed = bus.of_type(ExerciseProfileNeeded)
+    assert [(e.request_id, e.exercise) for e in needed if isinstance(e, ExerciseProfileNeeded)] == [
+        (request_id, lacking[0])
+    ]
+    assert [(n.stage, n.exercises_total, n.exercises_profiled) for n in bus.notices] == [("profiling", 2, 1)]
+
+
+async def test_a_plan_over_a_warm_catalogue_completes_with_no_profile_message() -> None:
+    request_id = uuid.uuid4()
+    bus = RecordingPublisher()
+    done = Completion(request_id, uuid.uuid4(), uuid.uuid4(), total_seconds=1.0, profiling_seconds=0.0)
+
+    await Persisting(ScriptedStore(done), bus, progress=bus).plan_generated(generated(request_id))
+
+    assert [type(e) for e in bus.events] == [PlanPersisted]
 
 
 async def test_a_cancellation_drops_the_requests_plan_and_announces_nothing() -> None:

@@ -70,15 +70,15 @@ async def test_the_writer_gets_the_system_prompt_in_the_users_turn() -> None:
     assert user.endswith(f"{PREFERENCES_HEADING}\nPrefer kettlebells.")
 
 
-async def test_a_plan_is_published_with_one_profile_request_per_distinct_exercise() -> None:
+async def test_a_plan_is_published_alone_its_profiles_are_the_persisters_to_ask_for() -> None:
     writer, publisher = FakePlanWriter(sample_plan(["Squat", "squat", "Plank"])), RecordingPublisher()
     req = request()
     await planning_with(writer, publisher).plan_requested(req)
     (generated,) = publisher.of_type(PlanGenerated)
-    needed = publisher.of_type(ExerciseProfileNeeded)
     assert isinstance(generated, PlanGenerated)
     assert generated.request_id == req.request_id
-    assert sorted(e.exercise.key for e in needed if isinstance(e, ExerciseProfileNeeded)) == ["plank", "squat"]
+    assert [ref.key for ref in generated.exercises] == ["squat", "squat", "plank"]
+    assert publisher.of_type(ExerciseProfileNeeded) == []
 
 
 async def test_a_redelivered_request_reuses_the_paid_plan() -> None:
