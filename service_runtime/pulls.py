@@ -25,8 +25,11 @@ class PullRequests:
     open at a time (``batch`` at most the free slots, ``expires`` the timeout), each with a reply
     subject of its own under our inbox, and each message goes to ``on_message`` as it is read. The
     server's status replies to the open request (404 no messages, 408 expired, 409 e.g. a leader
-    change) end it; a late status of an earlier request is ignored, a late message of one is
-    handed over like any other (it is a delivery).
+    change) end it, and so does its batch filled. A status names its request (it comes on the
+    request's reply subject); a message does not (it carries its stream subject), so every message
+    counts towards the open request: a late one of an earlier request (abandoned when the server
+    went quiet) is handed over like any other, since it is a delivery, and at worst ends the open
+    request a message early.
     """
 
     def __init__(self, nc: NatsClient, subscription: Subscription, inbox: str, next_subject: str) -> None:
@@ -65,7 +68,7 @@ class PullRequests:
                 break  # no word from the server (e.g. reconnecting): ask again
             status = msg.headers.get(api.Header.STATUS) if msg.headers else None
             if status is None:
-                received += msg.subject == reply
+                received += 1
                 on_message(msg)
             elif msg.subject == reply and status != _IDLE_HEARTBEAT:
                 if status == _CONFLICT:

@@ -263,3 +263,25 @@ def test_the_private_nats_py_parts_the_pull_requests_rely_on_are_still_there(nc:
     js = nc.jetstream()
     assert js._nc is nc
     assert js._prefix == "$JS.API"
+
+
+async def test_a_backlog_is_taken_pull_after_pull_without_waiting_for_any_pull_to_expire(nc: Client) -> None:
+    # A delivered message carries its stream subject, not the pull request's reply subject: a pull
+    # that counted only messages addressed to its reply never saw its batch filled and waited out its
+    # expiry each time, so a backlog went at one batch per pull timeout (5.7 plans/s end to end).
+    stream, subject = await make_stream(nc)
+    spec = ConsumerSpec("backlog", stream, subject)
+    handled: list[uuid.UUID] = []
+
+    async def note(event: PlanFailed) -> None:
+        handled.append(event.request_id)
+
+    ids = await publish(nc, subject, 200)
+    consumer = LeasedConsumer(nc.jetstream(), spec, PlanFailed, note, max_in_flight=10, fetch_timeout_seconds=60.0)
+    await consumer.start()
+    try:
+        # Twenty pulls of ten: had any of them waited for its expiry, this would take twenty minutes.
+        await wait_until(lambda: len(handled) == len(ids), timeout=30)
+    finally:
+        await consumer.stop(1)
+    assert Counter(handled) == Counter(ids)
