@@ -1,12 +1,14 @@
 """What the simulated model says: chosen by the requested response format's schema name."""
 
+import functools
 import json
 import random
 import re
 import zlib
 from dataclasses import dataclass
 
-from llm_simulator.intent import read_intent
+from contracts.plan import WorkoutPlan
+from llm_simulator.intent import PlanIntent, read_intent
 from llm_simulator.plans import skeleton_of, write_plan
 from llm_simulator.profiles import write_profile
 from llm_simulator.protocol import ChatCompletionRequest
@@ -58,8 +60,7 @@ def compose(request: ChatCompletionRequest, rng: random.Random, *, note_sentence
         plan = write_plan(read_intent(user_text, other_text), rng, note_sentences)
         return Reply(plan.model_dump_json(), PLAN_SCHEMA)
     if name in (SKELETON_SCHEMA, WEEK_SCHEMA):
-        intent = read_intent(user_text, "")
-        plan = write_plan(intent, random.Random(zlib.crc32(user_text.encode())), note_sentences)
+        intent, plan = _drafted_plan(user_text, note_sentences)
         if name == SKELETON_SCHEMA:
             return Reply(skeleton_of(plan, intent).model_dump_json(), SKELETON_SCHEMA)
         match = _WEEK_NUMBER.search(other_text)
@@ -74,6 +75,14 @@ def compose(request: ChatCompletionRequest, rng: random.Random, *, note_sentence
     if fmt is not None and fmt.type == "json_object":
         return Reply(json.dumps({"answer": answer}), JSON_OBJECT_KIND)
     return Reply(answer, TEXT_KIND)
+
+
+@functools.lru_cache(maxsize=1024)
+def _drafted_plan(user_text: str, note_sentences: int) -> tuple[PlanIntent, WorkoutPlan]:
+    """The plan a skeleton and its eight weeks are cut from: drawn once per user text, not once per
+    call (a plan's nine calls would draw it nine times). Read-only to callers."""
+    intent = read_intent(user_text, "")
+    return intent, write_plan(intent, random.Random(zlib.crc32(user_text.encode())), note_sentences)
 
 
 def exercise_name(text: str) -> str:

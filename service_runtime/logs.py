@@ -101,5 +101,5 @@ def configure_logging(service: str, level: str = "INFO", log_format: LogFormat =
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The broker and HTTP client libraries are chatty at INFO.
-    for noisy in ("httpx", "httpx2", "faststream", "nats", "openai"):
+    for noisy in ("httpx", "httpx2", "aiohttp", "faststream", "nats", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -16,7 +16,8 @@ How one request becomes one trace (docs/observability.md draws it):
 - ``LeasedConsumer`` is ours, not FastStream's, so the extraction is ours: ``delivery`` runs each
   delivery in a CONSUMER span whose parent is the publisher's span;
 - LLM calls are a ``chat <model>`` span (``llm_call``) over the HTTP spans of the openai SDK's
-  ``httpx2`` client; SQL statements, the ``COMMIT`` included, are spans of the asyncpg instrumentation;
+  transport (aiohttp, see ``service_runtime.llm.client``); SQL statements, the ``COMMIT``
+  included, are spans of the asyncpg instrumentation;
 - an event staged in the outbox keeps the ``traceparent`` of the request that staged it, so the
   relay publishes it, however late, inside the same trace (``current_traceparent``/``resumed``).
 
@@ -90,15 +91,16 @@ def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> 
     """Set up tracing for this process if the environment asks for it; return whether it is on.
 
     Called once per process by its entry point, before the app is built (``instrument_app`` and the
-    consumers look at what it set up). Instruments httpx2 (the openai SDK's client), httpx and asyncpg.
+    consumers look at what it set up). Instruments aiohttp (the openai SDK's transport), httpx and asyncpg.
     """
     global _provider  # noqa: PLW0603 (tracing is process-wide: OpenTelemetry's provider is global)
     exporters = tracing_requested(environ)
     if not exporters or _provider is not None:
         return _provider is not None
     # Lazy imports: a process with tracing off never loads the exporter or the instrumentations.
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor  # noqa: PLC0415
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: PLC0415
-    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415
 
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the process's own name.
     resource = Resource.create({SERVICE_NAME: service}).merge(OTELResourceDetector().detect())
@@ -107,7 +109,7 @@ def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> 
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))
     trace.set_tracer_provider(provider)
-    HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)  # the openai SDK's HTTP client
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider)  # the openai SDK's HTTP transport
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)  # ours (the gateway's key set)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     _provider = provider

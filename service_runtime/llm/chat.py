@@ -9,12 +9,12 @@ per-chunk read timeout.
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 import pydantic
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply, classify, reply_problem
@@ -27,6 +27,8 @@ from service_runtime.tracing import llm_call
 __all__ = ["ChatCompletions"]
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+# A streamed chunk as the server sent it: a ``chat.completion.chunk`` object, read as JSON.
+_Chunks = openai.AsyncStream[dict[str, Any]]
 
 
 class ChatCompletions:
@@ -115,31 +117,41 @@ class ChatCompletions:
         # Raw deltas, validated once at the end. The SDK's ``.stream()`` helper re-parses the partial
         # JSON on every chunk: at a thousand concurrent plans that saturates the event loop, leases
         # are renewed late and plans get redelivered and bought twice (see docs/reliability.md).
+        # And ``create`` itself walks every parameter through its type-driven transform and builds
+        # a typed model per chunk: over a week's reply that was a quarter of the planner's CPU. So
+        # the body goes out as built (the SDK's request path for any endpoint, ``post``: same
+        # headers, timeouts and HTTP errors) and chunks come back as plain dicts; the SDK still
+        # turns an error event inside the stream into ``APIError``.
+        body: dict[str, object] = {
+            "model": self.model,
+            "messages": messages,
+            "response_format": response_format,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if cap is not None:
+            body["max_completion_tokens"] = cap
         reply = _RawReply(model=self.model)
         content: list[str] = []
         refusal: list[str] = []
-        chunks = await self._client.chat.completions.create(
-            model=self.model,
-            messages=messages,
-            response_format=response_format,
-            stream=True,
-            stream_options={"include_usage": True},
-            max_completion_tokens=max_completion_tokens,
+        chunks = await self._client.post(
+            "/chat/completions", body=body, cast_to=ChatCompletion, stream=True, stream_cls=_Chunks
         )
         async with chunks:
             async for chunk in chunks:
-                reply.model = chunk.model or reply.model
-                if chunk.usage is not None:
-                    reply.prompt_tokens = chunk.usage.prompt_tokens
-                    reply.completion_tokens = chunk.usage.completion_tokens
-                    reply.cached_tokens = _cached(chunk.usage)
-                for part in chunk.choices:
-                    if part.delta.content:
-                        content.append(part.delta.content)
-                    if part.delta.refusal:
-                        refusal.append(part.delta.refusal)
-                    if part.finish_reason is not None:
-                        reply.finish_reason = part.finish_reason
+                reply.model = chunk.get("model") or reply.model
+                if (usage := chunk.get("usage")) is not None:
+                    reply.prompt_tokens = usage.get("prompt_tokens") or 0
+                    reply.completion_tokens = usage.get("completion_tokens") or 0
+                    reply.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                for part in chunk.get("choices") or ():
+                    delta = part.get("delta") or {}
+                    if text := delta.get("content"):
+                        content.append(text)
+                    if text := delta.get("refusal"):
+                        refusal.append(text)
+                    if part.get("finish_reason") is not None:
+                        reply.finish_reason = part["finish_reason"]
         reply.content = "".join(content)
         reply.refusal = "".join(refusal)
         return reply

@@ -3,6 +3,10 @@
 One layer owns retries: the JetStream consumer (bounded by ``max_deliver``, with delays that
 honour Retry-After). The SDK's own retries are off, so a message's attempts are the only paid
 attempts: no 3 SDK tries x 5 deliveries = 15 calls.
+
+The transport is aiohttp (the SDK's ``aiohttp`` extra), not httpx's own: with a few hundred calls
+at once, httpx's pool probes every idle connection's socket each time a request starts or ends, and
+that alone was ~14 % of the planner's CPU (docs/benchmarks.md).
 """
 
 import logging
@@ -48,4 +52,5 @@ def build_openai_client(settings: LlmSettings) -> openai.AsyncOpenAI:
         base_url=settings.openai_base_url,
         max_retries=0,
         timeout=openai.Timeout(settings.llm_read_timeout_seconds, connect=10.0),
+        http_client=openai.DefaultAioHttpClient(),
     )

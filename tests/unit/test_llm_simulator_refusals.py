@@ -16,6 +16,7 @@ from contracts.plan import ExerciseProfile
 from llm_simulator import openapi_extract
 from llm_simulator.config import FAULT_PROBABILITY_FIELDS
 from llm_simulator.model_table import MODELS
+from llm_simulator.request_validation import refusal
 from service_runtime.strict_schema import chat_response_format, responses_text_format
 from tests.simulator_server import reset_simulator
 
@@ -381,3 +382,21 @@ async def test_stream_options_without_stream_are_refused(llm: openai.AsyncOpenAI
 
     assert _message(caught.value) == "The 'stream_options' parameter is only allowed when 'stream' is enabled."
     assert caught.value.param == "stream_options"
+
+
+def test_chat_bodies_that_differ_only_in_their_words_get_one_verdict_and_other_differences_count() -> None:
+    # The verdict is kept per shape (message texts blanked); what the schemas constrain still decides.
+
+    def body(content: object, role: str = "user") -> dict[str, Any]:
+        return {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "system", "content": "be brief"}, {"role": role, "content": content}],
+        }
+
+    assert refusal("create_chat_completion", body("hello")) is None
+    assert refusal("create_chat_completion", body("a different text entirely")) is None
+    not_text = refusal("create_chat_completion", body(5))
+    bad_role = refusal("create_chat_completion", body("hello", role="robot"))
+    assert not_text is not None and not_text.status == 400 and not_text.param == "messages[1].content"
+    assert bad_role is not None and bad_role.status == 400
+    assert refusal("create_chat_completion", body("hello")) is None  # a refusal of one shape stays with it
