@@ -5,7 +5,8 @@ free and their ack clock runs while they wait in its queue (faststream issue 256
 -long handlers get redelivered to other replicas mid-call. Here a pull request asks only for as
 many messages as there are free slots, each message is handed over and starts heartbeating
 (``+WPI``) the moment it arrives (``pulls.py``: not when the whole batch is in, as nats-py's
-``fetch`` may), and the ack is sent only after the handler's effects are durable.
+``fetch`` may), and the ack is sent only after the handler's effects are durable (and not waited
+for: a lost ack is a redelivery, and every handler is idempotent).
 
 A handler that raises ``Misconfigured`` (the provider refuses the schema we send, say) halts the
 consumer: the message goes back to the stream unspent, fetching stops, the consumer reports itself
@@ -235,8 +236,10 @@ class LeasedConsumer(Generic[E]):
             log.exception("%s: attempt %d failed; retrying in %.1fs", self.spec.durable, attempt, delay)
             await msg.nak(delay=delay)
             return "retried"
-        # Effects are durable (committed or acknowledged publishes): now, and only now, ack.
-        await msg.ack_sync(timeout=10)
+        # Effects are durable (committed or acknowledged publishes): now, and only now, ack. Sent
+        # without waiting for the server's confirmation (a round trip per message): every handler
+        # is idempotent, so an ack lost with the connection costs a redelivery that repeats nothing.
+        await msg.ack()
         return "acked"
 
     async def _give_up(self, msg: Msg, exc: GiveUp) -> str:

@@ -22,6 +22,7 @@ import orjson
 
 from contracts.events import Event, PlanRequested
 from service_runtime import outbox
+from service_runtime.pools import nothing_to_reset
 from service_runtime.tracing import current_traceparent
 from services.gateway.outbox_confirmations import GroupedConfirmations
 from services.gateway.repository import Admission, Limits, PriorRequest
@@ -102,6 +103,7 @@ async def open_pool(dsn: str, *, min_size: int, max_size: int, timeout_seconds: 
         timeout=timeout_seconds,
         command_timeout=timeout_seconds,
         init=_register_json_codecs,
+        reset=nothing_to_reset,
     )
 
 

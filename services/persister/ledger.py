@@ -8,46 +8,67 @@ from decimal import Decimal
 import asyncpg
 
 from contracts.events import LlmCallRecorded
+from service_runtime.groups import Grouped
 
 __all__ = ["CostLine", "PostgresLedger", "cost_report"]
 
 log = logging.getLogger(__name__)
 
-_INSERT = """
-INSERT INTO llm_calls (call_id, request_id, stage, model, outcome, prompt_tokens, completion_tokens,
-                       cached_tokens, seconds, cost_usd, called_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (call_id) DO NOTHING
+# Locked in one order, so two replicas writing groups that share requests cannot deadlock.
+_LOCK_REQUESTS = "SELECT FROM workout_plan_requests WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+
+_INSERT_AND_ADD = """
+WITH new AS (
+    INSERT INTO llm_calls (call_id, request_id, stage, model, outcome, prompt_tokens, completion_tokens,
+                           cached_tokens, seconds, cost_usd, called_at)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+                         $8::int[], $9::float8[], $10::numeric[], $11::timestamptz[])
+    ON CONFLICT (call_id) DO NOTHING
+    RETURNING request_id, cost_usd
+)
+UPDATE workout_plan_requests r SET cost_usd = r.cost_usd + s.cost
+FROM (SELECT request_id, sum(cost_usd) AS cost FROM new GROUP BY request_id) AS s
+WHERE r.id = s.request_id
 """
 
 
 class PostgresLedger:
+    """Ledger rows in groups: the calls recorded while a group's transaction runs share the next
+    one (``service_runtime.groups``), a plan's nine calls one commit instead of nine."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._groups: Grouped[LlmCallRecorded] = Grouped(self._write)
 
     async def record(self, event: LlmCallRecorded) -> None:
         """Store the call once (a redelivery is a no-op) and add its cost to its request's total."""
-        cost = Decimal(str(event.cost_usd))
-        async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.execute(
-                _INSERT,
-                event.call_id,
-                event.request_id,
-                event.stage,
-                event.model,
-                event.outcome,
-                event.prompt_tokens,
-                event.completion_tokens,
-                event.cached_tokens,
-                event.seconds,
-                cost,
-                event.occurred_at,
+        await self._groups.submit(event)
+
+    async def _write(self, events: list[LlmCallRecorded]) -> None:
+        columns = list(
+            zip(
+                *(
+                    (
+                        e.call_id,
+                        e.request_id,
+                        e.stage,
+                        e.model,
+                        e.outcome,
+                        e.prompt_tokens,
+                        e.completion_tokens,
+                        e.cached_tokens,
+                        e.seconds,
+                        Decimal(str(e.cost_usd)),
+                        e.occurred_at,
+                    )
+                    for e in events
+                ),
+                strict=True,
             )
-            if inserted == "INSERT 0 1":
-                # No row lock needed: an addition commutes with every other writer of the row.
-                await conn.execute(
-                    "UPDATE workout_plan_requests SET cost_usd = cost_usd + $2 WHERE id = $1", event.request_id, cost
-                )
+        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK_REQUESTS, sorted({e.request_id for e in events}))
+            await conn.execute(_INSERT_AND_ADD, *columns)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
 from service_runtime.outcomes import GiveUp
+from service_runtime.pools import nothing_to_reset
 from services.persister.plans import Completion, Waiting
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ _SEEN = "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=nothing_to_reset
+    )
     assert pool is not None
     return pool
 
