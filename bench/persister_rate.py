@@ -1,12 +1,14 @@
 """Section 5: plans persisted per second by one persister process, through its real consumers.
 
-NATS and a migrated Postgres (fresh). ``plans`` request rows are inserted as ``processing`` (as the
-gateway would have), and each plan's ``plan.generated`` and its ``exercise.profiled`` events
-(``bench.raw_bounds.plan_traffic``: the simulator's plans for five seeds, so plans share a
-catalogue) are published to JetStream first, so that the publisher's speed is not what is
-measured. Then one ``python -m services.persister`` starts with its default settings and works
-through the backlog, as a replica does after a burst. Rate: plans completed after it was ready,
-divided by the time from ready to the last ``completed_at``; CPU per plan over the same interval.
+NATS and a migrated Postgres (fresh) whose catalogue already has every exercise the plans use,
+with its profile, as production's has after its first days. ``plans`` request rows are inserted as
+``processing`` (as the gateway would have), and what the persister consumes of each plan over a
+warm catalogue (``bench.raw_bounds.plan_traffic``: its ``plan.generated`` and nine
+``llm.call.recorded``; the simulator's plans for five seeds) is published to JetStream first, so
+that the publisher's speed is not what is measured. Then one ``python -m services.persister``
+starts with its default settings and works through the backlog, as a replica does after a burst.
+Rate: plans completed after it was ready, divided by the time from ready to the last
+``completed_at``; CPU per plan over the same interval.
 """
 
 import asyncio
@@ -43,15 +45,32 @@ async def _seed_requests(database_url: str, plans: list[PlanTraffic]) -> None:
         await conn.close()
 
 
+async def _warm_catalogue(database_url: str, plans: list[PlanTraffic]) -> None:
+    """Every exercise the plans use, with its profile, in the catalogue."""
+    profiles = {p.exercise.key: p for plan in plans for p in plan.profiled}
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO exercises (key, name, profile, profiled_at)"
+            " SELECT k, n, p::jsonb, clock_timestamp() FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, n, p)"
+            " ON CONFLICT (key) DO NOTHING",
+            list(profiles),
+            [p.exercise.name for p in profiles.values()],
+            [p.profile.model_dump_json() for p in profiles.values()],
+        )
+    finally:
+        await conn.close()
+
+
 async def _publish_all(nats_url: str, plans: list[PlanTraffic]) -> float:
-    """Publish every plan's events (plan first, then its profiles); return seconds taken."""
+    """Publish every plan's events (the plan, then its calls); return seconds taken."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await ensure_streams(js)
     messages = [
         (event.subject, event.model_dump_json().encode(), event.dedup_id)
         for plan in plans
-        for event in (plan.generated, *plan.profiled)
+        for event in (plan.generated, *plan.calls)
     ]
     started = time.perf_counter()
     try:
@@ -99,6 +118,7 @@ def measure_persister(
     traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
     with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
         asyncio.run(_seed_requests(postgres.url, traffic))
+        asyncio.run(_warm_catalogue(postgres.url, traffic))
         publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
         supervisor = Supervisor(log, color=False)
         try:
@@ -120,7 +140,7 @@ def measure_persister(
     elapsed = max(1e-3, (last or ready_at) - ready_at)
     figures = {
         "plans": plans,
-        "events_per_plan": 1 + len(traffic[0].profiled),
+        "events_per_plan": 1 + len(traffic[0].calls),
         "completed": completed,
         "failed": failed,
         "publish_seconds": round(publish_seconds, 2),

@@ -1,10 +1,12 @@
 """The raw bound for the pipeline: what nats-py and asyncpg alone do with a plan's messages and rows.
 
-A plan, as the services move it (``PlanTraffic``): ``plan.requested``, ``plan.generated``, one
-``exercise.profile.needed`` and one ``exercise.profiled`` per distinct exercise and a
-``plan.persisted`` go through JetStream, plus progress notices (one per stage and one per
-profiled exercise) that nobody consumes in the run. Everything but the notices and
+A plan over a warm catalogue, as the services move it in parallel generation (``PlanTraffic``):
+``plan.requested``, ``plan.generated``, nine ``llm.call.recorded`` (the skeleton and eight weeks)
+and ``plan.persisted`` go through JetStream, plus the progress notices the services publish
+(generating, each week done, generated, completed) that nobody consumes in the run; no profile
+messages, since the catalogue has every exercise. Everything but the notices and
 ``plan.persisted`` is consumed and acknowledged once. The persister COPYs the plan's entry rows.
+``PlanTraffic.profiled`` holds the plan's profiles, for filling a catalogue beforehand.
 
 Measured here, on the same NATS and Postgres as the pipeline run, with no service logic:
 JetStream publishes of those exact payloads (acknowledged, 512 in flight at once), pull
@@ -14,6 +16,7 @@ share the same two cores: ``1 / (publish + consume + copy seconds per plan)``.
 """
 
 import asyncio
+import datetime
 import random
 import time
 import uuid
@@ -26,17 +29,18 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from contracts.events import (
     ExerciseProfiled,
-    ExerciseProfileNeeded,
+    LlmCallRecorded,
     LlmUsage,
     PlanGenerated,
     PlanPersisted,
     PlanRequested,
 )
+from contracts.plan import PLAN_WEEKS
 from contracts.progress import PlanProgress
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
 from llm_simulator.profiles import write_profile
-from services.persister.postgres import ENTRY_COLUMNS
+from services.persister.postgres import ENTRY_COLUMNS, entry_records
 from services.planner.exercise_keys import distinct_by_key, exercise_refs
 
 __all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
@@ -55,6 +59,7 @@ class PlanTraffic:
     consumed: tuple[tuple[str, bytes], ...]
     published_only: tuple[tuple[str, bytes], ...]
     generated: PlanGenerated
+    calls: tuple[LlmCallRecorded, ...]
     profiled: tuple[ExerciseProfiled, ...]
 
     @property
@@ -67,7 +72,8 @@ class PlanTraffic:
 
 
 def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> PlanTraffic:
-    """A plan as the simulator writes it for ``PROFILE``, and every event the services send about it."""
+    """A plan as the simulator writes it for ``PROFILE``, and every message the services send about
+    it when the catalogue already has its exercises."""
     rng = random.Random(seed)
     request_id = request_id or uuid.uuid4()
     user_id = user_id or uuid.uuid4()
@@ -76,25 +82,35 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
     usage = LlmUsage(model="gpt-4o-mini", prompt_tokens=600, completion_tokens=len(plan.model_dump_json()) // 4)
     requested = PlanRequested(request_id=request_id, user_id=user_id, user_profile=PROFILE)
     generated = PlanGenerated(request_id=request_id, user_id=user_id, plan=plan, exercises=refs, usage=usage)
-    distinct = distinct_by_key(refs)
-    needed = [ExerciseProfileNeeded(request_id=request_id, exercise=ref) for ref in distinct]
+    calls = [
+        LlmCallRecorded(
+            request_id=request_id,
+            call_id=uuid.uuid4(),
+            stage="planner",
+            model=usage.model,
+            outcome="ok",
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens // 9,
+            seconds=0.05,
+            cost_usd=0.0001,
+        )
+        for _ in range(1 + PLAN_WEEKS)
+    ]
     profiled = tuple(
         ExerciseProfiled(request_id=request_id, exercise=ref, profile=write_profile(ref.name, rng), source="cache")
-        for ref in distinct
+        for ref in distinct_by_key(refs)
     )
     persisted = PlanPersisted(request_id=request_id, user_id=user_id, plan_id=uuid.uuid4())
-    notices = [PlanProgress(request_id=request_id, status="processing", stage="generating")] + [
-        PlanProgress(
-            request_id=request_id,
-            status="processing",
-            stage="profiling",
-            exercises_total=len(distinct),
-            exercises_profiled=i,
-        )
-        for i in range(len(distinct) + 1)
+    notices = [
+        PlanProgress(request_id=request_id, status="processing", stage="generating"),
+        *(
+            PlanProgress(request_id=request_id, status="processing", stage="generating", weeks_done=done)
+            for done in range(1, PLAN_WEEKS + 1)
+        ),
+        PlanProgress(request_id=request_id, status="processing", stage="generated", exercises_total=len(profiled)),
+        PlanProgress(request_id=request_id, status="completed", stage="completed", plan_id=persisted.plan_id),
     ]
-    notices.append(PlanProgress(request_id=request_id, status="completed", stage="completed"))
-    consumed = [requested, generated, *needed, *profiled]
+    consumed = [requested, generated, *calls]
     return PlanTraffic(
         consumed=tuple((event.subject, event.model_dump_json().encode()) for event in consumed),
         published_only=(
@@ -102,32 +118,15 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
             *((f"progress.{request_id}", notice.model_dump_json().encode()) for notice in notices),
         ),
         generated=generated,
+        calls=tuple(calls),
         profiled=profiled,
     )
 
 
 def entry_rows(generated: PlanGenerated, plan_id: uuid.UUID) -> list[tuple[Any, ...]]:
-    """The plan's ``workout_entries`` rows, as the persister builds them."""
-    key_of = {ref.name: ref.key for ref in generated.exercises}
-    return [
-        (
-            plan_id,
-            week.week,
-            day.day,
-            position,
-            week.theme,
-            day.focus,
-            key_of[item.name],
-            item.name,
-            item.sets,
-            item.reps,
-            item.rest_seconds,
-            item.notes,
-        )
-        for week in generated.plan.weeks
-        for day in week.days
-        for position, item in enumerate(day.exercises, start=1)
-    ]
+    """The plan's ``workout_entries`` rows, as the persister builds them (catalogue ids made up)."""
+    catalogue = {ref.key: (uuid.uuid4(), "barbell") for ref in generated.exercises}
+    return entry_records(generated, plan_id, catalogue, datetime.date.today())
 
 
 async def _publish_and_consume(nats_url: str, traffic: PlanTraffic, plans: int) -> dict[str, float]:

@@ -238,9 +238,10 @@ def section_persister(results: Results, before: Results | None) -> list[str]:
         "## 5. Persister alone",
         "",
         f"One `python -m services.persister` (default settings) on a fresh NATS and Postgres; {persister['plans']:,} "
-        "request rows inserted as `processing`, then every plan's `plan.generated` and its "
-        f"{persister['events_per_plan'] - 1} `exercise.profiled` events published at once. Clock: first publish "
-        "to last request `completed`.",
+        "request rows inserted as `processing` and a catalogue that already has every exercise the plans use, "
+        f"then every plan's `plan.generated` and its {persister['events_per_plan'] - 1} `llm.call.recorded` "
+        "events published at once (what the persister consumes of a plan over a warm catalogue). Clock: the "
+        "persister ready to the last request `completed`.",
         "",
     ]
     rows = [

@@ -262,6 +262,15 @@ async def test_a_new_request_on_the_original_database_completes_for_the_app(data
                     plan_id,
                     LEGACY_EXERCISE,
                 )
+                # The persister hands the entries trigger each row's date, exercise id and equipment:
+                # the same values 0008's backfill and the trigger's own lookups give.
+                disagreeing = await conn.fetchval(
+                    "SELECT count(*) FROM workout_entries e JOIN workout_plans p ON p.id = e.plan_id"
+                    " JOIN exercises x ON x.id = e.exercise_id WHERE e.plan_id = $1 AND (e.date <> p.start_date"
+                    " + (e.week - 1) * 7 + (e.day_of_week - extract(isodow FROM p.start_date)::int + 7) % 7"
+                    " OR e.exercise_key IS DISTINCT FROM x.key OR e.equipment IS DISTINCT FROM x.required_equipment)",
+                    plan_id,
+                )
             snapshot = await gateway.get_plan(user_id, plan_id)
             legacy_plan = await gateway.get_plan(user_id, ids["plan"])  # ours serves only plans we made
         finally:
@@ -276,6 +285,7 @@ async def test_a_new_request_on_the_original_database_completes_for_the_app(data
     assert len(entries) == sum(len(d.exercises) for w in generated.plan.weeks for d in w.days)
     assert {e["exercise_name"] for e in entries} == {ref.name for ref in generated.exercises}
     assert all(e["week_number"] and e["day"] and e["date"] and e["day_name"] for e in entries)
+    assert disagreeing == 0
     assert all(e["exercise_instructions"] for e in entries)
     # Our plan's squat is the original's catalogue row (adopted, its curated text kept).
     assert [r["exercise_id"] for r in used] == [legacy["id"]] and legacy["key"] is not None
