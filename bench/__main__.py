@@ -43,6 +43,12 @@ def _long_calls(calls: int, seconds: float, workdir: Path, ramp_seconds: float =
     return figures
 
 
+def _gateway_both(*, rates: tuple[float, ...], seconds: float, workdir: Path) -> dict[str, Any]:
+    """The gateway with the whole stack, and (under ``alone``) with only NATS and Postgres."""
+    alone = measure_gateway(rates=rates, seconds=seconds, workdir=workdir / "alone", alone=True)
+    return {**measure_gateway(rates=rates, seconds=seconds, workdir=workdir / "stack"), "alone": alone}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-")).resolve()
         quick = args.quick
         runs: dict[str, Callable[[], dict[str, Any]]] = {
-            "gateway": lambda: measure_gateway(
+            "gateway": lambda: _gateway_both(
                 rates=(100, 500, 1000) if quick else (100, 250, 500, 1000, 1500),
                 seconds=3 if quick else 6,
                 workdir=workdir / "gateway",

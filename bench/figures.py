@@ -7,7 +7,19 @@ from typing import Any
 from bench.cost import cost_per_plan
 from contracts import roster
 
-__all__ = ["LONG_CALL_RUNS", "PROCESSES", "Results", "best", "fmt", "persister_bound", "run_at", "table", "targets"]
+__all__ = [
+    "LONG_CALL_RUNS",
+    "PROCESSES",
+    "Results",
+    "accept_cpu_ms",
+    "best",
+    "fmt",
+    "persister_bound",
+    "plan_cpu_ms",
+    "run_at",
+    "table",
+    "targets",
+]
 
 Results = dict[str, Any]
 
@@ -34,17 +46,33 @@ def fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def run_at(results: Results, endpoint: str, rate: float) -> dict[str, Any] | None:
-    for run in results.get("gateway", {}).get("runs", []):
+def _runs(results: Results, alone: bool) -> list[dict[str, Any]]:
+    gateway = results.get("gateway", {})
+    runs: list[dict[str, Any]] = (gateway.get("alone", {}) if alone else gateway).get("runs", [])
+    return runs
+
+
+def run_at(results: Results, endpoint: str, rate: float, *, alone: bool = False) -> dict[str, Any] | None:
+    for run in _runs(results, alone):
         if run["endpoint"] == endpoint and run["target_rate"] == rate:
-            found: dict[str, Any] = run
-            return found
+            return run
     return None
 
 
-def best(results: Results, endpoint: str) -> float | None:
-    runs = [r["throughput_ok_per_s"] for r in results.get("gateway", {}).get("runs", []) if r["endpoint"] == endpoint]
+def best(results: Results, endpoint: str, *, alone: bool = False) -> float | None:
+    runs = [r["throughput_ok_per_s"] for r in _runs(results, alone) if r["endpoint"] == endpoint]
     return max(runs) if runs else None
+
+
+def accept_cpu_ms(run: dict[str, Any]) -> float | None:
+    """CPU per accepted request over the accept path's processes (gateway, Postgres, NATS)."""
+    per_process = run.get("cpu_ms_per_request")
+    return float(sum(per_process.values())) if per_process else None
+
+
+def plan_cpu_ms(pipeline: dict[str, Any]) -> float:
+    """CPU per plan end to end over our processes and the broker and database, the simulator excluded."""
+    return float(sum(ms for name, ms in pipeline["measured"]["cpu_ms_per_plan"].items() if name != "simulator"))
 
 
 def persister_bound(results: Results) -> float | None:
@@ -58,48 +86,61 @@ def persister_bound(results: Results) -> float | None:
 
 
 def targets(results: Results) -> list[dict[str, Any]]:
-    """Every target of issue 6: the figure reached, its bound in the same run, and whether it is met."""
+    """Every target (issues 6 and 15): the figure reached, its bound in the same run, and whether it is met."""
     rows: list[dict[str, Any]] = []
-    accept500, noop500 = run_at(results, "accept", 500), run_at(results, "noop", 500)
-    if accept500:
+    alone500 = run_at(results, "accept", 500, alone=True)
+    if alone500 and (cpu := accept_cpu_ms(alone500)) is not None:
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in alone500["cpu_ms_per_request"].items())
         rows.append(
             {
-                "target": "gateway p99 at 500 req/s, full stack",
-                "goal": "≤ 25 ms",
-                "reached": f"{fmt(accept500['latency_ms']['p99'])} ms",
-                "bound": f"no-op route p99 {fmt(noop500['latency_ms']['p99']) if noop500 else '–'} ms",
-                "met": accept500["latency_ms"]["p99"] <= 25,
+                "target": "CPU per accept, all included (gateway alone, 500/s)",
+                "goal": "≤ 1.2 ms",
+                "reached": f"{cpu:.2f} ms ({parts})",
+                "bound": "–",
+                "met": cpu <= 1.2,
             }
         )
-    best_accept, best_noop = best(results, "accept"), best(results, "noop")
-    if best_accept is not None:
-        rows.append(
-            {
-                "target": "gateway accepts per second",
-                "goal": "≥ 1,500/s",
-                "reached": f"{fmt(best_accept)}/s",
-                "bound": f"no-op route {fmt(best_noop)}/s (as offered)",
-                "met": best_accept >= 1500,
-            }
-        )
+    for alone, where in ((True, "gateway alone"), (False, "full stack")):
+        accept500, noop500 = run_at(results, "accept", 500, alone=alone), run_at(results, "noop", 500, alone=alone)
+        if accept500:
+            rows.append(
+                {
+                    "target": f"gateway p99 at 500 req/s, {where}",
+                    "goal": "≤ 25 ms",
+                    "reached": f"{fmt(accept500['latency_ms']['p99'])} ms",
+                    "bound": f"no-op route p99 {fmt(noop500['latency_ms']['p99']) if noop500 else '–'} ms",
+                    "met": accept500["latency_ms"]["p99"] <= 25,
+                }
+            )
+        best_accept, best_noop = best(results, "accept", alone=alone), best(results, "noop", alone=alone)
+        if best_accept is not None:
+            rows.append(
+                {
+                    "target": f"gateway accepts per second, {where}",
+                    "goal": "≥ 1,500/s",
+                    "reached": f"{fmt(best_accept)}/s",
+                    "bound": f"no-op route {fmt(best_noop)}/s (as offered)",
+                    "met": best_accept >= 1500,
+                }
+            )
     pipeline = results.get("pipeline")
     if pipeline:
         reached, bound = pipeline["measured"]["plans_per_s"], pipeline["raw"]["raw_bound_plans_per_s"]
         rows.append(
             {
-                "target": "plans per second end to end, zero-latency LLM",
-                "goal": "≥ 100/s",
-                "reached": f"{fmt(reached)}/s",
-                "bound": f"raw bound {fmt(bound)}/s",
-                "met": reached >= 100,
+                "target": "CPU per plan end to end, warm catalogue (simulator excluded)",
+                "goal": "≤ 40 ms",
+                "reached": f"{plan_cpu_ms(pipeline):.1f} ms",
+                "bound": f"simulator {fmt(pipeline['measured']['cpu_ms_per_plan'].get('simulator'))} ms",
+                "met": plan_cpu_ms(pipeline) <= 40,
             }
         )
         rows.append(
             {
-                "target": "share of the raw bound",
+                "target": "plans per second end to end, share of the raw bound",
                 "goal": "≥ 40 %",
-                "reached": f"{100 * reached / bound:.0f} %",
-                "bound": f"{fmt(bound)} plans/s",
+                "reached": f"{fmt(reached)}/s, {100 * reached / bound:.0f} %",
+                "bound": f"raw bound {fmt(bound)} plans/s",
                 "met": reached / bound >= 0.4,
             }
         )
@@ -163,13 +204,14 @@ def targets(results: Results) -> list[dict[str, Any]]:
     persister = results.get("persister")
     if persister:
         bound = persister_bound(results)
+        share = f", {100 * persister['plans_per_s'] / bound:.0f} % of the bound" if bound else ""
         rows.append(
             {
-                "target": "persister alone",
-                "goal": "≥ 500 plans/s",
-                "reached": f"{fmt(persister['plans_per_s'])}/s",
+                "target": "persister alone, warm catalogue",
+                "goal": "≥ 500 plans/s or ≥ 80 % of its raw bound",
+                "reached": f"{fmt(persister['plans_per_s'])}/s{share}",
                 "bound": f"raw consume+ack+COPY {fmt(bound)}/s" if bound else "–",
-                "met": persister["plans_per_s"] >= 500,
+                "met": persister["plans_per_s"] >= 500 or bool(bound and persister["plans_per_s"] >= 0.8 * bound),
             }
         )
     return rows

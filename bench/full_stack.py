@@ -82,11 +82,12 @@ def started_alone(
     *,
     details: Callable[[], str] = lambda: "",
 ) -> Child:
-    """``python -m`` one worker under ``supervisor``, on a free health port, once it reports ready.
+    """``python -m`` one service under ``supervisor``, on a free port (or the one ``env`` names for
+    it), once it reports ready.
 
     ``env`` (NATS_URL and the rest) comes on top of this environment and the bench's defaults.
     """
-    port = free_port()
+    port = int(env.get(service.port_variable) or free_port())
     child = supervisor.start(
         service.name,
         [sys.executable, "-m", service.module],

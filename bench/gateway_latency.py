@@ -1,6 +1,9 @@
 """Section 1: the gateway's accept path under open-loop load, beside its no-op route, in one run.
 
-The whole stack runs (NATS, Postgres, simulator, gateway, planner, profiler, persister). The
+Twice: with the gateway alone on NATS and Postgres (nothing consumes what it publishes: the cost
+of an accept, all included, is the gateway's, Postgres's and nats-server's CPU over the accepts),
+and with the whole stack running (NATS, Postgres, simulator, gateway, planner, profiler,
+persister), where the accept path shares the cores with the rest of the pipeline. With the stack, the
 simulator answers each plan call after 60 s and the planner uses background responses, as
 ``make run`` does, so the requests accepted during the run wait in the planner (up to its
 in-flight cap) and the rest of the pipeline stays a steady, small background load instead of a
@@ -18,14 +21,20 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.full_stack import running_stack
+from bench.full_stack import QUIET, infrastructure, running_stack, started_alone
 from bench.loadgen import LoadSpec
 from bench.procfs import sample_tree
-from tests.stack import REPO_ROOT
+from contracts import roster
+from devstack import free_port
+from devstack.supervisor import Supervisor
+from services.gateway.devtoken import mint_dev_token
+from tests.stack import JWT_SECRET, REPO_ROOT
 
 __all__ = ["GATEWAY_ENV", "measure_gateway"]
 
@@ -66,13 +75,15 @@ def measure_gateway(
     users: int = 1000,
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
+    alone: bool = False,
 ) -> dict[str, Any]:
+    """Each rate's no-op and accept runs, with the CPU each process spent; ``alone``: the gateway on
+    NATS and Postgres only, else the whole stack."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-gateway-"))
-    with running_stack(workdir, env={**GATEWAY_ENV, **(env or {})}) as stack:
-        services = stack.services
-        host, port = services.gateway_url.removeprefix("http://").split(":")
-        tokens = tuple(services.token(uuid.uuid4()) for _ in range(users))
-        pids = stack.pids()
+    workdir.mkdir(parents=True, exist_ok=True)
+    with _gateway(workdir, {**GATEWAY_ENV, **(env or {})}, alone) as (url, pids):
+        host, port = url.removeprefix("http://").split(":")
+        tokens = tuple(mint_dev_token(JWT_SECRET, uuid.uuid4()) for _ in range(users))
         warm = LoadSpec(host, int(port), "POST", TRIGGER, 100, 2.0, tokens, BODY)
         _load(warm, workdir)  # JIT-free Python still warms: pools fill, caches load
         runs: list[dict[str, Any]] = []
@@ -90,12 +101,50 @@ def measure_gateway(
                 figures.update(endpoint=label, wall_seconds=round(wall, 1), cpu_seconds=cpu)
                 ok = max(1, figures["ok"])
                 figures["gateway_cpu_ms_per_request"] = round(1000 * cpu.get("gateway", 0.0) / ok, 3)
+                # The accept path's own processes; with the whole stack the rest is the pipeline's work.
+                figures["cpu_ms_per_request"] = {
+                    name: round(1000 * cpu[name] / ok, 3) for name in _ACCEPT_PATH if name in cpu
+                }
                 runs.append(figures)
                 lat = figures["latency_ms"]
                 print(
-                    f"gateway {label:6} {rate:6.0f}/s: ok {figures['ok']}/{figures['sent']} "
-                    f"thr {figures['throughput_ok_per_s']}/s p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms",
+                    f"gateway{' alone' if alone else ''} {label:6} {rate:6.0f}/s: ok {figures['ok']}/{figures['sent']} "
+                    f"thr {figures['throughput_ok_per_s']}/s p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms"
+                    f" CPU {sum(figures['cpu_ms_per_request'].values()):.2f} ms/req",
                     flush=True,
                 )
                 time.sleep(1.0)
     return {"rates": list(rates), "seconds_per_rate": seconds, "users": users, "env": GATEWAY_ENV, "runs": runs}
+
+
+_ACCEPT_PATH = ("gateway", "postgres", "nats-server")
+
+
+@contextmanager
+def _gateway(workdir: Path, env: dict[str, str], alone: bool) -> Iterator[tuple[str, dict[str, int]]]:
+    """The gateway's URL and the pids to sample: alone on NATS and Postgres, or in the whole stack."""
+    if not alone:
+        with running_stack(workdir, env=env) as stack:
+            yield stack.services.gateway_url, stack.pids()
+        return
+    with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
+        supervisor = Supervisor(log, color=False)
+        port = free_port()
+        try:
+            gateway = started_alone(
+                supervisor,
+                roster.GATEWAY,
+                {
+                    **QUIET,
+                    **env,
+                    "NATS_URL": nats_server.url,
+                    "DATABASE_URL": postgres.url,
+                    "SUPABASE_JWT_SECRET": JWT_SECRET,
+                    "GATEWAY_HOST": "127.0.0.1",
+                    "GATEWAY_PORT": str(port),
+                },
+            )
+            pids = {"gateway": gateway.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
+            yield f"http://127.0.0.1:{port}", {name: pid for name, pid in pids.items() if pid}
+        finally:
+            supervisor.stop_all(timeout=15)

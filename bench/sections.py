@@ -3,17 +3,25 @@
 from typing import Any
 
 from bench.cost import cost_per_plan
-from bench.figures import LONG_CALL_RUNS, PROCESSES, Results, calls_per_gb, fmt, persister_bound, table
+from bench.figures import (
+    LONG_CALL_RUNS,
+    PROCESSES,
+    Results,
+    accept_cpu_ms,
+    calls_per_gb,
+    fmt,
+    persister_bound,
+    table,
+)
 
 __all__ = ["section_cost", "section_gateway", "section_long_calls", "section_persister", "section_pipeline"]
 
 
-def section_gateway(results: Results, before: Results | None) -> list[str]:
-    gateway = results["gateway"]
+def _gateway_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
-    for run in sorted(gateway["runs"], key=lambda r: (r["target_rate"], r["endpoint"])):
+    for run in sorted(runs, key=lambda r: (r["target_rate"], r["endpoint"])):
         lat = run["latency_ms"]
-        errors = run["sent"] - run["ok"]
+        per_process = run.get("cpu_ms_per_request", {})
         rows.append(
             [
                 "POST trigger-workout-plan" if run["endpoint"] == "accept" else "GET /healthz (no-op)",
@@ -23,37 +31,60 @@ def section_gateway(results: Results, before: Results | None) -> list[str]:
                 lat["p95"],
                 lat["p99"],
                 lat["max"],
-                errors,
-                run["gateway_cpu_ms_per_request"],
+                run["sent"] - run["ok"],
+                per_process.get("gateway", run["gateway_cpu_ms_per_request"]),
+                per_process.get("postgres"),
+                per_process.get("nats-server"),
+                accept_cpu_ms(run),
             ]
         )
+    return rows
+
+
+_GATEWAY_HEADER = [
+    "route",
+    "offered /s",
+    "completed /s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "max ms",
+    "not 2xx",
+    "CPU ms/req: gateway",
+    "postgres",
+    "nats-server",
+    "all three",
+]
+
+
+def section_gateway(results: Results, before: Results | None) -> list[str]:
+    gateway = results["gateway"]
     lines = [
         "## 1. Gateway accept path",
         "",
         f"Open-loop load (`bench/loadgen.py`, its own process) for {gateway['seconds_per_rate']:g} s per rate, "
-        f"{gateway['users']:,} users, latency from each request's *scheduled* send time. The whole stack runs; "
-        "the simulator answers plans after 60 s and the planner holds them as background responses "
-        f"(in-flight cap {gateway['env']['PLANNER_MAX_IN_FLIGHT']}), so accepted work waits downstream at a "
-        "steady cost. The no-op route is the same gateway's `/healthz`: same process, uvicorn on uvloop, "
-        "same middleware, measured at each rate just before the accept path.",
+        f"{gateway['users']:,} users, latency from each request's *scheduled* send time. The no-op route is the "
+        "same gateway's `/healthz`: same process, uvicorn on uvloop, same middleware, measured at each rate just "
+        "before the accept path. CPU per request is each process's CPU over the run divided by the requests "
+        "answered 2xx.",
+        "",
+    ]
+    if "alone" in gateway:
+        lines += [
+            "**The gateway alone**, on NATS and Postgres, nothing else running: the cost of an accept, all included.",
+            "",
+        ]
+        lines += table(_GATEWAY_HEADER, _gateway_rows(gateway["alone"]["runs"]))
+        lines += [""]
+    lines += [
+        "**The whole stack running**: the simulator answers plans after 60 s and the planner holds them as "
+        f"background responses (in-flight cap {gateway['env']['PLANNER_MAX_IN_FLIGHT']}), so accepted work waits "
+        "downstream at a steady cost; the accept path shares the two cores with it.",
         "",
         "![gateway](benchmarks/gateway.png)",
         "",
     ]
-    lines += table(
-        [
-            "route",
-            "offered /s",
-            "completed /s",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "max ms",
-            "not 2xx",
-            "gateway CPU ms/req",
-        ],
-        rows,
-    )
+    lines += table(_GATEWAY_HEADER, _gateway_rows(gateway["runs"]))
     if before and "gateway" in before:
         lines += ["", "Before (the accept path only):", ""]
         rows = [
