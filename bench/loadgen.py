@@ -72,10 +72,18 @@ class _Pool:
 
     async def get(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         async with self._freed:
-            while not self._idle and self._open >= self._limit:
-                await self._freed.wait()
-            if self._idle:
-                return self._idle.pop()
+            while True:
+                while not self._idle and self._open >= self._limit:
+                    await self._freed.wait()
+                if not self._idle:
+                    break
+                reader, writer = self._idle.pop()
+                if not reader.at_eof() and not writer.is_closing():
+                    return reader, writer
+                # The server closed it while idle (its keep-alive timeout): as an HTTP client
+                # library does, drop it rather than send a request into a closed connection.
+                writer.close()
+                self._open -= 1
             self._open += 1
         try:
             connection = await asyncio.open_connection(self._host, self._port)
