@@ -5,7 +5,6 @@ an unauthenticated caller always gets 401 and nothing else.
 """
 
 import contextlib
-from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,41 +14,20 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
 from service_runtime.logs import bind_request_id
-from services.gateway.auth import InvalidToken, Principal, TokenVerifier
+from services.gateway.auth import Principal
+from services.gateway.context import GatewayContext, gateway_context, principal
 from services.gateway.errors import ApiError, ErrorBody
-from services.gateway.intake import Limits, PlanRequestBody, idempotency_key, read_plan_request
+from services.gateway.intake import PlanRequestBody
 from services.gateway.live import (
     LAST_EVENT_ID_PATTERN,
     InvalidLastEventId,
-    ProgressFeed,
     parse_last_event_id,
     status_events,
 )
-from services.gateway.requests import PlanRequests
+from services.gateway.trigger import accepted_reply
 from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot
 
 __all__ = ["GatewayContext", "authenticate", "router"]
-
-
-@dataclass(frozen=True)
-class GatewayContext:
-    """What the routes need, built by ``create_app`` and set on ``app.state.gateway`` at startup."""
-
-    requests: PlanRequests
-    verifier: TokenVerifier
-    limits: Limits
-    feed: ProgressFeed
-    stream_recheck_seconds: float = 15.0
-    stream_ping_seconds: float = 15.0
-
-
-# async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
-# (and GIL hand-over) on every request for what is an attribute read.
-async def gateway_context(request: Request) -> GatewayContext:
-    context = getattr(request.app.state, "gateway", None)
-    if not isinstance(context, GatewayContext):
-        raise RuntimeError("the gateway is not started: enter the app's lifespan first")
-    return context
 
 
 Context = Annotated[GatewayContext, Depends(gateway_context)]
@@ -61,19 +39,7 @@ async def authenticate(
     context: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The caller's principal, or 401 with ``WWW-Authenticate: Bearer``."""
-    if credentials is None:
-        raise ApiError(
-            401, "unauthorized", "A bearer access token is required.", headers={"WWW-Authenticate": "Bearer"}
-        )
-    try:
-        return await context.verifier.verify(credentials.credentials)
-    except InvalidToken as exc:
-        raise ApiError(
-            401,
-            "unauthorized",
-            f"The access token is not valid: {exc.reason}.",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from exc
+    return await principal(context, credentials.credentials if credentials is not None else None)
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
@@ -115,6 +81,7 @@ _ENDED_RETRY: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/functions/v1/trigger-workout-plan",
     status_code=202,
+    response_model=PlanAccepted,
     operation_id="trigger_workout_plan",
     summary="Start generating a plan (the original edge function's path)",
     responses={**_ENDED_RETRY, **_errors(401, 409, 413, 422, 429, 503)},
@@ -123,12 +90,13 @@ _ENDED_RETRY: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v1/plans",
     status_code=202,
+    response_model=PlanAccepted,
     operation_id="request_plan",
     summary="Start generating a plan",
     responses={**_ENDED_RETRY, **_errors(401, 409, 413, 422, 429, 503)},
     openapi_extra=_PLAN_REQUEST_BODY,
 )
-async def request_plan(request: Request, response: Response, caller: Caller, context: Context) -> PlanAccepted:
+async def request_plan(request: Request, caller: Caller, context: Context) -> Response:
     """Accept a plan request: store it as ``processing`` and publish ``plan.requested``.
 
     An ``Idempotency-Key`` header makes a retried POST return the first request's id, with its
@@ -136,17 +104,9 @@ async def request_plan(request: Request, response: Response, caller: Caller, con
     ``cancelled`` once it ended. A user over their active-plan cap or daily quota gets 429 with
     ``Retry-After``.
     """
-    key = idempotency_key(request)
-    body = await read_plan_request(request, context.limits)
-    accepted = await context.requests.accept_request(
-        user_id=caller.user_id,
-        user_profile=body.user_profile,
-        system_prompt=body.system_prompt,
-        idempotency_key=key,
-    )
-    if accepted.status != "processing":
-        response.status_code = 200
-    return PlanAccepted.of(accepted.request_id, accepted.status)
+    # Served by ``trigger.routes()``, which ``create_app`` puts in front of this declaration; both
+    # run ``accepted_reply``.
+    return await accepted_reply(request, caller, context)
 
 
 _MAX_PAGE = 100

@@ -18,7 +18,7 @@ from service_runtime.http_metrics import HttpMetrics
 from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
 from service_runtime.tracing import instrument_app
-from services.gateway import api
+from services.gateway import api, trigger
 from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
 from services.gateway.errors import InternalErrors, install_error_handlers
 from services.gateway.intake import Limits
@@ -136,6 +136,8 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 del app.state.gateway
 
     app = _bare_app(lifespan)
+    # The accept routes served without FastAPI's route layer, in front of their declarations.
+    app.router.routes[0:0] = trigger.routes()
     # Added first, so it sits inside CORS: a bug's 500 still carries CORS headers, and a browser
     # app sees it as an HTTP error (supabase-js: FunctionsHttpError), not as a network failure.
     app.add_middleware(InternalErrors)

@@ -1,0 +1,51 @@
+"""What every route needs: the gateway's context (built at startup) and the caller's principal."""
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from services.gateway.auth import InvalidToken, Principal, TokenVerifier
+from services.gateway.errors import ApiError
+from services.gateway.intake import Limits
+from services.gateway.live import ProgressFeed
+from services.gateway.requests import PlanRequests
+
+__all__ = ["GatewayContext", "gateway_context", "principal"]
+
+
+@dataclass(frozen=True)
+class GatewayContext:
+    """What the routes need, built by ``create_app`` and set on ``app.state.gateway`` at startup."""
+
+    requests: PlanRequests
+    verifier: TokenVerifier
+    limits: Limits
+    feed: ProgressFeed
+    stream_recheck_seconds: float = 15.0
+    stream_ping_seconds: float = 15.0
+
+
+# async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+# (and GIL hand-over) on every request for what is an attribute read.
+async def gateway_context(request: Request) -> GatewayContext:
+    context = getattr(request.app.state, "gateway", None)
+    if not isinstance(context, GatewayContext):
+        raise RuntimeError("the gateway is not started: enter the app's lifespan first")
+    return context
+
+
+async def principal(context: GatewayContext, bearer_token: str | None) -> Principal:
+    """The caller behind ``bearer_token``, or 401 with ``WWW-Authenticate: Bearer``."""
+    if bearer_token is None:
+        raise ApiError(
+            401, "unauthorized", "A bearer access token is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return await context.verifier.verify(bearer_token)
+    except InvalidToken as exc:
+        raise ApiError(
+            401,
+            "unauthorized",
+            f"The access token is not valid: {exc.reason}.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
