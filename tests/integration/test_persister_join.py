@@ -11,8 +11,9 @@ from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGe
 from service_runtime.outcomes import GiveUp
 from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import PlanRequests, Quotas
+from services.persister.plan_rows import insert_plan
 from services.persister.plans import Completion, Persisting, Waiting
-from services.persister.postgres import PostgresPlanStore, complete_if_ready, insert_plan, lock_request
+from services.persister.postgres import PostgresPlanStore, complete_if_ready, lock_request
 from tests.fakes import RecordingPublisher
 from tests.integration.seeding import events_for, fresh_names, new_request
 
