@@ -7,7 +7,8 @@ real ``openai`` client: ``SingleCall`` (one streamed call), ``SkeletonThenWeeks`
 skeleton, then the eight weeks at once, streamed) and ``SkeletonThenWeeks`` over background
 responses (the re-attaching mode, polls at most ``--poll-seconds`` apart), cold and after one plan
 (when its polls have learnt when skeletons and weeks finish). All plans pass the same
-quality checks. Prints a JSON report: seconds, tokens and calls per mode.
+quality checks. Prints a JSON report: seconds (and, for the parallel modes, when the first week
+was done), tokens and calls per mode.
 
     python -m bench.time_to_plan                      # 60 tokens/s, ~16k-token plans
     python -m bench.time_to_plan --tokens-per-second 400 --note-sentences 0
@@ -76,22 +77,35 @@ class _Ids:
             del self._records[key]
 
 
-class _Quiet:
+class _FirstWeek:
+    """Progress notices, for when the first week was written (what the app could show first)."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
     async def announce(self, progress: PlanProgress) -> None:
-        return None
+        if self.at is None and progress.weeks_done:
+            self.at = time.perf_counter()
 
 
-async def _timed(name: str, writer: PlanWriter, *, after: int = 0) -> dict[str, Any]:
+async def _timed(
+    name: str, writer: PlanWriter, *, after: int = 0, first_week: _FirstWeek | None = None
+) -> dict[str, Any]:
     """One plan, timed; ``after`` plans written first (untimed), as a process that has been running."""
     for _ in range(after):
         await writer.write(uuid.uuid4(), PROMPT)
+    if first_week is not None:
+        first_week.at = None
     started = time.perf_counter()
     draft: CheckedPlan = await writer.write(uuid.uuid4(), PROMPT)
     seconds = time.perf_counter() - started
+    first = first_week.at if first_week is not None else None
     problems = plan_problems(draft.plan, profile=PROFILE)
     return {
         "mode": name,
         "seconds": round(seconds, 1),
+        # Parallel modes: the first of the eight weeks done (a single call has them all at the end).
+        "first_week_seconds": round(first - started, 1) if first is not None else None,
         "completion_tokens": draft.usage.completion_tokens,
         "prompt_tokens": draft.usage.prompt_tokens,
         "calls": draft.usage.calls,
@@ -100,14 +114,16 @@ async def _timed(name: str, writer: PlanWriter, *, after: int = 0) -> dict[str, 
     }
 
 
-def _parallel(client: openai.AsyncOpenAI, deadline: float, background_polls: float | None = None) -> SkeletonThenWeeks:
+def _parallel(
+    client: openai.AsyncOpenAI, deadline: float, first_week: _FirstWeek, background_polls: float | None = None
+) -> SkeletonThenWeeks:
     """Skeleton then weeks, streamed, or over background responses polled at most ``background_polls`` apart."""
     calls: StructuredCalls = ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
     if background_polls is not None:
         calls = BackgroundResponses(
             client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
         )
-    return SkeletonThenWeeks(calls, _Parts(), _Quiet(), tries=1, max_concurrent_calls=16)
+    return SkeletonThenWeeks(calls, _Parts(), first_week, tries=1, max_concurrent_calls=16)
 
 
 async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
@@ -119,17 +135,18 @@ async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict
         single = SingleCall(
             ChatCompletions(client, model="gpt-4.1-mini", deadline_seconds=deadline, stream=True), tries=1
         )
-        parallel = _parallel(client, deadline)
-        parallel_background = _parallel(client, deadline, background_polls=poll_seconds)
-        parallel_background_warm = _parallel(client, deadline, background_polls=poll_seconds)
+        weeks = [_FirstWeek() for _ in range(3)]
+        parallel = _parallel(client, deadline, weeks[0])
+        parallel_background = _parallel(client, deadline, weeks[1], background_polls=poll_seconds)
+        parallel_background_warm = _parallel(client, deadline, weeks[2], background_polls=poll_seconds)
         # Side by side, so all see the same machine at the same moment.
         return list(
             await asyncio.gather(
                 _timed("single", single),
-                _timed("parallel", parallel),
-                _timed("parallel_background", parallel_background),
+                _timed("parallel", parallel, first_week=weeks[0]),
+                _timed("parallel_background", parallel_background, first_week=weeks[1]),
                 # Polls learn when calls of each kind finish: the second plan is looked at on time.
-                _timed("parallel_background_warm", parallel_background_warm, after=1),
+                _timed("parallel_background_warm", parallel_background_warm, after=1, first_week=weeks[2]),
             )
         )
     finally:
