@@ -4,7 +4,7 @@ Why not FastStream's subscriber: with ``max_workers`` it fetches messages before
 free and their ack clock runs while they wait in its queue (faststream issue 2563), so minutes
 -long handlers get redelivered to other replicas mid-call. Here a pull request asks only for as
 many messages as there are free slots, each message is handed over and starts heartbeating
-(``+WPI``) the moment it arrives (``pulls.py``: not when the whole batch is in, as nats-py's
+(``+WPI``, ``leases.py``) the moment it arrives (``pulls.py``: not when the whole batch is in, as nats-py's
 ``fetch`` may), and the ack is sent only after the handler's effects are durable (and not waited
 for: a lost ack is a redelivery, and every handler is idempotent).
 
@@ -33,6 +33,7 @@ from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
+from service_runtime.leases import Lease
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
@@ -94,6 +95,11 @@ class LeasedConsumer(Generic[E]):
         self._heartbeat_every = spec.ack_wait_seconds / 3
         self._in_flight: dict[asyncio.Task[None], Msg] = {}
         consumer_at_zero(spec.durable)
+        # Labelled metric children looked up once, not per message.
+        self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(spec.durable)
+        self._redelivered = MESSAGES_REDELIVERED.labels(spec.durable)
+        self._handling_seconds = MESSAGE_HANDLING_SECONDS.labels(spec.durable)
+        self._handled: dict[str, Any] = {}
         self._slot_freed = asyncio.Event()
         self._fetcher: asyncio.Task[None] | None = None
         self._lag_reporter: asyncio.Task[None] | None = None
@@ -167,7 +173,7 @@ class LeasedConsumer(Generic[E]):
 
     def _release(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
-        MESSAGES_IN_FLIGHT.labels(self.spec.durable).set(len(self._in_flight))
+        self._in_flight_gauge.set(len(self._in_flight))
         self._slot_freed.set()
 
     async def _report_lag(self) -> None:
@@ -190,10 +196,10 @@ class LeasedConsumer(Generic[E]):
 
     async def _deliver(self, msg: Msg) -> None:
         started = time.monotonic()
-        MESSAGES_IN_FLIGHT.labels(self.spec.durable).set(len(self._in_flight))
+        self._in_flight_gauge.set(len(self._in_flight))
         if (msg.metadata.num_delivered or 1) > 1:
-            MESSAGES_REDELIVERED.labels(self.spec.durable).inc()
-        heartbeat = asyncio.create_task(self._heartbeat(msg))
+            self._redelivered.inc()
+        lease = Lease(msg, self._heartbeat_every)
         outcome = "error"
         try:
             outcome = await tracing.delivery(msg, self.spec.durable, self._run_handler)
@@ -201,9 +207,12 @@ class LeasedConsumer(Generic[E]):
             # The ack/nak itself failed (connection lost): the server redelivers after ack_wait.
             log.exception("%s: could not settle message %s", self.spec.durable, msg.subject)
         finally:
-            heartbeat.cancel()
-            MESSAGES_HANDLED.labels(self.spec.durable, outcome).inc()
-            MESSAGE_HANDLING_SECONDS.labels(self.spec.durable).observe(time.monotonic() - started)
+            lease.end()
+            handled = self._handled.get(outcome)
+            if handled is None:
+                handled = self._handled[outcome] = MESSAGES_HANDLED.labels(self.spec.durable, outcome)
+            handled.inc()
+            self._handling_seconds.observe(time.monotonic() - started)
             log.info("%s: %s %s in %.2fs", self.spec.durable, msg.subject, outcome, time.monotonic() - started)
 
     async def _run_handler(self, msg: Msg) -> str:
@@ -269,11 +278,6 @@ class LeasedConsumer(Generic[E]):
     def _backoff(self, attempt: int) -> float:
         base = min(self._max_retry_delay, self._retry_delay * float(2 ** (attempt - 1)))
         return base * random.uniform(0.8, 1.2)
-
-    async def _heartbeat(self, msg: Msg) -> None:
-        while True:
-            await asyncio.sleep(self._heartbeat_every)
-            await _quietly(msg.in_progress())
 
 
 def _reason(exc: BaseException) -> str:
