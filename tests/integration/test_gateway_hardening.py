@@ -157,16 +157,22 @@ def test_an_idempotent_retry_of_a_cancelled_request_says_cancelled(portal: Porta
     assert (retry.json()["request_id"], retry.json()["status"]) == (request_id, "cancelled")
 
 
-def test_allow_lists_every_method_the_path_serves_on_405_and_options(portal: Portal) -> None:
-    path = f"/v1/requests/{uuid.uuid4()}"
-
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        (f"/v1/requests/{uuid.uuid4()}", "DELETE, GET, OPTIONS"),
+        # Served by a plain Starlette route in front of its FastAPI declaration (services/gateway/trigger.py).
+        ("/functions/v1/trigger-workout-plan", "OPTIONS, POST"),
+    ],
+)
+def test_allow_lists_every_method_the_path_serves_on_405_and_options(portal: Portal, path: str, allowed: str) -> None:
     options = portal.call(portal.client.options(path))
     refused = portal.call(portal.client.put(path, headers=auth()))
 
     assert options.status_code == 204
-    assert options.headers["Allow"] == "DELETE, GET, OPTIONS"
+    assert options.headers["Allow"] == allowed
     assert refused.status_code == 405
-    assert refused.headers["Allow"] == "DELETE, GET, OPTIONS"
+    assert refused.headers["Allow"] == allowed
     assert error_of(refused)["code"] == "invalid_request"
 
 
