@@ -104,6 +104,14 @@ class PlanRequests:
         self._publisher = publisher
         self._progress = progress
         self._quotas = quotas
+        # What every creation is checked against, as the repository takes it: fixed, so built once.
+        self._limits = Limits(
+            max_active=quotas.max_active,
+            max_per_day=quotas.max_per_day,
+            user_budget_usd=quotas.user_daily_budget_usd,
+            global_budget_usd=quotas.global_daily_budget_usd,
+            reserve_usd=quotas.plan_cost_estimate_usd,
+        )
         self._publish_wait = publish_wait_seconds
 
     async def create_request(
@@ -129,18 +137,10 @@ class PlanRequests:
         event = PlanRequested(
             request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
         )
-        quotas = self._quotas
-        limits = Limits(
-            max_active=quotas.max_active,
-            max_per_day=quotas.max_per_day,
-            user_budget_usd=quotas.user_daily_budget_usd,
-            global_budget_usd=quotas.global_daily_budget_usd,
-            reserve_usd=quotas.plan_cost_estimate_usd,
-        )
         # The row and its event commit together (the outbox), so an accepted request is never
         # lost: if the publish below fails or this process dies first, the relay publishes it.
         # Serialised once: the outbox keeps the very bytes that are published.
-        admission = await self._repository.accept(event, event.wire.decode(), idempotency_key, limits)
+        admission = await self._repository.accept(event, event.wire.decode(), idempotency_key, self._limits)
         if admission.outcome == "existing":
             prior = admission.prior
             assert prior is not None
