@@ -33,7 +33,7 @@ from contracts.streams import DEAD_LETTERS, ConsumerSpec
 from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
-from service_runtime.leases import Lease
+from service_runtime.leases import Lease, quietly
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
@@ -130,7 +130,7 @@ class LeasedConsumer(Generic[E]):
         if self._pulls is not None:
             # Messages of a pull request still open would sit in the inbox; left subscribed, the
             # connection's drain would wait its full timeout for them.
-            await _quietly(self._pulls.close())
+            await quietly(self._pulls.close())
         if self._in_flight:
             log.info(
                 "%s: waiting up to %.0fs for %d in-flight messages", self.spec.durable, grace_seconds, self.in_flight
@@ -142,7 +142,7 @@ class LeasedConsumer(Generic[E]):
         await asyncio.gather(*leftovers, return_exceptions=True)
         for msg in leftovers.values():
             # Released now rather than after ack_wait, so another replica takes it at once.
-            await _quietly(msg.nak())
+            await quietly(msg.nak())
 
     async def _fetch_loop(self, pulls: "PullRequests") -> None:
         while not self._stopping and self.halted is None:
@@ -163,7 +163,7 @@ class LeasedConsumer(Generic[E]):
     def _dispatch(self, msg: Msg) -> None:
         """A message has arrived: its lease starts beating now, whatever else the pull still brings."""
         if self.halted is not None:  # halted while this pull was open: give it back
-            giving_back = asyncio.create_task(_quietly(msg.nak()))
+            giving_back = asyncio.create_task(quietly(msg.nak()))
             self._halted_leftovers.add(giving_back)
             giving_back.add_done_callback(self._halted_leftovers.discard)
             return
@@ -283,14 +283,6 @@ class LeasedConsumer(Generic[E]):
 def _reason(exc: BaseException) -> str:
     """An exception as a log line's reason: nats-py's often have an empty message."""
     return str(exc) or type(exc).__name__
-
-
-async def _quietly(action: Awaitable[None]) -> None:
-    """Best-effort lease signals: a lost one is covered by the next beat or by redelivery."""
-    try:
-        await action
-    except Exception as exc:
-        log.debug("lease signal failed: %s", exc)
 
 
 class NoneHalted:

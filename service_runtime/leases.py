@@ -9,10 +9,11 @@ worst, by a redelivery (handlers are idempotent).
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from nats.aio.msg import Msg
 
-__all__ = ["Lease"]
+__all__ = ["Lease", "quietly"]
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,16 @@ class Lease:
         self._timer.cancel()
 
     def _beat(self) -> None:
-        signal = self._loop.create_task(self._in_progress())
+        signal = self._loop.create_task(quietly(self._msg.in_progress()))
         self._signals.add(signal)
         signal.add_done_callback(self._signals.discard)
         self._timer = self._loop.call_later(self._every, self._beat)
 
-    async def _in_progress(self) -> None:
-        try:
-            await self._msg.in_progress()
-        except Exception as exc:
-            log.debug("lease signal failed: %s", exc)
+
+async def quietly(action: Awaitable[None]) -> None:
+    """Best-effort lease signals (a beat, a nak on release): a lost one is covered by the next beat
+    or by redelivery."""
+    try:
+        await action
+    except Exception as exc:
+        log.debug("lease signal failed: %s", exc)
