@@ -13,7 +13,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas openapi demo token faults bench benchmarks bench-sync prometheus alerts clean
+.PHONY: run test check lint typecheck format schemas openapi demo token dev-user-token url faults bench benchmarks bench-sync prometheus alerts clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -42,11 +42,17 @@ schemas: $(VENV)/.synced ## Regenerate the committed JSON Schemas of the contrac
 openapi: $(VENV)/.synced ## Regenerate the committed OpenAPI document of the gateway.
 	$(BIN)/python -m services.gateway openapi
 
-demo: $(VENV)/.synced ## Send one request to a running `make run` and follow it to the end.
+demo: $(VENV)/.synced ## Send one request (a fresh user's) to a running `make run`, follow it, print the commands to look at it.
 	$(BIN)/python -m devstack demo
 
-token: $(VENV)/.synced ## Print a development access token for a running `make run`.
+token: $(VENV)/.synced ## Print an access token for a fresh random user of a running `make run` (valid 24 h).
 	@$(BIN)/python -m devstack token
+
+dev-user-token: $(VENV)/.synced ## Print an access token for the fixed development user (the same user every time).
+	@$(BIN)/python -m devstack token --dev-user
+
+url: $(VENV)/.synced ## Print the URL of the running `make run`'s gateway (http://127.0.0.1:8000 unless that port was taken).
+	@$(BIN)/python -m devstack url
 
 faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Postgres restarts, 30 % LLM faults (FAULTS_ARGS="--llm-mode responses_background").
 	$(BIN)/python -m tests.faults --plans 100 --kills 20 --fault-rate 0.3 --report .run/faults-report.json $(FAULTS_ARGS)

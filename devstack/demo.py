@@ -1,4 +1,8 @@
-"""``python -m devstack demo``: one request through the running stack, end to end, narrated."""
+"""``python -m devstack demo``: one request through the running stack, end to end, narrated.
+
+The live status is one line redrawn in place (devstack/live_view.py). At the end it prints the
+commands to look at the request yourself, with its ids and its user's token filled in.
+"""
 
 import json
 import time
@@ -7,7 +11,9 @@ from typing import Any, TextIO
 
 import httpx
 
-__all__ = ["DEFAULT_PROFILE", "run_demo", "summarize_plan"]
+from devstack.live_view import LiveView
+
+__all__ = ["DEFAULT_PROFILE", "describe_progress", "follow_up_commands", "run_demo", "summarize_plan"]
 
 DEFAULT_PROFILE = "I want to build muscle, 3x per week, I have a full gym"
 _TERMINAL = {"completed", "failed", "cancelled"}
@@ -28,28 +34,65 @@ def run_demo(
         out.flush()
 
     headers = {"Authorization": f"Bearer {token}"}
+    live = LiveView(out)
+    request_ids: list[str] = []
     # trust_env=False: the target is the local stack; a proxy from the environment would only get in the way.
     with httpx.Client(base_url=gateway, headers=headers, timeout=30.0, trust_env=False) as client:
         try:
-            return _follow(client, profile, timeout, say)
+            code, plan_id = _follow(
+                client, profile=profile, timeout=timeout, say=say, live=live, request_ids=request_ids
+            )
         except httpx.TransportError as error:
+            live.close()
             say(f"cannot reach the gateway at {gateway} ({error!r}); is `make run` running?")
             return 1
+    if request_ids:
+        say()
+        say("Look at it yourself (this request's ids; the token is the demo's user's, valid 24 h):")
+        for line in follow_up_commands(gateway, token, request_ids[0], plan_id):
+            say(f"  {line}")
+    return code
 
 
-def _follow(client: httpx.Client, profile: str, timeout: float, say: Callable[..., None]) -> int:
+def follow_up_commands(gateway: str, token: str, request_id: str, plan_id: str | None) -> list[str]:
+    """Shell lines, pasted together, that read what the demo made: no id or token to fill in by hand."""
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    lines = [
+        f"TOKEN={token}",
+        f"curl -sS {gateway}/v1/requests/{request_id} {auth}   # its status",
+    ]
+    if plan_id:
+        lines.append(f"curl -sS {gateway}/v1/plans/{plan_id} {auth}   # the plan")
+    lines += [
+        f"curl -sSN {gateway}/v1/requests/{request_id}/events {auth}   # live status (it has ended: one event)",
+        f"curl -sS {gateway}/v1/requests {auth}   # this user's requests, newest first",
+        f"curl -sS -X DELETE {gateway}/v1/requests/{request_id} {auth}   # cancel (409 once it has ended)",
+    ]
+    return lines
+
+
+def _follow(
+    client: httpx.Client,
+    *,
+    profile: str,
+    timeout: float,
+    say: Callable[..., None],
+    live: LiveView,
+    request_ids: list[str],
+) -> tuple[int, str | None]:
     started = time.perf_counter()
     response = client.post("/functions/v1/trigger-workout-plan", json={"userProfile": profile})
     latency_ms = (time.perf_counter() - started) * 1000
     say(f"POST /functions/v1/trigger-workout-plan -> {response.status_code} in {latency_ms:.0f} ms")
     say(f"  {response.text}")
     if response.status_code != 202:
-        return 1
+        return 1, None
     body = response.json()
     request_id = body.get("request_id") or body.get("requestId")
     if not request_id:
         say("the response has no request_id")
-        return 1
+        return 1, None
+    request_ids.append(request_id)
 
     # Live status: the gateway's server-sent events (resumed with Last-Event-ID if the connection drops).
     deadline = started + timeout
@@ -60,31 +103,37 @@ def _follow(client: httpx.Client, profile: str, timeout: float, say: Callable[..
         try:
             with client.stream(
                 "GET", f"/v1/requests/{request_id}/events", headers=headers, timeout=deadline - time.perf_counter()
-            ) as live:
-                if live.status_code != 200:
-                    say(f"GET /v1/requests/{request_id}/events -> {live.status_code} {live.read().decode()}")
-                    return 1
-                for event, event_id, data in _server_sent_events(live.iter_lines()):
+            ) as events:
+                if events.status_code != 200:
+                    say(f"GET /v1/requests/{request_id}/events -> {events.status_code} {events.read().decode()}")
+                    return 1, None
+                for _event, event_id, data in _server_sent_events(events.iter_lines()):
                     last_event_id = event_id or last_event_id
-                    say(f"[{time.perf_counter() - started:6.1f} s] {_describe(event, data)}")
+                    elapsed = time.perf_counter() - started
+                    live.show(
+                        request_id,
+                        f"[{elapsed:6.1f} s] {describe_progress(data)}",
+                        phase=(data.get("status"), data.get("stage")),
+                    )
                     if data.get("status") in _TERMINAL:
                         final = data
                         break
         except httpx.ReadError:
             continue  # dropped: reconnect and resume after the last event seen
+    live.close()
     if final is None:
         say(f"gave up after {timeout:.0f} s")
-        return 1
+        return 1, None
     if final["status"] != "completed":
-        return 1
+        return 1, None
     plan = client.get(f"/v1/plans/{final['plan_id']}")
     if plan.status_code != 200:
         say(f"GET /v1/plans/{final['plan_id']} -> {plan.status_code} {plan.text}")
-        return 1
+        return 1, final["plan_id"]
     say()
     for line in summarize_plan(plan.json()):
         say(line)
-    return 0
+    return 0, final["plan_id"]
 
 
 def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
@@ -100,17 +149,16 @@ def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None,
             fields[name] = value.removeprefix(" ")
 
 
-def _describe(event: str, data: Mapping[str, Any]) -> str:
-    line = f"{event}: status={data.get('status')} stage={data.get('stage')}"
+def describe_progress(data: Mapping[str, Any]) -> str:
+    """One short status line: status, stage, weeks written, exercises profiled, the error if any."""
+    parts = [str(data.get("status")), str(data.get("stage"))]
     if data.get("weeks_done") is not None:
-        line += f" weeks {data['weeks_done']}/8 written"
-    if data.get("exercises_profiled") is not None:
-        line += f" exercises {data['exercises_profiled']}/{data['exercises_total']} profiled"
-    elif data.get("exercises_total") is not None:
-        line += f" {data['exercises_total']} distinct exercises"
+        parts.append(f"weeks {data['weeks_done']}/8")
+    if data.get("exercises_total") is not None:
+        parts.append(f"profiles {data.get('exercises_profiled') or 0}/{data['exercises_total']}")
     if data.get("error"):
-        line += f"  error: {data['error']}"
-    return line
+        parts.append(f"error: {data['error']}")
+    return " | ".join(parts)
 
 
 def summarize_plan(plan: Mapping[str, Any]) -> list[str]:

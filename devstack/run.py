@@ -2,7 +2,8 @@
 
 Starts NATS and Postgres (unless NATS_URL / DATABASE_URL point elsewhere), applies the migrations,
 starts the LLM simulator (unless OPENAI_API_KEY is set) and then every service as its own process,
-waits until all report ready and prints how to use it. Ctrl-C or SIGTERM stops everything it started.
+waits until all report ready and prints how to use it. SIGINT (Ctrl-C), SIGTERM or SIGHUP stops
+everything it started, however it was started (``make run &`` starts it with SIGINT ignored).
 """
 
 import contextlib
@@ -27,7 +28,14 @@ from devstack.nats import stop_leftover as stop_leftover_nats
 from devstack.ports import LOOPBACK, free_port, preferred_port
 from devstack.postgres import PostgresServer
 from devstack.postgres import stop_leftover as stop_leftover_postgres
-from devstack.state import DEV_USER_ID, load_or_create_jwt_secret, repo_root, state_dir
+from devstack.state import (
+    LOCK_FILE,
+    forget_gateway_url,
+    load_or_create_jwt_secret,
+    record_gateway_url,
+    repo_root,
+    state_dir,
+)
 from devstack.supervisor import Child, Supervisor
 
 __all__ = ["MIGRATE", "SERVICES", "SIMULATOR", "Service", "run_stack"]
@@ -51,7 +59,7 @@ SIMULATOR: tuple[str, ...] = ("-m", "llm_simulator")  # --host and --port are ap
 
 NATS_PORT = 4222
 POSTGRES_PORT = 5433  # not 5432, so a system Postgres can keep its port
-GATEWAY_PORT = 8000
+GATEWAY_PORT = 8000  # unless GATEWAY_PORT asks for another; a taken one is announced and replaced
 SIMULATOR_PORT = 8100
 TOKEN_TTL_SECONDS = 24 * 3600
 _CHILDREN_FILE = "children.jsonl"
@@ -189,10 +197,9 @@ def _run(
         )
 
     secret = env.get("SUPABASE_JWT_SECRET") or load_or_create_jwt_secret(state)
-    gateway_port = int(env["GATEWAY_PORT"]) if env.get("GATEWAY_PORT") else _port(GATEWAY_PORT, taken)
-    taken.add(gateway_port)
+    wanted, gateway_port = _gateway_port(env, taken, say)
     env |= {"SUPABASE_JWT_SECRET": secret, "GATEWAY_PORT": str(gateway_port)}
-    # Every dev token is one user (devstack/state.py); a developer trying things should not meet the
+    # A developer trying things (`make dev-user-token` is one user across runs) should not meet the
     # production-sized daily quota. An explicit setting still wins.
     env.setdefault("GATEWAY_MAX_REQUESTS_PER_DAY_PER_USER", "1000")
 
@@ -207,7 +214,11 @@ def _run(
         readiness[service.name] = f"http://{LOOPBACK}:{port}/readyz"
 
     _wait_ready(readiness, supervisor, ready_timeout)
-    _print_banner(supervisor, gateway_port, database_url, nats_url, secret)
+    gateway = f"http://{LOOPBACK}:{gateway_port}"
+    # `make url`, `make demo` and the README's commands read it: they work whichever port was free.
+    record_gateway_url(state, gateway)
+    cleanup.callback(forget_gateway_url, state)
+    _print_banner(supervisor, gateway, database_url, nats_url, secret, moved_from=wanted)
     while True:
         exited = supervisor.first_exited()
         if exited is not None:
@@ -281,26 +292,43 @@ def _report_exit(supervisor: Supervisor, child: Child) -> None:
     supervisor.say("devstack", f"{child.name} {how} unexpectedly; stopping everything")
 
 
-def _print_banner(supervisor: Supervisor, gateway_port: int, database_url: str, nats_url: str, secret: str) -> None:
+def _gateway_port(env: Mapping[str, str], taken: set[int], say: Callable[[str, str], None]) -> tuple[int, int]:
+    """The port asked for (GATEWAY_PORT, else 8000) and the one the gateway gets: the same unless it
+    was taken, which is said loudly, since the commands a newcomer reads elsewhere say 8000."""
+    text = env.get("GATEWAY_PORT") or str(GATEWAY_PORT)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise _StartupFailed(f"GATEWAY_PORT={text!r} is not a TCP port number")
+    wanted = int(text)
+    port = _port(wanted, taken)
+    if port != wanted:
+        say("devstack", f"!! port {wanted} (GATEWAY_PORT) is taken by another program: the gateway serves on {port}.")
+        say("devstack", "!! `make -s url` prints its URL; `make demo` and the README's commands use it.")
+    return wanted, port
+
+
+def _print_banner(
+    supervisor: Supervisor, gateway: str, database_url: str, nats_url: str, secret: str, *, moved_from: int
+) -> None:
     # Imported here: the gateway package (and PyJWT) is only needed once the stack is up.
     from services.gateway.devtoken import mint_dev_token  # noqa: PLC0415
 
-    token = mint_dev_token(secret, DEV_USER_ID, TOKEN_TTL_SECONDS)
-    gateway = f"http://{LOOPBACK}:{gateway_port}"
-    demo = "make demo" if gateway_port == GATEWAY_PORT else f"python -m devstack demo --gateway {gateway}"
+    token = mint_dev_token(secret, ttl_seconds=TOKEN_TTL_SECONDS)  # a fresh random user
+    moved = "" if gateway.endswith(f":{moved_from}") else f"   !! not {moved_from}: that port was taken"
     banner = f"""
 The stack is ready.
-  gateway   {gateway}
+  gateway   {gateway}{moved}
   database  {database_url}
   nats      {nats_url}
 
-Try it (the token is valid for 24 h):
+Try it, in another terminal, from this directory:
+  make demo     one request for a fresh user, followed live, then the commands to look at it yourself
+or by hand, as the README's "Calling the API" does (`make -s url` prints {gateway}; this token is a
+fresh user's, valid for 24 h):
   curl -sS -X POST {gateway}/functions/v1/trigger-workout-plan \\
     -H "Authorization: Bearer {token}" \\
     -H "Content-Type: application/json" \\
     -d '{{"userProfile": "I want to build muscle, 3x per week, I have a full gym"}}'
 
-Or, in another terminal: {demo}
 Ctrl-C stops everything.
 """
     for line in banner.splitlines():
@@ -322,7 +350,7 @@ def _exclusive(state: Path) -> Iterator[int | None]:
     With the lock held, any server still running from ``state`` is a leftover of a killed run, which
     the server classes stop before starting their own.
     """
-    with (state / "run.lock").open("a+", encoding="utf-8") as lock:
+    with (state / LOCK_FILE).open("a+", encoding="utf-8") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -344,7 +372,11 @@ def _exclusive(state: Path) -> Iterator[int | None]:
 def _signals_raise_stop() -> Iterator[Callable[[], None]]:
     """Turn SIGINT, SIGTERM and SIGHUP into _StopRequested while the stack runs; yield a "stop listening" switch.
 
-    SIGHUP matters: closing the terminal must not orphan the children, which sit in their own sessions.
+    Installed even over an inherited SIG_IGN: a non-interactive shell starts `make run &` with SIGINT
+    ignored, and then nothing could stop it but SIGTERM or SIGKILL. (So `nohup make run` stops on
+    SIGHUP too; `setsid` or tmux keep a stack running after its terminal closes.) SIGHUP matters: closing
+    the terminal must not orphan the children, which sit in their own sessions. The children start
+    with the default dispositions, as a caught signal is reset by exec where an ignored one is not.
     """
     watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.getsignal(sig) for sig in watched}
@@ -356,10 +388,8 @@ def _signals_raise_stop() -> Iterator[Callable[[], None]]:
         for sig in watched:
             signal.signal(sig, signal.SIG_IGN)
 
-    for sig, handler in previous.items():
-        # An ignored signal stays ignored: nohup ignores SIGHUP, a shell ignores SIGINT for `&` jobs.
-        if handler != signal.SIG_IGN:
-            signal.signal(sig, stop)
+    for sig in watched:
+        signal.signal(sig, stop)
     try:
         yield quiet
     finally:

@@ -1,17 +1,35 @@
-"""Where ``make run`` keeps what must survive a restart: ``.run/`` at the repository root."""
+"""Where ``make run`` keeps what must survive a restart, and what it tells other commands: ``.run/``
+at the repository root."""
 
+import contextlib
+import fcntl
 import os
 import secrets
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DEV_USER_ID", "SecretNotFoundError", "jwt_secret", "load_or_create_jwt_secret", "repo_root", "state_dir"]
+__all__ = [
+    "DEV_USER_ID",
+    "LOCK_FILE",
+    "NotRunningError",
+    "SecretNotFoundError",
+    "forget_gateway_url",
+    "jwt_secret",
+    "load_or_create_jwt_secret",
+    "record_gateway_url",
+    "repo_root",
+    "running_gateway_url",
+    "state_dir",
+]
 
-# One stable user for tokens minted here, so a developer's requests and plans add up across runs.
+# The fixed development user (`make dev-user-token`), for a developer whose requests and plans should
+# add up across runs. Plain `make token` and `make demo` use a fresh random user each time.
 DEV_USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
+LOCK_FILE = "run.lock"  # held by the running `python -m devstack run`, which writes its pid in it
 _SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+_GATEWAY_URL_FILE = "gateway_url"
 
 
 class SecretNotFoundError(LookupError):
@@ -52,3 +70,43 @@ def jwt_secret(environ: Mapping[str, str], state: Path) -> str:
     if not path.exists():
         raise SecretNotFoundError(f"set SUPABASE_JWT_SECRET or start the stack once (`make run`) to create {path}")
     return path.read_text(encoding="utf-8").strip()
+
+
+class NotRunningError(LookupError):
+    """No ``make run`` is serving from this state directory."""
+
+
+def record_gateway_url(state: Path, url: str) -> None:
+    """Tell ``make url`` and ``make demo`` where the running stack's gateway is (it may not be on 8000)."""
+    (state / _GATEWAY_URL_FILE).write_text(url + "\n", encoding="utf-8")
+
+
+def forget_gateway_url(state: Path) -> None:
+    """The stack stopped: nothing serves at the recorded URL any more."""
+    (state / _GATEWAY_URL_FILE).unlink(missing_ok=True)
+
+
+def running_gateway_url(state: Path) -> str:
+    """The gateway URL of the ``make run`` using ``state``; NotRunningError, saying why, if none is.
+
+    The URL file alone could be a leftover of a run that was SIGKILLed, so the run's lock must be held too.
+    """
+    path = state / _GATEWAY_URL_FILE
+    if not path.exists() or not _lock_is_held(state / LOCK_FILE):
+        raise NotRunningError(f"no `make run` is serving from {state}: start it first (in another terminal)")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _lock_is_held(path: Path) -> bool:
+    try:
+        lock = path.open("r", encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
