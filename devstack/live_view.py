@@ -1,7 +1,9 @@
 """Progress in a terminal: one status line per request, redrawn in place.
 
 Where the output is not a terminal (a pipe, a test, a CI log) nothing can be redrawn, so a line is
-written only when a request's phase changes: a handful of lines per request, not one per notice.
+written only when a request's phase changes, preceded by the last status of the phase it leaves
+when that was not written yet ("weeks 8/8", "profiles 20/21"): a handful of lines per request, not
+one per notice.
 """
 
 import shutil
@@ -21,14 +23,20 @@ class LiveView:
         self._redraw = out.isatty() if redraw is None else redraw
         self._lines: dict[str, str] = {}
         self._phases: dict[str, object] = {}
+        self._written: dict[str, str] = {}  # without a terminal: the last line written per key
         self._drawn = 0  # lines on screen that the next redraw overwrites
 
     def show(self, key: str, text: str, *, phase: object) -> None:
         """``key``'s status is now ``text``; without a terminal it is written only if ``phase`` changed."""
         if not self._redraw:
             if self._phases.get(key, self) != phase:
+                last = self._lines.get(key)
+                if last is not None and last != self._written.get(key):
+                    self._write(last + "\n")
                 self._phases[key] = phase
+                self._written[key] = text
                 self._write(text + "\n")
+            self._lines[key] = text
             return
         self._lines[key] = text
         # A line longer than the terminal wraps, and the redraw would then climb too few lines.
@@ -43,6 +51,8 @@ class LiveView:
         if self._redraw and self._drawn:
             self._write("\n")
         self._lines.clear()
+        self._phases.clear()
+        self._written.clear()
         self._drawn = 0
 
     def _write(self, text: str) -> None:
