@@ -17,6 +17,7 @@ from contracts.events import Event
 from contracts.progress import PlanProgress
 from contracts.streams import STREAMS, WORKOUT_PROGRESS, ConsumerSpec, StreamSpec
 from contracts.subjects import PROGRESS_PREFIX
+from service_runtime.logs import reason
 from service_runtime.tracing import publish_middleware
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class EventBus:
                 headers={"content-type": "application/json"},
             )
         except Exception as exc:
-            log.warning("progress notice for %s not published: %s", progress.request_id, exc)
+            log.warning("progress notice for %s not published: %s", progress.request_id, reason(exc))
 
 
 def _stream_for(subject: str) -> StreamSpec:

@@ -186,7 +186,7 @@ class LeasedConsumer(Generic[E]):
                 dead = await self._js.stream_info(DEAD_LETTERS.name)
                 DEAD_LETTER_STREAM_MESSAGES.set(dead.state.messages)
             except Exception as exc:  # the broker is away: keep the last values, try again later
-                log.debug("%s: lag report failed: %s", self.spec.durable, exc)
+                log.debug("%s: lag report failed: %s", self.spec.durable, _reason(exc))
             # Not a plain sleep: a stop landing while a report's reply is in can have its cancellation
             # swallowed by the asyncio.wait_for inside nats-py's request (Python < 3.12), and must still
             # end this loop at once rather than leave stop() waiting for it forever.

@@ -13,6 +13,8 @@ from collections.abc import Awaitable
 
 from nats.aio.msg import Msg
 
+from service_runtime.logs import reason
+
 __all__ = ["Lease", "quietly"]
 
 log = logging.getLogger(__name__)
@@ -44,4 +46,4 @@ async def quietly(action: Awaitable[None]) -> None:
     try:
         await action
     except Exception as exc:
-        log.debug("lease signal failed: %s", exc)
+        log.debug("lease signal failed: %s", reason(exc))

@@ -17,7 +17,15 @@ from uuid import UUID
 import orjson
 from opentelemetry import trace
 
-__all__ = ["JsonFormatter", "LogFormat", "TextFormatter", "bind_request_id", "configure_logging", "current_request_id"]
+__all__ = [
+    "JsonFormatter",
+    "LogFormat",
+    "TextFormatter",
+    "bind_request_id",
+    "configure_logging",
+    "current_request_id",
+    "reason",
+]
 
 LogFormat = Literal["json", "text"]
 
@@ -39,6 +47,12 @@ def bind_request_id(request_id: UUID | str) -> None:
     _request_id.set(value)
     # A no-op on the non-recording span that is current when tracing is off.
     trace.get_current_span().set_attribute(REQUEST_ID_ATTRIBUTE, value)
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as the reason a log line gives: its message, else its type. Never empty, as
+    ``str(exc)`` is for asyncio's and many of nats-py's timeouts (``fetch failed (); retrying``)."""
+    return str(exc) or type(exc).__name__
 
 
 def current_request_id() -> str | None:

@@ -14,6 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import EVENTS, Event
 from service_runtime.bus import EventPublisher
+from service_runtime.logs import reason
 from service_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
 from service_runtime.tracing import current_traceparent, resumed
 
@@ -80,7 +81,7 @@ async def relay_once(pool: asyncpg.Pool, publisher: EventPublisher, *, older_tha
                 await conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row["id"], str(exc)
                 )
-                log.warning("outbox relay: publishing %s failed (%s); will retry", row["id"], exc)
+                log.warning("outbox relay: publishing %s failed (%s); will retry", row["id"], reason(exc))
                 break  # the broker is likely down: stop this round, keep order
             await conn.execute("DELETE FROM outbox WHERE id = $1", row["id"])
             published += 1

@@ -5,6 +5,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from service_runtime.logs import reason
+
 log = logging.getLogger(__name__)
 
 
@@ -19,7 +21,7 @@ async def every(interval_seconds: float, chore: Callable[[], Awaitable[object]],
             try:
                 await chore()
             except Exception as exc:
-                log.warning("%s round failed: %s", name, exc)
+                log.warning("%s round failed: %s", name, reason(exc))
 
     task = asyncio.create_task(loop(), name=name)
     try:

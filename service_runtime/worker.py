@@ -31,7 +31,7 @@ from contracts.streams import ConsumerSpec
 from service_runtime.bus import EventBus, EventPublisher
 from service_runtime.consumer import GiveUpHook, LeasedConsumer, NoneHalted, consuming
 from service_runtime.health import ReadinessCheck, serve, worker_app
-from service_runtime.logs import configure_logging
+from service_runtime.logs import configure_logging, reason
 from service_runtime.outcomes import GiveUp
 from service_runtime.settings import ServiceSettings
 from service_runtime.tracing import configure_tracing
@@ -146,7 +146,7 @@ def fail_request_on_give_up(publisher: EventPublisher, stage: FailureStage) -> G
     async def hook(msg: Msg, exc: GiveUp) -> None:
         request_id = _request_id_of(msg)
         if request_id is None:
-            log.error("dropping a message that names no request on %s: %s", msg.subject, exc)
+            log.error("dropping a message that names no request on %s: %s", msg.subject, reason(exc))
             return
         await publisher.publish(PlanFailed(request_id=request_id, stage=stage, reason=exc.reason, detail=exc.detail))
 

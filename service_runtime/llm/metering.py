@@ -13,7 +13,7 @@ from typing import Literal
 from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
 from service_runtime.llm.errors import METRIC_LABELS, classify
-from service_runtime.logs import current_request_id
+from service_runtime.logs import current_request_id, reason
 from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS, llm_at_zero
 
 __all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices"]
@@ -93,7 +93,7 @@ class LlmMeter:
             )
         except Exception as exc:
             # The call is paid and its result may be good: losing a ledger row must not lose the work.
-            log.error("ledger: could not record a %s call for request %s: %s", self._stage, request_id, exc)
+            log.error("ledger: could not record a %s call for request %s: %s", self._stage, request_id, reason(exc))
 
     def failed(self, model: str, exc: BaseException, seconds: float) -> None:
         """A call that got no answer (nothing billed)."""

@@ -35,6 +35,7 @@ from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
+from service_runtime.logs import reason
 from service_runtime.model_limits import output_cap
 from service_runtime.outcomes import GiveUp, RetryLater
 from service_runtime.strict_schema import responses_text_format
@@ -311,7 +312,7 @@ class BackgroundResponses:
         try:
             await self._client.responses.cancel(response_id)
         except Exception as exc:
-            log.warning("could not cancel response %s: %s", response_id, exc)
+            log.warning("could not cancel response %s: %s", response_id, reason(exc))
 
 
 def _outcome_of(exc: Exception) -> Exception:

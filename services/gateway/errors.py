@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service_runtime.logs import reason
 from services.gateway.replies import allowed_methods
 from services.gateway.requests import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
 
@@ -192,7 +193,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable) -> Response:
-        log.warning("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        log.warning("%s %s: %s", request.method, request.url.path, reason(exc), exc_info=exc)
         return error_response(
             503,
             "unavailable",

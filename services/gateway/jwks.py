@@ -12,6 +12,7 @@ import time
 import httpx
 import jwt
 
+from service_runtime.logs import reason
 from services.gateway.auth import REQUIRED_CLAIMS, InvalidToken, Principal, principal_from_claims, reason_for
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "JwksVerifier"]
@@ -99,7 +100,7 @@ class JwksVerifier:
         except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
             # Keep the keys we had: a JWKS outage must not log everybody out.
             log.warning(
-                "could not fetch the JWKS from %s (%s); keeping %d cached keys", self._url, exc, len(self._keys)
+                "could not fetch the JWKS from %s (%s); keeping %d cached keys", self._url, reason(exc), len(self._keys)
             )
             return
         self._keys = {key.key_id: key for key in keys if key.key_id and key.algorithm_name in ASYMMETRIC_ALGORITHMS}

@@ -25,6 +25,7 @@ from sse_starlette import ServerSentEvent
 from contracts.progress import TERMINAL_STATUSES, PlanProgress
 from contracts.streams import WORKOUT_PROGRESS
 from service_runtime.bus import progress_subject
+from service_runtime.logs import reason
 from services.gateway.views import RequestSnapshot
 
 __all__ = [
@@ -110,7 +111,7 @@ class JetStreamProgressFeed:
             try:
                 await subscription.unsubscribe()
             except Exception as exc:  # the connection may be gone; the consumer is ephemeral anyway
-                log.debug("unsubscribing from %s: %s", subject, exc)
+                log.debug("unsubscribing from %s: %s", subject, reason(exc))
 
 
 # Our event ids are JetStream stream sequences. 18 ASCII digits hold every one a stream reaches in

@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 from contracts.events import Event, PlanCancelled, PlanRequested
 from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
-from service_runtime.logs import bind_request_id
+from service_runtime.logs import bind_request_id, reason
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
 from services.gateway.repository import Admission, Limits, RequestRepository
 from services.gateway.views import PlanView, RequestSnapshot
@@ -227,4 +227,4 @@ class PlanRequests:
                 await self._publisher.publish(event)
             self._repository.confirm_later(outbox_id)
         except Exception as exc:
-            log.warning("%s for %s left to the outbox relay: %s", event.subject, event.request_id, exc)
+            log.warning("%s for %s left to the outbox relay: %s", event.subject, event.request_id, reason(exc))

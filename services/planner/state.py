@@ -28,6 +28,7 @@ from contracts.plan import ExerciseProfile
 from contracts.streams import EXERCISE_PROFILES, BucketSpec
 from service_runtime.buckets import Bucket, Conflict
 from service_runtime.llm.responses import RecordConflict, ResponseRecord
+from service_runtime.logs import reason
 
 __all__ = ["CatalogueNames", "FinishedParts", "GeneratedPlans", "KeptPart", "PlannerState", "RecordedResponses"]
 
@@ -134,7 +135,7 @@ class CatalogueNames:
             keys = sorted(await self._bucket.keys())[: self._limit]
             profiles = [await self._bucket.get(key) for key in keys]
         except Exception as exc:
-            log.warning("could not read the exercise catalogue: %s", exc)
+            log.warning("could not read the exercise catalogue: %s", reason(exc))
             return self._names
         self._names = [profile.name for profile in profiles if profile is not None]
         return self._names

@@ -1,5 +1,6 @@
 """Structured logs: one JSON object per line, naming the service and the request in hand."""
 
+import ast
 import asyncio
 import contextvars
 import io
@@ -7,12 +8,16 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from service_runtime.logs import JsonFormatter, TextFormatter, bind_request_id, current_request_id
+from service_runtime.logs import JsonFormatter, TextFormatter, bind_request_id, current_request_id, reason
+
+# Where log lines are written: the runtime, the services, the simulator and the dev stack.
+PACKAGES = ("contracts", "service_runtime", "services", "llm_simulator", "devstack")
 
 
 @pytest.fixture
@@ -125,3 +130,39 @@ def test_the_text_format_is_one_readable_line_with_the_request() -> None:
 
     text = contextvars.copy_context().run(handle)
     assert text.endswith(f"INFO gateway services.gateway.store: accepted [request_id={request_id}]")
+
+
+def test_a_reason_names_the_exception_when_its_message_is_empty() -> None:
+    assert reason(TimeoutError()) == "TimeoutError"
+    assert reason(ValueError("the plan has no weeks")) == "the plan has no weeks"
+
+
+_LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
+
+
+def _bare_exceptions_logged(path: Path) -> list[str]:
+    """Log calls inside ``except ... as name:`` that pass ``name`` itself (``str()`` of it may be empty)."""
+    found = []
+    for handler in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(handler, ast.ExceptHandler) or handler.name is None:
+            continue
+        for call in ast.walk(handler):
+            if not (
+                isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _LOG_METHODS
+            ):
+                continue
+            values = [*call.args, *(v.value for a in call.args if isinstance(a, ast.JoinedStr) for v in a.values)]
+            values = [v.value if isinstance(v, ast.FormattedValue) else v for v in values]
+            if any(isinstance(v, ast.Name) and v.id == handler.name for v in values):
+                found.append(f"{path}:{call.lineno}")
+    return found
+
+
+def test_no_log_line_gives_an_exception_as_its_reason_unwrapped() -> None:
+    root = Path(__file__).resolve().parents[2]
+    sources = [path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
+
+    offenders = [where for path in sources for where in _bare_exceptions_logged(path)]
+
+    assert sources
+    assert offenders == [], "log reason(exc), not exc: an exception's message may be empty"
