@@ -10,7 +10,7 @@
 - ``client``: the SDK client as every service builds it, and the checks before a service starts.
 """
 
-from service_runtime.llm.client import LlmSettings, build_openai_client, check_llm_setup
+from service_runtime.llm.client import LlmSettings, build_openai_client, check_llm_setup, warn_if_unknown_model
 from service_runtime.llm.errors import InvalidReply
 from service_runtime.llm.port import Prompt, StructuredCalls, StructuredReply, first_usable
 
@@ -23,4 +23,5 @@ __all__ = [
     "build_openai_client",
     "check_llm_setup",
     "first_usable",
+    "warn_if_unknown_model",
 ]

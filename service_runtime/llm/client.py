@@ -20,7 +20,7 @@ from service_runtime.model_limits import limits_of
 from service_runtime.settings import ServiceSettings
 from service_runtime.strict_schema import check_wire_schemas
 
-__all__ = ["LlmSettings", "build_openai_client", "check_llm_setup"]
+__all__ = ["LlmSettings", "build_openai_client", "check_llm_setup", "warn_if_unknown_model"]
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,25 @@ class LlmSettings(ServiceSettings):
     llm_prices: dict[str, tuple[float, float]] | None = Field(None, validation_alias="LLM_PRICES")
 
 
-def check_llm_setup(model: str, reply_types: Iterable[type[pydantic.BaseModel]]) -> None:
+def check_llm_setup(reply_types: Iterable[type[pydantic.BaseModel]]) -> None:
     """What a service checks before it starts: every schema it will send is one the provider
-    accepts (else ``WireSchemaError``, naming the keyword and its path), and the model is one we
-    know the output limit of (else a warning: calls then carry only their reply types' caps)."""
+    accepts (else ``WireSchemaError``, naming the keyword and its path)."""
     check_wire_schemas(reply_types)
+
+
+def warn_if_unknown_model(model: str, setting: str) -> None:
+    """Warn (once logging is set up, at start) when ``model`` is not in our model table, which is the
+    simulator's too (a test keeps them equal): most likely a typo, which the provider answers with
+    404 ``model_not_found`` on every call, failing each request. Not fatal: a provider may serve
+    models newer than the table; their calls then carry only their reply types' output caps."""
     if limits_of(model) is None:
-        log.warning("model %r is not in service_runtime.model_limits: its output limit is unknown", model)
+        log.warning(
+            "%s=%r is not a model we know (service_runtime/model_limits.py, the simulator's table): if it is "
+            "a typo, every call will be refused with 404 model_not_found and each request end failed; "
+            "else its output limit is unknown",
+            setting,
+            model,
+        )
 
 
 def build_openai_client(settings: LlmSettings) -> openai.AsyncOpenAI:

@@ -54,6 +54,10 @@ def _misconfigured(exc: BaseException) -> bool:
     return _error_code(exc) in _MISCONFIGURED_CODES or message.startswith(_MISCONFIGURED_MESSAGES) or too_large
 
 
+def _unknown_model(exc: BaseException) -> bool:
+    return isinstance(exc, openai.NotFoundError) and _error_code(exc) == "model_not_found"
+
+
 def _out_of_quota(exc: BaseException) -> bool:
     return isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota"
 
@@ -73,6 +77,15 @@ _Row = tuple[Callable[[BaseException], bool], str, Callable[[BaseException], Out
 _TABLE: tuple[_Row, ...] = (
     (_one_of(InvalidReply), "invalid_reply", None),
     (_misconfigured, "other", lambda e: Misconfigured("llm_misconfigured", f"HTTP 400: {_status(e).message}")),
+    # A model name the provider does not serve (a typo in PLANNER_MODEL) is the deployment's fault like
+    # the rows above, yet it fails the request at once with the provider's words rather than halting:
+    # the person who set the name sees why in the request's status, and the service warned at start
+    # (``warn_if_unknown_model``). A retry could not help.
+    (
+        _unknown_model,
+        "other",
+        lambda e: GiveUp("llm_model_not_found", f"HTTP {_status(e).status_code}: {_error_message(_status(e))}"),
+    ),
     (_out_of_quota, "quota", lambda e: GiveUp("llm_quota_exhausted", "the LLM account has no quota left")),
     (_one_of(openai.RateLimitError), "rate_limited", lambda e: RetryLater("llm_rate_limited", _retry_after(e))),
     (_one_of(openai.APITimeoutError, TimeoutError), "timeout", lambda e: RetryLater("llm_timeout")),

@@ -13,7 +13,7 @@ from contracts.events import PlanCancelled, PlanRequested
 from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
-from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_setup
+from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_setup, warn_if_unknown_model
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.responses import BackgroundResponses
@@ -30,12 +30,11 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
-    check_llm_setup(
-        settings.model, [PlanSkeleton, TrainingWeek] if settings.generation == "parallel" else [WorkoutPlan]
-    )
+    check_llm_setup([PlanSkeleton, TrainingWeek] if settings.generation == "parallel" else [WorkoutPlan])
 
     @asynccontextmanager
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
+        warn_if_unknown_model(settings.model, "PLANNER_MODEL")  # here: logging is set up by now
         async with build_openai_client(settings) as client:
             state = await PlannerState.open(bus.jetstream, replicas=bus.replicas)
             meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=settings.model)

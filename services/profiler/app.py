@@ -9,7 +9,7 @@ from contracts import roster, streams
 from contracts.events import ExerciseProfileNeeded
 from contracts.plan import ExerciseProfile
 from service_runtime.bus import EventBus
-from service_runtime.llm import build_openai_client, check_llm_setup
+from service_runtime.llm import build_openai_client, check_llm_setup, warn_if_unknown_model
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.worker import Route, Wiring, create_worker
@@ -21,10 +21,11 @@ from services.profiler.settings import ProfilerSettings
 
 def create_app(settings: ProfilerSettings | None = None) -> Starlette:
     settings = settings or ProfilerSettings()  # read from the environment
-    check_llm_setup(settings.model, [ExerciseProfile])
+    check_llm_setup([ExerciseProfile])
 
     @asynccontextmanager
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
+        warn_if_unknown_model(settings.model, "PROFILER_MODEL")  # here: logging is set up by now
         async with build_openai_client(settings) as client:
             calls = ChatCompletions(
                 client,
