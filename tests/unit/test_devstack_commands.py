@@ -6,6 +6,7 @@ import io
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -61,7 +62,7 @@ def test_the_gateway_url_is_answered_only_while_a_run_holds_the_lock(tmp_path: P
 def test_without_a_terminal_the_live_view_writes_a_line_per_phase_with_the_counts_it_reached() -> None:
     out = io.StringIO()
     view = LiveView(out)
-    notices = [
+    notices: list[dict[str, Any]] = [
         {"status": "processing", "stage": "queued"},
         {"status": "processing", "stage": "generating"},
         *({"status": "processing", "stage": "generating", "weeks_done": n} for n in range(1, 9)),

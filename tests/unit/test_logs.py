@@ -151,8 +151,8 @@ def _bare_exceptions_logged(path: Path) -> list[str]:
                 isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _LOG_METHODS
             ):
                 continue
-            values = [*call.args, *(v.value for a in call.args if isinstance(a, ast.JoinedStr) for v in a.values)]
-            values = [v.value if isinstance(v, ast.FormattedValue) else v for v in values]
+            joined = [v for a in call.args if isinstance(a, ast.JoinedStr) for v in a.values]
+            values = [*call.args, *(v.value for v in joined if isinstance(v, ast.FormattedValue))]
             if any(isinstance(v, ast.Name) and v.id == handler.name for v in values):
                 found.append(f"{path}:{call.lineno}")
     return found
