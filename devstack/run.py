@@ -218,7 +218,7 @@ def _run(
     # `make url`, `make demo` and the README's commands read it: they work whichever port was free.
     record_gateway_url(state, gateway)
     cleanup.callback(forget_gateway_url, state)
-    _print_banner(supervisor, gateway, database_url, nats_url, secret, moved_from=wanted)
+    _print_banner(supervisor, gateway, database_url, nats_url, secret, taken=wanted if wanted != gateway_port else None)
     while True:
         exited = supervisor.first_exited()
         if exited is not None:
@@ -307,13 +307,13 @@ def _gateway_port(env: Mapping[str, str], taken: set[int], say: Callable[[str, s
 
 
 def _print_banner(
-    supervisor: Supervisor, gateway: str, database_url: str, nats_url: str, secret: str, *, moved_from: int
+    supervisor: Supervisor, gateway: str, database_url: str, nats_url: str, secret: str, *, taken: int | None
 ) -> None:
     # Imported here: the gateway package (and PyJWT) is only needed once the stack is up.
     from services.gateway.devtoken import mint_dev_token  # noqa: PLC0415
 
     token = mint_dev_token(secret, ttl_seconds=TOKEN_TTL_SECONDS)  # a fresh random user
-    moved = "" if gateway.endswith(f":{moved_from}") else f"   !! not {moved_from}: that port was taken"
+    moved = f"   !! not {taken}: that port was taken" if taken is not None else ""
     banner = f"""
 The stack is ready.
   gateway   {gateway}{moved}
