@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import nats
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.full_stack import QUIET, infrastructure, started_alone
 from bench.procfs import sample_tree
 from bench.raw_bounds import PROFILE, PlanTraffic, plan_traffic
 from contracts import roster
+from devstack import free_port
 from devstack.supervisor import Supervisor
 from service_runtime.bus import ensure_streams
 
@@ -110,6 +113,23 @@ async def _wait_completed(database_url: str, expected: int, within_seconds: floa
         await asyncio.sleep(0.1)
 
 
+def _grouped_writes(metrics_url: str) -> dict[str, float]:
+    """Mean items per grouped write (plans per plan transaction, ledger rows per ledger one), from
+    the persister's own histogram."""
+    text = httpx.get(metrics_url, timeout=5).text
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "workout_grouped_write_items":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_sum"):
+                sums[sample.labels["write"]] = sample.value
+            elif sample.name.endswith("_count"):
+                counts[sample.labels["write"]] = sample.value
+    return {write: round(sums[write] / count, 1) for write, count in counts.items() if count}
+
+
 def measure_persister(
     *, plans: int = 3000, workdir: Path | None = None, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -122,10 +142,17 @@ def measure_persister(
         publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
         supervisor = Supervisor(log, color=False)
         try:
+            port = free_port()
             persister = started_alone(
                 supervisor,
                 roster.PERSISTER,
-                {**QUIET, "NATS_URL": nats_server.url, "DATABASE_URL": postgres.url, **(env or {})},
+                {
+                    **QUIET,
+                    "NATS_URL": nats_server.url,
+                    "DATABASE_URL": postgres.url,
+                    roster.PERSISTER.port_variable: str(port),
+                    **(env or {}),
+                },
             )
             pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
             before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
@@ -133,6 +160,7 @@ def measure_persister(
             done_at_ready = asyncio.run(_completed(postgres.url))[0]
             completed, failed, last = asyncio.run(_wait_completed(postgres.url, plans, within_seconds=600))
             after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+            grouped = _grouped_writes(f"http://127.0.0.1:{port}/metrics")
         finally:
             supervisor.stop_all(timeout=15)
     cpu = {name: round(after[name] - before[name], 2) for name in before}
@@ -149,6 +177,7 @@ def measure_persister(
         "plans_per_s": round(measured / elapsed, 1),
         "cpu_seconds": cpu,
         "cpu_ms_per_plan": {name: round(1000 * seconds / measured, 2) for name, seconds in cpu.items()},
+        "items_per_grouped_write": grouped,
     }
     print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
     return figures

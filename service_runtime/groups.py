@@ -1,75 +1,117 @@
 """Group writes the way Postgres groups commits: what arrives while a write runs goes in the next one.
 
-Many small writes that arrive together (outbox confirmations, ledger rows) cost a round trip and a
-commit each when written one by one. ``Grouped`` hands them to one ``write`` call per group
-instead: at most one write runs at a time, items submitted meanwhile form the next group (up to
-``max_group`` items each), and each submitter learns the fate of its own group. A failed write
-fails every item of its group; each caller then retries its own item, so ``write`` must be
-idempotent per item (all of ours are: ``ON CONFLICT DO NOTHING``, deletes by id).
+Many small writes that arrive together (outbox confirmations, ledger rows, plans) cost a round
+trip and a commit each when written one by one. ``Grouped`` hands them to one ``write`` call per
+group instead: at most ``writers`` writes run at a time, items submitted meanwhile form the next
+group (up to ``max_group`` items each), and each submitter gets its own item's result.
+
+``write`` returns one result per item, in order, or None when no item has one. A result that is
+an exception is raised to that item's submitter alone (a plan refused for its own content fails
+only itself). A ``write`` that raises fails every item of its group; each caller then retries its
+own item, so ``write`` must be idempotent per item (all of ours are: ``ON CONFLICT DO NOTHING``,
+deletes by id, plans unique per request).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
+
+from service_runtime.metrics import GROUPED_WRITE_ITEMS
 
 __all__ = ["Grouped"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
-class _Group(Generic[T]):
+class _Group(Generic[T, R]):
     items: list[T] = field(default_factory=list)
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    waiting: list["asyncio.Future[R]"] = field(default_factory=list)
+
+    def settle(self, results: Sequence[R | BaseException] | None) -> None:
+        if results is not None and len(results) != len(self.items):
+            raise AssertionError(f"a group write returned {len(results)} results for {len(self.items)} items")
+        for index, future in enumerate(self.waiting):
+            result = None if results is None else results[index]
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+                # Retrieved here too, so an item whose caller gave up logs no "never retrieved".
+                future.exception()
+            else:
+                future.set_result(cast(R, result))
+
+    def fail(self, exc: BaseException) -> None:
+        self.settle([exc] * len(self.items))
+
+    def cancel(self) -> None:
+        for future in self.waiting:
+            future.cancel()
 
 
-class Grouped(Generic[T]):
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], *, max_group: int = 500) -> None:
+class Grouped(Generic[T, R]):
+    def __init__(
+        self,
+        write: Callable[[list[T]], Awaitable[Sequence[R | BaseException] | None]],
+        *,
+        name: str,
+        max_group: int = 500,
+        writers: int = 1,
+    ) -> None:
         self._write = write
+        self._sizes = GROUPED_WRITE_ITEMS.labels(name)
         self._max_group = max_group
-        self._forming: list[_Group[T]] = []
-        self._running: asyncio.Task[None] | None = None
+        self._writers = writers
+        self._forming: list[_Group[T, R]] = []
+        self._running: set[asyncio.Task[None]] = set()
 
-    async def submit(self, item: T) -> None:
-        """Write ``item`` with its group; raise what the group's write raised."""
+    async def submit(self, item: T) -> R:
+        """Write ``item`` with its group; return its result, or raise its (or the group's) failure."""
         # Shielded: a caller that stops waiting must not cancel the write its neighbours wait for.
-        await asyncio.shield(self.join(item))
+        return await asyncio.shield(self.join(item))
 
-    def join(self, item: T) -> "asyncio.Future[None]":
-        """Put ``item`` in the group forming now, without waiting: the group's outcome."""
+    def join(self, item: T) -> "asyncio.Future[R]":
+        """Put ``item`` in the group forming now, without waiting: the item's outcome."""
         if not self._forming or len(self._forming[-1].items) >= self._max_group:
             self._forming.append(_Group())
         group = self._forming[-1]
         group.items.append(item)
-        if self._running is None:
-            self._running = asyncio.create_task(self._drain())
-        return group.done
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        group.waiting.append(future)
+        if len(self._running) < min(self._writers, len(self._forming)):
+            writer = asyncio.create_task(self._drain())
+            self._running.add(writer)
+            writer.add_done_callback(self._running.discard)
+        return future
 
     async def drain(self) -> None:
         """Wait until every item handed over so far is written (or its write failed)."""
-        while self._running is not None:
-            await asyncio.shield(self._running)
+        while self._running:
+            await asyncio.gather(*(asyncio.shield(writer) for writer in self._running), return_exceptions=True)
 
     async def _drain(self) -> None:
-        try:
-            while self._forming:
-                # One turn of the loop first, so items submitted at the same moment join in.
-                await asyncio.sleep(0)
-                group = self._forming.pop(0)
+        while self._forming:
+            # One turn of the loop first, so items submitted at the same moment join in.
+            await asyncio.sleep(0)
+            if not self._forming:  # another writer took it meanwhile
+                return
+            group = self._forming.pop(0)
+            self._sizes.observe(len(group.items))
+            try:
+                results = await self._write(group.items)
+            except asyncio.CancelledError:
+                group.cancel()  # shutting down: its callers stop waiting too
+                for waiting in self._forming:
+                    waiting.cancel()
+                self._forming.clear()
+                raise
+            except Exception as exc:
+                group.fail(exc)
+            else:
                 try:
-                    await self._write(group.items)
-                except asyncio.CancelledError:
-                    group.done.cancel()  # shutting down: its callers stop waiting too
-                    for waiting in self._forming:
-                        waiting.done.cancel()
-                    self._forming.clear()
-                    raise
-                except Exception as exc:
-                    group.done.set_exception(exc)
-                    # Retrieved here too, so a group whose callers all gave up logs no "never retrieved".
-                    group.done.exception()
-                else:
-                    group.done.set_result(None)
-        finally:
-            self._running = None
+                    group.settle(results)
+                except AssertionError as exc:
+                    group.fail(exc)

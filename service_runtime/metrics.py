@@ -138,6 +138,14 @@ LLM_COST_USD = Counter(
 
 # --- plans (persister, planner) ------------------------------------------------------------------
 
+GROUPED_WRITE_ITEMS = Histogram(
+    "workout_grouped_write_items",
+    "Items written per grouped write (service_runtime/groups.py): plans per plan transaction, ledger rows,"
+    " outbox confirmations; by what is written.",
+    ["write"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+
 PLANS_COMPLETED = Counter("workout_plans_completed_total", "Requests that ended completed.")
 PLANS_FAILED = Counter(
     "workout_plans_failed_total",

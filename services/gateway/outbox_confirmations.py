@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 class GroupedConfirmations:
     def __init__(self, pool: outbox.Executes) -> None:
-        self._groups: Grouped[int] = Grouped(lambda ids: outbox.confirm_many(pool, ids))
+        self._groups: Grouped[int, None] = Grouped(
+            lambda ids: outbox.confirm_many(pool, ids), name="outbox_confirmations"
+        )
 
     async def confirm(self, outbox_id: int) -> None:
         """Delete ``outbox_id`` (with whatever else is being confirmed now); raise if the DELETE failed."""

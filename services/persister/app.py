@@ -29,7 +29,10 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
         watch_pool(pool)
         async with pool:
-            persisting = Persisting(PostgresPlanStore(pool), bus, progress=bus)
+            store = PostgresPlanStore(
+                pool, plan_writers=settings.plan_writers, max_plans_per_write=settings.plans_per_write
+            )
+            persisting = Persisting(store, bus, progress=bus)
             sweeper = Sweeper(pool, bus, SweepPolicy(settings.stall_seconds, settings.deadline_seconds))
             yield Wiring(
                 [

@@ -38,7 +38,7 @@ class PostgresLedger:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._groups: Grouped[LlmCallRecorded] = Grouped(self._write)
+        self._groups: Grouped[LlmCallRecorded, None] = Grouped(self._write, name="ledger")
 
     async def record(self, event: LlmCallRecorded) -> None:
         """Store the call once (a redelivery is a no-op) and add its cost to its request's total."""

@@ -1,7 +1,7 @@
-"""A generated plan's rows: its exercises in the catalogue, its ``workout_plans`` row and its entries.
+"""Generated plans' rows: their exercises in the catalogue, their ``workout_plans`` rows and entries.
 
-Written inside the persister's plan transaction (``PostgresPlanStore.store_plan``), after the
-request's lock (the lock order is in ``postgres.py``).
+Written inside the persister's plan transaction (``PostgresPlanStore``, a group of plans at a
+time), after the requests' locks (the lock order is in ``postgres.py``).
 """
 
 import datetime
@@ -15,7 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 from contracts.events import ExerciseRef, PlanGenerated
 from service_runtime.outcomes import GiveUp
 
-__all__ = ["ENTRY_COLUMNS", "catalogue_rows", "entry_records", "insert_plan"]
+__all__ = ["ENTRY_COLUMNS", "catalogue_rows", "check_consistent", "entry_records", "insert_plan", "insert_plans"]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -33,11 +33,19 @@ ENTRY_COLUMNS = (
     "rest_seconds",
     "notes",
     # What the original app's columns need and the entries trigger would otherwise look up per row
-    # (migration 0011): with these given, it only copies columns across.
+    # (migration 0011), and the original's names for ours: with every one given and equal, the
+    # trigger is not called at all (its WHEN clause, migration 0013).
     "exercise_id",
     "equipment",
     "date",
+    "workout_plan_id",
+    "week_number",
+    "day",
+    "day_name",
 )
+
+# The original app's ``weekday`` enum, by our day number (1 is Monday).
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # The plan's exercises in the catalogue: the new ones inserted (sorted keys: concurrent plans
 # sharing new exercises insert them in one order, no deadlock), and every one's id and equipment.
@@ -59,23 +67,51 @@ SELECT x.key, x.id, x.required_equipment FROM exercises x JOIN wanted ON x.key =
 """
 
 
+_INSERT_PLANS = """
+INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, prompt_version)
+SELECT id, request_id, user_id, 'assembling', title, summary, model, prompt_version
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
+    AS t(id, request_id, user_id, title, summary, model, prompt_version)
+RETURNING id, start_date
+"""
+
+
 async def insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
-    catalogue = await catalogue_rows(conn, event.exercises)
-    plan_id = uuid.uuid4()
-    start_date = await conn.fetchval(
-        "INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, prompt_version)"
-        " VALUES ($1, $2, $3, 'assembling', $4, $5, $6, $7) RETURNING start_date",
-        plan_id,
-        event.request_id,
-        event.user_id,
-        event.plan.title,
-        event.plan.summary,
-        event.usage.model,
-        event.prompt_version,
+    check_consistent(event)
+    return (await insert_plans(conn, [event]))[0]
+
+
+async def insert_plans(conn: Connection, events: Sequence[PlanGenerated]) -> list[uuid.UUID]:
+    """Store the plans (each checked with ``check_consistent`` first) and their entries: the
+    catalogue rows of all of them in one statement, the plan rows in one, every entry in one COPY.
+    Returns each plan's id, in order."""
+    catalogue = await catalogue_rows(conn, [ref for event in events for ref in event.exercises])
+    plan_ids = [uuid.uuid4() for _ in events]
+    columns = zip(
+        *((e.request_id, e.user_id, e.plan.title, e.plan.summary, e.usage.model, e.prompt_version) for e in events),
+        strict=True,
     )
-    rows = entry_records(event, plan_id, catalogue, start_date)
+    stored = await conn.fetch(_INSERT_PLANS, plan_ids, *columns)
+    start_dates = {row["id"]: row["start_date"] for row in stored}
+    rows = [
+        row
+        for event, plan_id in zip(events, plan_ids, strict=True)
+        for row in entry_records(event, plan_id, catalogue, start_dates[plan_id])
+    ]
     await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
-    return plan_id
+    return plan_ids
+
+
+def check_consistent(event: PlanGenerated) -> None:
+    """Every exercise the plan's days name is in the event's exercise list (``GiveUp`` otherwise)."""
+    listed = {ref.name for ref in event.exercises}
+    for week in event.plan.weeks:
+        for day in week.days:
+            for item in day.exercises:
+                if item.name not in listed:
+                    raise GiveUp(
+                        "inconsistent_plan", f"exercise {item.name!r} is missing from the event's exercise list"
+                    )
 
 
 async def catalogue_rows(conn: Connection, refs: Sequence[ExerciseRef]) -> dict[str, tuple[uuid.UUID, str | None]]:
@@ -112,5 +148,20 @@ def entry_records(
                     )
                 exercise_id, equipment = catalogue[key]
                 row = (plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
-                rows.append((*row, item.sets, item.reps, item.rest_seconds, item.notes, exercise_id, equipment, date))
+                rows.append(
+                    (
+                        *row,
+                        item.sets,
+                        item.reps,
+                        item.rest_seconds,
+                        item.notes,
+                        exercise_id,
+                        equipment,
+                        date,
+                        plan_id,
+                        week.week,
+                        WEEKDAYS[day.day - 1],
+                        day.focus,
+                    )
+                )
     return rows

@@ -1,24 +1,33 @@
 """The Postgres adapter of ``PlanStore``.
 
-Lock order, the same in every transaction: the request row first (``FOR UPDATE``), then
-exercise rows (inserted in sorted key order), then the plan. Locking the request row, which
+Lock order, the same in every transaction: the request rows first (``FOR UPDATE``, in id order
+when a transaction takes several), then exercise rows (inserted in sorted key order), then the
+plans. Locking the request row, which
 exists before any event about it, serialises everything that can complete one request; the
 completeness count runs after that lock is held, so under READ COMMITTED it sees whatever the
 previous holder committed. Without it, a plan and its last profile committing at the same
 time could each conclude the other was still missing and leave the plan waiting forever.
+
+Plans are written in groups (``service_runtime.groups``): the plans that arrive while one group's
+transaction runs share the next, so a backlog costs one lock statement, one COPY and one commit
+per group rather than per plan. Each plan still gets its own outcome; one refused for its content
+(``GiveUp``) is checked before the transaction and fails alone.
 """
 
 import logging
 import uuid
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
+from service_runtime.groups import Grouped
 from service_runtime.outcomes import GiveUp
 from service_runtime.pools import nothing_to_reset
-from services.persister.plan_rows import insert_plan
+from services.persister.completion import complete, complete_ready
+from services.persister.plan_rows import check_consistent, insert_plans
 from services.persister.plans import Completion, Waiting
 
 log = logging.getLogger(__name__)
@@ -68,22 +77,55 @@ async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
 
 
 class PostgresPlanStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, plan_writers: int = 2, max_plans_per_write: int = 64) -> None:
         self._pool = pool
+        self._plans: Grouped[PlanGenerated, Completion | Waiting | None] = Grouped(
+            self._store_plans, name="plans", max_group=max_plans_per_write, writers=plan_writers
+        )
 
     async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
+        return await self._plans.submit(event)
+
+    async def _store_plans(self, events: list[PlanGenerated]) -> list[Completion | Waiting | Exception | None]:
+        """One transaction for a group of plans; each plan's outcome, in order."""
+        outcomes: dict[uuid.UUID, Completion | Waiting | Exception | None] = {}
+        first: dict[uuid.UUID, PlanGenerated] = {}  # a plan delivered twice in one group is stored once
+        for event in events:
+            try:
+                check_consistent(event)
+            except GiveUp as exc:
+                outcomes[event.request_id] = exc
+            else:
+                first.setdefault(event.request_id, event)
         async with self._pool.acquire() as conn, conn.transaction():
-            request = await lock_request(conn, event.request_id)
-            if request["status"] == "completed":
-                return Completion(event.request_id, request["user_id"], request["plan_id"])
-            if request["status"] != "processing":
-                log.info("request %s is %s; dropping its plan", event.request_id, request["status"])
-                return None
-            plan_id = await conn.fetchval("SELECT id FROM workout_plans WHERE request_id = $1", event.request_id)
-            if plan_id is None:
-                plan_id = await insert_plan(conn, event)
-                await _add_usage(conn, event.request_id, event.usage, stage="profiling")
-            return await complete_if_ready(conn, event.request_id, request["user_id"], plan_id)
+            requests = await lock_requests(conn, first)
+            to_store: list[PlanGenerated] = []
+            for request_id, event in first.items():
+                request = requests.get(request_id)
+                if request is None:
+                    outcomes[request_id] = GiveUp("unknown_request", f"no request {request_id}")
+                elif request["status"] == "completed":
+                    outcomes[request_id] = Completion(request_id, request["user_id"], request["plan_id"])
+                elif request["status"] != "processing":
+                    log.info("request %s is %s; dropping its plan", request_id, request["status"])
+                    outcomes[request_id] = None
+                else:
+                    to_store.append(event)
+            plans = await stored_plans(conn, [event.request_id for event in to_store])
+            new = [event for event in to_store if event.request_id not in plans]
+            if new:
+                plans.update(zip((event.request_id for event in new), await insert_plans(conn, new), strict=True))
+                await _add_usage(conn, [(event.request_id, event.usage) for event in new], stage="profiling")
+            outcomes.update(
+                await complete_ready(
+                    conn,
+                    [
+                        (event.request_id, requests[event.request_id]["user_id"], plans[event.request_id])
+                        for event in to_store
+                    ],
+                )
+            )
+        return [outcomes[event.request_id] for event in events]
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
         # A profile for a request already completed changes nothing, and one read says so without a
@@ -110,14 +152,14 @@ class PostgresPlanStore:
             if request["status"] != "processing":
                 return None
             if event.usage is not None:
-                await _add_usage(conn, event.request_id, event.usage)
+                await _add_usage(conn, [(event.request_id, event.usage)])
             if stored["plan_id"] is None:
                 return None  # the plan is not stored yet; storing it will run the check
             if stored["missing"]:
                 if not stored["written"]:
                     return None  # the exercise already had its profile: no progress to report
                 return Waiting(event.request_id, stored["total"], stored["total"] - stored["missing"])
-            return await complete(conn, event.request_id, request["user_id"], stored["plan_id"])
+            return (await complete(conn, [(event.request_id, request["user_id"], stored["plan_id"])]))[0]
 
     async def mark_failed(self, event: PlanFailed) -> str | None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -148,71 +190,41 @@ async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
 
 
 async def lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:
-    request = await conn.fetchrow(
-        "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $1 FOR UPDATE", request_id
-    )
+    request = (await lock_requests(conn, [request_id])).get(request_id)
     if request is None:
         raise GiveUp("unknown_request", f"no request {request_id}")
     return request
 
 
-async def _add_usage(conn: Connection, request_id: uuid.UUID, usage: LlmUsage, stage: str | None = None) -> None:
+async def lock_requests(conn: Connection, request_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    """Lock the requests' rows, in id order (two transactions locking several cannot deadlock);
+    the ones that exist, by id."""
+    rows = await conn.fetch(
+        "SELECT id, status, user_id, plan_id FROM workout_plan_requests WHERE id = ANY($1::uuid[])"
+        " ORDER BY id FOR UPDATE",
+        sorted(request_ids),
+    )
+    return {row["id"]: row for row in rows}
+
+
+async def stored_plans(conn: Connection, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The plans already stored for these requests: plan id by request id."""
+    if not request_ids:
+        return {}
+    rows = await conn.fetch("SELECT request_id, id FROM workout_plans WHERE request_id = ANY($1::uuid[])", request_ids)
+    return {row["request_id"]: row["id"] for row in rows}
+
+
+async def _add_usage(conn: Connection, usages: Sequence[tuple[uuid.UUID, LlmUsage]], stage: str | None = None) -> None:
     await conn.execute(
-        "UPDATE workout_plan_requests SET prompt_tokens = prompt_tokens + $2,"
-        " completion_tokens = completion_tokens + $3, llm_calls = llm_calls + $4,"
-        " stage = coalesce($5, stage), updated_at = clock_timestamp() WHERE id = $1",
-        request_id,
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        usage.calls,
+        "UPDATE workout_plan_requests r SET prompt_tokens = r.prompt_tokens + u.prompt_tokens,"
+        " completion_tokens = r.completion_tokens + u.completion_tokens, llm_calls = r.llm_calls + u.calls,"
+        " stage = coalesce($5, r.stage), updated_at = clock_timestamp()"
+        " FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS u(id, prompt_tokens, completion_tokens, calls)"
+        " WHERE r.id = u.id",
+        [request_id for request_id, _ in usages],
+        [usage.prompt_tokens for _, usage in usages],
+        [usage.completion_tokens for _, usage in usages],
+        [usage.calls for _, usage in usages],
         stage,
     )
-
-
-# A plan's exercises, each with whether the catalogue has its profile yet.
-_PLAN_EXERCISES = """
-SELECT x.key, x.name, x.profile IS NOT NULL AS profiled FROM exercises x
-WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = $1)
-ORDER BY x.key
-"""
-
-
-async def missing_profiles(conn: Connection, plan_id: uuid.UUID) -> tuple[int, tuple[ExerciseRef, ...]]:
-    """How many distinct exercises the plan uses, and those still without a profile."""
-    rows = await conn.fetch(_PLAN_EXERCISES, plan_id)
-    missing = tuple(ExerciseRef(key=row["key"], name=row["name"]) for row in rows if not row["profiled"])
-    return len(rows), missing
-
-
-async def complete_if_ready(
-    conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID
-) -> Completion | Waiting:
-    total, missing = await missing_profiles(conn, plan_id)
-    if missing:
-        return Waiting(request_id, total, total - len(missing), missing)
-    return await complete(conn, request_id, user_id, plan_id)
-
-
-async def complete(conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, plan_id: uuid.UUID) -> Completion:
-    """Mark the plan complete and, last, the request ``completed``; the caller holds the request's lock
-    and has seen every exercise of the plan profiled."""
-    # The original app reads each entry's equipment; the profiles that name it are all in by now.
-    await conn.execute(
-        "UPDATE workout_entries e SET equipment = x.required_equipment FROM exercises x"
-        " WHERE e.plan_id = $1 AND x.id = e.exercise_id AND e.equipment IS DISTINCT FROM x.required_equipment",
-        plan_id,
-    )
-    profiling_seconds = await conn.fetchval(
-        "UPDATE workout_plans SET assembly = 'complete', completed_at = clock_timestamp() WHERE id = $1"
-        " RETURNING extract(epoch FROM completed_at - created_at)::float8",
-        plan_id,
-    )
-    # Status last: the request turns completed in the transaction that makes the plan whole.
-    total_seconds = await conn.fetchval(
-        "UPDATE workout_plan_requests SET status = 'completed', stage = 'completed', plan_id = $2,"
-        " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1"
-        " RETURNING extract(epoch FROM completed_at - created_at)::float8",
-        request_id,
-        plan_id,
-    )
-    return Completion(request_id, user_id, plan_id, total_seconds, profiling_seconds)

@@ -7,8 +7,13 @@ class PersisterSettings(ServiceSettings):
     database_url: str = Field(validation_alias="DATABASE_URL")
     db_pool_min: int = Field(2, ge=1, validation_alias="PERSISTER_DB_POOL_MIN")
     db_pool_max: int = Field(10, ge=1, validation_alias="PERSISTER_DB_POOL_MAX")
-    # Persisting is short database work: in-flight beyond the pool size only queues.
-    max_in_flight: int = Field(32, ge=1, validation_alias="PERSISTER_MAX_IN_FLIGHT")
+    # Persisting is short database work, written in groups: the messages in flight are what a
+    # group is made of (a backlog of 128 plans makes groups of ~30 with two writers).
+    max_in_flight: int = Field(128, ge=1, validation_alias="PERSISTER_MAX_IN_FLIGHT")
+    # Plans arriving together are stored in one transaction (one COPY, one commit) per group: at
+    # most this many groups written at once, each of at most this many plans.
+    plan_writers: int = Field(2, ge=1, validation_alias="PERSISTER_PLAN_WRITERS")
+    plans_per_write: int = Field(64, ge=1, validation_alias="PERSISTER_PLANS_PER_WRITE")
     health_port: int = Field(8083, validation_alias="HEALTH_PORT")
     sweep_interval_seconds: float = Field(30.0, gt=0, validation_alias="PERSISTER_SWEEP_INTERVAL_SECONDS")
     # Longer than the planner's whole LLM deadline, so a plan still being written is not bought twice.

@@ -20,8 +20,9 @@ import asyncpg
 from contracts.events import ExerciseProfileNeeded, PlanPersisted, PlanRequested
 from service_runtime.bus import EventPublisher
 from service_runtime.metrics import PLANS_FAILED
+from services.persister.completion import complete_if_ready, missing_profiles
 from services.persister.plans import Completion, count_completion
-from services.persister.postgres import complete_if_ready, drop_unfinished_plan, missing_profiles
+from services.persister.postgres import drop_unfinished_plan
 
 log = logging.getLogger(__name__)
 

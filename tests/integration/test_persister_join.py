@@ -11,9 +11,10 @@ from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGe
 from service_runtime.outcomes import GiveUp
 from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import PlanRequests, Quotas
+from services.persister.completion import complete_if_ready
 from services.persister.plan_rows import insert_plan
 from services.persister.plans import Completion, Persisting, Waiting
-from services.persister.postgres import PostgresPlanStore, complete_if_ready, lock_request
+from services.persister.postgres import PostgresPlanStore, lock_request
 from tests.fakes import RecordingPublisher
 from tests.integration.seeding import events_for, fresh_names, new_request
 
@@ -235,3 +236,73 @@ async def test_a_profile_the_catalogue_got_meanwhile_still_completes_a_plan_whos
 
     assert isinstance(await arriving, Completion)
     await assert_completed_once(pool, request_id, entries=8 * 3 * 1)
+
+
+class _CountingPool:
+    """The pool, counting the connections taken from it (one per transaction here)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self.acquired = 0
+
+    def acquire(self) -> object:
+        self.acquired += 1
+        return self._pool.acquire()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._pool, name)
+
+
+async def test_plans_arriving_together_share_one_transaction_and_each_gets_its_own_outcome(
+    pool: asyncpg.Pool,
+) -> None:
+    counting = _CountingPool(pool)
+    store = PostgresPlanStore(counting)  # type: ignore[arg-type]
+    requests = [await new_request(pool) for _ in range(4)]
+    events = [events_for(request_id, user_id, fresh_names(2)) for request_id, user_id in requests]
+    plans = [generated for generated, _ in events]
+    unknown, _ = events_for(uuid.uuid4(), uuid.uuid4(), fresh_names(1))
+    inconsistent_request = await new_request(pool)
+    inconsistent, _ = events_for(*inconsistent_request, fresh_names(2))
+    inconsistent = inconsistent.model_copy(update={"exercises": inconsistent.exercises[:1]})
+
+    outcomes = await asyncio.gather(
+        *(store.store_plan(event) for event in [*plans, unknown, inconsistent, plans[0]]), return_exceptions=True
+    )
+
+    assert counting.acquired == 1, "the seven plans arrived together: one transaction"
+    for plan, outcome in zip([*plans, plans[0]], [*outcomes[:4], outcomes[6]], strict=True):
+        assert isinstance(outcome, Waiting)
+        assert outcome.request_id == plan.request_id
+        assert [ref.key for ref in outcome.missing] == sorted(ref.key for ref in plan.exercises)
+    assert isinstance(outcomes[4], GiveUp) and outcomes[4].reason == "unknown_request"
+    assert isinstance(outcomes[5], GiveUp) and outcomes[5].reason == "inconsistent_plan"
+    # Each good plan is stored once (the repeat of the first too); the refused one stored nothing.
+    for request_id, _ in requests:
+        assert await pool.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", request_id) == 1
+    assert await pool.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", inconsistent_request[0]) == 0
+    usage = await pool.fetch(
+        "SELECT llm_calls, stage FROM workout_plan_requests WHERE id = ANY($1::uuid[])", [rid for rid, _ in requests]
+    )
+    assert [(row["llm_calls"], row["stage"]) for row in usage] == [(1, "profiling")] * 4
+
+    # Their profiles, all at once, then complete each of the four once.
+    await asyncio.gather(*(deliver(store, profile) for _, profiled in events for profile in profiled))
+    for (request_id, _), plan in zip(requests, plans, strict=True):
+        entries = sum(len(day.exercises) for week in plan.plan.weeks for day in week.days)
+        await assert_completed_once(pool, request_id, entries=entries)
+
+
+async def test_a_group_of_plans_over_a_warm_catalogue_completes_in_its_own_transaction(pool: asyncpg.Pool) -> None:
+    store = PostgresPlanStore(pool)
+    names = fresh_names(3)
+    first_request = await new_request(pool)
+    first, profiled = events_for(*first_request, names)
+    await deliver(store, first)
+    for profile in profiled:
+        await deliver(store, profile)
+    requests = [await new_request(pool) for _ in range(5)]
+    outcomes = await asyncio.gather(*(store.store_plan(events_for(rid, uid, names)[0]) for rid, uid in requests))
+    assert all(isinstance(outcome, Completion) and outcome.total_seconds is not None for outcome in outcomes)
+    for request_id, _ in requests:
+        await assert_completed_once(pool, request_id, entries=8 * 3 * 3)
