@@ -1,24 +1,30 @@
 """The event bus: one NATS connection per process (owned by a FastStream broker), JetStream
-streams and durable consumers applied create-or-update, and typed event publishing."""
+streams and durable consumers applied create-or-update, and typed event publishing.
+
+Events are published straight through nats-py's JetStream client, each serialised once, in a
+PRODUCER span and counted by subject (``workout_events_published_total``): FastStream's publish
+path with its Prometheus and OpenTelemetry middlewares cost 360 µs of CPU per publish against
+130 µs for the same publish through nats-py (measured on this box), and an accepted request or a
+plan publishes on every step."""
 
 import logging
-from typing import Protocol
+import time
+from typing import Any, Protocol
 from uuid import UUID
 
 from faststream.nats import NatsBroker
-from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
-from prometheus_client import REGISTRY
 
 from contracts.events import Event
 from contracts.progress import PlanProgress
 from contracts.streams import STREAMS, WORKOUT_PROGRESS, ConsumerSpec, StreamSpec
 from contracts.subjects import PROGRESS_PREFIX
 from service_runtime.logs import reason
-from service_runtime.tracing import publish_middleware
+from service_runtime.metrics import EVENT_PUBLISH_SECONDS, EVENTS_PUBLISHED
+from service_runtime.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +61,10 @@ class EventBus:
             reconnect_time_wait=1,
             connect_timeout=5,
             logger=logging.getLogger(f"faststream.{client_name}"),
-            # FastStream's own publish metrics (faststream_published_messages_total and friends), and
-            # its publish spans, which carry the trace on to the consumer in the NATS headers.
-            middlewares=[NatsPrometheusMiddleware(registry=REGISTRY, app_name=client_name), publish_middleware()],
         )
+        # Labelled metric children by subject (a fixed set), looked up once.
+        self._published: dict[str, tuple[Any, Any, Any]] = {}
+        self._js: JetStreamContext | None = None
 
     async def start(self) -> None:
         await self.broker.start()
@@ -76,7 +82,10 @@ class EventBus:
 
     @property
     def jetstream(self) -> JetStreamContext:
-        return self.broker.connection.jetstream()
+        if self._js is None:
+            # One context for the connection's life: nats-py reconnects the same connection object.
+            self._js = self.broker.connection.jetstream()
+        return self._js
 
     @property
     def is_connected(self) -> bool:
@@ -87,13 +96,32 @@ class EventBus:
 
     async def publish(self, event: Event) -> None:
         """Publish and wait for the stream's ack; ``Nats-Msg-Id`` makes a re-publish a no-op."""
-        await self.broker.publish(
-            event.wire,
-            event.subject,
-            headers={"Nats-Msg-Id": event.dedup_id, "content-type": "application/json"},
-            stream=_stream_for(event.subject).name,
-            timeout=self._publish_timeout,
-        )
+        subject = event.subject
+        metrics = self._published.get(subject)
+        if metrics is None:
+            metrics = self._published[subject] = (
+                EVENTS_PUBLISHED.labels(subject, "ok"),
+                EVENTS_PUBLISHED.labels(subject, "error"),
+                EVENT_PUBLISH_SECONDS.labels(subject),
+            )
+        published, failed, seconds = metrics
+        message_id = event.dedup_id
+        headers = {"Nats-Msg-Id": message_id, "content-type": "application/json"}
+        started = time.monotonic()
+        try:
+            with publishing(subject, message_id, headers):
+                await self.jetstream.publish(
+                    subject,
+                    event.wire,
+                    timeout=self._publish_timeout,
+                    stream=_stream_for(subject).name,
+                    headers=headers,
+                )
+        except BaseException:
+            failed.inc()
+            raise
+        published.inc()
+        seconds.observe(time.monotonic() - started)
 
     async def announce(self, progress: PlanProgress) -> None:
         """Publish a progress notice; on failure log it and go on (the work itself already counted)."""

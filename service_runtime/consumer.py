@@ -34,7 +34,7 @@ from service_runtime import tracing
 from service_runtime.bus import ensure_consumer
 from service_runtime.dead_letters import dead_letter
 from service_runtime.leases import Lease, quietly
-from service_runtime.logs import bind_request_id
+from service_runtime.logs import bind_request_id, reason
 from service_runtime.metrics import (
     CONSUMER_ACK_PENDING,
     CONSUMER_HALTED,
@@ -154,7 +154,7 @@ class LeasedConsumer(Generic[E]):
             try:
                 await pulls.pull(min(free, self._fetch_batch), self._fetch_timeout, self._dispatch)
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, OSError) as exc:
-                log.warning("%s: pull request failed (%s); retrying", self.spec.durable, _reason(exc))
+                log.warning("%s: pull request failed (%s); retrying", self.spec.durable, reason(exc))
                 await asyncio.sleep(1)
             except Exception:
                 log.exception("%s: pull request failed; retrying", self.spec.durable)
@@ -186,7 +186,7 @@ class LeasedConsumer(Generic[E]):
                 dead = await self._js.stream_info(DEAD_LETTERS.name)
                 DEAD_LETTER_STREAM_MESSAGES.set(dead.state.messages)
             except Exception as exc:  # the broker is away: keep the last values, try again later
-                log.debug("%s: lag report failed: %s", self.spec.durable, _reason(exc))
+                log.debug("%s: lag report failed: %s", self.spec.durable, reason(exc))
             # Not a plain sleep: a stop landing while a report's reply is in can have its cancellation
             # swallowed by the asyncio.wait_for inside nats-py's request (Python < 3.12), and must still
             # end this loop at once rather than leave stop() waiting for it forever.
@@ -278,11 +278,6 @@ class LeasedConsumer(Generic[E]):
     def _backoff(self, attempt: int) -> float:
         base = min(self._max_retry_delay, self._retry_delay * float(2 ** (attempt - 1)))
         return base * random.uniform(0.8, 1.2)
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception as a log line's reason: nats-py's often have an empty message."""
-    return str(exc) or type(exc).__name__
 
 
 class NoneHalted:

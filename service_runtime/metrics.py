@@ -138,6 +138,18 @@ LLM_COST_USD = Counter(
 
 # --- plans (persister, planner) ------------------------------------------------------------------
 
+EVENTS_PUBLISHED = Counter(
+    "workout_events_published_total",
+    "Events published to JetStream (acknowledged by the stream, or failed), by subject.",
+    ["subject", "outcome"],
+)
+EVENT_PUBLISH_SECONDS = Histogram(
+    "workout_event_publish_seconds",
+    "Time from publishing an event to the stream's acknowledgement, by subject.",
+    ["subject"],
+    buckets=HTTP_BUCKETS,
+)
+
 GROUPED_WRITE_ITEMS = Histogram(
     "workout_grouped_write_items",
     "Items written per grouped write (service_runtime/groups.py): plans per plan transaction, ledger rows,"

@@ -11,8 +11,8 @@ reading of the environment: ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` / ``_HEADER
 How one request becomes one trace (docs/observability.md draws it):
 
 - the gateway's HTTP request is a SERVER span (FastAPI instrumentation);
-- ``EventBus.publish`` goes through FastStream's ``NatsTelemetryMiddleware``: PRODUCER spans, and
-  the W3C ``traceparent`` in the NATS headers;
+- ``EventBus.publish`` runs in a PRODUCER span (``publishing``) and carries the W3C
+  ``traceparent`` in the NATS headers;
 - ``LeasedConsumer`` is ours, not FastStream's, so the extraction is ours: ``delivery`` runs each
   delivery in a CONSUMER span whose parent is the publisher's span;
 - LLM calls are a ``chat <model>`` span (``llm_call``) over the HTTP spans of the openai SDK's
@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.msg import Msg
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
@@ -50,7 +49,7 @@ __all__ = [
     "delivery",
     "instrument_app",
     "llm_call",
-    "publish_middleware",
+    "publishing",
     "resumed",
     "tracing_requested",
 ]
@@ -172,13 +171,25 @@ def instrument_app(app: FastAPI) -> None:
     )
 
 
-def publish_middleware() -> NatsTelemetryMiddleware:
-    """FastStream's publish tracing for the bus's broker: PRODUCER spans and ``traceparent`` headers.
-
-    Safe to install while tracing is off: its tracer then does nothing, and it injects nothing.
-    """
-    # Its message counters are OpenTelemetry metrics; ours are Prometheus (service_runtime.metrics).
-    return NatsTelemetryMiddleware(include_messages_counters=False)
+@contextmanager
+def publishing(subject: str, message_id: str, headers: dict[str, str]) -> Iterator[None]:
+    """A PRODUCER span (``<subject> publish``) around one publish, its ``traceparent`` put in
+    ``headers`` for the consumer's span to continue. Nothing at all while tracing is off."""
+    if _provider is None:
+        yield
+        return
+    with _tracer().start_as_current_span(
+        f"{subject} publish",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation": "publish",
+            "messaging.destination.name": subject,
+            "messaging.message.id": message_id,
+        },
+    ):
+        propagate.inject(headers)
+        yield
 
 
 async def delivery(msg: Msg, consumer: str, handle: Callable[[Msg], Awaitable[str]]) -> str:

@@ -18,6 +18,7 @@ import logging
 
 from service_runtime import outbox
 from service_runtime.groups import Grouped
+from service_runtime.logs import reason
 
 __all__ = ["GroupedConfirmations"]
 
@@ -45,4 +46,4 @@ class GroupedConfirmations:
 
 def _log_failure(done: "asyncio.Future[None]") -> None:
     if not done.cancelled() and (exc := done.exception()) is not None:
-        log.warning("outbox rows left for the relay: their DELETE failed (%s)", exc)
+        log.warning("outbox rows left for the relay: their DELETE failed (%s)", reason(exc))

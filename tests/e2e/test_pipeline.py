@@ -361,7 +361,8 @@ def test_each_service_exports_its_stage_metrics_with_bounded_labels(stack: Stack
     assert total(persister, "workout_stage_duration_seconds_count", stage="profiling") > 0
     assert total(persister, "workout_messages_handled_total", consumer="persister-plans", outcome="acked") > 0
     assert total(persister, "workout_db_pool_connections", state="max") > 0
-    assert any(name.startswith("faststream_published") for name, _ in planner)  # FastStream's middleware
+    assert total(planner, "workout_events_published_total", subject="plan.generated", outcome="ok") > 0
+    assert total(gateway, "workout_events_published_total", subject="plan.requested", outcome="ok") > 0
     for samples in (gateway, planner, profiler, persister):
         for _, labels in samples:
             for _, value in labels:
