@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "celery": lambda: measure_celery(
                 concurrency=20 if quick else 100, seconds=20 if quick else 60, workdir=workdir / "celery"
             ),
-            "persister": lambda: measure_persister(plans=300 if quick else 2000, workdir=workdir / "persister"),
+            "persister": lambda: measure_persister(plans=1000 if quick else 3000, workdir=workdir / "persister"),
         }
         started = time.monotonic()
         results["meta"] = {

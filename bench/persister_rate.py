@@ -180,6 +180,8 @@ def measure_persister(
         "items_per_grouped_write": grouped,
     }
     print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
+    if done_at_ready > plans // 10:
+        print(f"  (!) {done_at_ready} plans done before the persister reported ready: too few to time", flush=True)
     return figures
 
 
