@@ -30,7 +30,7 @@ from bench.pipeline import measure_pipeline
 from bench.report import write_report
 from tests.stack import REPO_ROOT
 
-SECTIONS = ("gateway", "pipeline", "long_calls", "long_calls_ramped", "celery", "persister")
+SECTIONS = ("gateway", "pipeline", "persister", "long_calls", "long_calls_ramped", "celery")
 
 
 def _long_calls(calls: int, seconds: float, workdir: Path, ramp_seconds: float = 0.0) -> dict[str, Any]:
