@@ -3,8 +3,8 @@
 NATS and a migrated Postgres (fresh) whose catalogue already has every exercise the plans use,
 with its profile, as production's has after its first days. ``plans`` request rows are inserted as
 ``processing`` (as the gateway would have), and what the persister consumes of each plan over a
-warm catalogue (``bench.raw_bounds.plan_traffic``: its ``plan.generated`` and nine
-``llm.call.recorded``; the simulator's plans for five seeds) is published to JetStream first, so
+warm catalogue (``bench.raw_bounds.plan_traffic``: its ``plan.generated``, which carries its
+nine calls' ledger records; the simulator's plans for five seeds) is published to JetStream first, so
 that the publisher's speed is not what is measured. Then one ``python -m services.persister``
 starts with its default settings and works through the backlog, as a replica does after a burst.
 Rate: plans completed after it was ready, divided by the time from ready to the last
@@ -73,7 +73,7 @@ async def _publish_all(nats_url: str, plans: list[PlanTraffic]) -> float:
     messages = [
         (event.subject, event.model_dump_json().encode(), event.dedup_id)
         for plan in plans
-        for event in (plan.generated, *plan.calls)
+        for event in (plan.generated,)
     ]
     started = time.perf_counter()
     try:
@@ -168,7 +168,8 @@ def measure_persister(
     elapsed = max(1e-3, (last or ready_at) - ready_at)
     figures = {
         "plans": plans,
-        "events_per_plan": 1 + len(traffic[0].calls),
+        "events_per_plan": 1,
+        "calls_per_plan": len(traffic[0].generated.calls),
         "completed": completed,
         "failed": failed,
         "publish_seconds": round(publish_seconds, 2),

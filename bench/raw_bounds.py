@@ -1,10 +1,10 @@
 """The raw bound for the pipeline: what nats-py and asyncpg alone do with a plan's messages and rows.
 
 A plan over a warm catalogue, as the services move it in parallel generation (``PlanTraffic``):
-``plan.requested``, ``plan.generated``, nine ``llm.call.recorded`` (the skeleton and eight weeks)
-and ``plan.persisted`` go through JetStream, plus the progress notices the services publish
-(generating, each week done, generated, completed) that nobody consumes in the run; no profile
-messages, since the catalogue has every exercise. Everything but the notices and
+``plan.requested``, ``plan.generated`` (carrying the ledger records of its nine calls, the
+skeleton and eight weeks) and ``plan.persisted`` go through JetStream, plus the progress notices
+the services publish (generating, each week done, generated, completed) that nobody consumes in
+the run; no profile messages, since the catalogue has every exercise. Everything but the notices and
 ``plan.persisted`` is consumed and acknowledged once. The persister COPYs the plan's entry rows.
 ``PlanTraffic.profiled`` holds the plan's profiles, for filling a catalogue beforehand.
 
@@ -81,7 +81,6 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
     refs = exercise_refs(plan)
     usage = LlmUsage(model="gpt-4o-mini", prompt_tokens=600, completion_tokens=len(plan.model_dump_json()) // 4)
     requested = PlanRequested(request_id=request_id, user_id=user_id, user_profile=PROFILE)
-    generated = PlanGenerated(request_id=request_id, user_id=user_id, plan=plan, exercises=refs, usage=usage)
     calls = [
         LlmCallRecorded(
             request_id=request_id,
@@ -96,6 +95,10 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
         )
         for _ in range(1 + PLAN_WEEKS)
     ]
+    # The planner sends its calls' ledger records inside the plan.
+    generated = PlanGenerated(
+        request_id=request_id, user_id=user_id, plan=plan, exercises=refs, usage=usage, calls=tuple(calls)
+    )
     profiled = tuple(
         ExerciseProfiled(request_id=request_id, exercise=ref, profile=write_profile(ref.name, rng), source="cache")
         for ref in distinct_by_key(refs)
@@ -110,7 +113,7 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
         PlanProgress(request_id=request_id, status="processing", stage="generated", exercises_total=len(profiled)),
         PlanProgress(request_id=request_id, status="completed", stage="completed", plan_id=persisted.plan_id),
     ]
-    consumed = [requested, generated, *calls]
+    consumed = [requested, generated]
     return PlanTraffic(
         consumed=tuple((event.subject, event.model_dump_json().encode()) for event in consumed),
         published_only=(

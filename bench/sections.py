@@ -270,8 +270,8 @@ def section_persister(results: Results, before: Results | None) -> list[str]:
         "",
         f"One `python -m services.persister` (default settings) on a fresh NATS and Postgres; {persister['plans']:,} "
         "request rows inserted as `processing` and a catalogue that already has every exercise the plans use, "
-        f"then every plan's `plan.generated` and its {persister['events_per_plan'] - 1} `llm.call.recorded` "
-        "events published at once (what the persister consumes of a plan over a warm catalogue). Clock: the "
+        f"then every plan's `plan.generated`, carrying its {persister.get('calls_per_plan', 9)} calls' ledger "
+        "records, published at once (what the persister consumes of a plan over a warm catalogue). Clock: the "
         "persister ready to the last request `completed`.",
         "",
     ]

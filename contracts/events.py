@@ -72,6 +72,27 @@ class LlmUsage(BaseModel):
     calls: int = 1
 
 
+class LlmCallRecorded(Event):
+    """One paid LLM call, for the cost ledger: recorded as soon as the provider answered, whatever
+    became of the reply (used, rejected as invalid, or abandoned with its delivery)."""
+
+    subject: ClassVar[str] = subjects.LLM_CALL_RECORDED
+
+    call_id: UUID
+    stage: Literal["planner", "profiler"]
+    model: str
+    outcome: str = Field(description="ok, invalid_reply, or a failure class (see service_runtime.llm.errors).")
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    cached_tokens: int = Field(0, ge=0, description="Prompt tokens the provider served from its cache.")
+    seconds: float = Field(0.0, ge=0)
+    cost_usd: float = Field(0.0, ge=0, description="At the recording service's price table.")
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.subject}:{self.call_id}"
+
+
 class PlanGenerated(Event):
     """The planner has a validated 8-week plan for the request."""
 
@@ -84,6 +105,11 @@ class PlanGenerated(Event):
     )
     usage: LlmUsage
     prompt_version: str = Field("", description="The prompt files the plan was written with, e.g. 'plan-v1'.")
+    calls: tuple[LlmCallRecorded, ...] = Field(
+        (),
+        description="The ledger records of the paid calls whose replies made this plan (kept with each part),"
+        " stored with it; calls whose replies were not kept are published as llm.call.recorded on their own.",
+    )
 
 
 class ExerciseProfileNeeded(Event):
@@ -143,27 +169,6 @@ class PlanCancelled(Event):
     subject: ClassVar[str] = subjects.PLAN_CANCELLED
 
     user_id: UUID
-
-
-class LlmCallRecorded(Event):
-    """One paid LLM call, for the cost ledger: recorded as soon as the provider answered, whatever
-    became of the reply (used, rejected as invalid, or abandoned with its delivery)."""
-
-    subject: ClassVar[str] = subjects.LLM_CALL_RECORDED
-
-    call_id: UUID
-    stage: Literal["planner", "profiler"]
-    model: str
-    outcome: str = Field(description="ok, invalid_reply, or a failure class (see service_runtime.llm.errors).")
-    prompt_tokens: int = Field(0, ge=0)
-    completion_tokens: int = Field(0, ge=0)
-    cached_tokens: int = Field(0, ge=0, description="Prompt tokens the provider served from its cache.")
-    seconds: float = Field(0.0, ge=0)
-    cost_usd: float = Field(0.0, ge=0, description="At the recording service's price table.")
-
-    @property
-    def dedup_id(self) -> str:
-        return f"{self.subject}:{self.call_id}"
 
 
 EVENTS: tuple[type[Event], ...] = (

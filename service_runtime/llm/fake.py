@@ -10,6 +10,7 @@ import pydantic
 
 from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply
+from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
 
 __all__ = ["Answer", "ScriptedCalls"]
@@ -27,12 +28,16 @@ class ScriptedCalls:
     ``reattach=True`` behaves like background responses: a call keeps running when its caller is
     cancelled, and its reply is kept under its key until ``forget``/``abandon``, so a call under
     that key again re-attaches to it without paying. Otherwise it behaves like a chat call, which
-    lives only as long as its caller. ``paid``, ``forgotten`` and ``abandoned`` list the keys."""
+    lives only as long as its caller. ``paid``, ``forgotten`` and ``abandoned`` list the keys.
+    With a ``meter``, each answered call is metered as the real adapters meter theirs."""
 
-    def __init__(self, answer: Answer, *, model: str = "fake-model", reattach: bool = False) -> None:
+    def __init__(
+        self, answer: Answer, *, model: str = "fake-model", reattach: bool = False, meter: LlmMeter | None = None
+    ) -> None:
         self.model = model
         self._answer = answer
         self._reattach = reattach
+        self._meter = meter
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self.paid: list[str] = []
         self.forgotten: list[str] = []
@@ -53,6 +58,14 @@ class ScriptedCalls:
                 task.cancel()
             raise
         usage = LlmUsage(model=self.model, prompt_tokens=len(prompt.user) // 4 + 100, completion_tokens=500)
+        if self._meter is not None and isinstance(outcome, InvalidReply | pydantic.BaseModel):
+            await self._meter.record(
+                self.model,
+                "invalid_reply" if isinstance(outcome, InvalidReply) else "ok",
+                0.0,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+            )
         if isinstance(outcome, InvalidReply):
             self._running.pop(key, None)
             raise InvalidReply(str(outcome), usage)

@@ -1,12 +1,23 @@
 """What each LLM call did and cost: metrics (calls by outcome, latency, tokens, dollars) and the
-cost ledger (one ``llm.call.recorded`` event per paid call, stored by the persister).
+cost ledger (one ``LlmCallRecorded`` record per paid call, stored by the persister).
+
+A record is published as an ``llm.call.recorded`` event as soon as the provider answered, unless
+the call runs inside ``collecting_calls()`` and its reply was usable (outcome ``ok``): then the
+record goes to the collecting list, and whoever keeps the reply keeps the record with it and
+sends it on with its result (the planner: with each finished part, then inside ``plan.generated``;
+or, when the plan is not made, as ``llm.call.recorded`` events after all). Either way it is stored
+once, by its ``call_id``.
 
 Prices are per million tokens and configurable (``LLM_PRICES``), since they change and differ by
 provider; a model missing from the table is metered at zero cost and logged once.
 """
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -16,9 +27,46 @@ from service_runtime.llm.errors import METRIC_LABELS, classify
 from service_runtime.logs import current_request_id, reason
 from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS, llm_at_zero
 
-__all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices"]
+__all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "carry_calls", "collecting_calls", "publish_calls"]
 
 log = logging.getLogger(__name__)
+
+_COLLECTED: ContextVar[list[LlmCallRecorded] | None] = ContextVar("collected_llm_calls", default=None)
+
+
+@contextmanager
+def collecting_calls() -> Iterator[list[LlmCallRecorded]]:
+    """Within the block (and the tasks it starts), the records of calls answered with a usable
+    reply are appended to the yielded list instead of being published: the caller owns them.
+    Blocks nest: when an inner one ends, however it ends, its records join the outer one's."""
+    outer = _COLLECTED.get()
+    calls: list[LlmCallRecorded] = []
+    token = _COLLECTED.set(calls)
+    try:
+        yield calls
+    finally:
+        _COLLECTED.reset(token)
+        if outer is not None:
+            outer.extend(calls)
+
+
+def carry_calls(calls: Iterable[LlmCallRecorded]) -> None:
+    """Records kept from earlier (a part finished by an earlier delivery) join the block collecting now."""
+    collected = _COLLECTED.get()
+    if collected is not None:
+        collected.extend(calls)
+
+
+async def publish_calls(ledger: EventPublisher, calls: Iterable[LlmCallRecorded]) -> None:
+    """Publish records that will not travel with a result after all (best effort, like ``record``)."""
+    unique = {call.call_id: call for call in calls}
+    results = await asyncio.gather(*(ledger.publish(call) for call in unique.values()), return_exceptions=True)
+    for call, result in zip(unique.values(), results, strict=True):
+        if isinstance(result, BaseException):
+            log.error(
+                "ledger: could not record call %s of request %s: %s", call.call_id, call.request_id, reason(result)
+            )
+
 
 # USD per million tokens: (prompt, completion). OpenAI's list prices when written.
 Prices = dict[str, tuple[float, float]]
@@ -75,22 +123,25 @@ class LlmMeter:
         if self._ledger is None or bound is None:
             return
         request_id = uuid.UUID(bound)
+        call = LlmCallRecorded(
+            request_id=request_id,
+            call_id=uuid.uuid4(),
+            stage=self._stage,
+            model=model,
+            outcome=outcome,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
+            seconds=seconds,
+            cost_usd=cost,
+            occurred_at=datetime.now(UTC) - timedelta(seconds=seconds),
+        )
+        collected = _COLLECTED.get()
+        if collected is not None and outcome == "ok":
+            collected.append(call)
+            return
         try:
-            await self._ledger.publish(
-                LlmCallRecorded(
-                    request_id=request_id,
-                    call_id=uuid.uuid4(),
-                    stage=self._stage,
-                    model=model,
-                    outcome=outcome,
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    cached_tokens=cached_tokens,
-                    seconds=seconds,
-                    cost_usd=cost,
-                    occurred_at=datetime.now(UTC) - timedelta(seconds=seconds),
-                )
-            )
+            await self._ledger.publish(call)
         except Exception as exc:
             # The call is paid and its result may be good: losing a ledger row must not lose the work.
             log.error("ledger: could not record a %s call for request %s: %s", self._stage, request_id, reason(exc))

@@ -1,18 +1,22 @@
 """The cost ledger: every paid LLM call as a row, each request's total, and a report over a period."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import LlmCallRecorded
 from service_runtime.groups import Grouped
 
-__all__ = ["CostLine", "PostgresLedger", "cost_report"]
+__all__ = ["CostLine", "PostgresLedger", "cost_report", "insert_calls"]
 
 log = logging.getLogger(__name__)
+
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 # Locked in one order, so two replicas writing groups that share requests cannot deadlock.
 _LOCK_REQUESTS = "SELECT FROM workout_plan_requests WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
@@ -45,30 +49,38 @@ class PostgresLedger:
         await self._groups.submit(event)
 
     async def _write(self, events: list[LlmCallRecorded]) -> None:
-        columns = list(
-            zip(
-                *(
-                    (
-                        e.call_id,
-                        e.request_id,
-                        e.stage,
-                        e.model,
-                        e.outcome,
-                        e.prompt_tokens,
-                        e.completion_tokens,
-                        e.cached_tokens,
-                        e.seconds,
-                        Decimal(str(e.cost_usd)),
-                        e.occurred_at,
-                    )
-                    for e in events
-                ),
-                strict=True,
-            )
-        )
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_LOCK_REQUESTS, sorted({e.request_id for e in events}))
-            await conn.execute(_INSERT_AND_ADD, *columns)
+            await insert_calls(conn, events)
+
+
+async def insert_calls(conn: Connection, events: Sequence[LlmCallRecorded]) -> None:
+    """Store each call once (a repeat is a no-op) and add the new ones' cost to their requests'
+    totals; the caller holds the requests' locks (taken in id order)."""
+    if not events:
+        return
+    columns = list(
+        zip(
+            *(
+                (
+                    e.call_id,
+                    e.request_id,
+                    e.stage,
+                    e.model,
+                    e.outcome,
+                    e.prompt_tokens,
+                    e.completion_tokens,
+                    e.cached_tokens,
+                    e.seconds,
+                    Decimal(str(e.cost_usd)),
+                    e.occurred_at,
+                )
+                for e in events
+            ),
+            strict=True,
+        )
+    )
+    await conn.execute(_INSERT_AND_ADD, *columns)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from service_runtime.groups import Grouped
 from service_runtime.outcomes import GiveUp
 from service_runtime.pools import nothing_to_reset
 from services.persister.completion import complete, complete_ready
+from services.persister.ledger import insert_calls
 from services.persister.plan_rows import check_consistent, insert_plans
 from services.persister.plans import Completion, Waiting
 
@@ -98,7 +99,9 @@ class PostgresPlanStore:
             else:
                 first.setdefault(event.request_id, event)
         async with self._pool.acquire() as conn, conn.transaction():
-            requests = await lock_requests(conn, first)
+            requests = await lock_requests(conn, {event.request_id for event in events})
+            # The calls that wrote each plan, paid whatever becomes of the plan (dropped, refused).
+            await insert_calls(conn, [call for event in events if event.request_id in requests for call in event.calls])
             to_store: list[PlanGenerated] = []
             for request_id, event in first.items():
                 request = requests.get(request_id)

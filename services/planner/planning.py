@@ -7,6 +7,7 @@ This use case keeps a paid-for plan until its events are out, stops work on canc
 and publishes the plan and progress (the persister asks for the profiles the catalogue lacks).
 """
 
+import asyncio
 import logging
 import time
 import uuid
@@ -19,6 +20,7 @@ from contracts.plan import WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.llm import Prompt
+from service_runtime.llm.metering import collecting_calls, publish_calls
 from service_runtime.metrics import STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
@@ -152,7 +154,15 @@ class Planning:
         await self._writer.abandon(event.request_id)
 
     async def _generate(self, request: PlanRequested) -> PlanGenerated:
-        checked = await self._writer.write(request.request_id, prompt_for(request, self._policy))
+        # The ledger records of the calls whose replies make the plan travel inside it; when no
+        # plan comes of this delivery (a failure, a cancel), every record it knows is published
+        # now (again, for parts kept earlier: the persister stores each call once).
+        with collecting_calls() as calls:
+            try:
+                checked = await self._writer.write(request.request_id, prompt_for(request, self._policy))
+            except BaseException:
+                await asyncio.shield(publish_calls(self._publisher, calls))
+                raise
         generated = PlanGenerated(
             prompt_version=self._writer.prompt_version,
             request_id=request.request_id,
@@ -160,6 +170,7 @@ class Planning:
             plan=checked.plan,
             exercises=exercise_refs(checked.plan),
             usage=checked.usage,
+            calls=tuple({call.call_id: call for call in calls}.values()),
         )
         # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.
         await self._plans.put(generated)

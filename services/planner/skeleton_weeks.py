@@ -29,6 +29,7 @@ from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
 from service_runtime.llm import Prompt, StructuredCalls, StructuredReply, first_usable
+from service_runtime.llm.metering import carry_calls, collecting_calls
 from service_runtime.llm.port import total_usage
 from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 from service_runtime.prompts import read_prompt
@@ -197,24 +198,34 @@ class SkeletonThenWeeks:
     ) -> StructuredReply[PartT]:
         """A checked part: the one kept from an earlier delivery, or a new one."""
         key = _key(request_id, name)
+        kept = await self._parts.get(request_id, name)
         if fresh:
             await self._calls.forget(key)  # that response wrote the part being replaced
-        elif (kept := await self._parts.get(request_id, name)) is not None:
+        elif kept is not None:
+            carry_calls(kept.calls)  # paid for by an earlier delivery: its records go on with the plan
             return StructuredReply(
                 reply_type.model_validate_json(kept.reply), kept.usage.model_copy(update={"calls": 0})
             )
-        reply = await first_usable(
-            self._calls,
-            key,
-            prompt,
-            reply_type,
-            tries=tries,
-            problems_of=problems_of,
-            quality_reason="plan_quality",
-            what=name,
-            invalid_is_transient=invalid_is_transient,
+        # The records of this part's calls are kept with it (a crash after this loses none of
+        # them), and join the delivery's (``Planning``), which sends them on with the plan.
+        with collecting_calls() as calls:
+            reply = await first_usable(
+                self._calls,
+                key,
+                prompt,
+                reply_type,
+                tries=tries,
+                problems_of=problems_of,
+                quality_reason="plan_quality",
+                what=name,
+                invalid_is_transient=invalid_is_transient,
+            )
+        replaced = kept.calls if kept is not None else ()
+        await self._parts.put(
+            request_id,
+            name,
+            KeptPart(reply=reply.parsed.model_dump_json(), usage=reply.usage, calls=(*replaced, *calls)),
         )
-        await self._parts.put(request_id, name, KeptPart(reply=reply.parsed.model_dump_json(), usage=reply.usage))
         return reply
 
 

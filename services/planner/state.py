@@ -23,7 +23,7 @@ from typing import Any
 import pydantic
 from nats.js import JetStreamContext
 
-from contracts.events import LlmUsage, PlanGenerated
+from contracts.events import LlmCallRecorded, LlmUsage, PlanGenerated
 from contracts.plan import ExerciseProfile
 from contracts.streams import EXERCISE_PROFILES, BucketSpec
 from service_runtime.buckets import Bucket, Conflict
@@ -45,10 +45,12 @@ KNOWN_REFRESH_SECONDS = 300.0
 
 
 class KeptPart(pydantic.BaseModel):
-    """A finished part (its validated reply, as JSON) and what it cost."""
+    """A finished part (its validated reply, as JSON), what it cost, and the ledger records of the
+    calls that wrote it (and of the part it replaced), which travel on with the plan."""
 
     reply: str
     usage: LlmUsage
+    calls: tuple[LlmCallRecorded, ...] = ()
 
 
 class GeneratedPlans:

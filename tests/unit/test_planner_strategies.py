@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 import pydantic
 import pytest
 
-from contracts.events import LlmUsage, PlanGenerated, PlanRequested
+from contracts.events import LlmCallRecorded, LlmUsage, PlanGenerated, PlanRequested
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import skeleton_of, write_plan
 from service_runtime.llm import InvalidReply, Prompt, StructuredReply
 from service_runtime.llm.fake import ScriptedCalls
+from service_runtime.llm.metering import LlmMeter
+from service_runtime.logs import bind_request_id
 from service_runtime.outcomes import GiveUp, RetryLater
 from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PlanPrompt, PromptPolicy
@@ -190,6 +192,64 @@ async def test_a_cancel_mid_plan_drops_it_and_abandons_every_part_at_the_provide
 
     assert publisher.of_type(PlanGenerated) == []
     assert sorted(calls.abandoned) == sorted(f"{request.request_id}.{part}" for part in PARTS)
+
+
+# --- the ledger records travel with the plan -------------------------------------------------------
+
+
+def metered_planning(
+    overrides: dict[str, list[Any]] | None = None,
+) -> tuple[Planning, RecordingPublisher, InMemoryParts]:
+    publisher = RecordingPublisher()
+    meter = LlmMeter("planner", {"fake-model": (0.15, 0.60)}, ledger=publisher)
+    parts = InMemoryParts()
+    calls = ScriptedCalls(answering(overrides), meter=meter)
+    planning = Planning(
+        parallel(calls, parts),
+        InMemoryGeneratedPlans(),
+        publisher,
+        progress=publisher,
+        cancellations=Cancellations(InMemoryCancelledMarks()),
+        policy=PromptPolicy(100, allow_override=False),
+    )
+    return planning, publisher, parts
+
+
+async def test_a_plans_paid_calls_travel_inside_it_and_an_unusable_reply_is_recorded_at_once() -> None:
+    planning, publisher, _ = metered_planning({"week3": [InvalidReply("not JSON")]})
+    request = PlanRequested(request_id=uuid.uuid4(), user_id=uuid.uuid4(), user_profile=PROFILE)
+    bind_request_id(request.request_id)
+
+    await planning.plan_requested(request)
+
+    [generated] = publisher.of_type(PlanGenerated)
+    assert isinstance(generated, PlanGenerated)
+    assert len(generated.calls) == 1 + PLAN_WEEKS
+    assert {call.outcome for call in generated.calls} == {"ok"}
+    assert len({call.call_id for call in generated.calls}) == len(generated.calls)
+    # The unusable reply was paid too, and nothing keeps it: recorded on its own, at once.
+    [spoiled] = publisher.of_type(LlmCallRecorded)
+    assert isinstance(spoiled, LlmCallRecorded) and spoiled.outcome == "invalid_reply"
+
+
+async def test_a_failed_delivery_records_what_it_paid_and_the_redelivery_carries_it_once_more() -> None:
+    # Week 3 keeps failing in a way worth a redelivery: the other parts are kept, with their records.
+    planning, publisher, parts = metered_planning({"week3": [RetryLater("llm_timeout", 0.0)]})
+    request = PlanRequested(request_id=uuid.uuid4(), user_id=uuid.uuid4(), user_profile=PROFILE)
+    bind_request_id(request.request_id)
+
+    with pytest.raises(RetryLater):
+        await planning.plan_requested(request)
+    recorded = {call.call_id for call in publisher.of_type(LlmCallRecorded) if isinstance(call, LlmCallRecorded)}
+    assert len(recorded) == PLAN_WEEKS  # the skeleton and seven weeks, published since no plan carries them
+    assert {call.call_id for kept in parts.kept.values() for call in kept.calls} == recorded
+
+    await planning.plan_requested(request)  # the redelivery buys week 3 only
+
+    [generated] = publisher.of_type(PlanGenerated)
+    assert isinstance(generated, PlanGenerated)
+    carried = {call.call_id for call in generated.calls}
+    assert len(carried) == 1 + PLAN_WEEKS and recorded < carried  # stored once each, by call_id
 
 
 # --- a provider that is not OpenAI-compatible: one new adapter, one line of wiring ----------------
