@@ -109,8 +109,11 @@ class LlmMeter:
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         cached_tokens: int = 0,
+        call_id: uuid.UUID | None = None,
     ) -> None:
-        """One call the provider answered (``outcome``: ``ok``, ``invalid_reply``, ...), paid or not."""
+        """One call the provider answered (``outcome``: ``ok``, ``invalid_reply``, ...), paid or not.
+        ``call_id`` names a call that more than one process may see answered (a background
+        response, re-attached to after a crash): each records it under that id, stored once."""
         self._count(model, outcome, seconds)
         if not (prompt_tokens or completion_tokens):
             return
@@ -125,7 +128,7 @@ class LlmMeter:
         request_id = uuid.UUID(bound)
         call = LlmCallRecorded(
             request_id=request_id,
-            call_id=uuid.uuid4(),
+            call_id=call_id or uuid.uuid4(),
             stage=self._stage,
             model=model,
             outcome=outcome,

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -43,6 +44,10 @@ from service_runtime.strict_schema import responses_text_format
 __all__ = ["BackgroundResponses", "RecordConflict", "ResponseIds", "ResponseRecord"]
 
 log = logging.getLogger(__name__)
+
+# The ledger's call id of a background response: derived from its response id, the same in every
+# process that sees it finish.
+_RESPONSE_CALLS = uuid.UUID("6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a76")
 
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
@@ -287,6 +292,8 @@ class BackgroundResponses:
                     prompt_tokens=usage.input_tokens if usage else 0,
                     completion_tokens=usage.output_tokens if usage else 0,
                     cached_tokens=cached or 0,
+                    # Every process that sees this response finished records it under one id.
+                    call_id=uuid.uuid5(_RESPONSE_CALLS, response.id),
                 )
 
     def _poll_failed(self, key: str, record: ResponseRecord, exc: RetryLater) -> float:

@@ -245,6 +245,7 @@ async def _drive(
             f"{quota_requests} insufficient_quota request(s) reached the simulator {quota_calls} time(s);"
             " expected exactly one attempt each (a permanent error must not be retried)"
         )
+    figures["ledger"] = await _ledger_figures(postgres.url, llm["simulator"])
     figures["consumers"] = await _consumer_figures(nats_server.url)
     figures["workdir"] = str(workdir)
     if violations:
@@ -367,6 +368,28 @@ async def _llm_figures(stack: ServiceStack, db: dict[str, Any], forced_requests:
     }
 
 
+async def _ledger_figures(database_url: str, simulator: dict[str, Any]) -> dict[str, Any]:
+    """The cost ledger against the simulator's count of the tokens it delivered. Not an invariant:
+    a call whose reply arrived just before its process was killed is paid and never recorded."""
+    conn = await asyncpg.connect(database_url, timeout=5)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS calls, count(DISTINCT call_id) AS distinct_calls,"
+            " coalesce(sum(completion_tokens), 0) AS completion_tokens FROM llm_calls"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    delivered = simulator.get("completion_tokens_total") or 0
+    return {
+        "calls": row["calls"],
+        "distinct_calls": row["distinct_calls"],
+        "completion_tokens": row["completion_tokens"],
+        "simulator_completion_tokens": delivered,
+        "coverage": round(row["completion_tokens"] / delivered, 4) if delivered else None,
+    }
+
+
 async def _consumer_figures(nats_url: str) -> dict[str, Any]:
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3)
     try:
@@ -427,6 +450,8 @@ def format_report(result: ScenarioResult) -> str:
         f" intact plan completions/completed plan {llm['intact_plan_completions_per_completed_plan']};"
         f" paid profile calls/plan {llm['paid_profile_calls_per_plan']};"
         f" responses created {llm['responses_created']} (cancelled {llm['responses_cancelled']})",
+        f"  ledger    {f['ledger']['calls']} calls, {f['ledger']['completion_tokens']:,} completion tokens ="
+        f" {f['ledger']['coverage']} of the {f['ledger']['simulator_completion_tokens']:,} the simulator delivered",
         f"  consumers {f['consumers']}",
         f"  workdir   {f['workdir']}",
     ]
