@@ -69,7 +69,7 @@ HTTP_REQUEST_SECONDS = Histogram(
 PLANS_ACCEPTED = Counter("workout_plans_accepted_total", "Plan requests accepted (202), retries excluded.")
 PLANS_REFUSED = Counter(
     "workout_plans_refused_total", "Plan requests refused by a limit, by reason.", ["reason"]
-)  # reason: active_cap | daily_quota | user_budget | global_budget
+)  # reason: active_cap | daily_quota | user_budget | global_budget | overloaded (the gateway shed it)
 PLANS_CANCELLED = Counter("workout_plans_cancelled_total", "Requests the user cancelled while processing.")
 OUTBOX_BACKLOG = Gauge("workout_outbox_backlog", "Events stored but not yet confirmed published (outbox rows).")
 OUTBOX_OLDEST_SECONDS = Gauge("workout_outbox_oldest_seconds", "Age of the oldest unpublished outbox event.")

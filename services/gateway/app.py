@@ -20,6 +20,7 @@ from service_runtime.periodic import every
 from service_runtime.tracing import instrument_app
 from services.gateway import api, trigger
 from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
+from services.gateway.context import InFlight
 from services.gateway.errors import InternalErrors, install_error_handlers
 from services.gateway.intake import Limits
 from services.gateway.jwks import JwksVerifier
@@ -128,6 +129,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 feed=JetStreamProgressFeed(lambda: bus.jetstream),
                 stream_recheck_seconds=settings.stream_recheck_seconds,
                 stream_ping_seconds=settings.stream_ping_seconds,
+                accepts=InFlight(settings.max_accepts_in_flight),
             )
             log.info("gateway ready")
             try:

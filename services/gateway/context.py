@@ -1,6 +1,6 @@
 """What every route needs: the gateway's context (built at startup) and the caller's principal."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -10,7 +10,24 @@ from services.gateway.intake import Limits
 from services.gateway.live import ProgressFeed
 from services.gateway.requests import PlanRequests
 
-__all__ = ["GatewayContext", "gateway_context", "principal"]
+__all__ = ["GatewayContext", "InFlight", "gateway_context", "principal"]
+
+
+class InFlight:
+    """How many accepts this process is serving; ``enter`` refuses one past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.now = 0
+
+    def enter(self) -> bool:
+        if self.now >= self.limit:
+            return False
+        self.now += 1
+        return True
+
+    def leave(self) -> None:
+        self.now -= 1
 
 
 @dataclass(frozen=True)
@@ -23,6 +40,7 @@ class GatewayContext:
     feed: ProgressFeed
     stream_recheck_seconds: float = 15.0
     stream_ping_seconds: float = 15.0
+    accepts: InFlight = field(default_factory=lambda: InFlight(64))
 
 
 # async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop

@@ -17,14 +17,18 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from service_runtime.metrics import PLANS_REFUSED
 from services.gateway.auth import Principal
 from services.gateway.context import GatewayContext, gateway_context, principal
+from services.gateway.errors import ApiError
 from services.gateway.intake import idempotency_key, read_plan_request
 from services.gateway.views import PlanAccepted
 
 __all__ = ["ACCEPT_PATHS", "accept", "accepted_reply", "routes"]
 
 ACCEPT_PATHS = ("/functions/v1/trigger-workout-plan", "/v1/plans")
+# An accept shed for capacity may come back after this long: the queue it avoided drains in less.
+OVERLOADED_RETRY_AFTER_SECONDS = 1
 
 
 def routes() -> list[Route]:
@@ -44,10 +48,23 @@ class _NamedRoute(Route):
 
 async def accept(request: Request) -> Response:
     context = await gateway_context(request)
-    # Read as FastAPI's HTTPBearer(auto_error=False) reads it: anything but "Bearer <token>" is none.
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    bearer = token if scheme.lower() == "bearer" and token else None
-    return await accepted_reply(request, await principal(context, bearer), context)
+    # Past its limit the process sheds at once, before any work: a queue behind a saturated CPU
+    # would make every accept slow (latency grew without bound past ~600/s on two cores).
+    if not context.accepts.enter():
+        PLANS_REFUSED.labels("overloaded").inc()
+        raise ApiError(
+            503,
+            "unavailable",
+            "The gateway is at capacity; nothing was changed. Try again shortly.",
+            headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_SECONDS)},
+        )
+    try:
+        # Read as FastAPI's HTTPBearer(auto_error=False) reads it: anything but "Bearer <token>" is none.
+        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        bearer = token if scheme.lower() == "bearer" and token else None
+        return await accepted_reply(request, await principal(context, bearer), context)
+    finally:
+        context.accepts.leave()
 
 
 async def accepted_reply(request: Request, caller: Principal, context: GatewayContext) -> Response:

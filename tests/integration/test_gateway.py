@@ -495,3 +495,37 @@ async def test_a_malformed_idempotency_key_is_rejected_and_writes_nothing(
 
     assert response.status_code == 422
     assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", user_id) == 0
+
+
+async def test_past_its_accepts_in_flight_the_gateway_sheds_at_once_with_503_and_stores_nothing(
+    settings: GatewaySettings, db: asyncpg.Connection
+) -> None:
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    class HeldPublisher:
+        """Holds the first publish open, as a slow broker would, so its accept stays in flight."""
+
+        async def publish(self, event: Event) -> None:
+            if not held.is_set():
+                held.set()
+                await release.wait()
+
+    one_at_a_time = settings.model_copy(update={"max_accepts_in_flight": 1, "publish_wait_seconds": 30.0})
+    async with serving(create_app(one_at_a_time, publisher=HeldPublisher())) as client:
+        first = asyncio.create_task(client.post("/v1/plans", headers=bearer(), json={"userProfile": PROFILE}))
+        await asyncio.wait_for(held.wait(), 10)
+        shed_user = uuid.uuid4()
+        shed = await client.post(
+            "/functions/v1/trigger-workout-plan", headers=bearer(shed_user), json={"userProfile": PROFILE}
+        )
+        release.set()
+        accepted = await first
+        after = await client.post("/v1/plans", headers=bearer(shed_user), json={"userProfile": PROFILE})
+
+    assert shed.status_code == 503
+    assert shed.headers["retry-after"] == "1"
+    assert error_of(shed)["code"] == "unavailable"
+    assert accepted.status_code == 202 and after.status_code == 202
+    # The shed request changed nothing: the user's one request is the one accepted after it.
+    assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", shed_user) == 1
