@@ -122,8 +122,10 @@ async def test_postgres_rows_survive_a_server_restart(database: PostgresServer, 
         await conn.close()
 
 
-STAND_IN_SERVICE = """
-    import http.server, os, pathlib, subprocess, sys, threading, time
+# What every stand-in service does first: read its name, record file and port, start a helper child
+# (a grandchild of the runner), and have a handler that answers /readyz.
+SERVICE_PRELUDE = """
+    import http.server, json, os, pathlib, signal, subprocess, sys, threading, time
     name, record = sys.argv[1], pathlib.Path(sys.argv[2])
     port = int(os.environ.get("HEALTH_PORT") or os.environ["GATEWAY_PORT"])
 
@@ -136,6 +138,10 @@ STAND_IN_SERVICE = """
             pass
 
     helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+"""
+STAND_IN_SERVICE = (
+    SERVICE_PRELUDE
+    + """
     record.write_text(f"{os.getpid()} {helper.pid}")
     threading.Thread(target=http.server.HTTPServer(("127.0.0.1", port), Ready).serve_forever, daemon=True).start()
     print(f"{name} up on {port} with {os.environ['OPENAI_BASE_URL']}", flush=True)
@@ -144,6 +150,7 @@ STAND_IN_SERVICE = """
         sys.exit(3)
     time.sleep(600)
 """
+)
 STAND_IN_SIMULATOR = """
     import http.server, sys
     port = int(sys.argv[sys.argv.index("--port") + 1])
@@ -189,25 +196,15 @@ def test_runner_stops_every_process_when_a_service_exits(tmp_path: Path) -> None
 
 # A service that records its pid, its helper's pid, its port and how it inherited SIGINT, then serves
 # /readyz until it is stopped.
-RECORDING_SERVICE = """
-    import http.server, json, os, pathlib, signal, subprocess, sys, threading, time
-    name, record = sys.argv[1], pathlib.Path(sys.argv[2])
-    port = int(os.environ.get("HEALTH_PORT") or os.environ["GATEWAY_PORT"])
-
-    class Ready(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+RECORDING_SERVICE = (
+    SERVICE_PRELUDE
+    + """
     sigint = "ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "default"
     record.write_text(json.dumps({"pids": [os.getpid(), helper.pid], "port": port, "sigint": sigint}))
     threading.Thread(target=http.server.HTTPServer(("127.0.0.1", port), Ready).serve_forever, daemon=True).start()
     time.sleep(600)
 """
+)
 # `python -m devstack run` with stand-ins for the servers: argv is the state directory and the stand-ins'.
 RUNNER = """
     import json, os, sys
