@@ -1,6 +1,6 @@
 """What every route needs: the gateway's context (built at startup) and the caller's principal."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -38,9 +38,9 @@ class GatewayContext:
     verifier: TokenVerifier
     limits: Limits
     feed: ProgressFeed
+    accepts: InFlight
     stream_recheck_seconds: float = 15.0
     stream_ping_seconds: float = 15.0
-    accepts: InFlight = field(default_factory=lambda: InFlight(64))
 
 
 # async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop

@@ -11,6 +11,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import LlmCallRecorded
 from service_runtime.groups import Grouped
+from services.persister.locks import lock_requests
 
 __all__ = ["CostLine", "PostgresLedger", "cost_report", "insert_calls"]
 
@@ -18,8 +19,6 @@ log = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
-# Locked in one order, so two replicas writing groups that share requests cannot deadlock.
-_LOCK_REQUESTS = "SELECT FROM workout_plan_requests WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 
 _INSERT_AND_ADD = """
 WITH new AS (
@@ -50,7 +49,8 @@ class PostgresLedger:
 
     async def _write(self, events: list[LlmCallRecorded]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_LOCK_REQUESTS, sorted({e.request_id for e in events}))
+            # In id order, so two replicas writing groups that share requests cannot deadlock.
+            await lock_requests(conn, (e.request_id for e in events))
             await insert_calls(conn, events)
 
 

@@ -16,7 +16,7 @@ per group rather than per plan. Each plan still gets its own outcome; one refuse
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import orjson
@@ -28,6 +28,7 @@ from service_runtime.outcomes import GiveUp
 from service_runtime.pools import nothing_to_reset
 from services.persister.completion import complete, complete_ready
 from services.persister.ledger import insert_calls
+from services.persister.locks import lock_request, lock_requests
 from services.persister.plan_rows import check_consistent, insert_plans
 from services.persister.plans import Completion, Waiting
 
@@ -190,24 +191,6 @@ class PostgresPlanStore:
 async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
     """A failed or cancelled request keeps no half-assembled plan (its entries go with it)."""
     await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND assembly = 'assembling'", request_id)
-
-
-async def lock_request(conn: Connection, request_id: uuid.UUID) -> asyncpg.Record:
-    request = (await lock_requests(conn, [request_id])).get(request_id)
-    if request is None:
-        raise GiveUp("unknown_request", f"no request {request_id}")
-    return request
-
-
-async def lock_requests(conn: Connection, request_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
-    """Lock the requests' rows, in id order (two transactions locking several cannot deadlock);
-    the ones that exist, by id."""
-    rows = await conn.fetch(
-        "SELECT id, status, user_id, plan_id FROM workout_plan_requests WHERE id = ANY($1::uuid[])"
-        " ORDER BY id FOR UPDATE",
-        sorted(request_ids),
-    )
-    return {row["id"]: row for row in rows}
 
 
 async def stored_plans(conn: Connection, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
