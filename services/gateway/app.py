@@ -110,7 +110,12 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             )
             stack.push_async_callback(pool.close)
             watch_pool(pool)
-            repository = PostgresRequests(pool, acquire_timeout_seconds=settings.db_timeout_seconds)
+            repository = PostgresRequests(
+                pool,
+                acquire_timeout_seconds=settings.db_timeout_seconds,
+                accept_writers=settings.accept_writers,
+                accepts_per_write=settings.accepts_per_write,
+            )
             # Before the pool closes (callbacks run last-in, first-out): the last confirmations go out.
             stack.push_async_callback(repository.drain)
             requests = PlanRequests(

@@ -2,9 +2,12 @@
 
 Accepting is one call of ``accept_plan_request`` (migration 0012): two locks inside it keep its
 checks true until its insert commits (one user's creations queue behind that user's advisory lock,
-and, with a global budget, every creation behind one global lock). Outbox rows of published events
-are deleted in groups, in the background (``outbox_confirmations``). A cancel locks the request's
-row, as the persister does before every write.
+and, with a global budget, every creation behind one global lock). Accepts that arrive while one is
+being written go in the next call together (``service_runtime.groups``), through
+``accept_plan_requests`` (migration 0014): one round trip and one commit for the group, each item
+checked and answered as if alone, the users' locks taken in one order. Outbox rows of published
+events are deleted in groups, in the background (``outbox_confirmations``). A cancel locks the
+request's row, as the persister does before every write.
 """
 
 # Deferred annotations: asyncpg's Pool and Record are generic only in its type stubs.
@@ -23,9 +26,9 @@ import orjson
 from contracts.events import Event, PlanRequested
 from service_runtime import outbox
 from service_runtime.pools import nothing_to_reset
-from service_runtime.tracing import current_traceparent
+from services.gateway.accepts import GroupedAccepts
 from services.gateway.outbox_confirmations import GroupedConfirmations
-from services.gateway.repository import Admission, Limits, PriorRequest
+from services.gateway.repository import Admission, Limits
 from services.gateway.requests import Unavailable
 from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
 
@@ -41,11 +44,6 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
-
-# The whole accept step in one round trip (migration 0012): its own transaction, committed when
-# it returns; the user's lock is held until then, and each check inside sees what the lock's
-# previous holder committed.
-_ACCEPT = "SELECT * FROM accept_plan_request($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 
 _SELECT_REQUEST = """
 SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at
@@ -140,45 +138,23 @@ class _Cancellation:
 class PostgresRequests:
     """``RequestRepository`` on an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], *, acquire_timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        *,
+        acquire_timeout_seconds: float = 5.0,
+        accept_writers: int = 2,
+        accepts_per_write: int = 64,
+    ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout_seconds
         self._confirmations = GroupedConfirmations(pool)
+        self._accepts = GroupedAccepts(self._connection, writers=accept_writers, per_write=accepts_per_write)
 
     async def accept(
         self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits
     ) -> Admission:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(
-                _ACCEPT,
-                event.request_id,
-                event.user_id,
-                event.user_profile,
-                event.system_prompt,
-                idempotency_key,
-                limits.max_active,
-                limits.max_per_day,
-                limits.user_budget_usd,
-                limits.global_budget_usd,
-                limits.reserve_usd,
-                event.subject,
-                payload,
-                current_traceparent(),
-            )
-        assert row is not None  # the function always returns one row
-        outcome = row["outcome"]
-        prior = None
-        if outcome == "existing":
-            prior = PriorRequest(row["request_id"], row["status"], row["user_profile"], row["system_prompt"])
-        wait = row["wait"]
-        return Admission(
-            outcome=outcome,
-            prior=prior,
-            spent_usd=row["spent"],
-            active=row["active"],
-            wait_seconds=None if wait is None else float(wait),
-            outbox_id=row["outbox_id"],
-        )
+        return await self._accepts.accept(event, payload, idempotency_key, limits)
 
     @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:

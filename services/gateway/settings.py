@@ -75,6 +75,10 @@ class GatewaySettings(ServiceSettings):
     # Bounds both waiting for a pooled connection and each statement, so a stuck database
     # turns into a prompt 503 instead of requests piling up.
     db_timeout_seconds: float = Field(5.0, gt=0, validation_alias="GATEWAY_DB_TIMEOUT_SECONDS")
+    # Accepts that arrive while one is written share the next call (services/gateway/accepts.py):
+    # at most this many calls at once, each of at most this many accepts.
+    accept_writers: int = Field(2, ge=1, validation_alias="GATEWAY_ACCEPT_WRITERS")
+    accepts_per_write: int = Field(64, ge=1, validation_alias="GATEWAY_ACCEPTS_PER_WRITE")
 
     # How long a request waits for JetStream to acknowledge its event before leaving it to the relay.
     publish_wait_seconds: float = Field(1.0, gt=0, validation_alias="GATEWAY_PUBLISH_WAIT_SECONDS")

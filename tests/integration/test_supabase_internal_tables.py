@@ -116,21 +116,25 @@ async def test_the_api_roles_cannot_draw_from_our_sequences(supabase: str, role:
         await conn.close()
 
 
+ACCEPT_STEPS = {
+    "accept_plan_request": "SELECT * FROM accept_plan_request($1, $2, 'lift', NULL, NULL, 3, 20, NULL, NULL, 0.02,"
+    " 'plan.requested', '{}', NULL)",
+    "accept_plan_requests": "SELECT * FROM accept_plan_requests(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['lift'],"
+    " ARRAY[NULL], ARRAY[NULL], ARRAY['{}'], ARRAY[NULL], 3, 20, NULL, NULL, 0.02, 'plan.requested')",
+}
+
+
+@pytest.mark.parametrize("step", sorted(ACCEPT_STEPS))
 @pytest.mark.parametrize("role", API_ROLES)
-async def test_the_api_roles_cannot_call_the_gateways_accept_step(supabase: str, role: str) -> None:
-    # Through PostgREST's /rpc a callable accept_plan_request would write a request and its outbox
-    # row: paid LLM work started from the API.
+async def test_the_api_roles_cannot_call_the_gateways_accept_step(supabase: str, role: str, step: str) -> None:
+    # Through PostgREST's /rpc a callable accept step would write a request and its outbox row:
+    # paid LLM work started from the API.
     conn = await asyncpg.connect(supabase)
     try:
         staged = await conn.fetchval("SELECT count(*) FROM outbox")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="accept_plan_request"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=step):
             async with as_api_role(conn, role, uuid.uuid4()):
-                await conn.fetchrow(
-                    "SELECT * FROM accept_plan_request($1, $2, 'lift', NULL, NULL, 3, 20, NULL, NULL, 0.02,"
-                    " 'plan.requested', '{}', NULL)",
-                    uuid.uuid4(),
-                    uuid.uuid4(),
-                )
+                await conn.fetch(ACCEPT_STEPS[step], uuid.uuid4(), uuid.uuid4())
         assert await conn.fetchval("SELECT count(*) FROM outbox") == staged
     finally:
         await conn.close()

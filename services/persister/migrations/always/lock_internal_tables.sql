@@ -34,10 +34,11 @@ BEGIN
         END LOOP;
     END LOOP;
     -- Our trigger functions: nothing but the triggers calls them; and the gateway's accept step
-    -- (0012): a request and an outbox row written through the API would be paid LLM work.
+    -- (0012, and 0014 for many at once): a request and an outbox row written through the API would
+    -- be paid LLM work.
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
              WHERE p.pronamespace = 'public'::regnamespace
-                 AND (p.proname LIKE '%\_same\_as\_original' OR p.proname = 'accept_plan_request')
+                 AND (p.proname LIKE '%\_same\_as\_original' OR p.proname IN ('accept_plan_request', 'accept_plan_requests'))
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         FOREACH r IN ARRAY api_roles LOOP
