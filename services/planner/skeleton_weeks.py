@@ -20,22 +20,17 @@ buys only the weeks still missing); everything else that stays wrong ends the re
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
-
-import pydantic
 
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
-from service_runtime.llm import Prompt, StructuredCalls, StructuredReply, first_usable
-from service_runtime.llm.metering import carry_calls, collecting_calls
+from service_runtime.llm import StructuredCalls, StructuredReply
 from service_runtime.llm.port import total_usage
-from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
+from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
+from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
 from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems
-from services.planner.state import KeptPart
 
 __all__ = ["PARTS", "SkeletonThenWeeks"]
 
@@ -44,38 +39,7 @@ log = logging.getLogger(__name__)
 SKELETON_PROMPT = read_prompt(PROMPTS, "skeleton-v1")
 WEEK_PROMPT = read_prompt(PROMPTS, "week-v1")
 
-PartT = TypeVar("PartT", bound=pydantic.BaseModel)
-T = TypeVar("T")
 PARTS = ("skeleton", *(f"week{n}" for n in range(1, PLAN_WEEKS + 1)))
-# Refusals that come before any generation (a 429, a 5xx, a background response that failed):
-# nothing was billed, so a part tries again in place, up to this many times in all. Nine parts
-# share one delivery budget (``max_deliver``); redelivering for each would spend it on faults of
-# parts that are not even the same work, and fail plans that were getting written. Three tries is
-# the openai SDK's own default (two retries), here only for calls nothing was billed for.
-PART_TRIES = 3
-_RETRIED_IN_PLACE = frozenset({"llm_rate_limited", "llm_server_error"})
-
-
-class FinishedParts(Protocol):
-    async def get(self, request_id: uuid.UUID, part: str) -> KeptPart | None: ...
-
-    async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None: ...
-
-
-class KnownExercises(Protocol):
-    """Names the exercise catalogue already describes (``state.CatalogueNames``)."""
-
-    async def names(self) -> list[str]: ...
-
-
-def catalogue_note(names: list[str]) -> str | None:
-    """The skeleton call's hint toward catalogue exercises: where the exercise selection happens."""
-    if not names:
-        return None
-    return (
-        "Exercises the app already describes (prefer these exact names where they suit this person;"
-        " use others only when none fits): " + "; ".join(names)
-    )
 
 
 class SkeletonThenWeeks:
@@ -91,9 +55,7 @@ class SkeletonThenWeeks:
         max_concurrent_calls: int,
         known: KnownExercises | None = None,
     ) -> None:
-        # Shared by every plan in the process: eight calls per plan would otherwise multiply.
-        self._calls = _Patient(calls, asyncio.Semaphore(max_concurrent_calls))
-        self._parts = parts
+        self._parts = PartWriter(calls, parts, max_concurrent_calls=max_concurrent_calls)
         self._progress = progress
         self._tries = tries
         self._known = known
@@ -111,12 +73,12 @@ class SkeletonThenWeeks:
             )
             problems = plan_problems(plan, profile=prompt.user, skeleton=skeleton.parsed)
             if not problems:
-                return CheckedPlan(plan, total_usage(paid, self._calls.model))
+                return CheckedPlan(plan, total_usage(paid, self._parts.model))
             log.warning("request %s: the weeks do not fit together (%s)", request_id, "; ".join(problems))
         raise GiveUp("plan_quality", "; ".join(problems)[:1000])
 
     async def abandon(self, request_id: uuid.UUID) -> None:
-        await asyncio.gather(*(self._calls.abandon(_key(request_id, name)) for name in PARTS))
+        await self._parts.abandon(request_id, PARTS)
 
     async def _skeleton(self, request_id: uuid.UUID, prompt: PlanPrompt) -> StructuredReply[PlanSkeleton]:
         note = catalogue_note(await self._known.names()) if self._known is not None else None
@@ -130,7 +92,7 @@ class SkeletonThenWeeks:
                 return [f"the skeleton's blocks have {days} days, not {skeleton.days_per_week}"]
             return []
 
-        return await self._part(
+        return await self._parts.write(
             request_id,
             "skeleton",
             PlanSkeleton,
@@ -160,7 +122,7 @@ class SkeletonThenWeeks:
                     week, days_per_week=skeleton.days_per_week, profile=prompt.user
                 ) + week_off_skeleton(week, skeleton)
 
-            written = await self._part(
+            written = await self._parts.write(
                 request_id,
                 f"week{number}",
                 TrainingWeek,
@@ -182,101 +144,4 @@ class SkeletonThenWeeks:
         # redelivery, and no call is still running when the message goes back to the server (a
         # redelivery racing a live call for the same week would buy that week twice).
         outcomes = await asyncio.gather(*(week(n) for n in range(1, PLAN_WEEKS + 1)), return_exceptions=True)
-        return _all_or_first_failure(outcomes)
-
-    async def _part(
-        self,
-        request_id: uuid.UUID,
-        name: str,
-        reply_type: type[PartT],
-        prompt: Prompt,
-        problems_of: Callable[[PartT], list[str]],
-        *,
-        fresh: bool,
-        tries: int,
-        invalid_is_transient: bool,
-    ) -> StructuredReply[PartT]:
-        """A checked part: the one kept from an earlier delivery, or a new one."""
-        key = _key(request_id, name)
-        kept = await self._parts.get(request_id, name)
-        if fresh:
-            await self._calls.forget(key)  # that response wrote the part being replaced
-        elif kept is not None:
-            carry_calls(kept.calls)  # paid for by an earlier delivery: its records go on with the plan
-            return StructuredReply(
-                reply_type.model_validate_json(kept.reply), kept.usage.model_copy(update={"calls": 0})
-            )
-        # The records of this part's calls are kept with it (a crash after this loses none of
-        # them), and join the delivery's (``Planning``), which sends them on with the plan.
-        with collecting_calls() as calls:
-            reply = await first_usable(
-                self._calls,
-                key,
-                prompt,
-                reply_type,
-                tries=tries,
-                problems_of=problems_of,
-                quality_reason="plan_quality",
-                what=name,
-                invalid_is_transient=invalid_is_transient,
-            )
-        replaced = kept.calls if kept is not None else ()
-        await self._parts.put(
-            request_id,
-            name,
-            KeptPart(reply=reply.parsed.model_dump_json(), usage=reply.usage, calls=(*replaced, *calls)),
-        )
-        return reply
-
-
-class _Patient:
-    """``StructuredCalls`` that holds a slot of the process's call limit for each call, and tries a
-    call refused before any generation (nothing billed) again in place, after Retry-After if given."""
-
-    def __init__(self, calls: StructuredCalls, slots: asyncio.Semaphore) -> None:
-        self._calls = calls
-        self._slots = slots
-        self.model = calls.model
-
-    async def call(self, key: str, prompt: Prompt, reply_type: type[PartT]) -> StructuredReply[PartT]:
-        for tried in range(1, PART_TRIES + 1):
-            try:
-                async with self._slots:
-                    return await self._calls.call(key, prompt, reply_type)
-            except RetryLater as exc:
-                if exc.reason not in _RETRIED_IN_PLACE or tried == PART_TRIES:
-                    raise
-                delay = exc.delay_seconds if exc.delay_seconds is not None else float(tried)
-                log.info("%s: %s; trying again in %.1fs (try %d of %d)", key, exc.reason, delay, tried + 1, PART_TRIES)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
-    async def forget(self, key: str) -> None:
-        await self._calls.forget(key)
-
-    async def abandon(self, key: str) -> None:
-        await self._calls.abandon(key)
-
-
-def _key(request_id: uuid.UUID, part: str) -> str:
-    """The key a part's call is made under (and its background response recorded under)."""
-    return f"{request_id}.{part}"
-
-
-def _all_or_first_failure(outcomes: Sequence[T | BaseException]) -> list[T]:
-    """The results, or the failure that decides the delivery: the service's own misconfiguration
-    first (it halts the consumer), then a permanent one (``GiveUp``), then a transient one with the
-    longest wait, then anything else."""
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if not failures:
-        return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
-    for failure in failures:
-        if isinstance(failure, Misconfigured):
-            raise failure
-    for failure in failures:
-        if isinstance(failure, asyncio.CancelledError | GiveUp):
-            raise failure
-    retries = [failure for failure in failures if isinstance(failure, RetryLater)]
-    if retries:
-        raise max(retries, key=lambda r: r.delay_seconds or 0.0)
-    raise failures[0]
+        return all_or_first_failure(outcomes)
