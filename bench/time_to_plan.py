@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ from service_runtime.llm import StructuredCalls
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.responses import BackgroundResponses, RecordConflict, ResponseRecord
 from services.planner.planning import INSTRUCTIONS, CheckedPlan, PlanPrompt, PlanWriter
+from services.planner.progressive import ProgressiveWeeks
 from services.planner.quality import plan_problems
+from services.planner.settings import PlannerSettings
 from services.planner.single import SingleCall
 from services.planner.skeleton_weeks import SkeletonThenWeeks
 from services.planner.state import KeptPart
@@ -78,14 +81,17 @@ class _Ids:
 
 
 class _FirstWeek:
-    """Progress notices, for when the first week was written (what the app could show first)."""
+    """Progress notices, for when each week was written (the first: what the app could show first)."""
 
     def __init__(self) -> None:
         self.at: float | None = None
+        self.weeks_at: list[float] = []
 
     async def announce(self, progress: PlanProgress) -> None:
-        if self.at is None and progress.weeks_done:
-            self.at = time.perf_counter()
+        if progress.weeks_done:
+            self.weeks_at.append(time.perf_counter())
+            if self.at is None:
+                self.at = self.weeks_at[0]
 
 
 async def _timed(
@@ -96,6 +102,7 @@ async def _timed(
         await writer.write(uuid.uuid4(), PROMPT)
     if first_week is not None:
         first_week.at = None
+        first_week.weeks_at.clear()
     started = time.perf_counter()
     draft: CheckedPlan = await writer.write(uuid.uuid4(), PROMPT)
     seconds = time.perf_counter() - started
@@ -106,6 +113,7 @@ async def _timed(
         "seconds": round(seconds, 1),
         # Parallel modes: the first of the eight weeks done (a single call has them all at the end).
         "first_week_seconds": round(first - started, 1) if first is not None else None,
+        "weeks_done_seconds": [round(at - started, 1) for at in first_week.weeks_at] if first_week else [],
         "completion_tokens": draft.usage.completion_tokens,
         "prompt_tokens": draft.usage.prompt_tokens,
         "calls": draft.usage.calls,
@@ -126,7 +134,39 @@ def _parallel(
     return SkeletonThenWeeks(calls, _Parts(), first_week, tries=1, max_concurrent_calls=16)
 
 
-async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict[str, Any]]:
+def _progressive(
+    client: openai.AsyncOpenAI, deadline: float, first_week: _FirstWeek, background_polls: float | None = None
+) -> ProgressiveWeeks:
+    """Outline, then every week in parts, week 1 in the smallest: the planner's defaults."""
+    calls: StructuredCalls = ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
+    if background_polls is not None:
+        calls = BackgroundResponses(
+            client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
+        )
+    defaults = PlannerSettings.model_fields
+    return ProgressiveWeeks(
+        calls,
+        _Parts(),
+        first_week,
+        tries=1,
+        max_concurrent_calls=64,
+        exercises_per_call=defaults["exercises_per_call"].default,
+        first_week_exercises_per_call=defaults["first_week_exercises_per_call"].default,
+    )
+
+
+MODES = (
+    "single",
+    "parallel",
+    "parallel_background",
+    "parallel_background_warm",
+    "progressive",
+    "progressive_background",
+    "progressive_background_warm",
+)
+
+
+async def _run(base_url: str, deadline: float, poll_seconds: float, modes: Sequence[str]) -> list[dict[str, Any]]:
     client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sim", max_retries=0, timeout=120)
     try:
         # gpt-4o-mini writes at most 16,384 output tokens, and a verbose single-call plan is ~17k:
@@ -135,20 +175,41 @@ async def _run(base_url: str, deadline: float, poll_seconds: float) -> list[dict
         single = SingleCall(
             ChatCompletions(client, model="gpt-4.1-mini", deadline_seconds=deadline, stream=True), tries=1
         )
-        weeks = [_FirstWeek() for _ in range(3)]
-        parallel = _parallel(client, deadline, weeks[0])
-        parallel_background = _parallel(client, deadline, weeks[1], background_polls=poll_seconds)
-        parallel_background_warm = _parallel(client, deadline, weeks[2], background_polls=poll_seconds)
+        weeks = {mode: _FirstWeek() for mode in MODES}
+        # Polls learn when calls of each kind finish: a "warm" mode's timed plan comes after one.
+        runs = {
+            "single": lambda: _timed("single", single),
+            "parallel": lambda: _timed(
+                "parallel", _parallel(client, deadline, weeks["parallel"]), first_week=weeks["parallel"]
+            ),
+            "parallel_background": lambda: _timed(
+                "parallel_background",
+                _parallel(client, deadline, weeks["parallel_background"], background_polls=poll_seconds),
+                first_week=weeks["parallel_background"],
+            ),
+            "parallel_background_warm": lambda: _timed(
+                "parallel_background_warm",
+                _parallel(client, deadline, weeks["parallel_background_warm"], background_polls=poll_seconds),
+                after=1,
+                first_week=weeks["parallel_background_warm"],
+            ),
+            "progressive": lambda: _timed(
+                "progressive", _progressive(client, deadline, weeks["progressive"]), first_week=weeks["progressive"]
+            ),
+            "progressive_background": lambda: _timed(
+                "progressive_background",
+                _progressive(client, deadline, weeks["progressive_background"], background_polls=poll_seconds),
+                first_week=weeks["progressive_background"],
+            ),
+            "progressive_background_warm": lambda: _timed(
+                "progressive_background_warm",
+                _progressive(client, deadline, weeks["progressive_background_warm"], background_polls=poll_seconds),
+                after=1,
+                first_week=weeks["progressive_background_warm"],
+            ),
+        }
         # Side by side, so all see the same machine at the same moment.
-        return list(
-            await asyncio.gather(
-                _timed("single", single),
-                _timed("parallel", parallel, first_week=weeks[0]),
-                _timed("parallel_background", parallel_background, first_week=weeks[1]),
-                # Polls learn when calls of each kind finish: the second plan is looked at on time.
-                _timed("parallel_background_warm", parallel_background_warm, after=1, first_week=weeks[2]),
-            )
-        )
+        return list(await asyncio.gather(*(runs[mode]() for mode in modes)))
     finally:
         await client.close()
 
@@ -159,7 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note-sentences", type=int, default=5)
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="PLANNER_POLL_INTERVAL_SECONDS")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON report here")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     args = parser.parse_args(argv)
+    modes = [mode for mode in args.modes.split(",") if mode]
+    if unknown := set(modes) - set(MODES):
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
 
     port = free_port()
     env = {
@@ -181,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             what="the simulator",
             alive=lambda: simulator.returncode is None,
         )
-        results = asyncio.run(_run(base_url, deadline=1800, poll_seconds=args.poll_seconds))
+        results = asyncio.run(_run(base_url, deadline=1800, poll_seconds=args.poll_seconds, modes=modes))
     finally:
         supervisor.stop_all()
     report = {"tokens_per_second": args.tokens_per_second, "note_sentences": args.note_sentences, "runs": results}

@@ -35,7 +35,10 @@ class PrescribedExercise(_Reply):
 
 
 class TrainingDay(_Reply):
-    """One training day of a week."""
+    """One training day of a week (and, in progressive generation, one call's reply: a day, or some
+    of its exercises)."""
+
+    max_output_tokens = 4096  # largest seen: 1,012 (6 exercises, verbose notes)
 
     day: Annotated[int, Field(ge=1, le=7, description="Day of the week, 1 = Monday.")]
     focus: Annotated[str, Field(min_length=1, max_length=120)]
@@ -113,12 +116,47 @@ class PlanSkeleton(_Reply):
 
     @model_validator(mode="after")
     def _covers_every_week_once(self) -> "PlanSkeleton":
-        expected = list(range(1, PLAN_WEEKS + 1))
-        if sorted(w.week for w in self.weeks) != expected:
-            raise ValueError(f"the skeleton describes weeks 1..{PLAN_WEEKS} exactly once each")
-        if sorted(n for block in self.blocks for n in block.weeks) != expected:
-            raise ValueError(f"the blocks cover weeks 1..{PLAN_WEEKS} exactly once each")
+        _check_covers_every_week_once(self.weeks, self.blocks)
         return self
+
+    @classmethod
+    def of(cls, outline: "PlanOutline", overview: "PlanOverview") -> "PlanSkeleton":
+        """The skeleton an outline and its overview make together."""
+        return cls(**overview.model_dump(), **outline.model_dump())
+
+
+class PlanOutline(_Reply):
+    """The skeleton without its words: the split, the exercise selection, each week's theme and
+    deloads. Progressive generation writes it first, as short as it can be: every week waits for it."""
+
+    max_output_tokens = 4096  # largest seen: ~700 (6 days, two blocks)
+
+    days_per_week: Annotated[int, Field(ge=1, le=7)]
+    blocks: Annotated[list[SkeletonBlock], Field(min_length=1, max_length=PLAN_WEEKS)]
+    weeks: Annotated[list[SkeletonWeek], Field(min_length=PLAN_WEEKS, max_length=PLAN_WEEKS)]
+
+    @model_validator(mode="after")
+    def _covers_every_week_once(self) -> "PlanOutline":
+        _check_covers_every_week_once(self.weeks, self.blocks)
+        return self
+
+
+class PlanOverview(_Reply):
+    """The skeleton's words, written against its outline while the weeks are being written."""
+
+    max_output_tokens = 2048  # largest seen: ~250
+
+    title: Annotated[str, Field(min_length=1, max_length=160)]
+    summary: Annotated[str, Field(min_length=1, max_length=2000)]
+    progression: Annotated[str, Field(min_length=1, max_length=600, description="How load and volume progress.")]
+
+
+def _check_covers_every_week_once(weeks: list[SkeletonWeek], blocks: list[SkeletonBlock]) -> None:
+    expected = list(range(1, PLAN_WEEKS + 1))
+    if sorted(w.week for w in weeks) != expected:
+        raise ValueError(f"the skeleton describes weeks 1..{PLAN_WEEKS} exactly once each")
+    if sorted(n for block in blocks for n in block.weeks) != expected:
+        raise ValueError(f"the blocks cover weeks 1..{PLAN_WEEKS} exactly once each")
 
 
 class ExerciseProfile(_Reply):

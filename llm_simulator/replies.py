@@ -17,6 +17,10 @@ from llm_simulator.schema_documents import document_for
 PLAN_SCHEMA = "WorkoutPlan"
 SKELETON_SCHEMA = "PlanSkeleton"
 WEEK_SCHEMA = "TrainingWeek"
+OUTLINE_SCHEMA = "PlanOutline"
+OVERVIEW_SCHEMA = "PlanOverview"
+DAY_SCHEMA = "TrainingDay"
+_DRAFTED = (SKELETON_SCHEMA, WEEK_SCHEMA, OUTLINE_SCHEMA, OVERVIEW_SCHEMA, DAY_SCHEMA)
 PROFILE_SCHEMA = "ExerciseProfile"
 TEXT_KIND = "text"
 JSON_OBJECT_KIND = "json_object"
@@ -25,6 +29,10 @@ _EXERCISE_LINE = re.compile(r"^\s*Exercise:\s*(.+?)\s*$", re.MULTILINE | re.IGNO
 _QUOTED = re.compile(r"\"([^\"\n]{2,120})\"|\u201c([^\u201d\n]{2,120})\u201d")
 _DIRECTIVES = re.compile(r"\[\[sim:[^\]]*\]\]")
 _WEEK_NUMBER = re.compile(r"\bweek\s+(\d)\b", re.IGNORECASE)
+# A part's own brief comes after the outline it follows, whose themes may name other weeks.
+_PART_OF_WEEK = re.compile(r"\bpart of week\s+(\d)\b", re.IGNORECASE)
+_DAY_NUMBER = re.compile(r"\btraining day\s+(\d)\b", re.IGNORECASE)
+_ONLY_EXERCISES = re.compile(r"only these exercises, in this order:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _NAME_LIMIT = 120
 
 _TEXT_REPLIES = (
@@ -51,7 +59,9 @@ def compose(request: ChatCompletionRequest, rng: random.Random, *, note_sentence
 
     A skeleton and the weeks written against it come from one plan, drawn from the user's text
     alone (not from ``rng``), so they agree with each other as a model following its own
-    skeleton would; the week to write is the first "week N" in the instructions."""
+    skeleton would; the week to write is the first "part of week N" (else "week N") in the instructions, the day (of a
+    ``TrainingDay``) the first "training day N", and its exercises those listed after "only these
+    exercises, in this order:" (all of the day's when no list is given)."""
     user_text = _DIRECTIVES.sub("", "\n".join(m.text() for m in request.messages if m.role == "user"))
     other_text = _DIRECTIVES.sub("", "\n".join(m.text() for m in request.messages if m.role != "user"))
     fmt = request.response_format
@@ -59,13 +69,8 @@ def compose(request: ChatCompletionRequest, rng: random.Random, *, note_sentence
     if name == PLAN_SCHEMA:
         plan = write_plan(read_intent(user_text, other_text), rng, note_sentences)
         return Reply(plan.model_dump_json(), PLAN_SCHEMA)
-    if name in (SKELETON_SCHEMA, WEEK_SCHEMA):
-        intent, plan = _drafted_plan(user_text, note_sentences)
-        if name == SKELETON_SCHEMA:
-            return Reply(skeleton_of(plan, intent).model_dump_json(), SKELETON_SCHEMA)
-        match = _WEEK_NUMBER.search(other_text)
-        week = min(max(int(match.group(1)), 1), len(plan.weeks)) if match else 1
-        return Reply(plan.weeks[week - 1].model_dump_json(), WEEK_SCHEMA)
+    if name in _DRAFTED:
+        return Reply(_drafted_part(name, user_text, other_text, note_sentences), name)
     if name == PROFILE_SCHEMA:
         exercise = exercise_name(user_text or other_text)
         return Reply(write_profile(exercise, rng).model_dump_json(), PROFILE_SCHEMA, exercise)
@@ -75,6 +80,30 @@ def compose(request: ChatCompletionRequest, rng: random.Random, *, note_sentence
     if fmt is not None and fmt.type == "json_object":
         return Reply(json.dumps({"answer": answer}), JSON_OBJECT_KIND)
     return Reply(answer, TEXT_KIND)
+
+
+def _drafted_part(name: str, user_text: str, other_text: str, note_sentences: int) -> str:
+    """A part of the plan drawn for ``user_text``, as JSON."""
+    intent, plan = _drafted_plan(user_text, note_sentences)
+    if name in (SKELETON_SCHEMA, OUTLINE_SCHEMA, OVERVIEW_SCHEMA):
+        skeleton = skeleton_of(plan, intent)
+        if name == OUTLINE_SCHEMA:
+            return skeleton.model_dump_json(include={"days_per_week", "blocks", "weeks"})
+        if name == OVERVIEW_SCHEMA:
+            return skeleton.model_dump_json(include={"title", "summary", "progression"})
+        return skeleton.model_dump_json()
+    match = _PART_OF_WEEK.search(other_text) or _WEEK_NUMBER.search(other_text)
+    week = plan.weeks[min(max(int(match.group(1)), 1), len(plan.weeks)) - 1 if match else 0]
+    if name == WEEK_SCHEMA:
+        return week.model_dump_json()
+    match = _DAY_NUMBER.search(other_text)
+    day = next((d for d in week.days if match and d.day == int(match.group(1))), week.days[0])
+    if listed := _ONLY_EXERCISES.search(other_text):
+        wanted = [n.strip() for n in listed.group(1).split(";") if n.strip()]
+        by_name = {item.name: item for item in day.exercises}
+        chosen = [by_name[n] for n in wanted if n in by_name] or list(day.exercises)
+        day = day.model_copy(update={"exercises": chosen})
+    return day.model_dump_json()
 
 
 @functools.lru_cache(maxsize=1024)

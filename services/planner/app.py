@@ -4,13 +4,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pydantic
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from contracts import roster, streams
 from contracts.events import PlanCancelled, PlanRequested
-from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.plan import PlanOutline, PlanOverview, PlanSkeleton, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
 from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_setup, warn_if_unknown_model
@@ -20,6 +21,7 @@ from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.worker import Route, Wiring, create_worker
 from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
+from services.planner.progressive import ProgressiveWeeks
 from services.planner.settings import PlannerSettings
 from services.planner.single import SingleCall
 from services.planner.skeleton_weeks import SkeletonThenWeeks
@@ -27,10 +29,17 @@ from services.planner.state import PlannerState
 
 log = logging.getLogger(__name__)
 
+# What each strategy asks the model to write: each schema is checked against the provider's subset at start.
+_REPLY_TYPES: dict[str, list[type[pydantic.BaseModel]]] = {
+    "parallel": [PlanSkeleton, TrainingWeek],
+    "progressive": [PlanOutline, PlanOverview, TrainingDay],
+    "single": [WorkoutPlan],
+}
+
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
-    check_llm_setup([PlanSkeleton, TrainingWeek] if settings.generation == "parallel" else [WorkoutPlan])
+    check_llm_setup(_REPLY_TYPES[settings.generation])
 
     @asynccontextmanager
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
@@ -68,6 +77,17 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
                     bus,
                     tries=settings.reply_attempts,
                     max_concurrent_calls=settings.concurrent_calls_limit,
+                    known=state.known,
+                )
+            elif settings.generation == "progressive":
+                writer = ProgressiveWeeks(
+                    calls,
+                    state.parts,
+                    bus,
+                    tries=settings.reply_attempts,
+                    max_concurrent_calls=settings.concurrent_calls_limit,
+                    exercises_per_call=settings.exercises_per_call,
+                    first_week_exercises_per_call=settings.first_week_exercises_per_call,
                     known=state.known,
                 )
             else:

@@ -11,7 +11,7 @@ a profile that has none. A plan with problems is repaired or regenerated, never 
 import re
 from collections.abc import Sequence
 
-from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.plan import PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
 
 __all__ = ["plan_problems", "requested_days", "troubled_joints", "week_off_skeleton", "week_problems"]
 
@@ -120,8 +120,8 @@ def _off_skeleton(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton) -> list
     return [problem for week in weeks for problem in week_off_skeleton(week, skeleton)]
 
 
-def week_off_skeleton(week: TrainingWeek, skeleton: PlanSkeleton) -> list[str]:
-    """Whether ``week`` trains the days and exercises its skeleton block says (in any order)."""
+def week_off_skeleton(week: TrainingWeek, skeleton: PlanSkeleton | PlanOutline) -> list[str]:
+    """Whether ``week`` trains the days and exercises its skeleton (or outline) block says (in any order)."""
     block = next((b for b in skeleton.blocks if week.week in b.weeks), None)
     if block is None:
         return [f"the skeleton has no block for week {week.week}"]

@@ -15,9 +15,13 @@ class PlannerSettings(LlmSettings):
     # Responses API and lets a redelivered request re-attach to the call it already paid for.
     llm_mode: Literal["chat_stream", "responses_background"] = Field("chat_stream", validation_alias="PLANNER_LLM_MODE")
     stream: bool = Field(True, validation_alias="PLANNER_STREAM")
-    # parallel: a skeleton, then the eight weeks at once; single: the whole plan in one call.
-    # Either way each call is made in llm_mode.
-    generation: Literal["parallel", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
+    # parallel: a skeleton, then the eight weeks at once; progressive: a short outline, then every
+    # week in parts of a few exercises, week 1 first and finest (services/planner/progressive.py);
+    # single: the whole plan in one call. Each call is made in llm_mode.
+    generation: Literal["parallel", "progressive", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
+    # Progressive mode: most exercises of one training day written by one call, in week 1 and after.
+    exercises_per_call: int = Field(6, ge=1, le=12, validation_alias="PLANNER_EXERCISES_PER_CALL")
+    first_week_exercises_per_call: int = Field(3, ge=1, le=12, validation_alias="PLANNER_FIRST_WEEK_EXERCISES_PER_CALL")
     # Parallel mode: LLM calls one process makes at once, across all its plans; unset = by mode
     # (see ``concurrent_calls_limit``).
     max_concurrent_calls: int | None = Field(None, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")
@@ -49,11 +53,14 @@ class PlannerSettings(LlmSettings):
         if self.generation == "parallel":
             # Nine calls each: nine short streams, or nine waiting responses (cheap, as above).
             return 300 if background else 100
+        if self.generation == "progressive":
+            # Two dozen or more calls each, most of them at once.
+            return 300 if background else 32
         return 2000 if background else 200
 
     @property
     def concurrent_calls_limit(self) -> int:
-        """Parallel mode's calls at once per process: streams cost CPU per chunk, waiting background
+        """Parallel and progressive modes' calls at once per process: streams cost CPU per chunk, waiting background
         responses a poll now and then (300 plans, 2,700 responses: 0 redeliveries, docs/reliability.md)."""
         if self.max_concurrent_calls is not None:
             return self.max_concurrent_calls
