@@ -29,17 +29,19 @@ from services.planner.state import PlannerState
 
 log = logging.getLogger(__name__)
 
-# What each strategy asks the model to write: each schema is checked against the provider's subset at start.
-_REPLY_TYPES: dict[str, list[type[pydantic.BaseModel]]] = {
-    "parallel": [PlanSkeleton, TrainingWeek],
-    "progressive": [PlanOutline, PlanOverview, TrainingDay],
-    "single": [WorkoutPlan],
-}
+
+def _reply_types(generation: str) -> list[type[pydantic.BaseModel]]:
+    """What the strategy asks the model to write: each schema is checked against the provider's subset at start."""
+    if generation == "parallel":
+        return [PlanSkeleton, TrainingWeek]
+    if generation == "progressive":
+        return [PlanOutline, PlanOverview, TrainingDay]
+    return [WorkoutPlan]
 
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
-    check_llm_setup(_REPLY_TYPES[settings.generation])
+    check_llm_setup(_reply_types(settings.generation))
 
     @asynccontextmanager
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:

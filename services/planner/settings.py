@@ -21,7 +21,7 @@ class PlannerSettings(LlmSettings):
     generation: Literal["parallel", "progressive", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
     # Progressive mode: most exercises of one training day written by one call, in week 1 and after.
     exercises_per_call: int = Field(6, ge=1, le=12, validation_alias="PLANNER_EXERCISES_PER_CALL")
-    first_week_exercises_per_call: int = Field(3, ge=1, le=12, validation_alias="PLANNER_FIRST_WEEK_EXERCISES_PER_CALL")
+    first_week_exercises_per_call: int = Field(2, ge=1, le=12, validation_alias="PLANNER_FIRST_WEEK_EXERCISES_PER_CALL")
     # Parallel mode: LLM calls one process makes at once, across all its plans; unset = by mode
     # (see ``concurrent_calls_limit``).
     max_concurrent_calls: int | None = Field(None, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")

@@ -18,7 +18,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postgres-restart", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True, help="SIGSTOP a planner")
     parser.add_argument("--fault-rate", type=float, default=0.3)
-    parser.add_argument("--generation", choices=("parallel", "single"), default="parallel", help="PLANNER_GENERATION")
+    parser.add_argument(
+        "--generation", choices=("parallel", "progressive", "single"), default="parallel", help="PLANNER_GENERATION"
+    )
     parser.add_argument(
         "--llm-mode", choices=("chat_stream", "responses_background"), default="chat_stream", help="single mode's"
     )

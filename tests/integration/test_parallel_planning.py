@@ -23,6 +23,7 @@ from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.outcomes import GiveUp, RetryLater
 from services.planner.exercise_keys import exercise_key
 from services.planner.planning import INSTRUCTIONS, PlanPrompt
+from services.planner.progressive import ProgressiveWeeks
 from services.planner.quality import plan_problems
 from services.planner.skeleton_weeks import SkeletonThenWeeks
 from services.planner.state import CatalogueNames, FinishedParts, PlannerState, RecordedResponses
@@ -121,6 +122,43 @@ async def test_a_skeleton_and_eight_weeks_make_one_coherent_plan(
     assert draft.usage.calls == 1 + PLAN_WEEKS
     assert draft.usage.completion_tokens == stats["completion_tokens_total"]
     assert sorted(n.weeks_done or 0 for n in notices.seen) == list(range(1, PLAN_WEEKS + 1))
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["chat", "background"])
+async def test_progressive_generation_makes_the_same_coherent_plan_from_an_outline_and_day_parts(
+    nc: Client, llm: openai.AsyncOpenAI, admin: httpx.AsyncClient, background: bool
+) -> None:
+    notices = Notices()
+    calls = (
+        BackgroundResponses(
+            llm, await response_ids(nc), model="gpt-4o-mini", deadline_seconds=30, poll_interval_seconds=0.05
+        )
+        if background
+        else ChatCompletions(llm, model="gpt-4o-mini", deadline_seconds=30, stream=True)
+    )
+    writer = ProgressiveWeeks(
+        calls,
+        await part_store(nc),
+        notices,
+        tries=2,
+        max_concurrent_calls=64,
+        exercises_per_call=6,
+        first_week_exercises_per_call=2,
+    )
+
+    draft = await writer.write(uuid.uuid4(), PROMPT)
+
+    assert [w.week for w in draft.plan.weeks] == list(range(1, PLAN_WEEKS + 1))
+    assert {len(w.days) for w in draft.plan.weeks} == {4}
+    assert plan_problems(draft.plan, profile=PROFILE) == []
+    stats = await simulator_stats(admin)
+    by_schema = stats["completions_by_schema"]
+    assert (by_schema["PlanOutline"], by_schema["PlanOverview"]) == (1, 1)
+    # Four days a week: week 1's days in parts of at most two exercises, the other weeks' whole.
+    assert by_schema["TrainingDay"] > 4 * PLAN_WEEKS
+    assert draft.usage.calls == sum(by_schema.values())
+    assert draft.usage.completion_tokens == stats["completion_tokens_total"]
+    assert [n.weeks_done for n in notices.seen] == list(range(1, PLAN_WEEKS + 1))
 
 
 async def test_weeks_that_stay_broken_end_the_request_with_plan_quality(

@@ -16,7 +16,7 @@ import pydantic
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from contracts.plan import ExerciseProfile, WorkoutPlan
+from contracts.plan import ExerciseProfile, PlanOutline, PlanOverview, PlanSkeleton, TrainingDay, WorkoutPlan
 from devstack import free_port
 from llm_simulator.catalogue import Joint, find_exercise
 from tests.simulator_server import as_sent, reset_simulator, simulator_stats
@@ -112,6 +112,44 @@ async def test_plan_has_the_requested_days_per_week(llm: openai.AsyncOpenAI, req
     plan = await _streamed_plan(llm, request_text)
 
     assert {len(week.days) for week in plan.weeks} == {days}
+
+
+async def _parsed(llm: openai.AsyncOpenAI, system: str, text: str, reply_type: type[Any]) -> Any:
+    completion = await llm.chat.completions.parse(
+        model=MODEL,
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": text}],
+        response_format=as_sent(reply_type),
+    )
+    parsed = completion.choices[0].message.parsed
+    assert parsed is not None
+    return parsed
+
+
+async def test_outline_overview_and_day_parts_are_cut_from_one_plan_as_their_prompts_ask(
+    llm: openai.AsyncOpenAI,
+) -> None:
+    skeleton: PlanSkeleton = await _parsed(llm, "Write the skeleton.", PLAN_REQUEST, PlanSkeleton)
+    outline: PlanOutline = await _parsed(llm, "Write the outline.", PLAN_REQUEST, PlanOutline)
+    overview: PlanOverview = await _parsed(llm, "Write the overview.", PLAN_REQUEST, PlanOverview)
+    joined = PlanSkeleton.of(outline, overview)
+    assert [f for f in PlanSkeleton.model_fields if getattr(joined, f) != getattr(skeleton, f)] == []
+    # Week 5's second day, some of its exercises in another order, below an outline naming week 1.
+    block = next(b for b in outline.blocks if 5 in b.weeks)
+    day = block.days[1]
+    wanted = list(reversed(day.exercises[:2]))
+    brief = (
+        f"Outline (week 1 first): {outline.model_dump_json()}\n"
+        f"Write part of week 5 of the 8-week programme: training day {day.day} ({day.focus}).\n"
+        f"Only these exercises, in this order: {'; '.join(wanted)}"
+    )
+
+    part: TrainingDay = await _parsed(llm, brief, PLAN_REQUEST, TrainingDay)
+
+    assert part.day == day.day
+    assert [item.name for item in part.exercises] == wanted
+    whole: TrainingDay = await _parsed(llm, brief.rsplit("\n", 1)[0], PLAN_REQUEST, TrainingDay)
+    assert [item.name for item in whole.exercises] == day.exercises
+    assert {item.name: item for item in whole.exercises}[wanted[0]] == part.exercises[0]
 
 
 async def test_two_plans_differ_but_share_exercises(llm: openai.AsyncOpenAI) -> None:

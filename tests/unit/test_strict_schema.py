@@ -6,7 +6,15 @@ from typing import Annotated, Any
 import pydantic
 import pytest
 
-from contracts.plan import ExerciseProfile, PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.plan import (
+    ExerciseProfile,
+    PlanOutline,
+    PlanOverview,
+    PlanSkeleton,
+    TrainingDay,
+    TrainingWeek,
+    WorkoutPlan,
+)
 from service_runtime.llm import check_llm_setup
 from service_runtime.model_limits import limits_of, output_cap
 from service_runtime.strict_schema import (
@@ -22,7 +30,7 @@ from services.planner import app as planner_app
 from services.profiler import app as profiler_app
 
 # Every reply type the planner (both generation modes) and the profiler send.
-SENT = [WorkoutPlan, PlanSkeleton, TrainingWeek, ExerciseProfile]
+SENT = [WorkoutPlan, PlanSkeleton, TrainingWeek, PlanOutline, PlanOverview, TrainingDay, ExerciseProfile]
 
 
 def messages(schema: dict[str, Any]) -> list[str]:
