@@ -1,16 +1,17 @@
-"""Time-to-plan: one plan written in a single call versus skeleton-then-weeks, in the same run.
+"""Time-to-plan: one plan written in a single call, skeleton-then-weeks and progressively, in one run.
 
 Starts the LLM simulator (``python -m llm_simulator``) paced at ``--tokens-per-second`` with
 ``--note-sentences`` extra coaching sentences per exercise (about 2.1k tokens each on a 3-day plan,
-so 5 gives a ~16k-token plan), then runs the planner's two real adapters side by side through the
-real ``openai`` client: ``SingleCall`` (one streamed call), ``SkeletonThenWeeks`` (a
-skeleton, then the eight weeks at once, streamed) and ``SkeletonThenWeeks`` over background
-responses (the re-attaching mode, polls at most ``--poll-seconds`` apart), cold and after one plan
-(when its polls have learnt when skeletons and weeks finish). All plans pass the same
-quality checks. Prints a JSON report: seconds (and, for the parallel modes, when the first week
-was done), tokens and calls per mode.
+so 5 gives a ~16k-token plan), then runs the planner's strategies side by side through the real
+``openai`` client: ``SingleCall`` (one streamed call); ``SkeletonThenWeeks`` (a skeleton, then the
+eight weeks at once) and ``ProgressiveWeeks`` (a short outline, then every week in parts, week 1
+first), each streamed and over background responses (the re-attaching mode, polls at most
+``--poll-seconds`` apart), cold and after one plan (``_warm``: its polls have learnt when parts of
+each kind finish). All plans pass the same quality checks. Prints a JSON report per mode: seconds,
+when the first week was done and when each week was, tokens and calls.
 
-    python -m bench.time_to_plan                      # 60 tokens/s, ~16k-token plans
+    python -m bench.time_to_plan                      # every mode, 60 tokens/s, ~16k-token plans
+    python -m bench.time_to_plan --modes progressive,parallel
     python -m bench.time_to_plan --tokens-per-second 400 --note-sentences 0
 """
 
@@ -21,7 +22,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,41 +176,21 @@ async def _run(base_url: str, deadline: float, poll_seconds: float, modes: Seque
         single = SingleCall(
             ChatCompletions(client, model="gpt-4.1-mini", deadline_seconds=deadline, stream=True), tries=1
         )
-        weeks = {mode: _FirstWeek() for mode in MODES}
-        # Polls learn when calls of each kind finish: a "warm" mode's timed plan comes after one.
-        runs = {
-            "single": lambda: _timed("single", single),
-            "parallel": lambda: _timed(
-                "parallel", _parallel(client, deadline, weeks["parallel"]), first_week=weeks["parallel"]
-            ),
-            "parallel_background": lambda: _timed(
-                "parallel_background",
-                _parallel(client, deadline, weeks["parallel_background"], background_polls=poll_seconds),
-                first_week=weeks["parallel_background"],
-            ),
-            "parallel_background_warm": lambda: _timed(
-                "parallel_background_warm",
-                _parallel(client, deadline, weeks["parallel_background_warm"], background_polls=poll_seconds),
-                after=1,
-                first_week=weeks["parallel_background_warm"],
-            ),
-            "progressive": lambda: _timed(
-                "progressive", _progressive(client, deadline, weeks["progressive"]), first_week=weeks["progressive"]
-            ),
-            "progressive_background": lambda: _timed(
-                "progressive_background",
-                _progressive(client, deadline, weeks["progressive_background"], background_polls=poll_seconds),
-                first_week=weeks["progressive_background"],
-            ),
-            "progressive_background_warm": lambda: _timed(
-                "progressive_background_warm",
-                _progressive(client, deadline, weeks["progressive_background_warm"], background_polls=poll_seconds),
-                after=1,
-                first_week=weeks["progressive_background_warm"],
-            ),
-        }
+        strategies: dict[str, Callable[..., PlanWriter]] = {"parallel": _parallel, "progressive": _progressive}
+
+        def run(mode: str) -> Awaitable[dict[str, Any]]:
+            if mode == "single":
+                return _timed(mode, single)
+            # "<strategy>[_background[_warm]]": over background responses, and after one plan
+            # (polls learn when calls of each kind finish: the timed plan is looked at on time).
+            strategy, *rest = mode.split("_")
+            first_week = _FirstWeek()
+            polls = poll_seconds if rest else None
+            writer = strategies[strategy](client, deadline, first_week, background_polls=polls)
+            return _timed(mode, writer, after=1 if "warm" in rest else 0, first_week=first_week)
+
         # Side by side, so all see the same machine at the same moment.
-        return list(await asyncio.gather(*(runs[mode]() for mode in modes)))
+        return list(await asyncio.gather(*(run(mode) for mode in modes)))
     finally:
         await client.close()
 

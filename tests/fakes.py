@@ -7,6 +7,7 @@ from contracts.events import Event, LlmUsage, PlanGenerated
 from contracts.plan import ExerciseProfile, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
 from services.planner.planning import CheckedPlan, PlanPrompt
+from services.planner.state import KeptPart
 from services.profiler.profiles import ProfileDraft
 
 
@@ -137,3 +138,16 @@ class InMemoryProfileCache:
 
     async def release(self, key: str) -> None:
         self.claims.discard(key)
+
+
+class InMemoryParts:
+    """``FinishedParts`` in a dict: a plan's kept parts, for the strategies' tests."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[uuid.UUID, str], KeptPart] = {}
+
+    async def get(self, request_id: uuid.UUID, part: str) -> KeptPart | None:
+        return self.kept.get((request_id, part))
+
+    async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None:
+        self.kept[(request_id, part)] = kept

@@ -50,7 +50,7 @@ from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
 from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
-from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems
+from services.planner.quality import plan_problems, split_problems, week_off_skeleton, week_problems
 
 __all__ = ["ProgressiveWeeks", "day_parts"]
 
@@ -150,22 +150,12 @@ class ProgressiveWeeks:
 
     async def _outline(self, request_id: uuid.UUID, prompt: PlanPrompt) -> StructuredReply[PlanOutline]:
         note = catalogue_note(await self._known.names()) if self._known is not None else None
-        asked = requested_days(prompt.user)
-
-        def problems(outline: PlanOutline) -> list[str]:
-            if asked is not None and outline.days_per_week != asked:
-                return [f"the outline trains {outline.days_per_week} days a week; the profile asks for {asked}"]
-            days = [len(block.days) for block in outline.blocks]
-            if any(n != outline.days_per_week for n in days):
-                return [f"the outline's blocks have {days} days, not {outline.days_per_week}"]
-            return []
-
         return await self._parts.write(
             request_id,
             "outline",
             PlanOutline,
             prompt.with_instructions(OUTLINE_PROMPT.text, after=(note,) if note else ()),
-            problems,
+            lambda frame: split_problems(frame, profile=prompt.user),
             fresh=False,
             # Everything hangs on it: one more try than a part gets, as the parallel skeleton.
             tries=self._tries + 1,

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 
 from contracts.plan import PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
 
-__all__ = ["plan_problems", "requested_days", "troubled_joints", "week_off_skeleton", "week_problems"]
+__all__ = [
+    "plan_problems",
+    "requested_days",
+    "split_problems",
+    "troubled_joints",
+    "week_off_skeleton",
+    "week_problems",
+]
 
 _DAYS_ASKED = re.compile(
     r"\b([1-7])\s*(?:x|\u00d7|times|days?|sessions?)\s*(?:a|per|each|/)?\s*(?:week|wk)\b", re.IGNORECASE
@@ -51,6 +58,17 @@ def requested_days(profile: str) -> int | None:
     """Training days per week the profile asks for ("3x per week", "4 days a week"), if it says."""
     match = _DAYS_ASKED.search(profile)
     return int(match.group(1)) if match else None
+
+
+def split_problems(frame: PlanSkeleton | PlanOutline, *, profile: str) -> list[str]:
+    """Whether a skeleton (or outline) trains the days a week the profile asks for, in every block."""
+    asked = requested_days(profile)
+    if asked is not None and frame.days_per_week != asked:
+        return [f"the skeleton trains {frame.days_per_week} days a week; the profile asks for {asked}"]
+    days = [len(block.days) for block in frame.blocks]
+    if any(n != frame.days_per_week for n in days):
+        return [f"the skeleton's blocks have {days} days, not {frame.days_per_week}"]
+    return []
 
 
 def troubled_joints(profile: str) -> set[str]:

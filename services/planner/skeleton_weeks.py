@@ -30,7 +30,7 @@ from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
 from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
-from services.planner.quality import plan_problems, requested_days, week_off_skeleton, week_problems
+from services.planner.quality import plan_problems, split_problems, week_off_skeleton, week_problems
 
 __all__ = ["PARTS", "SkeletonThenWeeks"]
 
@@ -82,22 +82,12 @@ class SkeletonThenWeeks:
 
     async def _skeleton(self, request_id: uuid.UUID, prompt: PlanPrompt) -> StructuredReply[PlanSkeleton]:
         note = catalogue_note(await self._known.names()) if self._known is not None else None
-        asked = requested_days(prompt.user)
-
-        def problems(skeleton: PlanSkeleton) -> list[str]:
-            if asked is not None and skeleton.days_per_week != asked:
-                return [f"the skeleton trains {skeleton.days_per_week} days a week; the profile asks for {asked}"]
-            days = [len(block.days) for block in skeleton.blocks]
-            if any(n != skeleton.days_per_week for n in days):
-                return [f"the skeleton's blocks have {days} days, not {skeleton.days_per_week}"]
-            return []
-
         return await self._parts.write(
             request_id,
             "skeleton",
             PlanSkeleton,
             prompt.with_instructions(SKELETON_PROMPT.text, after=(note,) if note else ()),
-            problems,
+            lambda frame: split_problems(frame, profile=prompt.user),
             fresh=False,
             # A ninth of a plan that all eight weeks hang on: one more try than a week gets (two
             # truncated skeletons in a row failed ~1 plan in 100 at 30 % faults). It fails within

@@ -29,8 +29,7 @@ from services.planner.cancellation import Cancellations
 from services.planner.planning import Planning, PlanPrompt, PromptPolicy
 from services.planner.single import SingleCall
 from services.planner.skeleton_weeks import PARTS, SkeletonThenWeeks
-from services.planner.state import KeptPart
-from tests.fakes import InMemoryCancelledMarks, InMemoryGeneratedPlans, RecordingPublisher
+from tests.fakes import InMemoryCancelledMarks, InMemoryGeneratedPlans, InMemoryParts, RecordingPublisher
 
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
 INTENT = read_intent(PROFILE, "")
@@ -66,17 +65,6 @@ def answering(
         return written(key, reply_type)
 
     return answer
-
-
-class InMemoryParts:
-    def __init__(self) -> None:
-        self.kept: dict[tuple[uuid.UUID, str], KeptPart] = {}
-
-    async def get(self, request_id: uuid.UUID, part: str) -> KeptPart | None:
-        return self.kept.get((request_id, part))
-
-    async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None:
-        self.kept[(request_id, part)] = kept
 
 
 def parallel(calls: ScriptedCalls, parts: InMemoryParts | None = None) -> SkeletonThenWeeks:

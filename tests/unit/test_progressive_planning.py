@@ -23,7 +23,7 @@ from service_runtime.llm.fake import ScriptedCalls
 from service_runtime.outcomes import RetryLater
 from services.planner.planning import PlanPrompt
 from services.planner.progressive import ProgressiveWeeks, day_parts
-from services.planner.state import KeptPart
+from tests.fakes import InMemoryParts
 
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
 INTENT = read_intent(PROFILE, "")
@@ -68,17 +68,6 @@ class Answers:
         if self.overrides.get(part):
             return self.overrides[part].pop(0)
         return written(key, prompt, reply_type)
-
-
-class InMemoryParts:
-    def __init__(self) -> None:
-        self.kept: dict[tuple[uuid.UUID, str], KeptPart] = {}
-
-    async def get(self, request_id: uuid.UUID, part: str) -> KeptPart | None:
-        return self.kept.get((request_id, part))
-
-    async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None:
-        self.kept[(request_id, part)] = kept
 
 
 class Progress:
