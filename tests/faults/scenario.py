@@ -313,8 +313,17 @@ async def _frozen_outcome(database_url: str, request_ids: list[str]) -> dict[str
     return {"in_flight": len(rows), "by_status": dict(Counter(r["status"] for r in rows)), "not_one_plan": wrong}
 
 
-# What one call of each planner schema is worth, in whole plans.
-_PLAN_PARTS = {"WorkoutPlan": 1.0, "PlanSkeleton": 1 / 9, "TrainingWeek": 1 / 9}
+# What one call of each planner schema is worth, in whole plans. A progressive plan's call count
+# depends on its days a week: 1/32 is a 3-day plan's (outline, overview, 9 parts of week 1, 21 days).
+_PROGRESSIVE_PART = 1 / 32
+_PLAN_PARTS = {
+    "WorkoutPlan": 1.0,
+    "PlanSkeleton": 1 / 9,
+    "TrainingWeek": 1 / 9,
+    "PlanOutline": _PROGRESSIVE_PART,
+    "PlanOverview": _PROGRESSIVE_PART,
+    "TrainingDay": _PROGRESSIVE_PART,
+}
 
 
 async def _llm_figures(stack: ServiceStack, db: dict[str, Any], forced_requests: int) -> dict[str, Any]:
@@ -324,7 +333,8 @@ async def _llm_figures(stack: ServiceStack, db: dict[str, Any], forced_requests:
     fault: malformed, truncated, refused, broken), abandoned (a hang the client timed out on, a
     stream cut by a kill) or cancelled; errors answered before generating (429, 500, a failed
     background response) are free. Planner calls are counted in whole plans: a single-call
-    ``WorkoutPlan`` is one, a parallel ``PlanSkeleton`` or ``TrainingWeek`` a ninth.
+    ``WorkoutPlan`` is one, a parallel ``PlanSkeleton`` or ``TrainingWeek`` a ninth, a progressive
+    part about a 32nd (exact for a 3-day plan).
 
     *Per plan* is over the requests that met only the random faults: the calls forced by a
     directive (the quota, invalid-reply and refusal requests, built to fail) and those requests
