@@ -3,6 +3,12 @@
 Unlike events, notices drive no work and may be lost: Postgres stays the record of truth and a
 reader falls back to a snapshot. Each goes to ``progress.<request_id>`` in the progress stream,
 whose sequence numbers are the ids a server-sent-events client resumes from.
+
+A notice may carry a week (``week``, ``week_version``): written and checked against the plan's
+skeleton, shown before the plan is complete and *provisional* until then. It becomes part of a plan
+only when the request ends ``completed`` (the persister stores the whole plan in one transaction);
+a request that ends ``failed`` or ``cancelled`` has no plan, and its weeks stay notices. A week
+written again (the plan's weeks did not fit together) comes with the next ``week_version``.
 """
 
 from datetime import UTC, datetime
@@ -11,11 +17,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.plan import PLAN_WEEKS, TrainingWeek
+
 RequestStatus = Literal["processing", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 Stage = Literal["queued", "generating", "generated", "profiling", "completed", "failed", "cancelled"]
-PLAN_WEEKS = 8
 
 
 def _now() -> datetime:
@@ -31,7 +38,9 @@ class PlanProgress(BaseModel):
     request_id: UUID
     status: RequestStatus
     stage: Stage
-    weeks_done: int | None = Field(None, ge=0, le=PLAN_WEEKS, description="Weeks written so far (parallel mode).")
+    weeks_done: int | None = Field(None, ge=0, le=PLAN_WEEKS, description="Weeks written so far.")
+    week: TrainingWeek | None = Field(None, description="A week just written and checked: provisional until completed.")
+    week_version: int | None = Field(None, ge=1, description="1 for a week's first writing, then one more per rewrite.")
     exercises_total: int | None = Field(None, ge=0, description="Distinct exercises the plan uses, once known.")
     exercises_profiled: int | None = Field(None, ge=0, description="How many of them have a profile.")
     plan_id: UUID | None = None

@@ -128,12 +128,17 @@ class EventBus:
         try:
             # Straight through nats-py, past the broker's Prometheus middleware: it labels by
             # subject, and a subject per request would make that label unbounded.
+            headers = {"content-type": "application/json"}
+            if progress.week is not None:
+                # A week announced again (a redelivery reassembling kept parts) is one notice, inside
+                # the stream's duplicate window; the gateway shows each week version once either way.
+                headers["Nats-Msg-Id"] = f"{progress.request_id}.week{progress.week.week}.v{progress.week_version}"
             await self.jetstream.publish(
                 progress_subject(progress.request_id),
                 progress.model_dump_json().encode(),
                 timeout=self._publish_timeout,
                 stream=WORKOUT_PROGRESS.name,
-                headers={"content-type": "application/json"},
+                headers=headers,
             )
         except Exception as exc:
             log.warning("progress notice for %s not published: %s", progress.request_id, reason(exc))

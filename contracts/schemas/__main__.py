@@ -6,7 +6,15 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from contracts.events import EVENTS
-from contracts.plan import ExerciseProfile, PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.plan import (
+    ExerciseProfile,
+    PlanOutline,
+    PlanOverview,
+    PlanSkeleton,
+    TrainingDay,
+    TrainingWeek,
+    WorkoutPlan,
+)
 from contracts.progress import PlanProgress
 
 HERE = Path(__file__).parent
@@ -19,6 +27,9 @@ def rendered() -> dict[str, str]:
     models["llm.workout_plan.json"] = WorkoutPlan
     models["llm.plan_skeleton.json"] = PlanSkeleton
     models["llm.training_week.json"] = TrainingWeek
+    models["llm.plan_outline.json"] = PlanOutline
+    models["llm.plan_overview.json"] = PlanOverview
+    models["llm.training_day.json"] = TrainingDay
     models["llm.exercise_profile.json"] = ExerciseProfile
     return {
         name: json.dumps(model.model_json_schema(mode="serialization"), indent=2, sort_keys=True) + "\n"

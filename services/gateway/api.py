@@ -22,15 +22,19 @@ from services.gateway.live import (
     LAST_EVENT_ID_PATTERN,
     InvalidLastEventId,
     parse_last_event_id,
+    provisional_weeks,
     status_events,
 )
 from services.gateway.trigger import accepted_reply
-from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot
+from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot, RequestWeeks, ShownWeek
 
 __all__ = ["GatewayContext", "authenticate", "router"]
 
 
 Context = Annotated[GatewayContext, Depends(gateway_context)]
+
+# How long a read of the weeks shown so far waits on the progress stream for its next notice.
+_WEEKS_READ_SECONDS = 1.0
 
 _bearer = HTTPBearer(auto_error=False, description="A Supabase access token.")
 
@@ -136,6 +140,34 @@ async def get_request(request_id: UUID, caller: Caller, context: Context) -> Req
     return snapshot
 
 
+@router.get("/v1/requests/{request_id}/weeks", operation_id="get_request_weeks", responses=_errors(401, 404, 422, 503))
+async def get_request_weeks(request_id: UUID, caller: Caller, context: Context) -> RequestWeeks:
+    """The weeks of one of the caller's requests shown so far, before its plan is complete."""
+    snapshot = await context.requests.get_request(caller.user_id, request_id)
+    if snapshot is None:
+        raise _not_found()
+    weeks: list[ShownWeek] = []
+    if snapshot.status == "processing":
+        for notice in await provisional_weeks(context.feed, request_id, wait_seconds=_WEEKS_READ_SECONDS):
+            assert notice.week is not None
+            weeks.append(
+                ShownWeek(
+                    week=notice.week.week,
+                    version=notice.week_version or 1,
+                    theme=notice.week.theme,
+                    days=list(notice.week.days),
+                    shown_at=notice.occurred_at,
+                )
+            )
+    return RequestWeeks(
+        request_id=request_id,
+        status=snapshot.status,
+        plan_id=snapshot.plan_id,
+        provisional=snapshot.status == "processing",
+        weeks=weeks,
+    )
+
+
 @router.delete("/v1/requests/{request_id}", operation_id="cancel_request", responses=_errors(401, 404, 409, 422, 503))
 @router.post(
     "/v1/requests/{request_id}/cancel",
@@ -159,8 +191,9 @@ async def cancel_request(request_id: UUID, caller: Caller, context: Context) -> 
     responses={
         **_errors(401, 404, 422, 503),
         200: {
-            "description": "Server-sent events: `snapshot` (a RequestSnapshot), then `progress` (a PlanProgress)"
-            " until a terminal status. Resume with `Last-Event-ID`.",
+            "description": "Server-sent events: `snapshot` (a RequestSnapshot), then `week` (a PlanProgress"
+            " carrying a week, provisional until the request completes; each week version once) and"
+            " `progress` (a PlanProgress) until a terminal status. Resume with `Last-Event-ID`.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
     },

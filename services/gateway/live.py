@@ -4,8 +4,13 @@ Notices come from the progress stream on NATS (``progress.<request_id>``), never
 process's memory, so the replica that serves the stream need not be the one that took the
 request. Each event's id is the notice's stream sequence number: a client that reconnects with
 ``Last-Event-ID`` gets what it missed. Without it, the stream starts with a snapshot from
-Postgres. Notices are best effort, so while none arrives the stream re-reads the request row
-and ends on a terminal status either way.
+Postgres, then every week shown so far, then the newest notice. Notices are best effort, so while
+none arrives the stream re-reads the request row and ends on a terminal status either way.
+
+Weeks (``week`` events, provisional until the request completes) are shown once each per version,
+whatever the stream holds: a planner that restarts announces the weeks it had kept again, and the
+stream is always read from the request's first notice, so a resumed client's weeks before its
+``Last-Event-ID`` count as shown too.
 """
 
 import logging
@@ -17,6 +22,7 @@ from typing import Protocol
 from uuid import UUID
 
 import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
@@ -34,8 +40,10 @@ __all__ = [
     "JetStreamProgressFeed",
     "Notice",
     "ProgressFeed",
+    "ShownWeeks",
     "Updates",
     "parse_last_event_id",
+    "provisional_weeks",
     "status_events",
 ]
 
@@ -44,10 +52,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Notice:
-    """A progress notice and its stream sequence number (the SSE event id)."""
+    """A progress notice, its stream sequence number (the SSE event id), and how many notices
+    the stream held after it when it was read (0: the newest, as far as the reader knew)."""
 
     sequence: int
     progress: PlanProgress
+    pending: int = 0
 
 
 class Updates(Protocol):
@@ -61,9 +71,12 @@ class Updates(Protocol):
 class ProgressFeed(Protocol):
     """Port to the progress notices."""
 
-    def follow(self, request_id: UUID, *, after: int | None) -> AbstractAsyncContextManager[Updates]:
-        """Notices for ``request_id`` with sequence > ``after``; with ``after=None``, the newest one
-        stored (if any) and every later one."""
+    def follow(self, request_id: UUID) -> AbstractAsyncContextManager[Updates]:
+        """Every notice of ``request_id``, from the first one stored, then each new one."""
+        ...
+
+    async def newest(self, request_id: UUID) -> int | None:
+        """The sequence of the newest notice stored for ``request_id``, None when there is none."""
         ...
 
 
@@ -82,7 +95,7 @@ class _JetStreamUpdates:
             except ValidationError:
                 log.warning("skipping an unreadable progress notice on %s", message.subject)
                 continue
-            return Notice(message.metadata.sequence.stream, progress)
+            return Notice(message.metadata.sequence.stream, progress, message.metadata.num_pending or 0)
 
 
 class JetStreamProgressFeed:
@@ -92,18 +105,20 @@ class JetStreamProgressFeed:
         # A callable: the bus's JetStream context is only there once the broker is connected.
         self._jetstream = jetstream
 
+    async def newest(self, request_id: UUID) -> int | None:
+        try:
+            message = await self._jetstream().get_last_msg(WORKOUT_PROGRESS.name, progress_subject(request_id))
+        except nats.js.errors.NotFoundError:
+            return None
+        return message.seq
+
     @asynccontextmanager
-    async def follow(self, request_id: UUID, *, after: int | None) -> AsyncIterator[Updates]:
+    async def follow(self, request_id: UUID) -> AsyncIterator[Updates]:
         js = self._jetstream()
         subject = progress_subject(request_id)
-        # A fresh start gets the newest notice stored (it carries what the snapshot cannot, such as
-        # the planner's "generating") and every later one; a resume, everything after its last id.
-        # Either way the consumer's start is fixed when it is created: nothing falls into a gap.
-        config = (
-            ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
-            if after is None
-            else ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
-        )
+        # From the request's first notice (a few dozen at most): the weeks shown so far, and what a
+        # resumed client already saw. The start is fixed when the consumer is created: no gap.
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
         subscription = await js.subscribe(subject, stream=WORKOUT_PROGRESS.name, ordered_consumer=True, config=config)
         try:
             yield _JetStreamUpdates(subscription)
@@ -143,11 +158,32 @@ def parse_last_event_id(value: str | None) -> int | None:
 Snapshot = Callable[[], Awaitable[RequestSnapshot | None]]
 
 
+class ShownWeeks:
+    """The week versions a client has been shown, newest version per week kept."""
+
+    def __init__(self) -> None:
+        self.latest: dict[int, PlanProgress] = {}
+        self._seen: set[tuple[int, int]] = set()
+
+    def first_time(self, progress: PlanProgress) -> bool:
+        """Record a week notice; whether this week version is new to the client."""
+        assert progress.week is not None
+        key = (progress.week.week, progress.week_version or 1)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        current = self.latest.get(key[0])
+        if current is None or (current.week_version or 1) < key[1]:
+            self.latest[key[0]] = progress
+        return True
+
+
 async def status_events(
     feed: ProgressFeed, snapshot: Snapshot, request_id: UUID, *, last_event_id: int | None, recheck_seconds: float
 ) -> AsyncIterator[ServerSentEvent]:
     """The events of one request's live status, ending after its terminal status."""
-    async with feed.follow(request_id, after=last_event_id) as updates:
+    shown = ShownWeeks()
+    async with feed.follow(request_id) as updates:
         if last_event_id is None:
             # Read after subscribing: a change that lands meanwhile shows up as a notice too.
             current = await snapshot()
@@ -166,9 +202,43 @@ async def status_events(
                     yield _snapshot_event(current)
                     return
                 continue
-            yield ServerSentEvent(data=notice.progress.model_dump_json(), event="progress", id=str(notice.sequence))
-            if notice.progress.status in TERMINAL_STATUSES:
-                return
+            event = _event_for(notice, shown, last_event_id)
+            if event is not None:
+                yield event
+                if event.event == "progress" and notice.progress.status in TERMINAL_STATUSES:
+                    return
+
+
+def _event_for(notice: Notice, shown: ShownWeeks, last_event_id: int | None) -> ServerSentEvent | None:
+    """What the client is sent for ``notice``, if anything: a week version once; a status notice
+    unless the client saw it before it reconnected, or it is a fresh start's stored past (the
+    snapshot says where the request stands; the newest stored notice is still sent)."""
+    progress = notice.progress
+    seen_before = last_event_id is not None and notice.sequence <= last_event_id
+    if progress.week is not None:
+        new = shown.first_time(progress)
+        if not new or seen_before:
+            return None
+        return ServerSentEvent(data=progress.model_dump_json(), event="week", id=str(notice.sequence))
+    if seen_before or (last_event_id is None and notice.pending > 0):
+        return None
+    return ServerSentEvent(data=progress.model_dump_json(), event="progress", id=str(notice.sequence))
+
+
+async def provisional_weeks(feed: ProgressFeed, request_id: UUID, *, wait_seconds: float) -> list[PlanProgress]:
+    """The newest version of each week shown so far, by week number: what the progress stream holds
+    now (read up to its newest notice; a read that waits ``wait_seconds`` for one stops there)."""
+    newest = await feed.newest(request_id)
+    if newest is None:
+        return []
+    shown = ShownWeeks()
+    async with feed.follow(request_id) as updates:
+        while (notice := await updates.next(wait_seconds)) is not None:
+            if notice.progress.week is not None:
+                shown.first_time(notice.progress)
+            if notice.sequence >= newest:
+                break
+    return [shown.latest[week] for week in sorted(shown.latest)]
 
 
 def _snapshot_event(current: RequestSnapshot) -> ServerSentEvent:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.plan import TrainingDay
 from contracts.progress import RequestStatus
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "PlanView",
     "RequestPage",
     "RequestSnapshot",
+    "RequestWeeks",
+    "ShownWeek",
     "WeekView",
 ]
 
@@ -110,3 +113,26 @@ class PlanView(_View):
     created_at: datetime
     completed_at: datetime | None
     weeks: list[WeekView]
+
+
+class ShownWeek(_View):
+    """A week written and checked against its plan's skeleton, shown before the plan is complete."""
+
+    week: int
+    version: int
+    theme: str
+    days: list[TrainingDay]
+    shown_at: datetime
+
+
+class RequestWeeks(_View):
+    """The weeks of a request shown so far. ``provisional``: the request is still ``processing``,
+    and these weeks may yet change (a later version) or come to nothing (a failed or cancelled
+    request leaves no plan); once ``completed``, the plan of record is ``GET /v1/plans/{plan_id}``
+    and no provisional weeks are listed, nor for a request that failed or was cancelled."""
+
+    request_id: UUID
+    status: RequestStatus
+    plan_id: UUID | None
+    provisional: bool
+    weeks: list[ShownWeek]

@@ -210,7 +210,14 @@ class ProgressiveWeeks:
                 raise GiveUp("plan_quality", "; ".join(problems)[:1000])
             done += 1
             await self._progress.announce(
-                PlanProgress(request_id=request_id, status="processing", stage="generating", weeks_done=done)
+                PlanProgress(
+                    request_id=request_id,
+                    status="processing",
+                    stage="generating",
+                    weeks_done=done,
+                    week=assembled,
+                    week_version=2 if fresh else 1,
+                )
             )
             return assembled, [reply.usage for reply in written]
 

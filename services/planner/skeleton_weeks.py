@@ -126,7 +126,14 @@ class SkeletonThenWeeks:
             )
             done += 1
             await self._progress.announce(
-                PlanProgress(request_id=request_id, status="processing", stage="generating", weeks_done=done)
+                PlanProgress(
+                    request_id=request_id,
+                    status="processing",
+                    stage="generating",
+                    weeks_done=done,
+                    week=written.parsed,
+                    week_version=2 if fresh else 1,
+                )
             )
             return written
 

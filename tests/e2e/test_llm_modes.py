@@ -15,11 +15,13 @@ from tests.stack import ServiceStack
 
 pytestmark = pytest.mark.e2e
 
-# The default (parallel, chat_stream) is the session stack's mode: test_pipeline.py covers it.
+# The default (parallel, chat_stream) is the session stack's mode: test_pipeline.py covers it;
+# progressive over chat_stream is test_weeks_stream.py's.
 MODES = [
     ("parallel", "responses_background", {"PlanSkeleton", "TrainingWeek"}),
     ("single", "chat_stream", {"WorkoutPlan"}),
     ("single", "responses_background", {"WorkoutPlan"}),
+    ("progressive", "responses_background", {"PlanOutline", "PlanOverview", "TrainingDay"}),
 ]
 
 
