@@ -6,7 +6,7 @@ commands to look at the request yourself, with its ids and its user's token fill
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TextIO
 
 import httpx
@@ -96,6 +96,7 @@ def _follow(
 
     # Live status: the gateway's server-sent events (resumed with Last-Event-ID if the connection drops).
     deadline = started + timeout
+    weeks: set[int] = set()
     last_event_id: str | None = None
     final: dict[str, Any] | None = None
     while final is None and time.perf_counter() < deadline:
@@ -107,12 +108,14 @@ def _follow(
                 if events.status_code != 200:
                     say(f"GET /v1/requests/{request_id}/events -> {events.status_code} {events.read().decode()}")
                     return 1, None
-                for _event, event_id, data in _server_sent_events(events.iter_lines()):
+                for event, event_id, data in _server_sent_events(events.iter_lines()):
                     last_event_id = event_id or last_event_id
                     elapsed = time.perf_counter() - started
+                    if event == "week":  # a week written and checked: provisional until completed
+                        weeks.add(data["week"]["week"])
                     live.show(
                         request_id,
-                        f"[{elapsed:6.1f} s] {describe_progress(data)}",
+                        f"[{elapsed:6.1f} s] {describe_progress(data, weeks)}",
                         phase=(data.get("status"), data.get("stage")),
                     )
                     if data.get("status") in _TERMINAL:
@@ -149,10 +152,14 @@ def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None,
             fields[name] = value.removeprefix(" ")
 
 
-def describe_progress(data: Mapping[str, Any]) -> str:
-    """One short status line: status, stage, weeks written, exercises profiled, the error if any."""
+def describe_progress(data: Mapping[str, Any], weeks: Collection[int] = ()) -> str:
+    """One short status line: status, stage, weeks written (``weeks``: the ones shown so far, as a
+    bar filling in), exercises profiled, the error if any."""
     parts = [str(data.get("status")), str(data.get("stage"))]
-    if data.get("weeks_done") is not None:
+    if weeks:
+        bar = "".join("\u25a0" if n in weeks else "\u25a1" for n in range(1, 9))
+        parts.append(f"weeks {bar} {len(set(weeks))}/8")
+    elif data.get("weeks_done") is not None:
         parts.append(f"weeks {data['weeks_done']}/8")
     if data.get("exercises_total") is not None:
         parts.append(f"profiles {data.get('exercises_profiled') or 0}/{data['exercises_total']}")

@@ -142,6 +142,8 @@ def _start_simulator(
         "OPENAI_API_KEY": "sim-local",
         # The simulator has OpenAI's Responses API: a restarted planner re-attaches instead of re-buying.
         "PLANNER_LLM_MODE": env.get("PLANNER_LLM_MODE", "responses_background"),
+        # Weeks written one by one and shown as they pass their checks (`make demo` shows them fill in).
+        "PLANNER_GENERATION": env.get("PLANNER_GENERATION", "progressive"),
     }
 
 

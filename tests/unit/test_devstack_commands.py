@@ -89,6 +89,16 @@ def test_without_a_terminal_the_live_view_writes_a_line_per_phase_with_the_count
     ]
 
 
+def test_the_weeks_shown_so_far_fill_in_a_bar_in_any_order() -> None:
+    notice = {"status": "processing", "stage": "generating", "weeks_done": 3}
+
+    assert (
+        describe_progress(notice, {1, 3, 4})
+        == "processing | generating | weeks \u25a0\u25a1\u25a0\u25a0\u25a1\u25a1\u25a1\u25a1 3/8"
+    )
+    assert describe_progress(notice) == "processing | generating | weeks 3/8"
+
+
 def _screen(output: str) -> tuple[list[str], int]:
     """What a terminal shows for ``output`` (the few controls LiveView writes), and the cursor's row."""
     rows, row, col = [""], 0, 0
