@@ -110,6 +110,10 @@ class PlanGenerated(Event):
         description="The ledger records of the paid calls whose replies made this plan (kept with each part),"
         " stored with it; calls whose replies were not kept are published as llm.call.recorded on their own.",
     )
+    quality: dict[str, float] = Field(
+        default_factory=dict,
+        description="Quality scores in [0, 1] by dimension, and 'overall' (services/planner/scores.py).",
+    )
 
 
 class ExerciseProfileNeeded(Event):

@@ -158,6 +158,20 @@ GROUPED_WRITE_ITEMS = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 
+PLAN_QUALITY = Histogram(
+    "workout_plan_quality",
+    "Quality scores of each generated plan in [0, 1] (services/planner/scores.py), by dimension"
+    " ('overall' among them), prompt version and model.",
+    ["dimension", "prompt_version", "model"],
+    buckets=(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0),
+)
+PLAN_COST_USD = Histogram(
+    "workout_plan_cost_usd",
+    "LLM cost of each generated plan (its calls on the ledger, earlier deliveries' kept parts included),"
+    " by prompt version and model.",
+    ["prompt_version", "model"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+)
 PLANS_COMPLETED = Counter("workout_plans_completed_total", "Requests that ended completed.")
 PLANS_FAILED = Counter(
     "workout_plans_failed_total",

@@ -68,10 +68,10 @@ SELECT x.key, x.id, x.required_equipment FROM exercises x JOIN wanted ON x.key =
 
 
 _INSERT_PLANS = """
-INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, prompt_version)
-SELECT id, request_id, user_id, 'assembling', title, summary, model, prompt_version
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
-    AS t(id, request_id, user_id, title, summary, model, prompt_version)
+INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, prompt_version, quality)
+SELECT id, request_id, user_id, 'assembling', title, summary, model, prompt_version, quality
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
+    AS t(id, request_id, user_id, title, summary, model, prompt_version, quality)
 RETURNING id, start_date
 """
 
@@ -88,7 +88,10 @@ async def insert_plans(conn: Connection, events: Sequence[PlanGenerated]) -> lis
     catalogue = await catalogue_rows(conn, [ref for event in events for ref in event.exercises])
     plan_ids = [uuid.uuid4() for _ in events]
     columns = zip(
-        *((e.request_id, e.user_id, e.plan.title, e.plan.summary, e.usage.model, e.prompt_version) for e in events),
+        *(
+            (e.request_id, e.user_id, e.plan.title, e.plan.summary, e.usage.model, e.prompt_version, e.quality or None)
+            for e in events
+        ),
         strict=True,
     )
     stored = await conn.fetch(_INSERT_PLANS, plan_ids, *columns)

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts.events import LlmUsage, PlanCancelled, PlanGenerated, PlanRequested
-from contracts.plan import WorkoutPlan
+from contracts.plan import PlanSkeleton, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.llm import Prompt
 from service_runtime.llm.metering import collecting_calls, publish_calls
-from service_runtime.metrics import STAGE_SECONDS
+from service_runtime.metrics import PLAN_COST_USD, PLAN_QUALITY, STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
 from services.planner.exercise_keys import distinct_by_key, exercise_refs
+from services.planner.scores import plan_scores
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,12 @@ INSTRUCTIONS = PLAN_PROMPT.text
 
 @dataclass(frozen=True)
 class CheckedPlan:
-    """A plan that passed its checks, and what all the calls that wrote it cost."""
+    """A plan that passed its checks, what all the calls that wrote it cost, and the skeleton it was
+    written against (None: written in one call)."""
 
     plan: WorkoutPlan
     usage: LlmUsage
+    skeleton: PlanSkeleton | None = None
 
 
 class PlanWriter(Protocol):
@@ -163,6 +166,8 @@ class Planning:
             except BaseException:
                 await asyncio.shield(publish_calls(self._publisher, calls))
                 raise
+        paid = tuple({call.call_id: call for call in calls}.values())
+        quality = plan_scores(checked.plan, profile=request.user_profile, skeleton=checked.skeleton)
         generated = PlanGenerated(
             prompt_version=self._writer.prompt_version,
             request_id=request.request_id,
@@ -170,8 +175,18 @@ class Planning:
             plan=checked.plan,
             exercises=exercise_refs(checked.plan),
             usage=checked.usage,
-            calls=tuple({call.call_id: call for call in calls}.values()),
+            calls=paid,
+            quality=quality,
         )
+        observe_plan(generated, cost_usd=sum(call.cost_usd for call in paid))
         # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.
         await self._plans.put(generated)
         return generated
+
+
+def observe_plan(generated: PlanGenerated, *, cost_usd: float) -> None:
+    """A new plan's quality scores and cost, by prompt version and model (the dashboard compares them)."""
+    labels = (generated.prompt_version, generated.usage.model)
+    for dimension, score in generated.quality.items():
+        PLAN_QUALITY.labels(dimension, *labels).observe(score)
+    PLAN_COST_USD.labels(*labels).observe(cost_usd)

@@ -14,10 +14,14 @@ from collections.abc import Sequence
 from contracts.plan import PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
 
 __all__ = [
+    "deload_weeks",
+    "loads_joint",
+    "needs_missing_equipment",
     "plan_problems",
     "requested_days",
     "split_problems",
     "troubled_joints",
+    "volume",
     "week_off_skeleton",
     "week_problems",
 ]
@@ -87,12 +91,22 @@ def week_problems(week: TrainingWeek, *, days_per_week: int | None, profile: str
         for item in day.exercises:
             if not _DOSE.search(item.reps):
                 problems.append(f"week {week.week} day {day.day}: {item.name!r} has no dose ({item.reps!r})")
-            if _NO_EQUIPMENT.search(profile) and _EQUIPMENT_WORDS.search(item.name):
+            if needs_missing_equipment(item.name, profile):
                 problems.append(f"week {week.week} day {day.day}: {item.name!r} needs equipment the user has not got")
             for joint in joints:
-                if _LOADS[joint].search(item.name):
+                if loads_joint(item.name, joint):
                     problems.append(f"week {week.week} day {day.day}: {item.name!r} loads the {joint} the user named")
     return problems
+
+
+def needs_missing_equipment(exercise: str, profile: str) -> bool:
+    """Whether ``exercise`` needs equipment a profile without any ("bodyweight only") has not got."""
+    return bool(_NO_EQUIPMENT.search(profile) and _EQUIPMENT_WORDS.search(exercise))
+
+
+def loads_joint(exercise: str, joint: str) -> bool:
+    """Whether ``exercise`` loads ``joint`` (one of ``troubled_joints``' names)."""
+    return bool(_LOADS[joint].search(exercise))
 
 
 def plan_problems(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | None = None) -> list[str]:
@@ -105,10 +119,10 @@ def plan_problems(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | N
     weeks = sorted(plan.weeks, key=lambda w: w.week)
     for week in weeks:
         problems += week_problems(week, days_per_week=days_per_week, profile=profile)
-    deloads = _deload_weeks(weeks, skeleton)
+    deloads = deload_weeks(weeks, skeleton)
     for number in deloads:
         # Lighter loads do not show in sets and reps, so a deload only has to be no bigger.
-        if number > 1 and _volume(weeks[number - 1]) > _volume(weeks[number - 2]):
+        if number > 1 and volume(weeks[number - 1]) > volume(weeks[number - 2]):
             problems.append(f"deload week {number} has more volume than week {number - 1}")
     loading = {tuple((i.sets, i.reps) for d in w.days for i in d.exercises) for w in weeks if w.week not in deloads}
     if len(loading) == 1:
@@ -118,13 +132,14 @@ def plan_problems(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | N
     return problems
 
 
-def _deload_weeks(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton | None) -> set[int]:
+def deload_weeks(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton | None) -> set[int]:
+    """The deload weeks' numbers: the skeleton's, else the weeks whose theme says so."""
     if skeleton is not None:
         return {w.week for w in skeleton.weeks if w.deload}
     return {w.week for w in weeks if "deload" in w.theme.lower()}
 
 
-def _volume(week: TrainingWeek) -> int:
+def volume(week: TrainingWeek) -> int:
     """Sets times the first number of each dose ("8-10" counts 8, "30 s" counts 30)."""
     total = 0
     for day in week.days:

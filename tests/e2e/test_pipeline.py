@@ -1,6 +1,7 @@
 """One request end to end: the app's call, the four services as processes, the rows it leaves."""
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -14,6 +15,7 @@ import nats.js.errors
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.planner.scores import DIMENSIONS
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -74,10 +76,15 @@ async def test_a_seed_request_becomes_a_complete_plan(stack: Stack) -> None:
     try:
         rid = uuid.UUID(request_id)
         plans = await conn.fetch(
-            "SELECT id, status, created_at, prompt_version FROM workout_plans WHERE request_id = $1", rid
+            "SELECT id, status, created_at, prompt_version, model, quality FROM workout_plans WHERE request_id = $1",
+            rid,
         )
         assert len(plans) == 1
         assert plans[0]["prompt_version"] == "skeleton-v1+week-v1+plan-v1"  # parallel generation, the default
+        # Its quality scores, stored beside the prompt version and model they judge.
+        quality = json.loads(plans[0]["quality"])
+        assert set(quality) == {*DIMENSIONS, "overall"} and all(0 <= v <= 1 for v in quality.values())
+        assert plans[0]["model"] == "gpt-4o-mini"
         plan_id = plans[0]["id"]
         weeks = await conn.fetch("SELECT DISTINCT week FROM workout_entries WHERE plan_id = $1 ORDER BY week", plan_id)
         assert [w["week"] for w in weeks] == list(range(1, 9))

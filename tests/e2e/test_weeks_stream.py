@@ -135,6 +135,7 @@ async def test_weeks_appear_one_by_one_before_the_plan_and_are_listed_while_proc
     assert hidden.status_code == 404
 
 
+@pytest.mark.timeout(90 + 15 * KILLS)
 async def test_through_planner_and_gateway_kills_each_week_and_the_end_reach_every_client_once(
     weeks_stack: ServiceStack,
 ) -> None:
@@ -151,7 +152,7 @@ async def test_through_planner_and_gateway_kills_each_week_and_the_end_reach_eve
             watchers.append(Watcher(stack, request_id, user))
             following.append(asyncio.create_task(watchers[-1].follow(client)))
 
-        async with asyncio.timeout(120 + 20 * KILLS):
+        async with asyncio.timeout(60 + 15 * KILLS):
             # Requests keep arriving while planners and gateways are killed, so every kill finds
             # weeks being written and clients streaming.
             while sum(kills.values()) < KILLS:
