@@ -93,6 +93,10 @@ class LlmCallRecorded(Event):
         return f"{self.subject}:{self.call_id}"
 
 
+# What ``PlanGenerated.quality`` scores (services/planner/scores.py), each in [0, 1], besides "overall".
+QUALITY_DIMENSIONS = ("days", "progression", "deload", "rest", "equipment", "injury", "variety")
+
+
 class PlanGenerated(Event):
     """The planner has a validated 8-week plan for the request."""
 

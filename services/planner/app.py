@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 import pydantic
 from nats.aio.msg import Msg
+from openai import AsyncOpenAI
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
@@ -20,6 +21,7 @@ from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.worker import Route, Wiring, create_worker
 from services.planner.cancellation import Cancellations
+from services.planner.experiment import Experiment, Variant
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
 from services.planner.progressive import ProgressiveWeeks
 from services.planner.settings import PlannerSettings
@@ -41,59 +43,17 @@ def _reply_types(generation: str) -> list[type[pydantic.BaseModel]]:
 
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
-    check_llm_setup(_reply_types(settings.generation))
+    variants = settings.variants
+    check_llm_setup([reply for generation in {v.generation for v in variants} for reply in _reply_types(generation)])
 
     @asynccontextmanager
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
-        warn_if_unknown_model(settings.model, "PLANNER_MODEL")  # here: logging is set up by now
+        for variant in variants:  # here: logging is set up by now
+            warn_if_unknown_model(variant.model, "PLANNER_EXPERIMENT" if settings.experiment else "PLANNER_MODEL")
         async with build_openai_client(settings) as client:
             state = await PlannerState.open(bus.jetstream, replicas=bus.replicas)
-            meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=settings.model)
-            # Two independent choices, two seams: how a call is made (the adapter) ...
-            calls: StructuredCalls
-            if settings.llm_mode == "responses_background":
-                calls = BackgroundResponses(
-                    client,
-                    state.responses,
-                    model=settings.model,
-                    deadline_seconds=settings.llm_deadline_seconds,
-                    poll_interval_seconds=settings.poll_interval_seconds,
-                    max_concurrent_polls=settings.max_concurrent_polls,
-                    store=settings.responses_store,
-                    meter=meter,
-                )
-            else:
-                calls = ChatCompletions(
-                    client,
-                    model=settings.model,
-                    deadline_seconds=settings.llm_deadline_seconds,
-                    stream=settings.stream,
-                    meter=meter,
-                )
-            # ... and how a plan is split (the strategy).
-            writer: PlanWriter
-            if settings.generation == "parallel":
-                writer = SkeletonThenWeeks(
-                    calls,
-                    state.parts,
-                    bus,
-                    tries=settings.reply_attempts,
-                    max_concurrent_calls=settings.concurrent_calls_limit,
-                    known=state.known,
-                )
-            elif settings.generation == "progressive":
-                writer = ProgressiveWeeks(
-                    calls,
-                    state.parts,
-                    bus,
-                    tries=settings.reply_attempts,
-                    max_concurrent_calls=settings.concurrent_calls_limit,
-                    exercises_per_call=settings.exercises_per_call,
-                    first_week_exercises_per_call=settings.first_week_exercises_per_call,
-                    known=state.known,
-                )
-            else:
-                writer = SingleCall(calls, tries=settings.reply_attempts)
+            writers = [(variant, _writer(settings, variant, client, state, bus)) for variant in variants]
+            writer = writers[0][1] if settings.experiment is None else Experiment(writers)
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
             cancellations = Cancellations(state.cancelled)
             planning = Planning(writer, state.plans, bus, progress=bus, cancellations=cancellations, policy=policy)
@@ -131,3 +91,49 @@ async def _hearing_cancels(bus: EventBus, cancellations: Cancellations) -> Async
         yield
     finally:
         await subscription.unsubscribe()
+
+
+def _writer(
+    settings: PlannerSettings, variant: Variant, client: AsyncOpenAI, state: PlannerState, bus: EventBus
+) -> PlanWriter:
+    """A plan writer: how a call is made (the adapter, for the variant's model) and how a plan is
+    split (its strategy)."""
+    generation, model = variant.generation, variant.model
+    meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=model)
+    calls: StructuredCalls
+    if settings.llm_mode == "responses_background":
+        calls = BackgroundResponses(
+            client,
+            state.responses,
+            model=model,
+            deadline_seconds=settings.llm_deadline_seconds,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            max_concurrent_polls=settings.max_concurrent_polls,
+            store=settings.responses_store,
+            meter=meter,
+        )
+    else:
+        calls = ChatCompletions(
+            client, model=model, deadline_seconds=settings.llm_deadline_seconds, stream=settings.stream, meter=meter
+        )
+    if generation == "parallel":
+        return SkeletonThenWeeks(
+            calls,
+            state.parts,
+            bus,
+            tries=settings.reply_attempts,
+            max_concurrent_calls=settings.concurrent_calls_limit,
+            known=state.known,
+        )
+    if generation == "progressive":
+        return ProgressiveWeeks(
+            calls,
+            state.parts,
+            bus,
+            tries=settings.reply_attempts,
+            max_concurrent_calls=settings.concurrent_calls_limit,
+            exercises_per_call=settings.exercises_per_call,
+            first_week_exercises_per_call=settings.first_week_exercises_per_call,
+            known=state.known,
+        )
+    return SingleCall(calls, tries=settings.reply_attempts)

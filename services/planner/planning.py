@@ -43,6 +43,7 @@ class CheckedPlan:
     plan: WorkoutPlan
     usage: LlmUsage
     skeleton: PlanSkeleton | None = None
+    prompt_version: str = ""  # the writer's, when it does not say
 
 
 class PlanWriter(Protocol):
@@ -169,7 +170,7 @@ class Planning:
         paid = tuple({call.call_id: call for call in calls}.values())
         quality = plan_scores(checked.plan, profile=request.user_profile, skeleton=checked.skeleton)
         generated = PlanGenerated(
-            prompt_version=self._writer.prompt_version,
+            prompt_version=checked.prompt_version or self._writer.prompt_version,
             request_id=request.request_id,
             user_id=request.user_id,
             plan=checked.plan,

@@ -129,7 +129,7 @@ class ProgressiveWeeks:
                 plan = WorkoutPlan(title=words.title, summary=words.summary, weeks=[week for week, _ in weeks])
                 problems = plan_problems(plan, profile=prompt.user, skeleton=skeleton)
                 if not problems:
-                    return CheckedPlan(plan, total_usage(paid, self._parts.model), skeleton)
+                    return CheckedPlan(plan, total_usage(paid, self._parts.model), skeleton, self.prompt_version)
                 log.warning("request %s: the weeks do not fit together (%s)", request_id, "; ".join(problems))
         finally:
             # A failed week fails the delivery: the overview still finishes (and is kept) first,

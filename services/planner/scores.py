@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 from statistics import fmean
 
+from contracts.events import QUALITY_DIMENSIONS
 from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
 from services.planner.quality import (
     deload_weeks,
@@ -31,7 +32,7 @@ from services.planner.quality import (
 
 __all__ = ["DIMENSIONS", "plan_scores"]
 
-DIMENSIONS = ("days", "progression", "deload", "rest", "equipment", "injury", "variety")
+DIMENSIONS = QUALITY_DIMENSIONS
 _REST_SECONDS = range(30, 301)
 
 

@@ -1,8 +1,9 @@
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from service_runtime.llm import LlmSettings
+from services.planner.experiment import Variant, parse_variants
 
 
 class PlannerSettings(LlmSettings):
@@ -19,6 +20,10 @@ class PlannerSettings(LlmSettings):
     # week in parts of a few exercises, week 1 first and finest (services/planner/progressive.py);
     # single: the whole plan in one call. Each call is made in llm_mode.
     generation: Literal["parallel", "progressive", "single"] = Field("parallel", validation_alias="PLANNER_GENERATION")
+    # A share of the traffic written another way: "<generation>[:<model>]=<weight>,..." (e.g.
+    # "progressive=80,parallel:gpt-4.1-mini=20"); each request's variant fixed by its id. Unset: every
+    # plan by PLANNER_GENERATION and PLANNER_MODEL (services/planner/experiment.py).
+    experiment: str | None = Field(None, validation_alias="PLANNER_EXPERIMENT")
     # Progressive mode: most exercises of one training day written by one call, in week 1 and after.
     exercises_per_call: int = Field(6, ge=1, le=12, validation_alias="PLANNER_EXERCISES_PER_CALL")
     first_week_exercises_per_call: int = Field(2, ge=1, le=12, validation_alias="PLANNER_FIRST_WEEK_EXERCISES_PER_CALL")
@@ -40,6 +45,21 @@ class PlannerSettings(LlmSettings):
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")
     health_port: int = Field(8081, validation_alias="HEALTH_PORT")
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment_parses(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_variants(value, default_model="model")  # raises with what is wrong
+            return value
+        return None
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """What writes the plans: the experiment's variants, or PLANNER_GENERATION with PLANNER_MODEL."""
+        if self.experiment is None:
+            return (Variant(self.generation, self.model, 1),)
+        return parse_variants(self.experiment, default_model=self.model)
 
     @property
     def in_flight_limit(self) -> int:

@@ -32,7 +32,7 @@ class SingleCall:
             problems_of=lambda plan: plan_problems(plan, profile=prompt.user),
             quality_reason="plan_quality",
         )
-        return CheckedPlan(reply.parsed, reply.usage)
+        return CheckedPlan(reply.parsed, reply.usage, prompt_version=self.prompt_version)
 
     async def abandon(self, request_id: uuid.UUID) -> None:
         await self._calls.abandon(str(request_id))

@@ -73,7 +73,7 @@ class SkeletonThenWeeks:
             )
             problems = plan_problems(plan, profile=prompt.user, skeleton=skeleton.parsed)
             if not problems:
-                return CheckedPlan(plan, total_usage(paid, self._parts.model), skeleton.parsed)
+                return CheckedPlan(plan, total_usage(paid, self._parts.model), skeleton.parsed, self.prompt_version)
             log.warning("request %s: the weeks do not fit together (%s)", request_id, "; ".join(problems))
         raise GiveUp("plan_quality", "; ".join(problems)[:1000])
 
