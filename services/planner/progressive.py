@@ -50,7 +50,7 @@ from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
 from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
-from services.planner.quality import plan_problems, split_problems, week_off_skeleton, week_problems
+from services.planner.quality import plan_issues, split_problems, week_off_skeleton, week_problems, weeks_to_rewrite
 
 __all__ = ["ProgressiveWeeks", "day_parts"]
 
@@ -117,19 +117,22 @@ class ProgressiveWeeks:
         overview = asyncio.create_task(self._overview(request_id, prompt, context))
         paid = [outline.usage]
         problems: list[str] = []
+        rewrite: frozenset[int] = frozenset()
         try:
             for round_ in range(2):
-                # The second round rewrites every week: the first ones did not fit together.
-                weeks = await self._weeks(request_id, prompt, outline.parsed, context, fresh=round_ > 0)
-                paid += [usage for _, used in weeks for usage in used]
+                # The second round rewrites the weeks that made the plan fail (all, if none is to blame).
+                weeks = await self._weeks(request_id, prompt, outline.parsed, context, rewrite=rewrite)
+                paid += [usage for n, (_, used) in enumerate(weeks, 1) if round_ == 0 or n in rewrite for usage in used]
                 if round_ == 0:
                     paid.append((await overview).usage)
                 words = overview.result().parsed
                 skeleton = PlanSkeleton.of(outline.parsed, words)
                 plan = WorkoutPlan(title=words.title, summary=words.summary, weeks=[week for week, _ in weeks])
-                problems = plan_problems(plan, profile=prompt.user, skeleton=skeleton)
-                if not problems:
+                issues = plan_issues(plan, profile=prompt.user, skeleton=skeleton)
+                if not issues:
                     return CheckedPlan(plan, total_usage(paid, self._parts.model), skeleton, self.prompt_version)
+                problems = [problem for problem, _ in issues]
+                rewrite = weeks_to_rewrite(issues)
                 log.warning("request %s: the weeks do not fit together (%s)", request_id, "; ".join(problems))
         finally:
             # A failed week fails the delivery: the overview still finishes (and is kept) first,
@@ -186,8 +189,16 @@ class ProgressiveWeeks:
         ]
 
     async def _weeks(
-        self, request_id: uuid.UUID, prompt: PlanPrompt, outline: PlanOutline, context: str, *, fresh: bool
+        self,
+        request_id: uuid.UUID,
+        prompt: PlanPrompt,
+        outline: PlanOutline,
+        context: str,
+        *,
+        rewrite: frozenset[int],
     ) -> list[tuple[TrainingWeek, list[LlmUsage]]]:
+        """The eight weeks: those in ``rewrite`` written again, the others from their kept parts (a
+        first round: none kept yet, every week written and announced)."""
         done = 0
 
         async def week(
@@ -209,16 +220,17 @@ class ProgressiveWeeks:
             if problems:
                 raise GiveUp("plan_quality", "; ".join(problems)[:1000])
             done += 1
-            await self._progress.announce(
-                PlanProgress(
-                    request_id=request_id,
-                    status="processing",
-                    stage="generating",
-                    weeks_done=done,
-                    week=assembled,
-                    week_version=2 if fresh else 1,
+            if number in rewrite or not rewrite:  # a kept week is not news the second time round
+                await self._progress.announce(
+                    PlanProgress(
+                        request_id=request_id,
+                        status="processing",
+                        stage="generating",
+                        weeks_done=done,
+                        week=assembled,
+                        week_version=2 if number in rewrite else 1,
+                    )
                 )
-            )
             return assembled, [reply.usage for reply in written]
 
         # Every part is started now, week 1's first; every one runs to its end even when another
@@ -226,7 +238,7 @@ class ProgressiveWeeks:
         weeks = []
         for number in range(1, PLAN_WEEKS + 1):
             parts = [
-                asyncio.create_task(self._day_part(request_id, prompt, context, part, fresh=fresh))
+                asyncio.create_task(self._day_part(request_id, prompt, context, part, fresh=number in rewrite))
                 for part in self._plan(outline, number)
             ]
             weeks.append(week(number, parts))

@@ -11,12 +11,13 @@ a profile that has none. A plan with problems is repaired or regenerated, never 
 import re
 from collections.abc import Sequence
 
-from contracts.plan import PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.plan import PLAN_WEEKS, PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
 
 __all__ = [
     "deload_weeks",
     "loads_joint",
     "needs_missing_equipment",
+    "plan_issues",
     "plan_problems",
     "requested_days",
     "split_problems",
@@ -24,6 +25,7 @@ __all__ = [
     "volume",
     "week_off_skeleton",
     "week_problems",
+    "weeks_to_rewrite",
 ]
 
 _DAYS_ASKED = re.compile(
@@ -111,25 +113,45 @@ def loads_joint(exercise: str, joint: str) -> bool:
 
 def plan_problems(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | None = None) -> list[str]:
     """Everything wrong with ``plan`` (empty: it may be stored)."""
+    return [problem for problem, _ in plan_issues(plan, profile=profile, skeleton=skeleton)]
+
+
+def plan_issues(
+    plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | None = None
+) -> list[tuple[str, frozenset[int]]]:
+    """``plan_problems``, each with the weeks that writing again could mend (empty: none would)."""
     days_per_week = skeleton.days_per_week if skeleton is not None else len(plan.weeks[0].days)
-    problems: list[str] = []
+    issues: list[tuple[str, frozenset[int]]] = []
     asked = requested_days(profile)
     if asked is not None and days_per_week != asked:
-        problems.append(f"the plan trains {days_per_week} days a week; the profile asks for {asked}")
+        issues.append((f"the plan trains {days_per_week} days a week; the profile asks for {asked}", frozenset()))
     weeks = sorted(plan.weeks, key=lambda w: w.week)
     for week in weeks:
-        problems += week_problems(week, days_per_week=days_per_week, profile=profile)
+        issues += [
+            (problem, frozenset({week.week}))
+            for problem in week_problems(week, days_per_week=days_per_week, profile=profile)
+        ]
     deloads = deload_weeks(weeks, skeleton)
     for number in deloads:
         # Lighter loads do not show in sets and reps, so a deload only has to be no bigger.
         if number > 1 and volume(weeks[number - 1]) > volume(weeks[number - 2]):
-            problems.append(f"deload week {number} has more volume than week {number - 1}")
+            issues.append((f"deload week {number} has more volume than week {number - 1}", frozenset({number})))
     loading = {tuple((i.sets, i.reps) for d in w.days for i in d.exercises) for w in weeks if w.week not in deloads}
     if len(loading) == 1:
-        problems.append("the loading never changes across the weeks: no progression")
+        # Week 1 sets the starting point; the training weeks after it are the ones to progress.
+        later = frozenset(w.week for w in weeks if w.week > 1 and w.week not in deloads)
+        issues.append(("the loading never changes across the weeks: no progression", later))
     if skeleton is not None:
-        problems += _off_skeleton(weeks, skeleton)
-    return problems
+        issues += [(problem, frozenset({week.week})) for week in weeks for problem in week_off_skeleton(week, skeleton)]
+    return issues
+
+
+def weeks_to_rewrite(issues: list[tuple[str, frozenset[int]]]) -> frozenset[int]:
+    """The weeks a second round writes again: those the issues name, or every week when one of them
+    names none (nothing narrower would mend it)."""
+    if any(not weeks for _, weeks in issues):
+        return frozenset(range(1, PLAN_WEEKS + 1))
+    return frozenset().union(*(weeks for _, weeks in issues))
 
 
 def deload_weeks(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton | None) -> set[int]:
@@ -147,10 +169,6 @@ def volume(week: TrainingWeek) -> int:
             number = _DOSE_NUMBER.search(item.reps)
             total += item.sets * (int(number.group()) if number else 1)
     return total
-
-
-def _off_skeleton(weeks: Sequence[TrainingWeek], skeleton: PlanSkeleton) -> list[str]:
-    return [problem for week in weeks for problem in week_off_skeleton(week, skeleton)]
 
 
 def week_off_skeleton(week: TrainingWeek, skeleton: PlanSkeleton | PlanOutline) -> list[str]:

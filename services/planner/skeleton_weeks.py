@@ -11,8 +11,9 @@ what was not finished; over background responses every part is a response record
 
 Paid calls, worst case (``tries`` = ``PLANNER_REPLY_ATTEMPTS``, the ladder of ``first_usable``):
 the skeleton ``tries + 1`` (all eight weeks hang on it), each week ``tries`` per round, and a
-second round of all eight weeks when the assembled plan fails its checks: per delivery at most
-``(tries + 1) + 2 * 8 * tries``. A week whose replies stay unusable is worth a redelivery (which
+second round when the assembled plan fails its checks, of the weeks the problems name (a deload
+heavier than the week before: that week; no progression: the training weeks after week 1; all
+eight when no week is to blame): per delivery at most ``(tries + 1) + 2 * 8 * tries``. A week whose replies stay unusable is worth a redelivery (which
 buys only the weeks still missing); everything else that stays wrong ends the request with
 ``plan_quality`` or ``invalid_llm_reply``, and nothing of it is stored.
 """
@@ -30,7 +31,7 @@ from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
 from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
-from services.planner.quality import plan_problems, split_problems, week_off_skeleton, week_problems
+from services.planner.quality import plan_issues, split_problems, week_off_skeleton, week_problems, weeks_to_rewrite
 
 __all__ = ["PARTS", "SkeletonThenWeeks"]
 
@@ -64,16 +65,19 @@ class SkeletonThenWeeks:
         skeleton = await self._skeleton(request_id, prompt)
         paid = [skeleton.usage]  # every round's weeks were paid for, kept or not
         problems: list[str] = []
+        rewrite: frozenset[int] = frozenset()
         for round_ in range(2):
-            # The second round rewrites every week: the first ones did not fit together.
-            weeks = await self._weeks(request_id, prompt, skeleton.parsed, fresh=round_ > 0)
-            paid += [week.usage for week in weeks]
+            # The second round rewrites the weeks that made the plan fail (all, if none is to blame).
+            weeks = await self._weeks(request_id, prompt, skeleton.parsed, rewrite=rewrite)
+            paid += [week.usage for n, week in enumerate(weeks, start=1) if round_ == 0 or n in rewrite]
             plan = WorkoutPlan(
                 title=skeleton.parsed.title, summary=skeleton.parsed.summary, weeks=[w.parsed for w in weeks]
             )
-            problems = plan_problems(plan, profile=prompt.user, skeleton=skeleton.parsed)
-            if not problems:
+            issues = plan_issues(plan, profile=prompt.user, skeleton=skeleton.parsed)
+            if not issues:
                 return CheckedPlan(plan, total_usage(paid, self._parts.model), skeleton.parsed, self.prompt_version)
+            problems = [problem for problem, _ in issues]
+            rewrite = weeks_to_rewrite(issues)
             log.warning("request %s: the weeks do not fit together (%s)", request_id, "; ".join(problems))
         raise GiveUp("plan_quality", "; ".join(problems)[:1000])
 
@@ -97,12 +101,15 @@ class SkeletonThenWeeks:
         )
 
     async def _weeks(
-        self, request_id: uuid.UUID, prompt: PlanPrompt, skeleton: PlanSkeleton, *, fresh: bool
+        self, request_id: uuid.UUID, prompt: PlanPrompt, skeleton: PlanSkeleton, *, rewrite: frozenset[int]
     ) -> list[StructuredReply[TrainingWeek]]:
+        """The eight weeks: those in ``rewrite`` written again, the others as kept (a first round:
+        none kept yet, every week written and announced)."""
         done = 0
 
         async def week(number: int) -> StructuredReply[TrainingWeek]:
             nonlocal done
+            fresh = number in rewrite
             brief = WEEK_PROMPT.text.format(week=number, skeleton=skeleton.model_dump_json())
 
             def problems(week: TrainingWeek) -> list[str]:
@@ -125,16 +132,17 @@ class SkeletonThenWeeks:
                 invalid_is_transient=True,
             )
             done += 1
-            await self._progress.announce(
-                PlanProgress(
-                    request_id=request_id,
-                    status="processing",
-                    stage="generating",
-                    weeks_done=done,
-                    week=written.parsed,
-                    week_version=2 if fresh else 1,
+            if fresh or not rewrite:  # a kept week is not news the second time round
+                await self._progress.announce(
+                    PlanProgress(
+                        request_id=request_id,
+                        status="processing",
+                        stage="generating",
+                        weeks_done=done,
+                        week=written.parsed,
+                        week_version=2 if fresh else 1,
+                    )
                 )
-            )
             return written
 
         # Every week runs to its end even when another fails: what succeeded is kept for the

@@ -306,3 +306,26 @@ async def test_a_provider_that_is_not_openai_compatible_is_one_adapter_away() ->
     assert isinstance(generated, PlanGenerated)
     assert generated.plan.weeks == PLAN.weeks
     assert generated.usage.model == "template-engine-1"
+
+
+async def test_a_plan_whose_deload_is_heavier_than_the_week_before_rewrites_only_that_week() -> None:
+    assert next(w for w in SKELETON.weeks if w.week == 4).deload
+    heavy = PLAN.weeks[3].model_copy(
+        update={
+            "days": [
+                d.model_copy(update={"exercises": [i.model_copy(update={"sets": 10}) for i in d.exercises]})
+                for d in PLAN.weeks[3].days
+            ]
+        }
+    )
+    calls = ScriptedCalls(answering({"week4": [heavy]}))
+    progress = RecordingPublisher()
+
+    checked = await SkeletonThenWeeks(calls, InMemoryParts(), progress, tries=2, max_concurrent_calls=16).write(
+        uuid.uuid4(), PROMPT
+    )
+
+    assert checked.plan.weeks == PLAN.weeks
+    assert parts_paid(calls) == sorted([*PARTS, "week4"])  # week 4 twice, nothing else
+    shown = [(n.week.week, n.week_version) for n in progress.notices if n.week is not None]
+    assert sorted(shown) == sorted([*((n, 1) for n in range(1, PLAN_WEEKS + 1)), (4, 2)])

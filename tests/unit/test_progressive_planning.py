@@ -205,3 +205,33 @@ async def test_a_refused_part_fails_the_delivery_after_every_other_part_is_kept(
         await progressive(ScriptedCalls(Answers({"week3.day1.1": refusals})), parts).write(uuid.uuid4(), PROMPT)
 
     assert {name for _, name in parts.kept} == set(expected_parts()) - {"week3.day1.1"}
+
+
+class HeavyFirstDeload(Answers):
+    """Week 4 (a deload in the outline) written at ten sets an exercise the first time it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heavy_once: set[str] = set()
+
+    async def __call__(self, key: str, prompt: Prompt, reply_type: type[Any]) -> Any:
+        reply = await super().__call__(key, prompt, reply_type)
+        part = key.split(".", 1)[1]
+        if part.startswith("week4.") and part not in self.heavy_once:
+            self.heavy_once.add(part)
+            return reply.model_copy(update={"exercises": [i.model_copy(update={"sets": 10}) for i in reply.exercises]})
+        return reply
+
+
+async def test_a_plan_whose_deload_is_heavier_than_the_week_before_rewrites_only_that_week() -> None:
+    assert next(w for w in OUTLINE.weeks if w.week == 4).deload
+    answers, progress = HeavyFirstDeload(), Progress()
+
+    checked = await progressive(ScriptedCalls(answers), progress=progress).write(uuid.uuid4(), PROMPT)
+
+    assert checked.plan.weeks == PLAN.weeks
+    week4 = [name for name in expected_parts() if name.startswith("week4.")]
+    assert sorted(answers.asked) == sorted([*expected_parts(), *week4])  # week 4's parts twice, nothing else
+    assert checked.usage.calls == len(expected_parts()) + len(week4)
+    shown = [(n.week.week, n.week_version) for n in progress.notices if n.week is not None]
+    assert sorted(shown) == sorted([*((n, 1) for n in range(1, PLAN_WEEKS + 1)), (4, 2)])
