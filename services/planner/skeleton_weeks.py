@@ -13,9 +13,10 @@ Paid calls, worst case (``tries`` = ``PLANNER_REPLY_ATTEMPTS``, the ladder of ``
 the skeleton ``tries + 1`` (all eight weeks hang on it), each week ``tries`` per round, and a
 second round when the assembled plan fails its checks, of the weeks the problems name (a deload
 heavier than the week before: that week; no progression: the training weeks after week 1; all
-eight when no week is to blame): per delivery at most ``(tries + 1) + 2 * 8 * tries``. A week whose replies stay unusable is worth a redelivery (which
-buys only the weeks still missing); everything else that stays wrong ends the request with
-``plan_quality`` or ``invalid_llm_reply``, and nothing of it is stored.
+eight when no week is to blame): per delivery at most ``(tries + 1) + 2 * 8 * tries``. A week
+whose replies stay unusable is worth a redelivery (which buys only the weeks still missing);
+everything else that stays wrong ends the request with ``plan_quality`` or ``invalid_llm_reply``,
+and nothing of it is stored.
 """
 
 import asyncio

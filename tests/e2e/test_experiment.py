@@ -8,12 +8,15 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 import httpx
 import pytest
 
 from devstack import NatsServer
+from services.planner.experiment import Experiment, parse_variants
+from services.planner.planning import PlanWriter
 from tests.e2e.conftest import E2E_ENV
 from tests.e2e.test_pipeline import SEED_PROFILE, submit, wait_for_end
 from tests.stack import REPO_ROOT, ServiceStack
@@ -38,9 +41,15 @@ async def test_an_experiment_splits_plans_between_its_variants_and_reports_each(
     experiment_stack: ServiceStack,
 ) -> None:
     stack = experiment_stack
-    users = [uuid.uuid4() for _ in range(8)]
+    # The variant each request id draws, as the planner draws it: requests are sent until each
+    # variant has one, so the test never depends on luck.
+    split = Experiment([(variant, cast(PlanWriter, None)) for variant in parse_variants(EXPERIMENT, default_model="m")])
+    users: list[uuid.UUID] = []
+    request_ids: list[str] = []
     async with httpx.AsyncClient(timeout=30) as client:
-        request_ids = [await submit(client, stack, SEED_PROFILE, user) for user in users]
+        while {split.variant_of(uuid.UUID(rid)).generation for rid in request_ids} != {"parallel", "progressive"}:
+            users.append(uuid.uuid4())
+            request_ids.append(await submit(client, stack, SEED_PROFILE, users[-1]))
         ends = await asyncio.gather(
             *(wait_for_end(client, stack, rid, user) for rid, user in zip(request_ids, users, strict=True))
         )
@@ -54,9 +63,9 @@ async def test_an_experiment_splits_plans_between_its_variants_and_reports_each(
         )
     finally:
         await conn.close()
-    versions = {row["prompt_version"].split("+")[0] for row in rows}
-    # Eight requests over two equal variants: both are all but certain to be drawn (1 in 128 not).
-    assert versions == {"skeleton-v1", "outline-v1"}, versions
+    first_prompt = {"parallel": "skeleton-v1", "progressive": "outline-v1"}
+    drawn = {first_prompt[split.variant_of(uuid.UUID(rid)).generation] for rid in request_ids}
+    assert {row["prompt_version"].split("+")[0] for row in rows} == drawn == set(first_prompt.values())
     assert all(row["quality"] for row in rows)
 
     report = (

@@ -16,12 +16,11 @@ from tests.stack import ServiceStack
 pytestmark = pytest.mark.e2e
 
 # The default (parallel, chat_stream) is the session stack's mode: test_pipeline.py covers it;
-# progressive over chat_stream is test_weeks_stream.py's.
+# progressive is test_weeks_stream.py's (chat) and test_parallel_planning.py's (both adapters).
 MODES = [
     ("parallel", "responses_background", {"PlanSkeleton", "TrainingWeek"}),
     ("single", "chat_stream", {"WorkoutPlan"}),
     ("single", "responses_background", {"WorkoutPlan"}),
-    ("progressive", "responses_background", {"PlanOutline", "PlanOverview", "TrainingDay"}),
 ]
 
 

@@ -29,10 +29,10 @@ PROFILES = [
     "Lose fat, 4 days a week, dumbbells only",
     "Get stronger, 3 days a week, barbell and rack at home, bad knee",
 ]
-# Paced so that a plan takes ~10 s: kills land while weeks are being written.
-PACED = {"SIM_TOKENS_PER_SECOND": "60", "SIM_FIRST_TOKEN_DELAY_SECONDS": "0.2"}
+# Paced so that a plan takes ~6 s: kills land while weeks are being written.
+PACED = {"SIM_TOKENS_PER_SECOND": "100", "SIM_FIRST_TOKEN_DELAY_SECONDS": "0.2"}
 # Kills in the short version; E2E_WEEKS_KILLS=20 for the acceptance's long one.
-KILLS = int(os.environ.get("E2E_WEEKS_KILLS", "4"))
+KILLS = int(os.environ.get("E2E_WEEKS_KILLS", "3"))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ async def test_through_planner_and_gateway_kills_each_week_and_the_end_reach_eve
                 while stack.running("gateway") and len([t for t in following if not t.done()]) < 4:
                     await start_one()
                 await asyncio.sleep(rng.uniform(1.0, 3.0))
-                victim = rng.choice(["planner", "gateway"])
+                victim = ("planner", "gateway")[sum(kills.values()) % 2]
                 await asyncio.to_thread(stack.restart, rng.choice(stack.replicas_of(victim)))
                 kills[victim] += 1
             await asyncio.gather(*following)
