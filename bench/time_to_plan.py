@@ -123,15 +123,20 @@ async def _timed(
     }
 
 
+def _calls(client: openai.AsyncOpenAI, deadline: float, background_polls: float | None) -> StructuredCalls:
+    """Streamed calls, or background responses polled at most ``background_polls`` apart."""
+    if background_polls is None:
+        return ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
+    return BackgroundResponses(
+        client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
+    )
+
+
 def _parallel(
     client: openai.AsyncOpenAI, deadline: float, first_week: _FirstWeek, background_polls: float | None = None
 ) -> SkeletonThenWeeks:
-    """Skeleton then weeks, streamed, or over background responses polled at most ``background_polls`` apart."""
-    calls: StructuredCalls = ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
-    if background_polls is not None:
-        calls = BackgroundResponses(
-            client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
-        )
+    """Skeleton then weeks."""
+    calls = _calls(client, deadline, background_polls)
     return SkeletonThenWeeks(calls, _Parts(), first_week, tries=1, max_concurrent_calls=16)
 
 
@@ -139,11 +144,7 @@ def _progressive(
     client: openai.AsyncOpenAI, deadline: float, first_week: _FirstWeek, background_polls: float | None = None
 ) -> ProgressiveWeeks:
     """Outline, then every week in parts, week 1 in the smallest: the planner's defaults."""
-    calls: StructuredCalls = ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
-    if background_polls is not None:
-        calls = BackgroundResponses(
-            client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
-        )
+    calls = _calls(client, deadline, background_polls)
     defaults = PlannerSettings.model_fields
     return ProgressiveWeeks(
         calls,

@@ -4,8 +4,10 @@
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import asyncpg
 
@@ -18,6 +20,8 @@ from services.persister.ledger import cost_report
 from services.persister.migrations import apply_migrations
 from services.persister.settings import PersisterSettings
 from services.persister.variants import variant_report
+
+T = TypeVar("T")
 
 
 def main(argv: list[str]) -> int:
@@ -42,14 +46,21 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-async def _costs(dsn: str, hours: float) -> str:
+async def _window(
+    dsn: str, hours: float, report: Callable[[asyncpg.Connection, datetime, datetime], Awaitable[T]]
+) -> tuple[datetime, datetime, T]:
+    """``report`` over the last ``hours`` hours: (since, until, its lines)."""
     until = datetime.now(UTC)
     since = until - timedelta(hours=hours)
     conn = await asyncpg.connect(dsn)
     try:
-        lines = await cost_report(conn, since, until)
+        return since, until, await report(conn, since, until)
     finally:
         await conn.close()
+
+
+async def _costs(dsn: str, hours: float) -> str:
+    since, until, lines = await _window(dsn, hours, cost_report)
     out = [f"LLM costs {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC", ""]
     out.append(
         f"{'stage':<10} {'model':<24} {'calls':>7} {'requests':>8} {'prompt':>10} {'completion':>11} {'USD':>12}"
@@ -66,13 +77,7 @@ async def _costs(dsn: str, hours: float) -> str:
 
 
 async def _quality(dsn: str, hours: float) -> str:
-    until = datetime.now(UTC)
-    since = until - timedelta(hours=hours)
-    conn = await asyncpg.connect(dsn)
-    try:
-        lines = await variant_report(conn, since, until)
-    finally:
-        await conn.close()
+    since, until, lines = await _window(dsn, hours, variant_report)
     dimensions = ("overall", *QUALITY_DIMENSIONS)
     out = [f"Plan quality and cost {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC", ""]
     heads = " ".join(f"{d[:8]:>8}" for d in dimensions)
