@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import subjects
-from contracts.plan import ExerciseProfile, WorkoutPlan
+from contracts.plan import ExerciseProfile, PlanSkeleton, WorkoutPlan
 
 
 def _now() -> datetime:
@@ -118,6 +118,7 @@ class PlanGenerated(Event):
         default_factory=dict,
         description="Quality scores in [0, 1] by dimension, and 'overall' (services/planner/scores.py).",
     )
+    skeleton: PlanSkeleton | None = Field(None, description="What the weeks were written against; None in one call.")
 
 
 class ExerciseProfileNeeded(Event):

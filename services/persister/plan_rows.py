@@ -68,10 +68,12 @@ SELECT x.key, x.id, x.required_equipment FROM exercises x JOIN wanted ON x.key =
 
 
 _INSERT_PLANS = """
-INSERT INTO workout_plans (id, request_id, user_id, assembly, title, summary, model, prompt_version, quality)
-SELECT id, request_id, user_id, 'assembling', title, summary, model, prompt_version, quality
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
-    AS t(id, request_id, user_id, title, summary, model, prompt_version, quality)
+INSERT INTO workout_plans
+    (id, request_id, user_id, assembly, title, summary, model, prompt_version, quality, skeleton)
+SELECT id, request_id, user_id, 'assembling', title, summary, model, prompt_version, quality, skeleton
+FROM unnest(
+    $1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::jsonb[]
+) AS t(id, request_id, user_id, title, summary, model, prompt_version, quality, skeleton)
 RETURNING id, start_date
 """
 
@@ -89,7 +91,16 @@ async def insert_plans(conn: Connection, events: Sequence[PlanGenerated]) -> lis
     plan_ids = [uuid.uuid4() for _ in events]
     columns = zip(
         *(
-            (e.request_id, e.user_id, e.plan.title, e.plan.summary, e.usage.model, e.prompt_version, e.quality or None)
+            (
+                e.request_id,
+                e.user_id,
+                e.plan.title,
+                e.plan.summary,
+                e.usage.model,
+                e.prompt_version,
+                e.quality or None,
+                None if e.skeleton is None else e.skeleton.model_dump(mode="json"),
+            )
             for e in events
         ),
         strict=True,

@@ -178,6 +178,7 @@ class Planning:
             usage=checked.usage,
             calls=paid,
             quality=quality,
+            skeleton=checked.skeleton,
         )
         observe_plan(generated, cost_usd=sum(call.cost_usd for call in paid))
         # Kept before publishing: if a publish fails, the redelivery publishes this, not a new call.

@@ -15,6 +15,7 @@ import nats.js.errors
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from contracts.plan import PlanSkeleton
 from services.planner.scores import DIMENSIONS
 from tests.e2e.conftest import Stack
 
@@ -76,7 +77,8 @@ async def test_a_seed_request_becomes_a_complete_plan(stack: Stack) -> None:
     try:
         rid = uuid.UUID(request_id)
         plans = await conn.fetch(
-            "SELECT id, status, created_at, prompt_version, model, quality FROM workout_plans WHERE request_id = $1",
+            "SELECT id, status, created_at, prompt_version, model, quality, skeleton FROM workout_plans"
+            " WHERE request_id = $1",
             rid,
         )
         assert len(plans) == 1
@@ -85,6 +87,9 @@ async def test_a_seed_request_becomes_a_complete_plan(stack: Stack) -> None:
         quality = json.loads(plans[0]["quality"])
         assert set(quality) == {*DIMENSIONS, "overall"} and all(0 <= v <= 1 for v in quality.values())
         assert plans[0]["model"] == "gpt-4o-mini"
+        # The skeleton its weeks were written against, kept to write a week again later.
+        skeleton = PlanSkeleton.model_validate_json(plans[0]["skeleton"])
+        assert skeleton.days_per_week == 3 and [w.week for w in skeleton.weeks] == list(range(1, 9))
         plan_id = plans[0]["id"]
         weeks = await conn.fetch("SELECT DISTINCT week FROM workout_entries WHERE plan_id = $1 ORDER BY week", plan_id)
         assert [w["week"] for w in weeks] == list(range(1, 9))

@@ -15,6 +15,17 @@ from services.gateway.requests import Unavailable
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+async def users(pool: asyncpg.Pool) -> AsyncIterator[list[uuid.UUID]]:
+    """The users a test accepts requests for; their requests and outbox rows go afterwards, so the
+    shared database is not left with dozens of ``processing`` requests for the sweeper's tests."""
+    made: list[uuid.UUID] = []
+    yield made
+    await pool.execute("DELETE FROM outbox WHERE (payload::jsonb ->> 'user_id')::uuid = ANY($1::uuid[])", made)
+    await pool.execute("DELETE FROM workout_plan_requests WHERE user_id = ANY($1::uuid[])", made)
+
+
 LIMITS = Limits(max_active=3, max_per_day=20, user_budget_usd=None, global_budget_usd=None, reserve_usd=0.02)
 
 
@@ -37,11 +48,14 @@ async def accept(accepts: GroupedAccepts, user_id: uuid.UUID, profile: str = "3x
     return await accepts.accept(event, event.wire.decode(), key, LIMITS)
 
 
-async def test_accepts_arriving_together_share_one_call_and_each_is_checked_as_if_alone(pool: asyncpg.Pool) -> None:
+async def test_accepts_arriving_together_share_one_call_and_each_is_checked_as_if_alone(
+    pool: asyncpg.Pool, users: list[uuid.UUID]
+) -> None:
     connections = CountingConnections(pool)
     accepts = GroupedAccepts(connections, writers=1, per_write=64)
     busy, keyed = uuid.uuid4(), uuid.uuid4()
     others = [uuid.uuid4() for _ in range(20)]
+    users += [busy, keyed, *others]
 
     admissions = await asyncio.gather(
         *(accept(accepts, busy) for _ in range(5)),
@@ -70,9 +84,11 @@ async def test_accepts_arriving_together_share_one_call_and_each_is_checked_as_i
     assert connections.calls <= 3
 
 
-async def test_an_accept_the_database_refuses_fails_alone_and_its_group_is_stored(pool: asyncpg.Pool) -> None:
+async def test_an_accept_the_database_refuses_fails_alone_and_its_group_is_stored(
+    pool: asyncpg.Pool, users: list[uuid.UUID]
+) -> None:
     accepts = GroupedAccepts(CountingConnections(pool), writers=1, per_write=64)
-    users = [uuid.uuid4() for _ in range(6)]
+    users += [uuid.uuid4() for _ in range(6)]
 
     # Postgres refuses a NUL in text (the gateway's intake refuses it first; here it reaches the call).
     outcomes = await asyncio.gather(
@@ -101,8 +117,10 @@ async def test_an_outage_fails_every_accept_of_its_group_and_stores_nothing(pool
     assert await pool.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = ANY($1::uuid[])", users) == 0
 
 
-async def test_two_calls_over_the_same_users_in_opposite_orders_do_not_deadlock(pool: asyncpg.Pool) -> None:
-    users = [uuid.uuid4() for _ in range(8)]
+async def test_two_calls_over_the_same_users_in_opposite_orders_do_not_deadlock(
+    pool: asyncpg.Pool, users: list[uuid.UUID]
+) -> None:
+    users += [uuid.uuid4() for _ in range(8)]
     limits = (100, 1000, None, None, 0.02)
 
     async def call(order: list[uuid.UUID]) -> list[str]:
