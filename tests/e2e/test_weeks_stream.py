@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -133,6 +134,43 @@ async def test_weeks_appear_one_by_one_before_the_plan_and_are_listed_while_proc
         names = [entry["exercise"]["name"] for day in week["days"] for entry in day["entries"]]
         assert names == [item["name"] for day in shown[week["week"]]["days"] for item in day["exercises"]]
     assert hidden.status_code == 404
+
+
+async def test_a_cancelled_request_leaves_its_shown_weeks_out_of_any_plan(weeks_stack: ServiceStack) -> None:
+    stack, user = weeks_stack, uuid.uuid4()
+    headers = {"Authorization": f"Bearer {stack.token(user)}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        request_id = await submit(client, stack, PROFILES[1], user)
+        watcher = Watcher(stack, request_id, user)
+        following = asyncio.create_task(watcher.follow(client))
+        async with asyncio.timeout(60):
+            while not watcher.weeks():
+                await asyncio.sleep(0.05)
+            # Held still, so the plan cannot complete before the cancel lands.
+            planners = stack.replicas_of("planner")
+            for name in planners:
+                stack.freeze(name)
+            try:
+                url = f"{stack.gateway_url}/v1/requests/{request_id}"
+                before = (await client.get(f"{url}/weeks", headers=headers)).json()
+                cancelled = await client.delete(url, headers=headers)
+            finally:
+                for name in planners:
+                    stack.thaw(name)
+            await following
+        after = (await client.get(f"{stack.gateway_url}/v1/requests/{request_id}/weeks", headers=headers)).json()
+
+    assert before["provisional"] is True and before["weeks"]
+    assert cancelled.status_code == 200 and watcher.endings() == ["cancelled"]
+    assert (after["status"], after["provisional"], after["weeks"], after["plan_id"]) == ("cancelled", False, [], None)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        plans = await conn.fetchval(
+            "SELECT count(*) FROM workout_plans WHERE request_id = $1 OR user_id = $2", uuid.UUID(request_id), user
+        )
+    finally:
+        await conn.close()
+    assert plans == 0
 
 
 @pytest.mark.timeout(90 + 15 * KILLS)
