@@ -142,8 +142,10 @@ def _start_simulator(
         "OPENAI_API_KEY": "sim-local",
         # The simulator has OpenAI's Responses API: a restarted planner re-attaches instead of re-buying.
         "PLANNER_LLM_MODE": env.get("PLANNER_LLM_MODE", "responses_background"),
-        # Weeks written one by one and shown as they pass their checks (`make demo` shows them fill in).
+        # Weeks written one by one and shown as they pass their checks (`make demo` shows them fill in),
+        # looked at every second: polls cost nothing here, and a week is seen as it finishes.
         "PLANNER_GENERATION": env.get("PLANNER_GENERATION", "progressive"),
+        "PLANNER_POLL_INTERVAL_SECONDS": env.get("PLANNER_POLL_INTERVAL_SECONDS", "1"),
     }
 
 
