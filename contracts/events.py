@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import subjects
-from contracts.plan import ExerciseProfile, PlanSkeleton, WorkoutPlan
+from contracts.plan import PLAN_WEEKS, ExerciseProfile, PlanSkeleton, TrainingWeek, WorkoutPlan
 
 
 def _now() -> datetime:
@@ -180,6 +180,46 @@ class PlanCancelled(Event):
     user_id: UUID
 
 
+class WeekRequested(Event):
+    """The user asked for one week of their completed plan to be written again (the gateway stored
+    the request as ``processing``). Carries everything the week is written against, as it stood."""
+
+    subject: ClassVar[str] = subjects.PLAN_WEEK_REQUESTED
+
+    user_id: UUID
+    plan_id: UUID
+    week: int = Field(ge=1, le=PLAN_WEEKS)
+    instruction: str | None = Field(None, description="What the user wants changed, in their words.")
+    user_profile: str = Field(description="The profile the plan was written for.")
+    system_prompt: str | None = None
+    plan: WorkoutPlan = Field(description="The plan as it stands, every week.")
+    skeleton: PlanSkeleton | None = Field(None, description="What the plan was written against; None in one call.")
+    redrive: int = Field(0, ge=0, description="0 when the gateway accepted it; n for the sweeper's n-th re-drive.")
+
+    @property
+    def dedup_id(self) -> str:
+        base = f"{self.subject}:{self.request_id}"
+        return base if self.redrive == 0 else f"{base}:redrive:{self.redrive}"
+
+
+class WeekGenerated(Event):
+    """The planner wrote the requested week again and it passed its checks, within the plan."""
+
+    subject: ClassVar[str] = subjects.PLAN_WEEK_GENERATED
+
+    user_id: UUID
+    plan_id: UUID
+    week: TrainingWeek
+    instruction: str | None = None
+    exercises: tuple[ExerciseRef, ...] = Field(description="Every distinct exercise name the week uses, with its key.")
+    usage: LlmUsage
+    prompt_version: str = ""
+    calls: tuple[LlmCallRecorded, ...] = Field((), description="The ledger records of the calls that wrote it.")
+    quality: dict[str, float] = Field(
+        default_factory=dict, description="The plan's quality scores with this week in it (services/planner/scores.py)."
+    )
+
+
 EVENTS: tuple[type[Event], ...] = (
     PlanRequested,
     PlanGenerated,
@@ -189,4 +229,6 @@ EVENTS: tuple[type[Event], ...] = (
     PlanFailed,
     PlanCancelled,
     LlmCallRecorded,
+    WeekRequested,
+    WeekGenerated,
 )

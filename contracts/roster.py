@@ -44,7 +44,7 @@ class ServiceSpec:
 
 
 GATEWAY = ServiceSpec("gateway")
-PLANNER = ServiceSpec("planner", (streams.PLANNER, streams.PLANNER_CANCELLATIONS))
+PLANNER = ServiceSpec("planner", (streams.PLANNER, streams.PLANNER_CANCELLATIONS, streams.PLANNER_WEEKS))
 PROFILER = ServiceSpec("profiler", (streams.PROFILER,))
 PERSISTER = ServiceSpec(
     "persister",
@@ -54,6 +54,7 @@ PERSISTER = ServiceSpec(
         streams.PERSISTER_FAILURES,
         streams.PERSISTER_CANCELLATIONS,
         streams.PERSISTER_LEDGER,
+        streams.PERSISTER_WEEKS,
     ),
 )
 

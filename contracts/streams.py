@@ -92,6 +92,13 @@ PERSISTER_LEDGER = ConsumerSpec(
     "persister-ledger", WORKOUT_EVENTS.name, subjects.LLM_CALL_RECORDED, description="records every paid LLM call"
 )
 
+PLANNER_WEEKS = ConsumerSpec(
+    "planner-weeks", WORKOUT_EVENTS.name, subjects.PLAN_WEEK_REQUESTED, description="writes weeks again"
+)
+PERSISTER_WEEKS = ConsumerSpec(
+    "persister-weeks", WORKOUT_EVENTS.name, subjects.PLAN_WEEK_GENERATED, description="swaps rewritten weeks in"
+)
+
 # The exercise catalogue's profiles, one key per exercise (``services.planner.exercise_keys``):
 # written by the profiler, read by the planner to steer new plans toward exercises already described.
 EXERCISE_PROFILES = BucketSpec("exercise-profiles")

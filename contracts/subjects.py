@@ -10,6 +10,8 @@ PLAN_PERSISTED: Final = "plan.persisted"
 PLAN_FAILED: Final = "plan.failed"
 PLAN_CANCELLED: Final = "plan.cancelled"
 LLM_CALL_RECORDED: Final = "llm.call.recorded"
+PLAN_WEEK_REQUESTED: Final = "plan.week.requested"
+PLAN_WEEK_GENERATED: Final = "plan.week.generated"
 
 # Progress notices go to ``progress.<request_id>`` (one subject per request, so a reader of one
 # request's live status filters on the broker, not in memory).
@@ -24,4 +26,6 @@ ALL: Final = (
     PLAN_FAILED,
     PLAN_CANCELLED,
     LLM_CALL_RECORDED,
+    PLAN_WEEK_REQUESTED,
+    PLAN_WEEK_GENERATED,
 )

@@ -32,7 +32,7 @@ from service_runtime.logs import reason
 from service_runtime.tracing import current_traceparent
 from services.gateway.repository import Admission, Limits, PriorRequest
 
-__all__ = ["GroupedAccepts"]
+__all__ = ["GroupedAccepts", "admission_of"]
 
 _Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
@@ -119,7 +119,7 @@ class GroupedAccepts:
                     item.traceparent,
                 )
                 assert row is not None  # the function always returns one row
-                return [_admission(row)]
+                return [admission_of(row)]
             rows = await conn.fetch(
                 _ACCEPT_MANY,
                 [item.event.request_id for item in items],
@@ -134,14 +134,15 @@ class GroupedAccepts:
             )
         by_item = {row["item"]: row for row in rows}
         assert sorted(by_item) == list(range(1, len(items) + 1))  # the function answers each item once
-        return [_admission(by_item[index]) for index in range(1, len(items) + 1)]
+        return [admission_of(by_item[index]) for index in range(1, len(items) + 1)]
 
 
-def _admission(row: asyncpg.Record) -> Admission:
+def admission_of(row: asyncpg.Record) -> Admission:
+    """An accept step's reply row (0012's columns) as an ``Admission``."""
     outcome = row["outcome"]
     prior = None
-    if outcome == "existing":
-        prior = PriorRequest(row["request_id"], row["status"], row["user_profile"], row["system_prompt"])
+    if outcome in ("existing", "busy"):
+        prior = PriorRequest(row["request_id"], row["status"], row["user_profile"] or "", row["system_prompt"])
     wait = row["wait"]
     return Admission(
         outcome=outcome,

@@ -9,15 +9,18 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
+from contracts.plan import PLAN_WEEKS
 from service_runtime.logs import bind_request_id
 from services.gateway.auth import Principal
 from services.gateway.context import GatewayContext, gateway_context, principal
 from services.gateway.errors import ApiError, ErrorBody
-from services.gateway.intake import PlanRequestBody
+from services.gateway.intake import PlanRequestBody, WeekRequestBody, idempotency_key, read_week_request
 from services.gateway.live import (
     LAST_EVENT_ID_PATTERN,
     InvalidLastEventId,
@@ -26,7 +29,16 @@ from services.gateway.live import (
     status_events,
 )
 from services.gateway.trigger import accepted_reply
-from services.gateway.views import PlanAccepted, PlanView, RequestPage, RequestSnapshot, RequestWeeks, ShownWeek
+from services.gateway.views import (
+    PlanAccepted,
+    PlanView,
+    RequestPage,
+    RequestSnapshot,
+    RequestWeeks,
+    ShownWeek,
+    WeekAccepted,
+    WeekHistory,
+)
 
 __all__ = ["GatewayContext", "authenticate", "router"]
 
@@ -228,6 +240,58 @@ async def stream_request_events(
         recheck_seconds=context.stream_recheck_seconds,
     )
     return EventSourceResponse(events, ping=int(max(1, context.stream_ping_seconds)))
+
+
+_WEEK_REQUEST_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": WeekRequestBody.model_json_schema(by_alias=True)}},
+    }
+}
+
+PlanWeek = Annotated[int, FastApiPath(ge=1, le=PLAN_WEEKS, description="The week's number, 1-8.")]
+
+
+@router.post(
+    "/v1/plans/{plan_id}/weeks/{week}/regenerate",
+    status_code=202,
+    response_model=WeekAccepted,
+    operation_id="regenerate_week",
+    summary="Write one week of a plan again",
+    responses={
+        200: {"model": WeekAccepted, "description": "An `Idempotency-Key` retry of a request that already ended."},
+        **_errors(401, 404, 409, 413, 422, 429, 503),
+    },
+    openapi_extra=_WEEK_REQUEST_BODY,
+)
+async def regenerate_week(
+    plan_id: UUID, week: PlanWeek, request: Request, caller: Caller, context: Context
+) -> Response:
+    """Write one week of the caller's completed plan again, optionally as the user asks
+    (``instruction``), against the plan's skeleton; checked like any week, then swapped in at once.
+
+    Answers like a plan request: follow ``request_id`` (``GET /v1/requests/{id}``, its events); once
+    ``completed`` the plan has the new week, and ``GET /v1/plans/{plan_id}/weeks/{week}`` lists
+    every version. Counted by the same caps, quota and budgets; one at a time per plan (409)."""
+    key = idempotency_key(request)
+    body = await read_week_request(request)
+    accepted = await context.requests.regenerate_week(
+        user_id=caller.user_id, plan_id=plan_id, week=week, instruction=body.instruction, idempotency_key=key
+    )
+    if accepted is None:
+        raise _not_found()
+    reply = PlanAccepted.of(accepted.request_id, accepted.status)
+    view = WeekAccepted(**reply.model_dump(), plan_id=plan_id, week=week)
+    return JSONResponse(view.model_dump(mode="json"), status_code=202 if accepted.status == "processing" else 200)
+
+
+@router.get("/v1/plans/{plan_id}/weeks/{week}", operation_id="get_plan_week", responses=_errors(401, 404, 422, 503))
+async def get_plan_week(plan_id: UUID, week: PlanWeek, caller: Caller, context: Context) -> WeekHistory:
+    """Every version of one week of the caller's completed plan, oldest first."""
+    history = await context.requests.week_history(caller.user_id, plan_id, week)
+    if history is None:
+        raise _not_found()
+    return history
 
 
 @router.get("/v1/plans/{plan_id}", responses=_errors(401, 404, 422, 503))

@@ -24,7 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_runtime.logs import reason
 from services.gateway.replies import allowed_methods
-from services.gateway.requests import IdempotencyConflict, NotCancellable, QuotaExceeded, Unavailable
+from services.gateway.requests import (
+    IdempotencyConflict,
+    NotCancellable,
+    NotRegenerable,
+    QuotaExceeded,
+    RegenerationInProgress,
+    Unavailable,
+)
 
 __all__ = [
     "ApiError",
@@ -45,6 +52,8 @@ ErrorCode = Literal[
     "not_found",
     "idempotency_conflict",
     "not_cancellable",
+    "regeneration_in_progress",
+    "not_regenerable",
     "quota_exceeded",
     "unavailable",
     "internal",
@@ -186,6 +195,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotCancellable)
     async def _not_cancellable(_: Request, exc: NotCancellable) -> Response:
         return error_response(409, "not_cancellable", f"The request already ended {exc.status}; nothing to cancel.")
+
+    @app.exception_handler(RegenerationInProgress)
+    async def _regenerating(_: Request, exc: RegenerationInProgress) -> Response:
+        return error_response(
+            409,
+            "regeneration_in_progress",
+            f"A week of this plan is already being written again (request {exc.request_id}); wait for it to end.",
+        )
+
+    @app.exception_handler(NotRegenerable)
+    async def _not_regenerable(_: Request, exc: NotRegenerable) -> Response:
+        return error_response(409, "not_regenerable", f"This plan's weeks cannot be written again: {exc}.")
 
     @app.exception_handler(QuotaExceeded)
     async def _quota(_: Request, exc: QuotaExceeded) -> Response:

@@ -17,9 +17,12 @@ from services.gateway.errors import ApiError
 __all__ = [
     "DEFAULT_MAX_SYSTEM_PROMPT_CHARS",
     "DEFAULT_MAX_USER_PROFILE_CHARS",
+    "MAX_INSTRUCTION_CHARS",
     "Limits",
     "PlanRequestBody",
+    "WeekRequestBody",
     "read_plan_request",
+    "read_week_request",
 ]
 
 # The settings' defaults, also stated in the published schema (operators may set others).
@@ -95,6 +98,42 @@ async def read_plan_request(request: Request, limits: Limits) -> PlanRequestBody
     raw = await _read_capped(request, limits.max_body_bytes)
     try:
         return PlanRequestBody.model_validate_json(raw, context=limits)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+MAX_INSTRUCTION_CHARS = 1000
+
+
+class WeekRequestBody(BaseModel):
+    """What may come with a request to write a week again: the whole body is optional."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    instruction: str | None = Field(
+        None,
+        description=(
+            "What to change, in the user's words (e.g. 'fewer squats, my knee hurts'); without it the week is"
+            f" written again as its skeleton says. At most {MAX_INSTRUCTION_CHARS} characters after trimming."
+        ),
+        json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS},
+    )
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_is_capped(cls, value: str | None) -> str | None:
+        text = _storable(value or "").strip()
+        return _capped(text, MAX_INSTRUCTION_CHARS) if text else None
+
+
+async def read_week_request(request: Request) -> WeekRequestBody:
+    """The validated body (an empty one: no instruction); 422 or 413 otherwise."""
+    raw = await _read_capped(request, _BYTES_PER_CHAR * MAX_INSTRUCTION_CHARS + _SLACK_BYTES)
+    if not raw.strip():
+        return WeekRequestBody()
+    try:
+        return WeekRequestBody.model_validate_json(raw)
     except ValidationError as exc:
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc

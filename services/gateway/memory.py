@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from contracts.events import Event, PlanRequested
+from contracts.events import Event, PlanRequested, WeekRequested
+from contracts.plan import PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.progress import RequestStatus
-from services.gateway.repository import Admission, Limits, PriorRequest
+from services.gateway.repository import Admission, Limits, PriorRequest, RegenerationSource
 from services.gateway.requests import Unavailable
-from services.gateway.views import PlanView, RequestSnapshot
+from services.gateway.views import PlanView, RequestSnapshot, WeekHistory, WeekVersionView
 
 __all__ = ["InMemoryRequests", "StoredRequest"]
 
@@ -41,6 +42,7 @@ class StoredRequest:
     system_prompt: str | None
     idempotency_key: str | None
     cost_usd: float = 0.0
+    regenerates: UUID | None = None  # the plan a week of which this request writes again
 
 
 class _Transaction:
@@ -101,8 +103,55 @@ class InMemoryRequests:
         self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits
     ) -> Admission:
         self._check_available()
+        async with self._user_locks[event.user_id]:
+            return await self._admit(
+                event,
+                user_profile=event.user_profile,
+                system_prompt=event.system_prompt,
+                payload=payload,
+                idempotency_key=idempotency_key,
+                limits=limits,
+            )
+
+    async def accept_week(
+        self, event: WeekRequested, payload: str, idempotency_key: str | None, limits: Limits
+    ) -> Admission:
+        self._check_available()
+        async with self._user_locks[event.user_id]:
+            await _round_trip()
+            rows = self.rows_of(event.user_id)
+            if not any(idempotency_key is not None and row.idempotency_key == idempotency_key for row in rows):
+                owner, _, complete = self._plans.get(event.plan_id, (None, None, False))
+                if owner != event.user_id or not complete:
+                    return Admission("not_found")
+                for row in self.requests.values():
+                    if row.regenerates == event.plan_id and row.snapshot.status == "processing":
+                        prior = PriorRequest(row.snapshot.request_id, "processing", "", None)
+                        return Admission("busy", prior=prior)
+            admission = await self._admit(
+                event,
+                user_profile=event.instruction or "",
+                system_prompt=None,
+                payload=payload,
+                idempotency_key=idempotency_key,
+                limits=limits,
+            )
+            if admission.outcome == "accepted":
+                self.requests[event.request_id] = replace(self.requests[event.request_id], regenerates=event.plan_id)
+            return admission
+
+    async def _admit(
+        self,
+        event: PlanRequested | WeekRequested,
+        *,
+        user_profile: str,
+        system_prompt: str | None,
+        payload: str,
+        idempotency_key: str | None,
+        limits: Limits,
+    ) -> Admission:
+        """The checks and the insert, under the user's lock (held by the caller)."""
         async with AsyncExitStack() as locks:
-            await locks.enter_async_context(self._user_locks[event.user_id])
             await _round_trip()
             rows = self.rows_of(event.user_id)
             for row in rows:
@@ -144,11 +193,64 @@ class InMemoryRequests:
                 completed_at=None,
             )
             self.requests[event.request_id] = StoredRequest(
-                snapshot, event.user_id, event.user_profile, event.system_prompt, idempotency_key
+                snapshot, event.user_id, user_profile, system_prompt, idempotency_key
             )
             outbox_id = next(self.outbox_ids)
-            self.outbox[outbox_id] = PlanRequested.model_validate_json(payload)
+            self.outbox[outbox_id] = type(event).model_validate_json(payload)
             return Admission("accepted", active=active, outbox_id=outbox_id)
+
+    async def regeneration_source(self, user_id: UUID, plan_id: UUID) -> RegenerationSource | None:
+        plan = await self.get_plan(user_id, plan_id)
+        if plan is None:
+            return None
+        made_by = self.requests.get(plan.request_id)
+        weeks = [
+            TrainingWeek(
+                week=week.week,
+                theme=week.theme,
+                days=[
+                    TrainingDay(
+                        day=day.day,
+                        focus=day.focus,
+                        exercises=[
+                            PrescribedExercise(
+                                name=entry.exercise.name,
+                                sets=entry.sets,
+                                reps=entry.reps,
+                                rest_seconds=entry.rest_seconds,
+                                notes=entry.notes,
+                            )
+                            for entry in day.entries
+                        ],
+                    )
+                    for day in week.days
+                ],
+            )
+            for week in plan.weeks
+        ]
+        return RegenerationSource(
+            WorkoutPlan(title=plan.title, summary=plan.summary, weeks=weeks),
+            None,
+            made_by.user_profile if made_by is not None else "",
+            made_by.system_prompt if made_by is not None else None,
+        )
+
+    async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
+        source = await self.regeneration_source(user_id, plan_id)
+        if source is None:
+            return None
+        written = next(w for w in source.plan.weeks if w.week == week)
+        version = WeekVersionView(
+            version=1,
+            current=True,
+            theme=written.theme,
+            days=written.days,
+            instruction=None,
+            request_id=None,
+            quality=None,
+            current_from=None,
+        )
+        return WeekHistory(plan_id=plan_id, week=week, current_version=1, versions=[version])
 
     @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:

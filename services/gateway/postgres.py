@@ -22,15 +22,27 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from pydantic import ValidationError
 
-from contracts.events import Event, PlanRequested
+from contracts.events import Event, PlanRequested, WeekRequested
+from contracts.plan import PlanSkeleton, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from service_runtime import outbox
 from service_runtime.pools import nothing_to_reset
-from services.gateway.accepts import GroupedAccepts
+from service_runtime.tracing import current_traceparent
+from services.gateway.accepts import GroupedAccepts, admission_of
 from services.gateway.outbox_confirmations import GroupedConfirmations
-from services.gateway.repository import Admission, Limits
-from services.gateway.requests import Unavailable
-from services.gateway.views import DayView, EntryView, ExerciseView, PlanView, RequestSnapshot, WeekView
+from services.gateway.repository import Admission, Limits, RegenerationSource
+from services.gateway.requests import NotRegenerable, Unavailable
+from services.gateway.views import (
+    DayView,
+    EntryView,
+    ExerciseView,
+    PlanView,
+    RequestSnapshot,
+    WeekHistory,
+    WeekVersionView,
+    WeekView,
+)
 
 __all__ = ["PostgresRequests", "open_pool"]
 
@@ -89,6 +101,28 @@ FROM workout_entries AS e
 JOIN exercises AS x ON x.key = e.exercise_key
 WHERE e.plan_id = $1
 ORDER BY e.week, e.day, e.position
+"""
+
+
+_SELECT_SOURCE = """
+SELECT p.title, p.summary, p.skeleton, r.user_profile, r.system_prompt
+FROM workout_plans AS p JOIN workout_plan_requests AS r ON r.id = p.request_id
+WHERE p.id = $1 AND p.user_id = $2 AND p.assembly = 'complete'
+"""
+
+# The plan's own spelling of each exercise (the catalogue's name may differ), as it was written.
+_SELECT_WRITTEN_WEEKS = """
+SELECT week, week_theme, day_of_week AS day, day_focus, exercise_name, sets, reps, rest_seconds, notes
+FROM workout_entries WHERE plan_id = $1 ORDER BY week, day_of_week, position
+"""
+
+_ACCEPT_WEEK = """
+SELECT * FROM accept_week_request($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+"""
+
+_SELECT_VERSIONS = """
+SELECT version, state, instruction, content, quality, request_id, current_from
+FROM workout_week_versions WHERE plan_id = $1 AND week = $2 AND state <> 'pending' ORDER BY version
 """
 
 
@@ -155,6 +189,85 @@ class PostgresRequests:
         self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits
     ) -> Admission:
         return await self._accepts.accept(event, payload, idempotency_key, limits)
+
+    async def accept_week(
+        self, event: WeekRequested, payload: str, idempotency_key: str | None, limits: Limits
+    ) -> Admission:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                _ACCEPT_WEEK,
+                event.request_id,
+                event.user_id,
+                event.plan_id,
+                event.week,
+                event.instruction,
+                idempotency_key,
+                limits.max_active,
+                limits.max_per_day,
+                limits.user_budget_usd,
+                limits.global_budget_usd,
+                limits.reserve_usd,
+                event.subject,
+                payload,
+                current_traceparent(),
+            )
+        assert row is not None  # the function always returns one row
+        return admission_of(row)
+
+    async def regeneration_source(self, user_id: UUID, plan_id: UUID) -> RegenerationSource | None:
+        async with self._connection() as conn:
+            plan = await conn.fetchrow(_SELECT_SOURCE, plan_id, user_id)
+            if plan is None:
+                return None
+            entries = await conn.fetch(_SELECT_WRITTEN_WEEKS, plan_id)
+        try:
+            written = WorkoutPlan(title=plan["title"], summary=plan["summary"], weeks=written_weeks(entries))
+            skeleton = None if plan["skeleton"] is None else PlanSkeleton.model_validate(plan["skeleton"])
+        except ValidationError as exc:
+            raise NotRegenerable(
+                f"the stored plan is not one this service can write again ({exc.error_count()} problems)"
+            ) from exc
+        return RegenerationSource(written, skeleton, plan["user_profile"], plan["system_prompt"])
+
+    async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
+        async with self._connection() as conn:
+            plan = await conn.fetchrow(_SELECT_PLAN, plan_id, user_id)
+            if plan is None:
+                return None
+            rows = await conn.fetch(_SELECT_VERSIONS, plan_id, week)
+            entries = [] if rows else await conn.fetch(_SELECT_WRITTEN_WEEKS, plan_id)
+        if rows:
+            versions = [
+                WeekVersionView(
+                    version=row["version"],
+                    current=row["state"] == "current",
+                    theme=row["content"]["theme"],
+                    days=row["content"]["days"],
+                    instruction=row["instruction"],
+                    request_id=row["request_id"],
+                    quality=row["quality"],
+                    current_from=row["current_from"],
+                )
+                for row in rows
+            ]
+        else:  # never written again: the week as the plan was written is version 1
+            first = next((w for w in written_weeks(entries) if w.week == week), None)
+            if first is None:
+                return None
+            versions = [
+                WeekVersionView(
+                    version=1,
+                    current=True,
+                    theme=first.theme,
+                    days=first.days,
+                    instruction=None,
+                    request_id=None,
+                    quality=None,
+                    current_from=plan["completed_at"],
+                )
+            ]
+        current = next(v.version for v in versions if v.current)
+        return WeekHistory(plan_id=plan_id, week=week, current_version=current, versions=versions)
 
     @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
@@ -229,6 +342,36 @@ def _weeks(rows: Sequence[asyncpg.Record]) -> list[WeekView]:
             days.append(DayView(day=day, focus=day_rows[0]["day_focus"], entries=[_entry(row) for row in day_rows]))
         weeks.append(WeekView(week=week, theme=week_rows[0]["week_theme"], days=days))
     return weeks
+
+
+def written_weeks(rows: Sequence[asyncpg.Record]) -> list[TrainingWeek]:
+    """Entry rows, ordered by week, day and position, as the weeks the plan wrote."""
+    return [
+        TrainingWeek(
+            week=week,
+            theme=week_rows[0]["week_theme"],
+            days=[
+                TrainingDay(
+                    day=day,
+                    focus=day_rows[0]["day_focus"],
+                    exercises=[
+                        PrescribedExercise(
+                            name=row["exercise_name"],
+                            sets=row["sets"],
+                            reps=row["reps"],
+                            rest_seconds=row["rest_seconds"],
+                            notes=row["notes"],
+                        )
+                        for row in day_rows
+                    ],
+                )
+                for day, grouped_day in groupby(week_rows, key=itemgetter("day"))
+                if (day_rows := list(grouped_day))
+            ],
+        )
+        for week, grouped_week in groupby(rows, key=itemgetter("week"))
+        if (week_rows := list(grouped_week))
+    ]
 
 
 def _entry(row: asyncpg.Record) -> EntryView:

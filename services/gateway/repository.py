@@ -11,11 +11,20 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 from uuid import UUID
 
-from contracts.events import Event, PlanRequested
+from contracts.events import Event, PlanRequested, WeekRequested
+from contracts.plan import PlanSkeleton, WorkoutPlan
 from contracts.progress import RequestStatus
-from services.gateway.views import PlanView, RequestSnapshot
+from services.gateway.views import PlanView, RequestSnapshot, WeekHistory
 
-__all__ = ["AcceptOutcome", "Admission", "Cancelling", "Limits", "PriorRequest", "RequestRepository"]
+__all__ = [
+    "AcceptOutcome",
+    "Admission",
+    "Cancelling",
+    "Limits",
+    "PriorRequest",
+    "RegenerationSource",
+    "RequestRepository",
+]
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,20 @@ class Limits:
     reserve_usd: float
 
 
-AcceptOutcome = Literal["accepted", "existing", "user_budget", "global_budget", "active_cap", "daily_quota"]
+AcceptOutcome = Literal[
+    "accepted", "existing", "user_budget", "global_budget", "active_cap", "daily_quota", "not_found", "busy"
+]
+
+
+@dataclass(frozen=True)
+class RegenerationSource:
+    """What a week of a complete plan is written again from: the plan as it stands, the skeleton it
+    was written against (None: written in one call) and the profile of the request that made it."""
+
+    plan: WorkoutPlan
+    skeleton: PlanSkeleton | None
+    user_profile: str
+    system_prompt: str | None
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,9 @@ class Admission:
     ``Idempotency-Key`` already names ``prior``; nothing stored. ``user_budget`` /
     ``global_budget``: ``spent_usd`` (reservations included) leaves no room for another request.
     ``active_cap``: the user has ``active`` requests processing. ``daily_quota``: the oldest of the
-    user's last ``max_per_day`` requests leaves the 24-hour window in ``wait_seconds``.
+    user's last ``max_per_day`` requests leaves the 24-hour window in ``wait_seconds``. For a week
+    written again only: ``not_found`` (the plan is not the user's, or not complete) and ``busy``
+    (``prior`` names the regeneration of the same plan still in flight).
     """
 
     outcome: AcceptOutcome
@@ -83,6 +107,22 @@ class RequestRepository(Protocol):
         """In one step, under the user's lock (and, with a global budget, a global one): the key's
         first request if there is one, else the checks in ``Limits``' order, and when they pass
         the request stored ``processing`` with ``payload`` (``event`` as published) in the outbox."""
+        ...
+
+    async def accept_week(
+        self, event: WeekRequested, payload: str, idempotency_key: str | None, limits: Limits
+    ) -> Admission:
+        """``accept`` for a week written again, in the same step: the key's first request if there is
+        one, else ``not_found`` / ``busy`` (one regeneration of a plan at a time), else ``accept``'s
+        checks, and the request stored marked with the plan and week it rewrites (and ``payload``)."""
+        ...
+
+    async def regeneration_source(self, user_id: UUID, plan_id: UUID) -> RegenerationSource | None:
+        """The user's complete plan as a week is written again from; None otherwise."""
+        ...
+
+    async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
+        """Every version of a week of the user's complete plan, oldest first; None otherwise."""
         ...
 
     def cancelling(self, user_id: UUID, request_id: UUID) -> AbstractAsyncContextManager[Cancelling | None]:

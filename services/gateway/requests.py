@@ -16,21 +16,23 @@ import math
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from contracts.events import Event, PlanCancelled, PlanRequested
+from contracts.events import Event, PlanCancelled, PlanRequested, WeekRequested
 from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id, reason
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
 from services.gateway.repository import Admission, Limits, RequestRepository
-from services.gateway.views import PlanView, RequestSnapshot
+from services.gateway.views import PlanView, RequestSnapshot, WeekHistory
 
 __all__ = [
     "Acceptance",
     "IdempotencyConflict",
     "NotCancellable",
+    "NotRegenerable",
     "PlanRequests",
     "QuotaExceeded",
     "Quotas",
+    "RegenerationInProgress",
     "Unavailable",
 ]
 
@@ -54,6 +56,18 @@ class QuotaExceeded(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after_seconds = retry_after_seconds
+
+
+class RegenerationInProgress(Exception):
+    """A week of the same plan is already being written again; one at a time per plan."""
+
+    def __init__(self, request_id: UUID) -> None:
+        super().__init__(str(request_id))
+        self.request_id = request_id
+
+
+class NotRegenerable(Exception):
+    """The stored plan cannot be written again week by week (it does not read back as a valid plan)."""
 
 
 class NotCancellable(Exception):
@@ -179,6 +193,55 @@ class PlanRequests:
             f"You started {quotas.max_per_day} plans in the last 24 hours, the most allowed.",
             max(1, math.ceil(admission.wait_seconds or 0)),
         )
+
+    async def regenerate_week(
+        self, *, user_id: UUID, plan_id: UUID, week: int, instruction: str | None, idempotency_key: str | None = None
+    ) -> Acceptance | None:
+        """Store a ``processing`` request to write one week of the user's complete plan again, and
+        announce it with ``plan.week.requested``; None when the plan is not theirs or not complete.
+
+        Counted like a plan request (caps, quota, budgets: ``QuotaExceeded``); one at a time per
+        plan (``RegenerationInProgress``); an ``Idempotency-Key`` is scoped to the plan and week,
+        and a repeat with another instruction raises ``IdempotencyConflict``."""
+        source = await self._repository.regeneration_source(user_id, plan_id)
+        if source is None:
+            return None
+        request_id = uuid4()
+        bind_request_id(request_id)
+        event = WeekRequested(
+            request_id=request_id,
+            user_id=user_id,
+            plan_id=plan_id,
+            week=week,
+            instruction=instruction,
+            user_profile=source.user_profile,
+            system_prompt=source.system_prompt,
+            plan=source.plan,
+            skeleton=source.skeleton,
+        )
+        key = None if idempotency_key is None else f"week:{plan_id}:{week}:{idempotency_key}"
+        admission = await self._repository.accept_week(event, event.wire.decode(), key, self._limits)
+        if admission.outcome == "not_found":
+            return None
+        if admission.outcome == "existing":
+            prior = admission.prior
+            assert prior is not None
+            if prior.user_profile != (instruction or ""):
+                raise IdempotencyConflict(idempotency_key or "")
+            return Acceptance(prior.request_id, prior.status)
+        if admission.outcome == "busy":
+            assert admission.prior is not None
+            raise RegenerationInProgress(admission.prior.request_id)
+        if admission.outcome != "accepted":
+            raise self._refusal(admission)
+        assert admission.outbox_id is not None
+        await self._publish_staged(event, admission.outbox_id)
+        log.info("accepted request %s: week %d of plan %s again", request_id, week, plan_id)
+        return Acceptance(request_id)
+
+    async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
+        """Every version of a week of the user's complete plan; None when it is not theirs or not complete."""
+        return await self._repository.week_history(user_id, plan_id, week)
 
     async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         """End the user's ``processing`` request ``cancelled`` and announce ``plan.cancelled``.

@@ -24,6 +24,9 @@ __all__ = [
     "RequestSnapshot",
     "RequestWeeks",
     "ShownWeek",
+    "WeekAccepted",
+    "WeekHistory",
+    "WeekVersionView",
     "WeekView",
 ]
 
@@ -136,3 +139,34 @@ class RequestWeeks(_View):
     plan_id: UUID | None
     provisional: bool
     weeks: list[ShownWeek]
+
+
+class WeekAccepted(PlanAccepted):
+    """A week of a plan being written again: follow ``request_id`` like any request; once it is
+    ``completed`` the plan (``GET /v1/plans/{plan_id}``) has the new week."""
+
+    plan_id: UUID
+    week: int
+
+
+class WeekVersionView(_View):
+    """One version of a week. Version 1 is the week as the plan was first written; each later one
+    was written again on request (``instruction``: what the user asked for, if anything)."""
+
+    version: int
+    current: bool
+    theme: str
+    days: list[TrainingDay]
+    instruction: str | None
+    request_id: UUID | None
+    quality: dict[str, float] | None
+    current_from: datetime | None
+
+
+class WeekHistory(_View):
+    """Every version of one week of a plan, oldest first; the ``current`` one is in the plan."""
+
+    plan_id: UUID
+    week: int
+    current_version: int
+    versions: list[WeekVersionView]

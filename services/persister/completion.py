@@ -14,7 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 from contracts.events import ExerciseRef
 from services.persister.plans import Completion, Waiting
 
-__all__ = ["complete", "complete_if_ready", "complete_ready", "missing_profiles", "missing_profiles_of"]
+__all__ = ["complete", "complete_if_ready", "complete_ready", "missing_profiles_of"]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -26,11 +26,6 @@ FROM (SELECT DISTINCT plan_id, exercise_key FROM workout_entries WHERE plan_id =
 JOIN exercises x ON x.key = e.exercise_key
 ORDER BY e.plan_id, x.key
 """
-
-
-async def missing_profiles(conn: Connection, plan_id: uuid.UUID) -> tuple[int, tuple[ExerciseRef, ...]]:
-    """How many distinct exercises the plan uses, and those still without a profile."""
-    return (await missing_profiles_of(conn, [plan_id])).get(plan_id, (0, ()))
 
 
 async def missing_profiles_of(

@@ -13,9 +13,18 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseRef, PlanGenerated
+from contracts.plan import TrainingWeek
 from service_runtime.outcomes import GiveUp
 
-__all__ = ["ENTRY_COLUMNS", "catalogue_rows", "check_consistent", "entry_records", "insert_plan", "insert_plans"]
+__all__ = [
+    "ENTRY_COLUMNS",
+    "catalogue_rows",
+    "check_consistent",
+    "entry_records",
+    "insert_plan",
+    "insert_plans",
+    "week_entry_records",
+]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -146,36 +155,47 @@ def entry_records(
     catalogue: Mapping[str, tuple[uuid.UUID, str | None]],
     start_date: datetime.date,
 ) -> list[tuple[Any, ...]]:
-    """The plan's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order. An entry's date is the
-    plan's start date moved to the entry's week and weekday (day 1 is a Monday), as 0008 dates them."""
+    """The plan's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order."""
     key_of = {ref.name: ref.key for ref in event.exercises}
+    return [
+        row for week in event.plan.weeks for row in week_entry_records(week, plan_id, key_of, catalogue, start_date)
+    ]
+
+
+def week_entry_records(
+    week: TrainingWeek,
+    plan_id: uuid.UUID,
+    key_of: Mapping[str, str],
+    catalogue: Mapping[str, tuple[uuid.UUID, str | None]],
+    start_date: datetime.date,
+) -> list[tuple[Any, ...]]:
+    """One week's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order (``key_of``: each exercise
+    name's catalogue key). An entry's date is the plan's start date moved to the entry's week and
+    weekday (day 1 is a Monday), as 0008 dates them."""
     start_weekday = start_date.isoweekday()
     rows: list[tuple[Any, ...]] = []
-    for week in event.plan.weeks:
-        for day in week.days:
-            date = start_date + datetime.timedelta(days=(week.week - 1) * 7 + (day.day - start_weekday + 7) % 7)
-            for position, item in enumerate(day.exercises, start=1):
-                key = key_of.get(item.name)
-                if key is None or key not in catalogue:
-                    raise GiveUp(
-                        "inconsistent_plan", f"exercise {item.name!r} is missing from the event's exercise list"
-                    )
-                exercise_id, equipment = catalogue[key]
-                row = (plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
-                rows.append(
-                    (
-                        *row,
-                        item.sets,
-                        item.reps,
-                        item.rest_seconds,
-                        item.notes,
-                        exercise_id,
-                        equipment,
-                        date,
-                        plan_id,
-                        week.week,
-                        WEEKDAYS[day.day - 1],
-                        day.focus,
-                    )
+    for day in week.days:
+        date = start_date + datetime.timedelta(days=(week.week - 1) * 7 + (day.day - start_weekday + 7) % 7)
+        for position, item in enumerate(day.exercises, start=1):
+            key = key_of.get(item.name)
+            if key is None or key not in catalogue:
+                raise GiveUp("inconsistent_plan", f"exercise {item.name!r} is missing from the event's exercise list")
+            exercise_id, equipment = catalogue[key]
+            row = (plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
+            rows.append(
+                (
+                    *row,
+                    item.sets,
+                    item.reps,
+                    item.rest_seconds,
+                    item.notes,
+                    exercise_id,
+                    equipment,
+                    date,
+                    plan_id,
+                    week.week,
+                    WEEKDAYS[day.day - 1],
+                    day.focus,
                 )
+            )
     return rows

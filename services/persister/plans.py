@@ -23,6 +23,7 @@ from contracts.events import (
     PlanFailed,
     PlanGenerated,
     PlanPersisted,
+    WeekGenerated,
 )
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
@@ -75,6 +76,11 @@ class PlanStore(Protocol):
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None: ...
 
+    async def store_week(self, event: WeekGenerated) -> Completion | Waiting | None:
+        """Store a week written again (once) and swap it into its plan once its exercises have
+        profiles; a ``Waiting`` names every exercise still without one."""
+        ...
+
     async def mark_failed(self, event: PlanFailed) -> str | None:
         """Mark the request failed; return the stored reason, or None if it had already ended."""
         ...
@@ -105,14 +111,23 @@ class Persisting:
     async def plan_generated(self, event: PlanGenerated) -> None:
         outcome = await self._store.store_plan(event)
         if isinstance(outcome, Waiting):
-            # After the commit, and again on a redelivery (Nats-Msg-Id drops what already went out):
-            # the plan's message is acked only once every profile it waits for has been asked for.
-            await asyncio.gather(
-                *(
-                    self._publisher.publish(ExerciseProfileNeeded(request_id=event.request_id, exercise=exercise))
-                    for exercise in outcome.missing
-                )
+            await self._ask_for(event.request_id, outcome.missing)
+        await self._announce(outcome)
+
+    async def _ask_for(self, request_id: UUID, missing: tuple[ExerciseRef, ...]) -> None:
+        # After the commit, and again on a redelivery (Nats-Msg-Id drops what already went out):
+        # the message is acked only once every profile it waits for has been asked for.
+        await asyncio.gather(
+            *(
+                self._publisher.publish(ExerciseProfileNeeded(request_id=request_id, exercise=exercise))
+                for exercise in missing
             )
+        )
+
+    async def week_generated(self, event: WeekGenerated) -> None:
+        outcome = await self._store.store_week(event)
+        if isinstance(outcome, Waiting):
+            await self._ask_for(event.request_id, outcome.missing)
         await self._announce(outcome)
 
     async def exercise_profiled(self, event: ExerciseProfiled) -> None:

@@ -22,7 +22,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated, WeekGenerated
 from service_runtime.groups import Grouped
 from service_runtime.outcomes import GiveUp
 from service_runtime.pools import nothing_to_reset
@@ -31,6 +31,7 @@ from services.persister.ledger import insert_calls
 from services.persister.locks import lock_request, lock_requests
 from services.persister.plan_rows import check_consistent, insert_plans
 from services.persister.plans import Completion, Waiting
+from services.persister.week_versions import drop_pending_week, store_week, week_if_ready
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +159,28 @@ class PostgresPlanStore:
             if event.usage is not None:
                 await _add_usage(conn, [(event.request_id, event.usage)])
             if stored["plan_id"] is None:
-                return None  # the plan is not stored yet; storing it will run the check
+                # A week written again (its plan belongs to another request), or a plan not stored
+                # yet: storing it will run the check.
+                return await week_if_ready(conn, event.request_id, request["user_id"])
             if stored["missing"]:
                 if not stored["written"]:
                     return None  # the exercise already had its profile: no progress to report
                 return Waiting(event.request_id, stored["total"], stored["total"] - stored["missing"])
             return (await complete(conn, [(event.request_id, request["user_id"], stored["plan_id"])]))[0]
+
+    async def store_week(self, event: WeekGenerated) -> Completion | Waiting | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            request = await lock_request(conn, event.request_id)
+            # The calls that wrote the week, paid whatever becomes of it.
+            await insert_calls(conn, event.calls)
+            if request["status"] == "completed":
+                return Completion(event.request_id, request["user_id"], request["plan_id"])
+            if request["status"] != "processing":
+                log.info("request %s is %s; dropping its week", event.request_id, request["status"])
+                return None
+            if await store_week(conn, event, request["user_id"]):
+                await _add_usage(conn, [(event.request_id, event.usage)], stage="profiling")
+            return await week_if_ready(conn, event.request_id, request["user_id"])
 
     async def mark_failed(self, event: PlanFailed) -> str | None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -189,8 +206,10 @@ class PostgresPlanStore:
 
 
 async def drop_unfinished_plan(conn: Connection, request_id: uuid.UUID) -> None:
-    """A failed or cancelled request keeps no half-assembled plan (its entries go with it)."""
+    """A failed or cancelled request keeps no half-assembled plan (its entries go with it), nor a
+    week written again that was waiting to be swapped in."""
     await conn.execute("DELETE FROM workout_plans WHERE request_id = $1 AND assembly = 'assembling'", request_id)
+    await drop_pending_week(conn, request_id)
 
 
 async def stored_plans(conn: Connection, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -3,7 +3,7 @@
 A JetStream ack is not an fsync, a publish can be lost between a commit and a crash, and a
 message whose attempts ran out while the failure could not be recorded is never redelivered.
 Whatever the cause, a request with no progress for ``stall_seconds`` is re-driven from what the
-database says it has (the plan request again, or the profiles still missing), and a request
+database says it has (the plan or week request again, or the profiles still missing), and a request
 still unfinished after ``deadline_seconds`` ends ``failed`` with reason ``timeout``.
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED``: replicas sweep side by side, and a request
@@ -17,12 +17,13 @@ from typing import Any
 
 import asyncpg
 
-from contracts.events import ExerciseProfileNeeded, PlanPersisted, PlanRequested
+from contracts.events import ExerciseProfileNeeded, PlanPersisted, PlanRequested, WeekRequested
 from service_runtime.bus import EventPublisher
 from service_runtime.metrics import PLANS_FAILED
-from services.persister.completion import complete_if_ready, missing_profiles
-from services.persister.plans import Completion, count_completion
+from services.persister.completion import complete_if_ready
+from services.persister.plans import Completion, Waiting, count_completion
 from services.persister.postgres import drop_unfinished_plan
+from services.persister.week_versions import week_if_ready
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class Sweeper:
         completions: list[PlanPersisted] = []
         async with self._pool.acquire() as conn, conn.transaction():
             stalled: list[Any] = await conn.fetch(
-                "SELECT r.id, r.user_id, r.user_profile, r.system_prompt, r.redrives, p.id AS plan_id"
+                "SELECT r.id, r.user_id, r.user_profile, r.system_prompt, r.redrives, p.id AS plan_id,"
+                " r.week_request"
                 " FROM workout_plan_requests r LEFT JOIN workout_plans p ON p.request_id = r.id"
                 " WHERE r.status = 'processing' AND r.updated_at < clock_timestamp() - make_interval(secs => $1)"
                 " ORDER BY r.updated_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
@@ -61,16 +63,19 @@ class Sweeper:
                 self._policy.batch,
             )
             for request in stalled:
+                done: Completion | Waiting | None = None
                 if request["plan_id"] is not None:
                     done = await complete_if_ready(conn, request["id"], request["user_id"], request["plan_id"])
-                    if isinstance(done, Completion):
-                        count_completion(done)
-                        # Every profile arrived through other requests; this one's own events were lost.
-                        completions.append(
-                            PlanPersisted(request_id=done.request_id, user_id=done.user_id, plan_id=done.plan_id)
-                        )
-                        continue
-                await self._redrive(conn, request)
+                elif request["week_request"] is not None:
+                    done = await week_if_ready(conn, request["id"], request["user_id"])
+                if isinstance(done, Completion):
+                    count_completion(done)
+                    # Every profile arrived through other requests; this one's own events were lost.
+                    completions.append(
+                        PlanPersisted(request_id=done.request_id, user_id=done.user_id, plan_id=done.plan_id)
+                    )
+                    continue
+                await self._redrive(conn, request, done)
                 redriven += 1
         for event in completions:  # after the commit: announce only what is durable
             await self._publisher.publish(event)
@@ -97,9 +102,16 @@ class Sweeper:
                 await drop_unfinished_plan(conn, row["id"])
         return len(rows)
 
-    async def _redrive(self, conn: Any, request: Any) -> None:
+    async def _redrive(self, conn: Any, request: Any, waiting: Waiting | None) -> None:
         attempt = request["redrives"] + 1
-        if request["plan_id"] is None:
+        if waiting is not None:  # a plan, or a week written again, waiting for profiles
+            for exercise in waiting.missing:
+                await self._publisher.publish(
+                    ExerciseProfileNeeded(request_id=request["id"], exercise=exercise, redrive=attempt)
+                )
+        elif request["week_request"] is not None:  # a week to write again, not written yet
+            await self._publisher.publish(WeekRequested.model_validate({**request["week_request"], "redrive": attempt}))
+        else:
             await self._publisher.publish(
                 PlanRequested(
                     request_id=request["id"],
@@ -109,12 +121,6 @@ class Sweeper:
                     redrive=attempt,
                 )
             )
-        else:
-            _, missing = await missing_profiles(conn, request["plan_id"])
-            for exercise in missing:
-                await self._publisher.publish(
-                    ExerciseProfileNeeded(request_id=request["id"], exercise=exercise, redrive=attempt)
-                )
         await conn.execute(
             "UPDATE workout_plan_requests SET redrives = $2, updated_at = clock_timestamp() WHERE id = $1",
             request["id"],

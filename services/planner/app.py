@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from contracts import roster, streams
-from contracts.events import PlanCancelled, PlanRequested
+from contracts.events import PlanCancelled, PlanRequested, WeekRequested
 from contracts.plan import PlanOutline, PlanOverview, PlanSkeleton, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
@@ -22,8 +22,10 @@ from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.worker import Route, Wiring, create_worker
 from services.planner.cancellation import Cancellations
 from services.planner.experiment import Experiment, Variant
+from services.planner.parts import PartWriter
 from services.planner.planning import Planning, PlanWriter, PromptPolicy
 from services.planner.progressive import ProgressiveWeeks
+from services.planner.regeneration import WeekRewriting
 from services.planner.settings import PlannerSettings
 from services.planner.single import SingleCall
 from services.planner.skeleton_weeks import SkeletonThenWeeks
@@ -44,7 +46,8 @@ def _reply_types(generation: str) -> list[type[pydantic.BaseModel]]:
 def create_app(settings: PlannerSettings | None = None) -> Starlette:
     settings = settings or PlannerSettings()  # read from the environment
     variants = settings.variants
-    check_llm_setup([reply for generation in {v.generation for v in variants} for reply in _reply_types(generation)])
+    replies = {reply for generation in {v.generation for v in variants} for reply in _reply_types(generation)}
+    check_llm_setup([*replies, TrainingWeek])  # a week written again is one TrainingWeek, whatever the strategy
 
     @asynccontextmanager
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
@@ -57,14 +60,33 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
             cancellations = Cancellations(state.cancelled)
             planning = Planning(writer, state.plans, bus, progress=bus, cancellations=cancellations, policy=policy)
+            # Weeks written again: the first variant's model and call adapter, one call per week.
+            rewriting = WeekRewriting(
+                PartWriter(
+                    _calls(settings, variants[0].model, client, state, bus),
+                    state.parts,
+                    max_concurrent_calls=settings.concurrent_calls_limit,
+                ),
+                bus,
+                progress=bus,
+                cancellations=cancellations,
+                policy=policy,
+                tries=settings.reply_attempts,
+            )
+
+            async def plan_cancelled(event: PlanCancelled) -> None:
+                await planning.plan_cancelled(event)
+                await rewriting.abandon(event.request_id)
+
             yield Wiring(
                 [
                     Route(streams.PLANNER, PlanRequested, planning.plan_requested),
                     # Marking a cancel is cheap; one that cannot be marked is not worth failing a plan.
+                    Route(streams.PLANNER_WEEKS, WeekRequested, rewriting.week_requested, max_in_flight=8),
                     Route(
                         streams.PLANNER_CANCELLATIONS,
                         PlanCancelled,
-                        planning.plan_cancelled,
+                        plan_cancelled,
                         max_in_flight=16,
                         fails_request=False,
                     ),
@@ -98,24 +120,8 @@ def _writer(
 ) -> PlanWriter:
     """A plan writer: how a call is made (the adapter, for the variant's model) and how a plan is
     split (its strategy)."""
-    generation, model = variant.generation, variant.model
-    meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=model)
-    calls: StructuredCalls
-    if settings.llm_mode == "responses_background":
-        calls = BackgroundResponses(
-            client,
-            state.responses,
-            model=model,
-            deadline_seconds=settings.llm_deadline_seconds,
-            poll_interval_seconds=settings.poll_interval_seconds,
-            max_concurrent_polls=settings.max_concurrent_polls,
-            store=settings.responses_store,
-            meter=meter,
-        )
-    else:
-        calls = ChatCompletions(
-            client, model=model, deadline_seconds=settings.llm_deadline_seconds, stream=settings.stream, meter=meter
-        )
+    generation = variant.generation
+    calls = _calls(settings, variant.model, client, state, bus)
     if generation == "parallel":
         return SkeletonThenWeeks(
             calls,
@@ -137,3 +143,24 @@ def _writer(
             known=state.known,
         )
     return SingleCall(calls, tries=settings.reply_attempts)
+
+
+def _calls(
+    settings: PlannerSettings, model: str, client: AsyncOpenAI, state: PlannerState, bus: EventBus
+) -> StructuredCalls:
+    """How a call to ``model`` is made: the configured adapter, metered onto the ledger."""
+    meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=model)
+    if settings.llm_mode == "responses_background":
+        return BackgroundResponses(
+            client,
+            state.responses,
+            model=model,
+            deadline_seconds=settings.llm_deadline_seconds,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            max_concurrent_polls=settings.max_concurrent_polls,
+            store=settings.responses_store,
+            meter=meter,
+        )
+    return ChatCompletions(
+        client, model=model, deadline_seconds=settings.llm_deadline_seconds, stream=settings.stream, meter=meter
+    )

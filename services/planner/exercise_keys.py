@@ -1,9 +1,10 @@
 """Exercise names to catalogue keys, so every plan that uses an exercise shares one profile."""
 
 import re
+from collections.abc import Iterable
 
 from contracts.events import ExerciseRef
-from contracts.plan import WorkoutPlan
+from contracts.plan import TrainingWeek, WorkoutPlan
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -63,8 +64,13 @@ def _singular(word: str) -> str:
 
 def exercise_refs(plan: WorkoutPlan) -> tuple[ExerciseRef, ...]:
     """Every distinct exercise name in the plan, in order of first use, with its key."""
+    return exercise_refs_of(plan.weeks)
+
+
+def exercise_refs_of(weeks: Iterable[TrainingWeek]) -> tuple[ExerciseRef, ...]:
+    """Every distinct exercise name in the weeks, in order of first use, with its key."""
     seen: dict[str, ExerciseRef] = {}
-    for week in plan.weeks:
+    for week in weeks:
         for day in week.days:
             for item in day.exercises:
                 if item.name not in seen:

@@ -93,15 +93,15 @@ class PlanPrompt:
 PREFERENCES_HEADING = "Preferences the app sent with this request (the instructions above still apply):"
 
 
-def prompt_for(request: PlanRequested, policy: PromptPolicy) -> PlanPrompt:
+def prompt_for(user_profile: str, system_prompt: str | None, policy: PromptPolicy) -> PlanPrompt:
     """The prompt of a request. Its systemPrompt is untrusted input: capped, and sent as user-level
     content after the profile, unless an operator allowed it to replace our instructions."""
-    client_prompt = (request.system_prompt or "").strip()[: policy.max_system_prompt_chars]
+    client_prompt = (system_prompt or "").strip()[: policy.max_system_prompt_chars]
     if not client_prompt:
-        return PlanPrompt([INSTRUCTIONS], request.user_profile)
+        return PlanPrompt([INSTRUCTIONS], user_profile)
     if policy.allow_override:
-        return PlanPrompt([client_prompt], request.user_profile)
-    return PlanPrompt([INSTRUCTIONS], f"{request.user_profile}\n\n{PREFERENCES_HEADING}\n{client_prompt}")
+        return PlanPrompt([client_prompt], user_profile)
+    return PlanPrompt([INSTRUCTIONS], f"{user_profile}\n\n{PREFERENCES_HEADING}\n{client_prompt}")
 
 
 class Planning:
@@ -163,7 +163,8 @@ class Planning:
         # now (again, for parts kept earlier: the persister stores each call once).
         with collecting_calls() as calls:
             try:
-                checked = await self._writer.write(request.request_id, prompt_for(request, self._policy))
+                prompt = prompt_for(request.user_profile, request.system_prompt, self._policy)
+                checked = await self._writer.write(request.request_id, prompt)
             except BaseException:
                 await asyncio.shield(publish_calls(self._publisher, calls))
                 raise

@@ -121,6 +121,8 @@ ACCEPT_STEPS = {
     " 'plan.requested', '{}', NULL)",
     "accept_plan_requests": "SELECT * FROM accept_plan_requests(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['lift'],"
     " ARRAY[NULL], ARRAY[NULL], ARRAY['{}'], ARRAY[NULL], 3, 20, NULL, NULL, 0.02, 'plan.requested')",
+    "accept_week_request": "SELECT * FROM accept_week_request($1, $2, $1, 1::smallint, NULL, NULL, 3, 20, NULL, NULL,"
+    " 0.02, 'plan.week.requested', '{}', NULL)",
 }
 
 

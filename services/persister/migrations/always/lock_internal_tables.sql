@@ -11,7 +11,7 @@
 -- fails for a table of ours that is in neither this list nor the four shared ones.
 DO $$
 DECLARE
-    internal CONSTANT text[] := ARRAY['outbox', 'llm_calls', 'schema_migrations'];
+    internal CONSTANT text[] := ARRAY['outbox', 'llm_calls', 'schema_migrations', 'workout_week_versions'];
     api_roles CONSTANT text[] := ARRAY['anon', 'authenticated'];
     t text;
     r text;
@@ -34,11 +34,11 @@ BEGIN
         END LOOP;
     END LOOP;
     -- Our trigger functions: nothing but the triggers calls them; and the gateway's accept step
-    -- (0012, and 0014 for many at once): a request and an outbox row written through the API would
+    -- (0012, 0014 for many at once, 0017 for a week written again): a request and an outbox row written through the API would
     -- be paid LLM work.
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
              WHERE p.pronamespace = 'public'::regnamespace
-                 AND (p.proname LIKE '%\_same\_as\_original' OR p.proname IN ('accept_plan_request', 'accept_plan_requests'))
+                 AND (p.proname LIKE '%\_same\_as\_original' OR p.proname IN ('accept_plan_request', 'accept_plan_requests', 'accept_week_request'))
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         FOREACH r IN ARRAY api_roles LOOP
