@@ -89,14 +89,9 @@ class WeekRewriting:
                 log.info("request %s cancelled while its week was being written; dropped it", request.request_id)
                 return
         await self._publisher.publish(generated)
+        # The week itself is not shown early: its version number is given when it is swapped in.
         await self._progress.announce(
-            PlanProgress(
-                request_id=request.request_id,
-                status="processing",
-                stage="generated",
-                week=generated.week,
-                week_version=None,
-            )
+            PlanProgress(request_id=request.request_id, status="processing", stage="generated")
         )
 
     async def plan_cancelled(self, event: PlanCancelled) -> None:

@@ -529,3 +529,33 @@ async def test_past_its_accepts_in_flight_the_gateway_sheds_at_once_with_503_and
     assert accepted.status_code == 202 and after.status_code == 202
     # The shed request changed nothing: the user's one request is the one accepted after it.
     assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", shed_user) == 1
+
+
+async def test_a_week_regeneration_is_checked_before_anything_is_stored(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    owner = uuid.uuid4()
+    plan_id = await seed_plan(db, owner)  # two weeks only: not a plan this service wrote
+    path = f"/v1/plans/{plan_id}/weeks/2/regenerate"
+
+    unauthenticated = await client.post(path, json={"instruction": "less"})
+    bad_weeks = [await client.post(f"/v1/plans/{plan_id}/weeks/{n}/regenerate", headers=bearer(owner)) for n in (0, 9)]
+    bad_bodies = [
+        await client.post(path, headers=bearer(owner), json={"instruction": "x" * 1001}),
+        await client.post(path, headers=bearer(owner), json={"instruction": 7}),
+        await client.post(path, headers=bearer(owner), json={"instruction": "knee\u0000"}),
+        await client.post(path, headers=bearer(owner), content=b"{not json"),
+    ]
+    stranger = await client.post(path, headers=bearer(uuid.uuid4()), json={"instruction": "less"})
+    unreadable = await client.post(path, headers=bearer(owner))  # an empty body is no instruction
+    history = await client.get(f"/v1/plans/{plan_id}/weeks/2", headers=bearer(owner))
+
+    assert unauthenticated.status_code == 401
+    assert [r.status_code for r in bad_weeks] == [422, 422]
+    assert [r.status_code for r in bad_bodies] == [422, 422, 422, 422]
+    assert all(error_of(r)["code"] == "invalid_request" for r in (*bad_weeks, *bad_bodies))
+    assert stranger.status_code == 404 and error_of(stranger)["code"] == "not_found"
+    assert unreadable.status_code == 409 and error_of(unreadable)["code"] == "not_regenerable"
+    assert history.status_code == 200
+    assert [(v["version"], v["current"]) for v in history.json()["versions"]] == [(1, True)]
+    assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", owner) == 1
