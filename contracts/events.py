@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import subjects
-from contracts.plan import PLAN_WEEKS, ExerciseProfile, PlanSkeleton, TrainingWeek, WorkoutPlan
+from contracts.plan import PLAN_WEEKS, ExerciseProfile, PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
 
 
 def _now() -> datetime:
@@ -39,8 +39,25 @@ class Event(BaseModel):
         return self.model_dump_json().encode()
 
 
+MAX_REVIEW_SECONDS = 3600
+
+
+class ReviewDecision(BaseModel):
+    """What became of a skeleton shown to the user: ``confirm``ed, ``adjust``ed in words (the skeleton
+    is written again with every adjustment so far, in order), or left to ``timeout``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    action: Literal["confirm", "adjust", "timeout"]
+    round: int = Field(
+        0, ge=0, description="The skeleton's writing the weeks follow: 0 the first, n after n adjustments."
+    )
+    adjustments: tuple[str, ...] = ()
+
+
 class PlanRequested(Event):
-    """The gateway accepted a request and stored it as ``processing``."""
+    """The gateway accepted a request and stored it as ``processing`` (or, with ``review``, the user
+    decided on its skeleton: the planner goes on from there)."""
 
     subject: ClassVar[str] = subjects.PLAN_REQUESTED
 
@@ -48,12 +65,35 @@ class PlanRequested(Event):
     user_profile: str
     system_prompt: str | None = None
     redrive: int = Field(0, ge=0, description="0 when the gateway accepted it; n for the sweeper's n-th re-drive.")
+    review_seconds: int = Field(
+        0, ge=0, le=MAX_REVIEW_SECONDS, description="Stop after the skeleton this long for the user's review; 0: don't."
+    )
+    review: ReviewDecision | None = None
 
     @property
     def dedup_id(self) -> str:
-        # The request id itself, as the app-facing contract promises; a re-drive must not be
-        # dropped as a duplicate of the original, so it carries its own suffix.
-        return str(self.request_id) if self.redrive == 0 else f"{self.request_id}:redrive:{self.redrive}"
+        # The request id itself, as the app-facing contract promises; a re-drive or a decision on the
+        # skeleton must not be dropped as a duplicate of the original, so each carries its own suffix.
+        base = str(self.request_id)
+        if self.review is not None:
+            base = f"{base}:review:{self.review.round}:{self.review.action}"
+        return base if self.redrive == 0 else f"{base}:redrive:{self.redrive}"
+
+
+class PlanAwaitingReview(Event):
+    """The planner wrote the skeleton of a request that asked to see it first, and stopped: the
+    user confirms it, adjusts it, or lets it go on after ``review_seconds``."""
+
+    subject: ClassVar[str] = subjects.PLAN_AWAITING_REVIEW
+
+    user_id: UUID
+    outline: PlanOutline = Field(description="The skeleton: days per week, each block's days and exercises, each week.")
+    round: int = Field(0, ge=0, description="0 for the first skeleton, n after n adjustments.")
+    review_seconds: int = Field(ge=1, le=MAX_REVIEW_SECONDS)
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.subject}:{self.request_id}:{self.round}"
 
 
 class ExerciseRef(BaseModel):
@@ -231,4 +271,5 @@ EVENTS: tuple[type[Event], ...] = (
     LlmCallRecorded,
     WeekRequested,
     WeekGenerated,
+    PlanAwaitingReview,
 )

@@ -9,6 +9,9 @@ skeleton, shown before the plan is complete and *provisional* until then. It bec
 only when the request ends ``completed`` (the persister stores the whole plan in one transaction);
 a request that ends ``failed`` or ``cancelled`` has no plan, and its weeks stay notices. A week
 written again (the plan's weeks did not fit together) comes with the next ``week_version``.
+
+At stage ``waiting`` (a request that asked to see its skeleton first) a notice carries the skeleton
+(``outline``) and when the request goes on by itself (``review_until``).
 """
 
 from datetime import UTC, datetime
@@ -17,12 +20,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.plan import PLAN_WEEKS, TrainingWeek
+from contracts.plan import PLAN_WEEKS, PlanOutline, TrainingWeek
 
 RequestStatus = Literal["processing", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
-Stage = Literal["queued", "generating", "generated", "profiling", "completed", "failed", "cancelled"]
+Stage = Literal["queued", "generating", "waiting", "generated", "profiling", "completed", "failed", "cancelled"]
 
 
 def _now() -> datetime:
@@ -43,6 +46,10 @@ class PlanProgress(BaseModel):
     week_version: int | None = Field(None, ge=1, description="1 for a week's first writing, then one more per rewrite.")
     exercises_total: int | None = Field(None, ge=0, description="Distinct exercises the plan uses, once known.")
     exercises_profiled: int | None = Field(None, ge=0, description="How many of them have a profile.")
+    outline: PlanOutline | None = Field(
+        None, description="At stage 'waiting': the skeleton the user is asked to review."
+    )
+    review_until: datetime | None = Field(None, description="At stage 'waiting': when it goes on without a decision.")
     plan_id: UUID | None = None
     error: str | None = None
     occurred_at: datetime = Field(default_factory=_now)

@@ -55,6 +55,7 @@ PERSISTER = ServiceSpec(
         streams.PERSISTER_CANCELLATIONS,
         streams.PERSISTER_LEDGER,
         streams.PERSISTER_WEEKS,
+        streams.PERSISTER_REVIEWS,
     ),
 )
 

@@ -99,6 +99,13 @@ PERSISTER_WEEKS = ConsumerSpec(
     "persister-weeks", WORKOUT_EVENTS.name, subjects.PLAN_WEEK_GENERATED, description="swaps rewritten weeks in"
 )
 
+PERSISTER_REVIEWS = ConsumerSpec(
+    "persister-reviews",
+    WORKOUT_EVENTS.name,
+    subjects.PLAN_AWAITING_REVIEW,
+    description="marks requests waiting for the user's review of their skeleton",
+)
+
 # The exercise catalogue's profiles, one key per exercise (``services.planner.exercise_keys``):
 # written by the profiler, read by the planner to steer new plans toward exercises already described.
 EXERCISE_PROFILES = BucketSpec("exercise-profiles")

@@ -12,6 +12,7 @@ PLAN_CANCELLED: Final = "plan.cancelled"
 LLM_CALL_RECORDED: Final = "llm.call.recorded"
 PLAN_WEEK_REQUESTED: Final = "plan.week.requested"
 PLAN_WEEK_GENERATED: Final = "plan.week.generated"
+PLAN_AWAITING_REVIEW: Final = "plan.awaiting.review"
 
 # Progress notices go to ``progress.<request_id>`` (one subject per request, so a reader of one
 # request's live status filters on the broker, not in memory).
@@ -28,4 +29,5 @@ ALL: Final = (
     LLM_CALL_RECORDED,
     PLAN_WEEK_REQUESTED,
     PLAN_WEEK_GENERATED,
+    PLAN_AWAITING_REVIEW,
 )

@@ -20,7 +20,14 @@ from service_runtime.logs import bind_request_id
 from services.gateway.auth import Principal
 from services.gateway.context import GatewayContext, gateway_context, principal
 from services.gateway.errors import ApiError, ErrorBody
-from services.gateway.intake import PlanRequestBody, WeekRequestBody, idempotency_key, read_week_request
+from services.gateway.intake import (
+    PlanRequestBody,
+    SkeletonDecisionBody,
+    WeekRequestBody,
+    idempotency_key,
+    read_decision,
+    read_week_request,
+)
 from services.gateway.live import (
     LAST_EVENT_ID_PATTERN,
     InvalidLastEventId,
@@ -36,6 +43,7 @@ from services.gateway.views import (
     RequestSnapshot,
     RequestWeeks,
     ShownWeek,
+    SkeletonReview,
     WeekAccepted,
     WeekHistory,
 )
@@ -191,6 +199,50 @@ async def cancel_request(request_id: UUID, caller: Caller, context: Context) -> 
 
     Cancelling twice is harmless; a request that already completed or failed answers 409."""
     snapshot = await context.requests.cancel_request(caller.user_id, request_id)
+    if snapshot is None:
+        raise _not_found()
+    return snapshot
+
+
+@router.get(
+    "/v1/requests/{request_id}/skeleton", operation_id="get_request_skeleton", responses=_errors(401, 404, 422, 503)
+)
+async def get_request_skeleton(request_id: UUID, caller: Caller, context: Context) -> SkeletonReview:
+    """The skeleton of one of the caller's requests shown before its weeks are written, if it asked
+    for one (``reviewSkeletonSeconds``), with where its review stands."""
+    state = await context.requests.get_review(caller.user_id, request_id)
+    if state is None:
+        raise _not_found()
+    return SkeletonReview(
+        request_id=request_id,
+        status=state.snapshot.status,
+        stage=state.snapshot.stage,
+        review_seconds=state.review_seconds,
+        round=state.review_round,
+        adjustments=list(state.adjustments),
+        review_until=state.review_until,
+        outline=state.outline,
+    )
+
+
+@router.post(
+    "/v1/requests/{request_id}/skeleton",
+    operation_id="decide_on_skeleton",
+    responses=_errors(401, 404, 409, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SkeletonDecisionBody.model_json_schema()}},
+        }
+    },
+)
+async def decide_on_skeleton(request_id: UUID, request: Request, caller: Caller, context: Context) -> RequestSnapshot:
+    """Confirm the skeleton the request is ``waiting`` with (its weeks are written against it), or
+    adjust it in words (it is written again and shown again). 409 ``not_waiting`` otherwise."""
+    body = await read_decision(request)
+    snapshot = await context.requests.review_skeleton(
+        caller.user_id, request_id, decision=body.decision, instruction=body.instruction
+    )
     if snapshot is None:
         raise _not_found()
     return snapshot

@@ -124,6 +124,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 bus,
                 quotas,
                 publish_wait_seconds=settings.publish_wait_seconds,
+                default_review_seconds=settings.skeleton_review_seconds,
             )
             relay = partial(outbox.relay, pool, events, older_than_seconds=settings.outbox_relay_after_seconds)
             await stack.enter_async_context(every(settings.outbox_relay_interval_seconds, relay, name="outbox-relay"))

@@ -28,6 +28,7 @@ from services.gateway.requests import (
     IdempotencyConflict,
     NotCancellable,
     NotRegenerable,
+    NotWaiting,
     QuotaExceeded,
     RegenerationInProgress,
     Unavailable,
@@ -54,6 +55,7 @@ ErrorCode = Literal[
     "not_cancellable",
     "regeneration_in_progress",
     "not_regenerable",
+    "not_waiting",
     "quota_exceeded",
     "unavailable",
     "internal",
@@ -202,6 +204,14 @@ def install_error_handlers(app: FastAPI) -> None:
             409,
             "regeneration_in_progress",
             f"A week of this plan is already being written again (request {exc.request_id}); wait for it to end.",
+        )
+
+    @app.exception_handler(NotWaiting)
+    async def _not_waiting(_: Request, exc: NotWaiting) -> Response:
+        return error_response(
+            409,
+            "not_waiting",
+            f"The request is not waiting for a decision on its skeleton (status {exc.status}, stage {exc.stage}).",
         )
 
     @app.exception_handler(NotRegenerable)

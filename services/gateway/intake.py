@@ -6,12 +6,14 @@ nothing about what a valid body looks like and a stranger's oversized upload is 
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from contracts.events import MAX_REVIEW_SECONDS
 from services.gateway.errors import ApiError
 
 __all__ = [
@@ -20,7 +22,9 @@ __all__ = [
     "MAX_INSTRUCTION_CHARS",
     "Limits",
     "PlanRequestBody",
+    "SkeletonDecisionBody",
     "WeekRequestBody",
+    "read_decision",
     "read_plan_request",
     "read_week_request",
 ]
@@ -75,6 +79,18 @@ class PlanRequestBody(BaseModel):
         json_schema_extra={"maxLength": DEFAULT_MAX_SYSTEM_PROMPT_CHARS},
     )
 
+    review_skeleton_seconds: int | None = Field(
+        None,
+        alias="reviewSkeletonSeconds",
+        ge=0,
+        le=MAX_REVIEW_SECONDS,
+        description=(
+            "Show the plan's skeleton first and wait this long (seconds) for the user to confirm or adjust it"
+            " (POST /v1/requests/{request_id}/skeleton) before the weeks are written; 0: don't. Absent: the"
+            " server's default (GATEWAY_SKELETON_REVIEW_SECONDS)."
+        ),
+    )
+
     @field_validator("user_profile")
     @classmethod
     def _profile_is_present_and_capped(cls, value: str, info: ValidationInfo) -> str:
@@ -125,6 +141,43 @@ class WeekRequestBody(BaseModel):
     def _instruction_is_capped(cls, value: str | None) -> str | None:
         text = _storable(value or "").strip()
         return _capped(text, MAX_INSTRUCTION_CHARS) if text else None
+
+
+class SkeletonDecisionBody(BaseModel):
+    """The user's decision on a skeleton shown to them: go on with it, or have it written again."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    decision: Literal["confirm", "adjust"] = Field(
+        description="'confirm': write the weeks against it; 'adjust': write it again as `instruction` says."
+    )
+    instruction: str | None = Field(
+        None,
+        description=f"With 'adjust': what to change, in the user's words; at most {MAX_INSTRUCTION_CHARS} characters.",
+        json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS},
+    )
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_is_capped(cls, value: str | None) -> str | None:
+        text = _storable(value or "").strip()
+        return _capped(text, MAX_INSTRUCTION_CHARS) if text else None
+
+    @model_validator(mode="after")
+    def _adjust_says_how(self) -> "SkeletonDecisionBody":
+        if self.decision == "adjust" and self.instruction is None:
+            raise PydanticCustomError("missing_instruction", "'adjust' needs an instruction: what to change")
+        return self
+
+
+async def read_decision(request: Request) -> SkeletonDecisionBody:
+    """The validated decision; 422 or 413 otherwise."""
+    raw = await _read_capped(request, _BYTES_PER_CHAR * MAX_INSTRUCTION_CHARS + _SLACK_BYTES)
+    try:
+        return SkeletonDecisionBody.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
 
 
 async def read_week_request(request: Request) -> WeekRequestBody:

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from contracts.events import Event, PlanRequested, WeekRequested
-from contracts.plan import PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
+from contracts.plan import PlanOutline, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.progress import RequestStatus
-from services.gateway.repository import Admission, Limits, PriorRequest, RegenerationSource
+from services.gateway.repository import Admission, Limits, PriorRequest, RegenerationSource, ReviewState
 from services.gateway.requests import Unavailable
 from services.gateway.views import PlanView, RequestSnapshot, WeekHistory, WeekVersionView
 
@@ -43,6 +44,23 @@ class StoredRequest:
     idempotency_key: str | None
     cost_usd: float = 0.0
     regenerates: UUID | None = None  # the plan a week of which this request writes again
+    review_seconds: int = 0
+    review_round: int = 0
+    adjustments: tuple[str, ...] = ()
+    review_until: datetime | None = None
+    outline: PlanOutline | None = None
+
+    def review_state(self) -> ReviewState:
+        return ReviewState(
+            self.snapshot,
+            self.user_profile,
+            self.system_prompt,
+            self.review_seconds,
+            self.review_round,
+            self.adjustments,
+            self.review_until,
+            self.outline,
+        )
 
 
 class _Transaction:
@@ -82,6 +100,32 @@ class _Cancellation(_Transaction):
         )
         self.row = replace(self.row, snapshot=cancelled)
         return cancelled
+
+
+class _Review(_Transaction):
+    def __init__(self, repository: "InMemoryRequests", row: StoredRequest) -> None:
+        super().__init__(repository)
+        self.row = row
+
+    @property
+    def current(self) -> ReviewState:
+        return self.row.review_state()
+
+    async def decide(
+        self, action: Literal["confirm", "adjust"], round_: int, adjustments: tuple[str, ...]
+    ) -> RequestSnapshot:
+        await _round_trip()
+        snapshot = self.row.snapshot.model_copy(update={"stage": "queued", "updated_at": self._repository.clock()})
+        outline = None if action == "adjust" else self.row.outline
+        self.row = replace(
+            self.row,
+            snapshot=snapshot,
+            review_round=round_,
+            adjustments=adjustments,
+            review_until=None,
+            outline=outline,
+        )
+        return snapshot
 
 
 class InMemoryRequests:
@@ -193,7 +237,12 @@ class InMemoryRequests:
                 completed_at=None,
             )
             self.requests[event.request_id] = StoredRequest(
-                snapshot, event.user_id, user_profile, system_prompt, idempotency_key
+                snapshot,
+                event.user_id,
+                user_profile,
+                system_prompt,
+                idempotency_key,
+                review_seconds=getattr(event, "review_seconds", 0),
             )
             outbox_id = next(self.outbox_ids)
             self.outbox[outbox_id] = type(event).model_validate_json(payload)
@@ -253,6 +302,24 @@ class InMemoryRequests:
         return WeekHistory(plan_id=plan_id, week=week, current_version=1, versions=[version])
 
     @asynccontextmanager
+    async def reviewing(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Review | None]:
+        self._check_available()
+        async with self._request_locks[request_id]:
+            row = self.requests.get(request_id)
+            if row is None or row.user_id != user_id:
+                yield None
+                return
+            review = _Review(self, row)
+            yield review
+            self.requests[request_id] = review.row
+            self.outbox.update(review.staged)
+
+    async def get_review(self, user_id: UUID, request_id: UUID) -> ReviewState | None:
+        self._check_available()
+        row = self.requests.get(request_id)
+        return None if row is None or row.user_id != user_id else row.review_state()
+
+    @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
         self._check_available()
         async with self._request_locks[request_id]:
@@ -295,6 +362,14 @@ class InMemoryRequests:
 
     def add_plan(self, user_id: UUID, plan: PlanView, *, complete: bool = True) -> None:
         self._plans[plan.plan_id] = (user_id, plan, complete)
+
+    def wait_for_review(self, request_id: UUID, outline: PlanOutline) -> None:
+        """Show the request's skeleton to its user, as the persister would on ``plan.awaiting.review``."""
+        row = self.requests[request_id]
+        now = self.clock()
+        snapshot = row.snapshot.model_copy(update={"stage": "waiting", "updated_at": now})
+        until = now + timedelta(seconds=row.review_seconds)
+        self.requests[request_id] = replace(row, snapshot=snapshot, review_until=until, outline=outline)
 
     def end(self, request_id: UUID, status: RequestStatus, *, cost_usd: float | None = None) -> None:
         """Move a request to ``status`` (and its cost to ``cost_usd``), as the persister would."""

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from itertools import groupby
 from operator import itemgetter
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -25,13 +25,13 @@ import orjson
 from pydantic import ValidationError
 
 from contracts.events import Event, PlanRequested, WeekRequested
-from contracts.plan import PlanSkeleton, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
+from contracts.plan import PlanOutline, PlanSkeleton, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from service_runtime import outbox
 from service_runtime.pools import nothing_to_reset
 from service_runtime.tracing import current_traceparent
 from services.gateway.accepts import GroupedAccepts, admission_of
 from services.gateway.outbox_confirmations import GroupedConfirmations
-from services.gateway.repository import Admission, Limits, RegenerationSource
+from services.gateway.repository import Admission, Limits, RegenerationSource, ReviewState
 from services.gateway.requests import NotRegenerable, Unavailable
 from services.gateway.views import (
     DayView,
@@ -77,6 +77,24 @@ WHERE user_id = $1
        OR (created_at, id) < (SELECT created_at, id FROM workout_plan_requests WHERE id = $2 AND user_id = $1))
 ORDER BY created_at DESC, id DESC
 LIMIT $3
+"""
+
+_SELECT_REVIEW = """
+SELECT id, status, stage, error, plan_id, created_at, updated_at, completed_at, user_profile, system_prompt,
+       review_seconds, review_round, review_adjustments, review_until, review_outline
+FROM workout_plan_requests WHERE id = $1 AND user_id = $2
+"""
+
+_LOCK_REVIEW = _SELECT_REVIEW + " FOR UPDATE"
+
+# A confirmation keeps the skeleton shown (the weeks follow it); an adjustment clears it until the
+# next one is written.
+_DECIDE = """
+UPDATE workout_plan_requests
+SET stage = 'queued', review_action = $2, review_round = $3, review_adjustments = $4, review_until = NULL,
+    review_outline = CASE WHEN $2 = 'adjust' THEN NULL ELSE review_outline END, updated_at = clock_timestamp()
+WHERE id = $1
+RETURNING id, status, stage, error, plan_id, created_at, updated_at, completed_at
 """
 
 _CANCEL = """
@@ -164,6 +182,28 @@ class _Cancellation:
         assert row is not None  # the row is locked by us
         self._current = _snapshot(row)
         return self._current
+
+    async def stage(self, event: Event) -> int:
+        return await outbox.stage(self._conn, event)
+
+
+class _Review:
+    """``Reviewing`` in one transaction that holds the request's row lock."""
+
+    def __init__(self, conn: _Connection, current: ReviewState) -> None:
+        self._conn = conn
+        self._current = current
+
+    @property
+    def current(self) -> ReviewState:
+        return self._current
+
+    async def decide(
+        self, action: Literal["confirm", "adjust"], round_: int, adjustments: tuple[str, ...]
+    ) -> RequestSnapshot:
+        row = await self._conn.fetchrow(_DECIDE, self._current.snapshot.request_id, action, round_, list(adjustments))
+        assert row is not None  # the row is locked by us
+        return _snapshot(row)
 
     async def stage(self, event: Event) -> int:
         return await outbox.stage(self._conn, event)
@@ -270,6 +310,17 @@ class PostgresRequests:
         return WeekHistory(plan_id=plan_id, week=week, current_version=current, versions=versions)
 
     @asynccontextmanager
+    async def reviewing(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Review | None]:
+        async with self._connection() as conn, conn.transaction():
+            row = await conn.fetchrow(_LOCK_REVIEW, request_id, user_id)
+            yield None if row is None else _Review(conn, _review_state(row))
+
+    async def get_review(self, user_id: UUID, request_id: UUID) -> ReviewState | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(_SELECT_REVIEW, request_id, user_id)
+        return None if row is None else _review_state(row)
+
+    @asynccontextmanager
     async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
         async with self._connection() as conn, conn.transaction():
             row = await conn.fetchrow(_LOCK_OWN_REQUEST, request_id, user_id)
@@ -328,6 +379,20 @@ def _snapshot(row: asyncpg.Record) -> RequestSnapshot:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         completed_at=row["completed_at"],
+    )
+
+
+def _review_state(row: asyncpg.Record) -> ReviewState:
+    outline = row["review_outline"]
+    return ReviewState(
+        snapshot=_snapshot(row),
+        user_profile=row["user_profile"],
+        system_prompt=row["system_prompt"],
+        review_seconds=row["review_seconds"],
+        review_round=row["review_round"],
+        adjustments=tuple(row["review_adjustments"]),
+        review_until=row["review_until"],
+        outline=None if outline is None else PlanOutline.model_validate(outline),
     )
 
 

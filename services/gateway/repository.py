@@ -8,11 +8,12 @@ outage raises ``services.gateway.requests.Unavailable``.
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 from uuid import UUID
 
 from contracts.events import Event, PlanRequested, WeekRequested
-from contracts.plan import PlanSkeleton, WorkoutPlan
+from contracts.plan import PlanOutline, PlanSkeleton, WorkoutPlan
 from contracts.progress import RequestStatus
 from services.gateway.views import PlanView, RequestSnapshot, WeekHistory
 
@@ -24,6 +25,8 @@ __all__ = [
     "PriorRequest",
     "RegenerationSource",
     "RequestRepository",
+    "ReviewState",
+    "Reviewing",
 ]
 
 
@@ -86,6 +89,36 @@ class Admission:
     outbox_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ReviewState:
+    """A request as a decision on its skeleton needs it: where it stands, what it was made with, the
+    skeleton shown (``outline``, while ``waiting``) and the adjustments so far."""
+
+    snapshot: RequestSnapshot
+    user_profile: str
+    system_prompt: str | None
+    review_seconds: int
+    review_round: int
+    adjustments: tuple[str, ...]
+    review_until: datetime | None
+    outline: PlanOutline | None
+
+
+class Reviewing(Protocol):
+    """One transaction holding one request's lock, for a decision on its skeleton."""
+
+    @property
+    def current(self) -> ReviewState: ...
+
+    async def decide(
+        self, action: Literal["confirm", "adjust"], round_: int, adjustments: tuple[str, ...]
+    ) -> RequestSnapshot:
+        """Record the decision: the request leaves ``waiting`` (stage ``queued``)."""
+        ...
+
+    async def stage(self, event: Event) -> int: ...
+
+
 class Cancelling(Protocol):
     """One transaction holding one request's lock (the persister takes it before every write)."""
 
@@ -123,6 +156,14 @@ class RequestRepository(Protocol):
 
     async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
         """Every version of a week of the user's complete plan, oldest first; None otherwise."""
+        ...
+
+    def reviewing(self, user_id: UUID, request_id: UUID) -> AbstractAsyncContextManager[Reviewing | None]:
+        """A transaction holding the user's request locked; None when it is not theirs or does not exist."""
+        ...
+
+    async def get_review(self, user_id: UUID, request_id: UUID) -> ReviewState | None:
+        """The user's request with its skeleton review, or None when it is not theirs or does not exist."""
         ...
 
     def cancelling(self, user_id: UUID, request_id: UUID) -> AbstractAsyncContextManager[Cancelling | None]:

@@ -14,14 +14,15 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID, uuid4
 
-from contracts.events import Event, PlanCancelled, PlanRequested, WeekRequested
+from contracts.events import Event, PlanCancelled, PlanRequested, ReviewDecision, WeekRequested
 from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id, reason
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
-from services.gateway.repository import Admission, Limits, RequestRepository
+from services.gateway.repository import Admission, Limits, RequestRepository, ReviewState
 from services.gateway.views import PlanView, RequestSnapshot, WeekHistory
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "IdempotencyConflict",
     "NotCancellable",
     "NotRegenerable",
+    "NotWaiting",
     "PlanRequests",
     "QuotaExceeded",
     "Quotas",
@@ -68,6 +70,16 @@ class RegenerationInProgress(Exception):
 
 class NotRegenerable(Exception):
     """The stored plan cannot be written again week by week (it does not read back as a valid plan)."""
+
+
+class NotWaiting(Exception):
+    """The request is not waiting for a decision on its skeleton (never asked for one, decided already,
+    or ended)."""
+
+    def __init__(self, status: str, stage: str) -> None:
+        super().__init__(f"{status}/{stage}")
+        self.status = status
+        self.stage = stage
 
 
 class NotCancellable(Exception):
@@ -113,6 +125,7 @@ class PlanRequests:
         quotas: Quotas,
         *,
         publish_wait_seconds: float = 1.0,
+        default_review_seconds: int = 0,
     ) -> None:
         self._repository = repository
         self._publisher = publisher
@@ -127,29 +140,51 @@ class PlanRequests:
             reserve_usd=quotas.plan_cost_estimate_usd,
         )
         self._publish_wait = publish_wait_seconds
+        self._default_review_seconds = default_review_seconds
 
     async def create_request(
-        self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
+        self,
+        *,
+        user_id: UUID,
+        user_profile: str,
+        system_prompt: str | None,
+        idempotency_key: str | None = None,
+        review_seconds: int | None = None,
     ) -> UUID:
         """``accept_request``'s request id."""
         accepted = await self.accept_request(
-            user_id=user_id, user_profile=user_profile, system_prompt=system_prompt, idempotency_key=idempotency_key
+            user_id=user_id,
+            user_profile=user_profile,
+            system_prompt=system_prompt,
+            idempotency_key=idempotency_key,
+            review_seconds=review_seconds,
         )
         return accepted.request_id
 
     async def accept_request(
-        self, *, user_id: UUID, user_profile: str, system_prompt: str | None, idempotency_key: str | None = None
+        self,
+        *,
+        user_id: UUID,
+        user_profile: str,
+        system_prompt: str | None,
+        idempotency_key: str | None = None,
+        review_seconds: int | None = None,
     ) -> Acceptance:
         """Store a ``processing`` request and announce it with ``plan.requested``.
 
         With ``idempotency_key``, a repeat of the same user's key and body answers with the first
         request and its status now, stores nothing and spends no quota; the same key with another
         body raises ``IdempotencyConflict``. Over a cap or budget: ``QuotaExceeded``, nothing stored.
+        ``review_seconds`` (None: the server's default) > 0 stops it after its skeleton for the user.
         """
         request_id = uuid4()
         bind_request_id(request_id)  # this request's log lines, and its HTTP span, name it from here on
         event = PlanRequested(
-            request_id=request_id, user_id=user_id, user_profile=user_profile, system_prompt=system_prompt
+            request_id=request_id,
+            user_id=user_id,
+            user_profile=user_profile,
+            system_prompt=system_prompt,
+            review_seconds=self._default_review_seconds if review_seconds is None else review_seconds,
         )
         # The row and its event commit together (the outbox), so an accepted request is never
         # lost: if the publish below fails or this process dies first, the relay publishes it.
@@ -242,6 +277,40 @@ class PlanRequests:
     async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
         """Every version of a week of the user's complete plan; None when it is not theirs or not complete."""
         return await self._repository.week_history(user_id, plan_id, week)
+
+    async def review_skeleton(
+        self, user_id: UUID, request_id: UUID, *, decision: Literal["confirm", "adjust"], instruction: str | None
+    ) -> RequestSnapshot | None:
+        """The user's decision on the skeleton their request is ``waiting`` with: ``confirm`` (write the
+        weeks against it) or ``adjust`` (write it again with ``instruction``, then show it again). None
+        when the request is not theirs; ``NotWaiting`` when it is not waiting for a decision."""
+        async with self._repository.reviewing(user_id, request_id) as locked:
+            if locked is None:
+                return None
+            state = locked.current
+            if state.snapshot.status != "processing" or state.snapshot.stage != "waiting":
+                raise NotWaiting(state.snapshot.status, state.snapshot.stage)
+            adjusting = decision == "adjust"
+            adjustments = (*state.adjustments, instruction or "") if adjusting else state.adjustments
+            round_ = state.review_round + 1 if adjusting else state.review_round
+            snapshot = await locked.decide(decision, round_, adjustments)
+            event = PlanRequested(
+                request_id=request_id,
+                user_id=user_id,
+                user_profile=state.user_profile,
+                system_prompt=state.system_prompt,
+                review_seconds=state.review_seconds,
+                review=ReviewDecision(action=decision, round=round_, adjustments=adjustments),
+            )
+            outbox_id = await locked.stage(event)
+        await self._publish_staged(event, outbox_id)
+        await self._progress.announce(PlanProgress(request_id=request_id, status="processing", stage="queued"))
+        log.info("request %s: skeleton round %d %sed", request_id, state.review_round, decision)
+        return snapshot
+
+    async def get_review(self, user_id: UUID, request_id: UUID) -> ReviewState | None:
+        """The user's request with the skeleton it shows them, or None when it is not theirs."""
+        return await self._repository.get_review(user_id, request_id)
 
     async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         """End the user's ``processing`` request ``cancelled`` and announce ``plan.cancelled``.

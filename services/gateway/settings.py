@@ -5,6 +5,7 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from contracts.events import MAX_REVIEW_SECONDS
 from service_runtime.settings import ServiceSettings
 from services.gateway.intake import DEFAULT_MAX_SYSTEM_PROMPT_CHARS, DEFAULT_MAX_USER_PROFILE_CHARS
 
@@ -58,6 +59,12 @@ class GatewaySettings(ServiceSettings):
     user_daily_budget_usd: float | None = Field(1.0, gt=0, validation_alias="GATEWAY_USER_DAILY_BUDGET_USD")
     global_daily_budget_usd: float | None = Field(None, gt=0, validation_alias="GATEWAY_GLOBAL_DAILY_BUDGET_USD")
     plan_cost_estimate_usd: float = Field(0.02, ge=0, validation_alias="GATEWAY_PLAN_COST_ESTIMATE_USD")
+
+    # Show each plan's skeleton to the user first and wait this long for them to confirm or adjust it
+    # before the weeks are written (a request's ``reviewSkeletonSeconds`` overrides it); 0: don't wait.
+    skeleton_review_seconds: int = Field(
+        0, ge=0, le=MAX_REVIEW_SECONDS, validation_alias="GATEWAY_SKELETON_REVIEW_SECONDS"
+    )
 
     # Origins allowed to call from a browser (comma-separated, e.g. "https://app.example.com",
     # or "*"); none by default, and then no CORS headers are sent at all. Their preflights may ask

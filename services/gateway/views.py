@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.plan import TrainingDay
+from contracts.plan import PlanOutline, TrainingDay
 from contracts.progress import RequestStatus
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "RequestSnapshot",
     "RequestWeeks",
     "ShownWeek",
+    "SkeletonReview",
     "WeekAccepted",
     "WeekHistory",
     "WeekVersionView",
@@ -139,6 +140,22 @@ class RequestWeeks(_View):
     plan_id: UUID | None
     provisional: bool
     weeks: list[ShownWeek]
+
+
+class SkeletonReview(_View):
+    """A request's skeleton shown to the user before its weeks are written. While ``stage`` is
+    ``waiting`` the user may confirm or adjust it (``POST /v1/requests/{id}/skeleton``) until
+    ``review_until``, when it goes on by itself; ``outline`` is None until one is written (and while
+    an adjusted one is being written)."""
+
+    request_id: UUID
+    status: RequestStatus
+    stage: str
+    review_seconds: int
+    round: int
+    adjustments: list[str]
+    review_until: datetime | None
+    outline: PlanOutline | None
 
 
 class WeekAccepted(PlanAccepted):

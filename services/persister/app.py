@@ -7,7 +7,15 @@ import asyncpg
 from starlette.applications import Starlette
 
 from contracts import roster, streams
-from contracts.events import ExerciseProfiled, LlmCallRecorded, PlanCancelled, PlanFailed, PlanGenerated, WeekGenerated
+from contracts.events import (
+    ExerciseProfiled,
+    LlmCallRecorded,
+    PlanAwaitingReview,
+    PlanCancelled,
+    PlanFailed,
+    PlanGenerated,
+    WeekGenerated,
+)
 from service_runtime.bus import EventBus
 from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
@@ -39,6 +47,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
                     Route(streams.PERSISTER_PLANS, PlanGenerated, persisting.plan_generated),
                     Route(streams.PERSISTER_PROFILES, ExerciseProfiled, persisting.exercise_profiled),
                     Route(streams.PERSISTER_WEEKS, WeekGenerated, persisting.week_generated),
+                    Route(streams.PERSISTER_REVIEWS, PlanAwaitingReview, persisting.plan_awaiting_review),
                     # A ledger row that cannot be written is an accounting gap, not a reason to fail a plan.
                     Route(streams.PERSISTER_LEDGER, LlmCallRecorded, PostgresLedger(pool).record, fails_request=False),
                     # A failure that cannot be recorded must not loop through plan.failed.

@@ -10,6 +10,7 @@ transaction, last.
 """
 
 import asyncio
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +20,7 @@ from contracts.events import (
     ExerciseProfiled,
     ExerciseProfileNeeded,
     ExerciseRef,
+    PlanAwaitingReview,
     PlanCancelled,
     PlanFailed,
     PlanGenerated,
@@ -28,6 +30,8 @@ from contracts.events import (
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.metrics import PLAN_SECONDS, PLANS_COMPLETED, PLANS_FAILED, STAGE_SECONDS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,11 @@ class PlanStore(Protocol):
         profiles; a ``Waiting`` names every exercise still without one."""
         ...
 
+    async def await_review(self, event: PlanAwaitingReview) -> bool:
+        """Mark the request ``waiting`` for the user's review of its skeleton until ``review_seconds``
+        from now; False when that changed nothing (decided already, ended, or a repeat)."""
+        ...
+
     async def mark_failed(self, event: PlanFailed) -> str | None:
         """Mark the request failed; return the stored reason, or None if it had already ended."""
         ...
@@ -129,6 +138,12 @@ class Persisting:
         if isinstance(outcome, Waiting):
             await self._ask_for(event.request_id, outcome.missing)
         await self._announce(outcome)
+
+    async def plan_awaiting_review(self, event: PlanAwaitingReview) -> None:
+        # The planner announced the wait to the app already; this makes it the record (the sweeper
+        # then leaves the request alone until the wait runs out, and goes on with it then).
+        if await self._store.await_review(event):
+            log.info("request %s waits for the user's review of its skeleton", event.request_id)
 
     async def exercise_profiled(self, event: ExerciseProfiled) -> None:
         await self._announce(await self._store.store_profile(event))

@@ -22,7 +22,15 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import ExerciseProfiled, LlmUsage, PlanCancelled, PlanFailed, PlanGenerated, WeekGenerated
+from contracts.events import (
+    ExerciseProfiled,
+    LlmUsage,
+    PlanAwaitingReview,
+    PlanCancelled,
+    PlanFailed,
+    PlanGenerated,
+    WeekGenerated,
+)
 from service_runtime.groups import Grouped
 from service_runtime.outcomes import GiveUp
 from service_runtime.pools import nothing_to_reset
@@ -64,6 +72,18 @@ SELECT (SELECT id FROM plan) AS plan_id,
        count(x.key) FILTER (WHERE x.profile IS NULL AND x.key <> $1) AS missing
 FROM exercises x
 WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = (SELECT id FROM plan))
+"""
+
+
+# A request whose skeleton the user is to see: waiting from now, unless that round was decided on
+# already (a redelivery after the decision) or the request ended meanwhile.
+_AWAIT_REVIEW = """
+UPDATE workout_plan_requests
+SET stage = 'waiting', review_until = clock_timestamp() + make_interval(secs => $3), review_outline = $4,
+    updated_at = clock_timestamp()
+WHERE id = $1 AND status = 'processing' AND review_round = $2 AND stage <> 'waiting'
+  AND (review_action IS NULL OR review_action = 'adjust')
+RETURNING id
 """
 
 
@@ -181,6 +201,16 @@ class PostgresPlanStore:
             if await store_week(conn, event, request["user_id"]):
                 await _add_usage(conn, [(event.request_id, event.usage)], stage="profiling")
             return await week_if_ready(conn, event.request_id, request["user_id"])
+
+    async def await_review(self, event: PlanAwaitingReview) -> bool:
+        waiting = await self._pool.fetchval(
+            _AWAIT_REVIEW,
+            event.request_id,
+            event.round,
+            float(event.review_seconds),
+            event.outline.model_dump(mode="json"),
+        )
+        return waiting is not None
 
     async def mark_failed(self, event: PlanFailed) -> str | None:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -11,11 +11,12 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from contracts.events import LlmUsage, PlanCancelled, PlanGenerated, PlanRequested
+from contracts.events import LlmUsage, PlanAwaitingReview, PlanCancelled, PlanGenerated, PlanRequested
 from contracts.plan import PlanSkeleton, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
@@ -25,6 +26,7 @@ from service_runtime.metrics import PLAN_COST_USD, PLAN_QUALITY, STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
 from services.planner.exercise_keys import distinct_by_key, exercise_refs
+from services.planner.review import AwaitingReview, Checkpoint, checkpoint_of, with_adjustments
 from services.planner.scores import plan_scores
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class PlanPrompt:
 
     instructions: list[str]
     user: str
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
 
     def with_instructions(self, *before: str, after: tuple[str, ...] = ()) -> Prompt:
         """The prompt of one call: a part's own instructions, then ours, then ``after``."""
@@ -134,7 +137,11 @@ class Planning:
                 )
                 STAGE_SECONDS.labels("queued").observe(max(0.0, time.time() - request.occurred_at.timestamp()))
                 started = time.monotonic()
-                generated = await unless_cancelled(cancelled, self._generate(request))
+                try:
+                    generated = await unless_cancelled(cancelled, self._generate(request))
+                except AwaitingReview as waiting:
+                    await self._await_review(request, waiting)
+                    return
                 STAGE_SECONDS.labels("generating").observe(time.monotonic() - started)
                 if generated is None:
                     await self._writer.abandon(request.request_id)
@@ -152,6 +159,30 @@ class Planning:
             )
         )
 
+    async def _await_review(self, request: PlanRequested, waiting: AwaitingReview) -> None:
+        """The skeleton is written; the user decides what comes next (the persister marks the request
+        ``waiting``). Its calls are on the ledger already; nothing is held meanwhile."""
+        round_ = request.review.round if request.review is not None else 0
+        await self._publisher.publish(
+            PlanAwaitingReview(
+                request_id=request.request_id,
+                user_id=request.user_id,
+                outline=waiting.outline,
+                round=round_,
+                review_seconds=request.review_seconds,
+            )
+        )
+        await self._progress.announce(
+            PlanProgress(
+                request_id=request.request_id,
+                status="processing",
+                stage="waiting",
+                outline=waiting.outline,
+                review_until=datetime.now(UTC) + timedelta(seconds=request.review_seconds),
+            )
+        )
+        log.info("request %s: skeleton (round %d) shown; waiting for the user", request.request_id, round_)
+
     async def plan_cancelled(self, event: PlanCancelled) -> None:
         """Mark the request for every replica and stop its call at the provider, wherever it runs."""
         await self._cancellations.mark(event.request_id)
@@ -164,6 +195,10 @@ class Planning:
         with collecting_calls() as calls:
             try:
                 prompt = prompt_for(request.user_profile, request.system_prompt, self._policy)
+                adjustments = request.review.adjustments if request.review is not None else ()
+                prompt = PlanPrompt(
+                    prompt.instructions, with_adjustments(prompt.user, adjustments), checkpoint_of(request)
+                )
                 checked = await self._writer.write(request.request_id, prompt)
             except BaseException:
                 await asyncio.shield(publish_calls(self._publisher, calls))

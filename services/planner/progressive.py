@@ -113,6 +113,7 @@ class ProgressiveWeeks:
 
     async def write(self, request_id: uuid.UUID, prompt: PlanPrompt) -> CheckedPlan:
         outline = await self._outline(request_id, prompt)
+        prompt.checkpoint.reached(outline.parsed)
         context = OUTLINE_CONTEXT.text.format(outline=outline.parsed.model_dump_json())
         overview = asyncio.create_task(self._overview(request_id, prompt, context))
         paid = [outline.usage]
@@ -155,7 +156,7 @@ class ProgressiveWeeks:
         note = catalogue_note(await self._known.names()) if self._known is not None else None
         return await self._parts.write(
             request_id,
-            "outline",
+            prompt.checkpoint.part("outline"),
             PlanOutline,
             prompt.with_instructions(OUTLINE_PROMPT.text, after=(note,) if note else ()),
             lambda frame: split_problems(frame, profile=prompt.user),

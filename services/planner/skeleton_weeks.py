@@ -64,6 +64,7 @@ class SkeletonThenWeeks:
 
     async def write(self, request_id: uuid.UUID, prompt: PlanPrompt) -> CheckedPlan:
         skeleton = await self._skeleton(request_id, prompt)
+        prompt.checkpoint.reached(skeleton.parsed)
         paid = [skeleton.usage]  # every round's weeks were paid for, kept or not
         problems: list[str] = []
         rewrite: frozenset[int] = frozenset()
@@ -89,7 +90,7 @@ class SkeletonThenWeeks:
         note = catalogue_note(await self._known.names()) if self._known is not None else None
         return await self._parts.write(
             request_id,
-            "skeleton",
+            prompt.checkpoint.part("skeleton"),
             PlanSkeleton,
             prompt.with_instructions(SKELETON_PROMPT.text, after=(note,) if note else ()),
             lambda frame: split_problems(frame, profile=prompt.user),
