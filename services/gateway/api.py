@@ -9,24 +9,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
-from contracts.plan import PLAN_WEEKS
 from service_runtime.logs import bind_request_id
 from services.gateway.auth import Principal
 from services.gateway.context import GatewayContext, gateway_context, principal
 from services.gateway.errors import ApiError, ErrorBody
 from services.gateway.intake import (
     PlanRequestBody,
-    SkeletonDecisionBody,
-    WeekRequestBody,
-    idempotency_key,
-    read_decision,
-    read_week_request,
 )
 from services.gateway.live import (
     LAST_EVENT_ID_PATTERN,
@@ -43,12 +35,18 @@ from services.gateway.views import (
     RequestSnapshot,
     RequestWeeks,
     ShownWeek,
-    SkeletonReview,
-    WeekAccepted,
-    WeekHistory,
 )
 
-__all__ = ["GatewayContext", "authenticate", "router"]
+__all__ = [
+    "Caller",
+    "Context",
+    "GatewayContext",
+    "authenticate",
+    "bind_path_request_id",
+    "error_responses",
+    "not_found",
+    "router",
+]
 
 
 Context = Annotated[GatewayContext, Depends(gateway_context)]
@@ -69,16 +67,16 @@ async def authenticate(
 Caller = Annotated[Principal, Depends(authenticate)]
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
-def _not_found() -> ApiError:
+def not_found() -> ApiError:
     # The same reply whether the id is unknown or someone else's: never confirm it exists.
     return ApiError(404, "not_found", "Not found.")
 
 
-async def _bind_request_id(request: Request) -> None:
+async def bind_path_request_id(request: Request) -> None:
     """A route about one request logs (and traces) under its id; a malformed id is left to validation."""
     raw = request.path_params.get("request_id")
     if raw is not None:
@@ -87,7 +85,7 @@ async def _bind_request_id(request: Request) -> None:
 
 
 # Async, so it runs in the request's own task and the binding holds for the route and its errors.
-router = APIRouter(dependencies=[Depends(_bind_request_id)])
+router = APIRouter(dependencies=[Depends(bind_path_request_id)])
 
 _PLAN_REQUEST_BODY = {
     "requestBody": {
@@ -108,7 +106,7 @@ _ENDED_RETRY: dict[int | str, dict[str, Any]] = {
     response_model=PlanAccepted,
     operation_id="trigger_workout_plan",
     summary="Start generating a plan (the original edge function's path)",
-    responses={**_ENDED_RETRY, **_errors(401, 409, 413, 422, 429, 503)},
+    responses={**_ENDED_RETRY, **error_responses(401, 409, 413, 422, 429, 503)},
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 @router.post(
@@ -117,7 +115,7 @@ _ENDED_RETRY: dict[int | str, dict[str, Any]] = {
     response_model=PlanAccepted,
     operation_id="request_plan",
     summary="Start generating a plan",
-    responses={**_ENDED_RETRY, **_errors(401, 409, 413, 422, 429, 503)},
+    responses={**_ENDED_RETRY, **error_responses(401, 409, 413, 422, 429, 503)},
     openapi_extra=_PLAN_REQUEST_BODY,
 )
 async def request_plan(request: Request, caller: Caller, context: Context) -> Response:
@@ -136,7 +134,7 @@ async def request_plan(request: Request, caller: Caller, context: Context) -> Re
 _MAX_PAGE = 100
 
 
-@router.get("/v1/requests", operation_id="list_requests", responses=_errors(401, 422, 503))
+@router.get("/v1/requests", operation_id="list_requests", responses=error_responses(401, 422, 503))
 async def list_requests(
     caller: Caller,
     context: Context,
@@ -151,21 +149,23 @@ async def list_requests(
     return RequestPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/v1/requests/{request_id}", operation_id="get_request", responses=_errors(401, 404, 422, 503))
+@router.get("/v1/requests/{request_id}", operation_id="get_request", responses=error_responses(401, 404, 422, 503))
 async def get_request(request_id: UUID, caller: Caller, context: Context) -> RequestSnapshot:
     """Where one of the caller's requests stands."""
     snapshot = await context.requests.get_request(caller.user_id, request_id)
     if snapshot is None:
-        raise _not_found()
+        raise not_found()
     return snapshot
 
 
-@router.get("/v1/requests/{request_id}/weeks", operation_id="get_request_weeks", responses=_errors(401, 404, 422, 503))
+@router.get(
+    "/v1/requests/{request_id}/weeks", operation_id="get_request_weeks", responses=error_responses(401, 404, 422, 503)
+)
 async def get_request_weeks(request_id: UUID, caller: Caller, context: Context) -> RequestWeeks:
     """The weeks of one of the caller's requests shown so far, before its plan is complete."""
     snapshot = await context.requests.get_request(caller.user_id, request_id)
     if snapshot is None:
-        raise _not_found()
+        raise not_found()
     weeks: list[ShownWeek] = []
     if snapshot.status == "processing":
         for notice in await provisional_weeks(context.feed, request_id, wait_seconds=_WEEKS_READ_SECONDS):
@@ -188,11 +188,13 @@ async def get_request_weeks(request_id: UUID, caller: Caller, context: Context) 
     )
 
 
-@router.delete("/v1/requests/{request_id}", operation_id="cancel_request", responses=_errors(401, 404, 409, 422, 503))
+@router.delete(
+    "/v1/requests/{request_id}", operation_id="cancel_request", responses=error_responses(401, 404, 409, 422, 503)
+)
 @router.post(
     "/v1/requests/{request_id}/cancel",
     operation_id="cancel_request_post",
-    responses=_errors(401, 404, 409, 422, 503),
+    responses=error_responses(401, 404, 409, 422, 503),
 )
 async def cancel_request(request_id: UUID, caller: Caller, context: Context) -> RequestSnapshot:
     """Cancel one of the caller's requests: it ends ``cancelled`` and no more LLM spend goes into it.
@@ -200,51 +202,7 @@ async def cancel_request(request_id: UUID, caller: Caller, context: Context) -> 
     Cancelling twice is harmless; a request that already completed or failed answers 409."""
     snapshot = await context.requests.cancel_request(caller.user_id, request_id)
     if snapshot is None:
-        raise _not_found()
-    return snapshot
-
-
-@router.get(
-    "/v1/requests/{request_id}/skeleton", operation_id="get_request_skeleton", responses=_errors(401, 404, 422, 503)
-)
-async def get_request_skeleton(request_id: UUID, caller: Caller, context: Context) -> SkeletonReview:
-    """The skeleton of one of the caller's requests shown before its weeks are written, if it asked
-    for one (``reviewSkeletonSeconds``), with where its review stands."""
-    state = await context.requests.get_review(caller.user_id, request_id)
-    if state is None:
-        raise _not_found()
-    return SkeletonReview(
-        request_id=request_id,
-        status=state.snapshot.status,
-        stage=state.snapshot.stage,
-        review_seconds=state.review_seconds,
-        round=state.review_round,
-        adjustments=list(state.adjustments),
-        review_until=state.review_until,
-        outline=state.outline,
-    )
-
-
-@router.post(
-    "/v1/requests/{request_id}/skeleton",
-    operation_id="decide_on_skeleton",
-    responses=_errors(401, 404, 409, 413, 422, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": SkeletonDecisionBody.model_json_schema()}},
-        }
-    },
-)
-async def decide_on_skeleton(request_id: UUID, request: Request, caller: Caller, context: Context) -> RequestSnapshot:
-    """Confirm the skeleton the request is ``waiting`` with (its weeks are written against it), or
-    adjust it in words (it is written again and shown again). 409 ``not_waiting`` otherwise."""
-    body = await read_decision(request)
-    snapshot = await context.requests.review_skeleton(
-        caller.user_id, request_id, decision=body.decision, instruction=body.instruction
-    )
-    if snapshot is None:
-        raise _not_found()
+        raise not_found()
     return snapshot
 
 
@@ -253,7 +211,7 @@ async def decide_on_skeleton(request_id: UUID, request: Request, caller: Caller,
     operation_id="stream_request_events",
     response_class=EventSourceResponse,
     responses={
-        **_errors(401, 404, 422, 503),
+        **error_responses(401, 404, 422, 503),
         200: {
             "description": "Server-sent events: `snapshot` (a RequestSnapshot), then `week` (a PlanProgress"
             " carrying a week, provisional until the request completes; each week version once) and"
@@ -279,7 +237,7 @@ async def stream_request_events(
         ) from exc
     # Checked before the stream opens, so a stranger's id is a plain 404 and subscribes to nothing.
     if await context.requests.get_request(caller.user_id, request_id) is None:
-        raise _not_found()
+        raise not_found()
 
     async def snapshot() -> RequestSnapshot | None:
         return await context.requests.get_request(caller.user_id, request_id)
@@ -294,62 +252,10 @@ async def stream_request_events(
     return EventSourceResponse(events, ping=int(max(1, context.stream_ping_seconds)))
 
 
-_WEEK_REQUEST_BODY = {
-    "requestBody": {
-        "required": False,
-        "content": {"application/json": {"schema": WeekRequestBody.model_json_schema(by_alias=True)}},
-    }
-}
-
-PlanWeek = Annotated[int, FastApiPath(ge=1, le=PLAN_WEEKS, description="The week's number, 1-8.")]
-
-
-@router.post(
-    "/v1/plans/{plan_id}/weeks/{week}/regenerate",
-    status_code=202,
-    response_model=WeekAccepted,
-    operation_id="regenerate_week",
-    summary="Write one week of a plan again",
-    responses={
-        200: {"model": WeekAccepted, "description": "An `Idempotency-Key` retry of a request that already ended."},
-        **_errors(401, 404, 409, 413, 422, 429, 503),
-    },
-    openapi_extra=_WEEK_REQUEST_BODY,
-)
-async def regenerate_week(
-    plan_id: UUID, week: PlanWeek, request: Request, caller: Caller, context: Context
-) -> Response:
-    """Write one week of the caller's completed plan again, optionally as the user asks
-    (``instruction``), against the plan's skeleton; checked like any week, then swapped in at once.
-
-    Answers like a plan request: follow ``request_id`` (``GET /v1/requests/{id}``, its events); once
-    ``completed`` the plan has the new week, and ``GET /v1/plans/{plan_id}/weeks/{week}`` lists
-    every version. Counted by the same caps, quota and budgets; one at a time per plan (409)."""
-    key = idempotency_key(request)
-    body = await read_week_request(request)
-    accepted = await context.requests.regenerate_week(
-        user_id=caller.user_id, plan_id=plan_id, week=week, instruction=body.instruction, idempotency_key=key
-    )
-    if accepted is None:
-        raise _not_found()
-    reply = PlanAccepted.of(accepted.request_id, accepted.status)
-    view = WeekAccepted(**reply.model_dump(), plan_id=plan_id, week=week)
-    return JSONResponse(view.model_dump(mode="json"), status_code=202 if accepted.status == "processing" else 200)
-
-
-@router.get("/v1/plans/{plan_id}/weeks/{week}", operation_id="get_plan_week", responses=_errors(401, 404, 422, 503))
-async def get_plan_week(plan_id: UUID, week: PlanWeek, caller: Caller, context: Context) -> WeekHistory:
-    """Every version of one week of the caller's completed plan, oldest first."""
-    history = await context.requests.week_history(caller.user_id, plan_id, week)
-    if history is None:
-        raise _not_found()
-    return history
-
-
-@router.get("/v1/plans/{plan_id}", responses=_errors(401, 404, 422, 503))
+@router.get("/v1/plans/{plan_id}", responses=error_responses(401, 404, 422, 503))
 async def get_plan(plan_id: UUID, caller: Caller, context: Context) -> PlanView:
     """One of the caller's completed plans, weeks to days to entries with each exercise's profile."""
     plan = await context.requests.get_plan(caller.user_id, plan_id)
     if plan is None:
-        raise _not_found()
+        raise not_found()
     return plan

@@ -18,7 +18,7 @@ from service_runtime.http_metrics import HttpMetrics
 from service_runtime.metrics import watch_pool
 from service_runtime.periodic import every
 from service_runtime.tracing import instrument_app
-from services.gateway import api, trigger
+from services.gateway import api, steering_routes, trigger
 from services.gateway.auth import SharedSecretVerifier, SupabaseVerifier, TokenVerifier
 from services.gateway.context import InFlight
 from services.gateway.errors import InternalErrors, install_error_handlers
@@ -27,8 +27,9 @@ from services.gateway.jwks import JwksVerifier
 from services.gateway.live import JetStreamProgressFeed
 from services.gateway.postgres import PostgresRequests, open_pool
 from services.gateway.replies import NoStore
-from services.gateway.requests import PlanRequests, Quotas
+from services.gateway.requests import PlanRequests, Quotas, StagedEvents
 from services.gateway.settings import GatewaySettings
+from services.gateway.steering import PlanSteering
 
 __all__ = ["CORS_ALLOWED_HEADERS", "create_app", "openapi_document"]
 
@@ -128,8 +129,10 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
             )
             relay = partial(outbox.relay, pool, events, older_than_seconds=settings.outbox_relay_after_seconds)
             await stack.enter_async_context(every(settings.outbox_relay_interval_seconds, relay, name="outbox-relay"))
+            staged = StagedEvents(repository, events, wait_seconds=settings.publish_wait_seconds)
             app.state.gateway = api.GatewayContext(
                 requests=requests,
+                steering=PlanSteering(repository, staged, bus, quotas),
                 verifier=verifier,
                 limits=limits,
                 feed=JetStreamProgressFeed(lambda: bus.jetstream),
@@ -183,6 +186,7 @@ def _bare_app(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     )
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(steering_routes.router)
     return app
 
 

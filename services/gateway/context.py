@@ -9,6 +9,7 @@ from services.gateway.errors import ApiError
 from services.gateway.intake import Limits
 from services.gateway.live import ProgressFeed
 from services.gateway.requests import PlanRequests
+from services.gateway.steering import PlanSteering
 
 __all__ = ["GatewayContext", "InFlight", "gateway_context", "principal"]
 
@@ -35,6 +36,7 @@ class GatewayContext:
     """What the routes need, built by ``create_app`` and set on ``app.state.gateway`` at startup."""
 
     requests: PlanRequests
+    steering: PlanSteering
     verifier: TokenVerifier
     limits: Limits
     feed: ProgressFeed

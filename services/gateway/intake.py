@@ -6,11 +6,20 @@ nothing about what a valid body looks like and a stranger's oversized upload is 
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from contracts.events import MAX_REVIEW_SECONDS
@@ -122,12 +131,22 @@ async def read_plan_request(request: Request, limits: Limits) -> PlanRequestBody
 MAX_INSTRUCTION_CHARS = 1000
 
 
+def _instruction(value: str | None) -> str | None:
+    """Trimmed, capped and storable; blank is none."""
+    text = _storable(value or "").strip()
+    return _capped(text, MAX_INSTRUCTION_CHARS) if text else None
+
+
+# What the user wants changed, in their words (a week redone, a skeleton adjusted).
+Instruction = Annotated[str | None, AfterValidator(_instruction)]
+
+
 class WeekRequestBody(BaseModel):
     """What may come with a request to write a week again: the whole body is optional."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    instruction: str | None = Field(
+    instruction: Instruction = Field(
         None,
         description=(
             "What to change, in the user's words (e.g. 'fewer squats, my knee hurts'); without it the week is"
@@ -135,12 +154,6 @@ class WeekRequestBody(BaseModel):
         ),
         json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS},
     )
-
-    @field_validator("instruction")
-    @classmethod
-    def _instruction_is_capped(cls, value: str | None) -> str | None:
-        text = _storable(value or "").strip()
-        return _capped(text, MAX_INSTRUCTION_CHARS) if text else None
 
 
 class SkeletonDecisionBody(BaseModel):
@@ -151,17 +164,11 @@ class SkeletonDecisionBody(BaseModel):
     decision: Literal["confirm", "adjust"] = Field(
         description="'confirm': write the weeks against it; 'adjust': write it again as `instruction` says."
     )
-    instruction: str | None = Field(
+    instruction: Instruction = Field(
         None,
         description=f"With 'adjust': what to change, in the user's words; at most {MAX_INSTRUCTION_CHARS} characters.",
         json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS},
     )
-
-    @field_validator("instruction")
-    @classmethod
-    def _instruction_is_capped(cls, value: str | None) -> str | None:
-        text = _storable(value or "").strip()
-        return _capped(text, MAX_INSTRUCTION_CHARS) if text else None
 
     @model_validator(mode="after")
     def _adjust_says_how(self) -> "SkeletonDecisionBody":

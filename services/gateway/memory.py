@@ -17,7 +17,7 @@ from typing import Literal
 from uuid import UUID
 
 from contracts.events import Event, PlanRequested, WeekRequested
-from contracts.plan import PlanOutline, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
+from contracts.plan import PlanOutline
 from contracts.progress import RequestStatus
 from services.gateway.repository import Admission, Limits, PriorRequest, RegenerationSource, ReviewState
 from services.gateway.requests import Unavailable
@@ -253,32 +253,8 @@ class InMemoryRequests:
         if plan is None:
             return None
         made_by = self.requests.get(plan.request_id)
-        weeks = [
-            TrainingWeek(
-                week=week.week,
-                theme=week.theme,
-                days=[
-                    TrainingDay(
-                        day=day.day,
-                        focus=day.focus,
-                        exercises=[
-                            PrescribedExercise(
-                                name=entry.exercise.name,
-                                sets=entry.sets,
-                                reps=entry.reps,
-                                rest_seconds=entry.rest_seconds,
-                                notes=entry.notes,
-                            )
-                            for entry in day.entries
-                        ],
-                    )
-                    for day in week.days
-                ],
-            )
-            for week in plan.weeks
-        ]
         return RegenerationSource(
-            WorkoutPlan(title=plan.title, summary=plan.summary, weeks=weeks),
+            plan.as_written(),
             None,
             made_by.user_profile if made_by is not None else "",
             made_by.system_prompt if made_by is not None else None,

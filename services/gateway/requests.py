@@ -6,7 +6,8 @@ request can be cancelled, and every event is staged with the row it announces (t
 before it is published. The database sits behind the port ``repository.RequestRepository``;
 nothing here knows SQL or asyncpg.
 
-The gateway writes request rows only: each at creation, and its ``cancelled`` status when the
+Steering a plan (the skeleton shown first, a week redone) is ``steering.PlanSteering``, on the same
+rules. The gateway writes request rows only: each at creation, and its ``cancelled`` status when the
 user cancels; the persister owns every other write, plan data included.
 """
 
@@ -14,16 +15,15 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
 from uuid import UUID, uuid4
 
-from contracts.events import Event, PlanCancelled, PlanRequested, ReviewDecision, WeekRequested
+from contracts.events import Event, PlanCancelled, PlanRequested
 from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id, reason
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
-from services.gateway.repository import Admission, Limits, RequestRepository, ReviewState
-from services.gateway.views import PlanView, RequestSnapshot, WeekHistory
+from services.gateway.repository import Admission, Limits, RequestRepository
+from services.gateway.views import PlanView, RequestSnapshot
 
 __all__ = [
     "Acceptance",
@@ -35,7 +35,10 @@ __all__ = [
     "QuotaExceeded",
     "Quotas",
     "RegenerationInProgress",
+    "StagedEvents",
     "Unavailable",
+    "limits_of",
+    "refusal",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,15 +134,8 @@ class PlanRequests:
         self._publisher = publisher
         self._progress = progress
         self._quotas = quotas
-        # What every creation is checked against, as the repository takes it: fixed, so built once.
-        self._limits = Limits(
-            max_active=quotas.max_active,
-            max_per_day=quotas.max_per_day,
-            user_budget_usd=quotas.user_daily_budget_usd,
-            global_budget_usd=quotas.global_daily_budget_usd,
-            reserve_usd=quotas.plan_cost_estimate_usd,
-        )
-        self._publish_wait = publish_wait_seconds
+        self._limits = limits_of(quotas)  # fixed, so built once
+        self._staged = StagedEvents(repository, publisher, wait_seconds=publish_wait_seconds)
         self._default_review_seconds = default_review_seconds
 
     async def create_request(
@@ -197,120 +193,12 @@ class PlanRequests:
                 raise IdempotencyConflict(idempotency_key or "")
             return Acceptance(prior.request_id, prior.status)
         if admission.outcome != "accepted":
-            raise self._refusal(admission)
+            raise refusal(admission, self._quotas)
         assert admission.outbox_id is not None
-        await self._publish_staged(event, admission.outbox_id)
+        await self._staged.publish(event, admission.outbox_id)
         PLANS_ACCEPTED.inc()
         log.info("accepted request %s", request_id)
         return Acceptance(request_id)
-
-    def _refusal(self, admission: Admission) -> QuotaExceeded:
-        """Why nothing was stored, in the user's words."""
-        quotas = self._quotas
-        PLANS_REFUSED.labels(admission.outcome).inc()
-        if admission.outcome == "user_budget":
-            return QuotaExceeded(
-                f"Your plans of the last 24 hours used (or reserved) ${admission.spent_usd or 0:.2f}"
-                f" of your ${quotas.user_daily_budget_usd or 0:.2f} budget.",
-                _BUDGET_RETRY_AFTER_SECONDS,
-            )
-        if admission.outcome == "global_budget":
-            return QuotaExceeded(
-                "The service has reached its spending limit for now; try again later.", _BUDGET_RETRY_AFTER_SECONDS
-            )
-        if admission.outcome == "active_cap":
-            return QuotaExceeded(
-                f"You already have {admission.active} plans being generated (at most {quotas.max_active});"
-                " wait for one to finish or cancel one.",
-                quotas.active_retry_after_seconds,
-            )
-        return QuotaExceeded(
-            f"You started {quotas.max_per_day} plans in the last 24 hours, the most allowed.",
-            max(1, math.ceil(admission.wait_seconds or 0)),
-        )
-
-    async def regenerate_week(
-        self, *, user_id: UUID, plan_id: UUID, week: int, instruction: str | None, idempotency_key: str | None = None
-    ) -> Acceptance | None:
-        """Store a ``processing`` request to write one week of the user's complete plan again, and
-        announce it with ``plan.week.requested``; None when the plan is not theirs or not complete.
-
-        Counted like a plan request (caps, quota, budgets: ``QuotaExceeded``); one at a time per
-        plan (``RegenerationInProgress``); an ``Idempotency-Key`` is scoped to the plan and week,
-        and a repeat with another instruction raises ``IdempotencyConflict``."""
-        source = await self._repository.regeneration_source(user_id, plan_id)
-        if source is None:
-            return None
-        request_id = uuid4()
-        bind_request_id(request_id)
-        event = WeekRequested(
-            request_id=request_id,
-            user_id=user_id,
-            plan_id=plan_id,
-            week=week,
-            instruction=instruction,
-            user_profile=source.user_profile,
-            system_prompt=source.system_prompt,
-            plan=source.plan,
-            skeleton=source.skeleton,
-        )
-        key = None if idempotency_key is None else f"week:{plan_id}:{week}:{idempotency_key}"
-        admission = await self._repository.accept_week(event, event.wire.decode(), key, self._limits)
-        if admission.outcome == "not_found":
-            return None
-        if admission.outcome == "existing":
-            prior = admission.prior
-            assert prior is not None
-            if prior.user_profile != (instruction or ""):
-                raise IdempotencyConflict(idempotency_key or "")
-            return Acceptance(prior.request_id, prior.status)
-        if admission.outcome == "busy":
-            assert admission.prior is not None
-            raise RegenerationInProgress(admission.prior.request_id)
-        if admission.outcome != "accepted":
-            raise self._refusal(admission)
-        assert admission.outbox_id is not None
-        await self._publish_staged(event, admission.outbox_id)
-        log.info("accepted request %s: week %d of plan %s again", request_id, week, plan_id)
-        return Acceptance(request_id)
-
-    async def week_history(self, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:
-        """Every version of a week of the user's complete plan; None when it is not theirs or not complete."""
-        return await self._repository.week_history(user_id, plan_id, week)
-
-    async def review_skeleton(
-        self, user_id: UUID, request_id: UUID, *, decision: Literal["confirm", "adjust"], instruction: str | None
-    ) -> RequestSnapshot | None:
-        """The user's decision on the skeleton their request is ``waiting`` with: ``confirm`` (write the
-        weeks against it) or ``adjust`` (write it again with ``instruction``, then show it again). None
-        when the request is not theirs; ``NotWaiting`` when it is not waiting for a decision."""
-        async with self._repository.reviewing(user_id, request_id) as locked:
-            if locked is None:
-                return None
-            state = locked.current
-            if state.snapshot.status != "processing" or state.snapshot.stage != "waiting":
-                raise NotWaiting(state.snapshot.status, state.snapshot.stage)
-            adjusting = decision == "adjust"
-            adjustments = (*state.adjustments, instruction or "") if adjusting else state.adjustments
-            round_ = state.review_round + 1 if adjusting else state.review_round
-            snapshot = await locked.decide(decision, round_, adjustments)
-            event = PlanRequested(
-                request_id=request_id,
-                user_id=user_id,
-                user_profile=state.user_profile,
-                system_prompt=state.system_prompt,
-                review_seconds=state.review_seconds,
-                review=ReviewDecision(action=decision, round=round_, adjustments=adjustments),
-            )
-            outbox_id = await locked.stage(event)
-        await self._publish_staged(event, outbox_id)
-        await self._progress.announce(PlanProgress(request_id=request_id, status="processing", stage="queued"))
-        log.info("request %s: skeleton round %d %sed", request_id, state.review_round, decision)
-        return snapshot
-
-    async def get_review(self, user_id: UUID, request_id: UUID) -> ReviewState | None:
-        """The user's request with the skeleton it shows them, or None when it is not theirs."""
-        return await self._repository.get_review(user_id, request_id)
 
     async def cancel_request(self, user_id: UUID, request_id: UUID) -> RequestSnapshot | None:
         """End the user's ``processing`` request ``cancelled`` and announce ``plan.cancelled``.
@@ -331,7 +219,7 @@ class PlanRequests:
             # The persister removes whatever part of the plan it already stored when this arrives.
             event = PlanCancelled(request_id=request_id, user_id=user_id)
             outbox_id = await locked.stage(event)
-        await self._publish_staged(event, outbox_id)
+        await self._staged.publish(event, outbox_id)
         PLANS_CANCELLED.inc()
         await self._progress.announce(
             PlanProgress(request_id=request_id, status="cancelled", stage="cancelled", error=cancelled.error)
@@ -351,11 +239,57 @@ class PlanRequests:
         """The user's complete plan, or None (unknown, unfinished, or someone else's)."""
         return await self._repository.get_plan(user_id, plan_id)
 
-    async def _publish_staged(self, event: Event, outbox_id: int) -> None:
+
+def refusal(admission: Admission, quotas: Quotas) -> QuotaExceeded:
+    """Why nothing was stored, in the user's words."""
+    PLANS_REFUSED.labels(admission.outcome).inc()
+    if admission.outcome == "user_budget":
+        return QuotaExceeded(
+            f"Your plans of the last 24 hours used (or reserved) ${admission.spent_usd or 0:.2f}"
+            f" of your ${quotas.user_daily_budget_usd or 0:.2f} budget.",
+            _BUDGET_RETRY_AFTER_SECONDS,
+        )
+    if admission.outcome == "global_budget":
+        return QuotaExceeded(
+            "The service has reached its spending limit for now; try again later.", _BUDGET_RETRY_AFTER_SECONDS
+        )
+    if admission.outcome == "active_cap":
+        return QuotaExceeded(
+            f"You already have {admission.active} plans being generated (at most {quotas.max_active});"
+            " wait for one to finish or cancel one.",
+            quotas.active_retry_after_seconds,
+        )
+    return QuotaExceeded(
+        f"You started {quotas.max_per_day} plans in the last 24 hours, the most allowed.",
+        max(1, math.ceil(admission.wait_seconds or 0)),
+    )
+
+
+def limits_of(quotas: Quotas) -> Limits:
+    """What every creation is checked against, as the repository takes it."""
+    return Limits(
+        max_active=quotas.max_active,
+        max_per_day=quotas.max_per_day,
+        user_budget_usd=quotas.user_daily_budget_usd,
+        global_budget_usd=quotas.global_daily_budget_usd,
+        reserve_usd=quotas.plan_cost_estimate_usd,
+    )
+
+
+class StagedEvents:
+    """Publishes events staged in the outbox with the rows they announce; one that does not go out
+    within ``wait_seconds`` is left to the outbox relay."""
+
+    def __init__(self, repository: RequestRepository, publisher: EventPublisher, *, wait_seconds: float) -> None:
+        self._repository = repository
+        self._publisher = publisher
+        self._wait = wait_seconds
+
+    async def publish(self, event: Event, outbox_id: int) -> None:
         try:
             # Bounded: with the broker away the app still gets its answer in about a second, and
             # the relay publishes later (a publish that did land is de-duplicated by JetStream).
-            async with asyncio.timeout(self._publish_wait):
+            async with asyncio.timeout(self._wait):
                 await self._publisher.publish(event)
             self._repository.confirm_later(outbox_id)
         except Exception as exc:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.plan import PlanOutline, TrainingDay
+from contracts.plan import PlanOutline, PrescribedExercise, TrainingDay, TrainingWeek, WorkoutPlan
 from contracts.progress import RequestStatus
 
 __all__ = [
@@ -117,6 +117,37 @@ class PlanView(_View):
     created_at: datetime
     completed_at: datetime | None
     weeks: list[WeekView]
+
+    def as_written(self) -> WorkoutPlan:
+        """The plan as its model wrote it: each entry back to its prescription (the catalogue's name)."""
+        return WorkoutPlan(
+            title=self.title,
+            summary=self.summary,
+            weeks=[
+                TrainingWeek(
+                    week=week.week,
+                    theme=week.theme,
+                    days=[
+                        TrainingDay(
+                            day=day.day,
+                            focus=day.focus,
+                            exercises=[
+                                PrescribedExercise(
+                                    name=entry.exercise.name,
+                                    sets=entry.sets,
+                                    reps=entry.reps,
+                                    rest_seconds=entry.rest_seconds,
+                                    notes=entry.notes,
+                                )
+                                for entry in day.entries
+                            ],
+                        )
+                        for day in week.days
+                    ],
+                )
+                for week in self.weeks
+            ],
+        )
 
 
 class ShownWeek(_View):

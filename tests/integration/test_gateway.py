@@ -559,3 +559,28 @@ async def test_a_week_regeneration_is_checked_before_anything_is_stored(
     assert history.status_code == 200
     assert [(v["version"], v["current"]) for v in history.json()["versions"]] == [(1, True)]
     assert await db.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = $1", owner) == 1
+
+
+async def test_a_decision_on_a_skeleton_is_checked_before_anything_changes(client: httpx.AsyncClient) -> None:
+    owner = uuid.uuid4()
+    accepted = await client.post("/v1/plans", headers=bearer(owner), json={"userProfile": PROFILE})
+    path = f"/v1/requests/{accepted.json()['request_id']}/skeleton"
+
+    invalid = [
+        await client.post(path, headers=bearer(owner), json={"decision": "maybe"}),
+        await client.post(path, headers=bearer(owner), json={"decision": "adjust"}),
+        await client.post(path, headers=bearer(owner), json={"decision": "adjust", "instruction": "   "}),
+        await client.post(path, headers=bearer(owner), content=b""),
+        await client.post(
+            "/v1/plans", headers=bearer(owner), json={"userProfile": PROFILE, "reviewSkeletonSeconds": -1}
+        ),
+    ]
+    stranger = await client.post(path, headers=bearer(uuid.uuid4()), json={"decision": "confirm"})
+    not_waiting = await client.post(path, headers=bearer(owner), json={"decision": "confirm"})
+    shown = await client.get(path, headers=bearer(owner))
+
+    assert [r.status_code for r in invalid] == [422] * 5
+    assert stranger.status_code == 404
+    assert not_waiting.status_code == 409 and error_of(not_waiting)["code"] == "not_waiting"
+    assert shown.status_code == 200
+    assert (shown.json()["stage"], shown.json()["outline"], shown.json()["review_seconds"]) == ("queued", None, 0)

@@ -14,7 +14,8 @@ from contracts.plan import PlanOutline
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import skeleton_of, write_plan
 from services.gateway.postgres import PostgresRequests
-from services.gateway.requests import NotWaiting, PlanRequests, Quotas
+from services.gateway.requests import NotWaiting, PlanRequests, Quotas, StagedEvents
+from services.gateway.steering import PlanSteering
 from services.persister.plans import Persisting
 from services.persister.postgres import PostgresPlanStore
 from services.persister.sweeper import Sweeper, SweepPolicy
@@ -38,6 +39,12 @@ async def accepted(pool: asyncpg.Pool, publisher: RecordingPublisher, review_sec
     (event,) = [e for e in publisher.of_type(PlanRequested) if e.request_id == acceptance.request_id]
     assert isinstance(event, PlanRequested)
     return event
+
+
+def steering(pool: asyncpg.Pool, publisher: RecordingPublisher) -> PlanSteering:
+    repository = PostgresRequests(pool)
+    staged = StagedEvents(repository, publisher, wait_seconds=1)
+    return PlanSteering(repository, staged, publisher, Quotas(max_active=3, max_per_day=20))
 
 
 def awaiting(request: PlanRequested, round_: int = 0) -> PlanAwaitingReview:
@@ -64,7 +71,7 @@ async def test_a_wait_is_recorded_once_and_a_decision_goes_out_with_the_requests
     publisher = RecordingPublisher()
     store = PostgresPlanStore(pool)
     persisting = Persisting(store, publisher, publisher)
-    requests = PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(max_active=3, max_per_day=20))
+    requests = steering(pool, publisher)
     request = await accepted(pool, publisher, review_seconds=300)
     assert (await row(pool, request.request_id))["review_seconds"] == 300  # from the accepted event itself
 
@@ -134,7 +141,7 @@ async def test_a_stalled_request_is_redriven_with_its_decision_and_the_deadline_
     pool: asyncpg.Pool,
 ) -> None:
     publisher, swept = RecordingPublisher(), RecordingPublisher()
-    requests = PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(max_active=3, max_per_day=20))
+    requests = steering(pool, publisher)
     request = await accepted(pool, publisher, review_seconds=300)
     await PostgresPlanStore(pool).await_review(awaiting(request))
     await requests.review_skeleton(request.user_id, request.request_id, decision="adjust", instruction="no lunges")

@@ -21,11 +21,12 @@ from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import (
     Acceptance,
     IdempotencyConflict,
-    PlanRequests,
     QuotaExceeded,
     Quotas,
     RegenerationInProgress,
+    StagedEvents,
 )
+from services.gateway.steering import PlanSteering
 from services.persister.plans import Completion, Persisting
 from services.persister.postgres import PostgresPlanStore
 from services.persister.sweeper import Sweeper, SweepPolicy
@@ -48,9 +49,10 @@ async def completed_plan(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
     return user_id, done.plan_id
 
 
-def gateway(pool: asyncpg.Pool, publisher: RecordingPublisher, **quotas: int) -> PlanRequests:
+def gateway(pool: asyncpg.Pool, publisher: RecordingPublisher, **quotas: int) -> PlanSteering:
     limits = {"max_active": 3, "max_per_day": 20, **quotas}
-    return PlanRequests(PostgresRequests(pool), publisher, publisher, Quotas(**limits))
+    repository = PostgresRequests(pool)
+    return PlanSteering(repository, StagedEvents(repository, publisher, wait_seconds=1), publisher, Quotas(**limits))
 
 
 def rewritten(request: WeekRequested, names: list[str]) -> WeekGenerated:
@@ -84,7 +86,7 @@ def rewritten(request: WeekRequested, names: list[str]) -> WeekGenerated:
     )
 
 
-async def regenerate(requests: PlanRequests, publisher: RecordingPublisher, **kwargs: object) -> WeekRequested:
+async def regenerate(requests: PlanSteering, publisher: RecordingPublisher, **kwargs: object) -> WeekRequested:
     accepted = await requests.regenerate_week(**kwargs)  # type: ignore[arg-type]
     assert isinstance(accepted, Acceptance)
     (event,) = [e for e in publisher.of_type(WeekRequested) if e.request_id == accepted.request_id]
