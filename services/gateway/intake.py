@@ -15,10 +15,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -29,6 +29,8 @@ __all__ = [
     "DEFAULT_MAX_SYSTEM_PROMPT_CHARS",
     "DEFAULT_MAX_USER_PROFILE_CHARS",
     "MAX_INSTRUCTION_CHARS",
+    "Adjust",
+    "Confirm",
     "Limits",
     "PlanRequestBody",
     "SkeletonDecisionBody",
@@ -156,32 +158,43 @@ class WeekRequestBody(BaseModel):
     )
 
 
-class SkeletonDecisionBody(BaseModel):
-    """The user's decision on a skeleton shown to them: go on with it, or have it written again."""
+class Confirm(BaseModel):
+    """Write the weeks against the skeleton shown."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    decision: Literal["confirm", "adjust"] = Field(
-        description="'confirm': write the weeks against it; 'adjust': write it again as `instruction` says."
+    decision: Literal["confirm"]
+
+
+def _required_instruction(value: str) -> str:
+    text = _instruction(value)
+    if text is None:
+        raise PydanticCustomError("string_blank", "instruction must not be empty")
+    return text
+
+
+class Adjust(BaseModel):
+    """Write the skeleton again as the user says, then show it again."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    decision: Literal["adjust"]
+    instruction: Annotated[str, AfterValidator(_required_instruction)] = Field(
+        description=f"What to change, in the user's words; at most {MAX_INSTRUCTION_CHARS} characters after trimming.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_INSTRUCTION_CHARS, "pattern": r"\S"},
     )
-    instruction: Instruction = Field(
-        None,
-        description=f"With 'adjust': what to change, in the user's words; at most {MAX_INSTRUCTION_CHARS} characters.",
-        json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS},
-    )
-
-    @model_validator(mode="after")
-    def _adjust_says_how(self) -> "SkeletonDecisionBody":
-        if self.decision == "adjust" and self.instruction is None:
-            raise PydanticCustomError("missing_instruction", "'adjust' needs an instruction: what to change")
-        return self
 
 
-async def read_decision(request: Request) -> SkeletonDecisionBody:
+# The user's decision on a skeleton shown to them, told apart by ``decision``.
+SkeletonDecisionBody = Annotated[Confirm | Adjust, Field(discriminator="decision")]
+_DECISION: TypeAdapter[Confirm | Adjust] = TypeAdapter(SkeletonDecisionBody)
+
+
+async def read_decision(request: Request) -> Confirm | Adjust:
     """The validated decision; 422 or 413 otherwise."""
     raw = await _read_capped(request, _BYTES_PER_CHAR * MAX_INSTRUCTION_CHARS + _SLACK_BYTES)
     try:
-        return SkeletonDecisionBody.model_validate_json(raw)
+        return _DECISION.validate_json(raw)
     except ValidationError as exc:
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc

@@ -2,12 +2,13 @@
 redone (ask for it, read its versions). Each translates a request into one ``PlanSteering`` call;
 authentication comes first, as on every route (``api.authenticate``)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from contracts.plan import PLAN_WEEKS
 from services.gateway.api import Caller, Context, bind_path_request_id, error_responses, not_found
@@ -23,6 +24,15 @@ from services.gateway.views import PlanAccepted, RequestSnapshot, SkeletonReview
 __all__ = ["router"]
 
 router = APIRouter(dependencies=[Depends(bind_path_request_id)])
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its ``$defs`` put in place of their references (the OpenAPI document has
+    no ``$defs`` of its own for them to point into)."""
+    defs = schema.pop("$defs", {})
+    schema["oneOf"] = [defs[ref["$ref"].rsplit("/", 1)[1]] for ref in schema["oneOf"]]
+    schema["discriminator"] = {"propertyName": schema["discriminator"]["propertyName"]}
+    return schema
 
 
 @router.get(
@@ -55,7 +65,7 @@ async def get_request_skeleton(request_id: UUID, caller: Caller, context: Contex
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": SkeletonDecisionBody.model_json_schema()}},
+            "content": {"application/json": {"schema": _inlined(TypeAdapter(SkeletonDecisionBody).json_schema())}},
         }
     },
 )
@@ -64,7 +74,7 @@ async def decide_on_skeleton(request_id: UUID, request: Request, caller: Caller,
     adjust it in words (it is written again and shown again). 409 ``not_waiting`` otherwise."""
     body = await read_decision(request)
     snapshot = await context.steering.review_skeleton(
-        caller.user_id, request_id, decision=body.decision, instruction=body.instruction
+        caller.user_id, request_id, decision=body.decision, instruction=getattr(body, "instruction", None)
     )
     if snapshot is None:
         raise not_found()
