@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quota-requests", type=int, default=1)
     parser.add_argument("--refusal-requests", type=int, default=1)
     parser.add_argument("--invalid-requests", type=int, default=1)
+    parser.add_argument("--review-requests", type=int, default=10, help="ask to see their skeleton first")
     parser.add_argument("--planner-replicas", type=int, default=2)
     parser.add_argument("--window", type=float, default=None, help="seconds of load and chaos (default: 6 x kills)")
     parser.add_argument("--settle", type=float, default=180.0, help="seconds to wait for every request to end")
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         quota_requests=args.quota_requests,
         invalid_requests=args.invalid_requests,
+        review_requests=args.review_requests,
         refusal_requests=args.refusal_requests,
         planner_replicas=args.planner_replicas,
         window_seconds=args.window,

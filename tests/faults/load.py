@@ -1,6 +1,7 @@
 """The app's side of a fault run: plan requests sent through the gateway's HTTP API, as a client would."""
 
 import asyncio
+import dataclasses
 import random
 import time
 import uuid
@@ -31,6 +32,7 @@ class PlanOrder:
     user_id: uuid.UUID
     profile: str
     forced: str | None = None
+    review_seconds: int = 0  # > 0: the request asks to see its skeleton first (and nobody answers)
 
 
 @dataclass
@@ -44,10 +46,18 @@ class Submission:
 
 
 def draw_orders(
-    *, seed: int, plans: int, spread_seconds: float, forced: dict[str, int] | None = None
+    *,
+    seed: int,
+    plans: int,
+    spread_seconds: float,
+    forced: dict[str, int] | None = None,
+    reviews: int = 0,
+    review_seconds: int = 2,
 ) -> list[PlanOrder]:
     """``plans`` orders spread uniformly over the window; ``forced`` maps a fault kind to how many of
-    them carry ``[[sim:fault=<kind>]]`` (placed early, so they run while the chaos does)."""
+    them carry ``[[sim:fault=<kind>]]`` (placed early, so they run while the chaos does); ``reviews``
+    of the others, spread evenly, ask to see their skeleton first for ``review_seconds`` (nobody
+    answers: each must go on by itself once its wait runs out)."""
     rng = random.Random(seed)
     orders = []
     forced_kinds = [kind for kind, count in (forced or {}).items() for _ in range(count)]
@@ -58,6 +68,9 @@ def draw_orders(
             text = f"{text} [[sim:fault={kind}]]"
         at = rng.uniform(0, 0.3) * spread_seconds if kind else rng.uniform(0, 1) * spread_seconds
         orders.append(PlanOrder(at, uuid.UUID(int=rng.getrandbits(128), version=4), text, kind))
+    unforced = [i for i, order in enumerate(orders) if order.forced is None]
+    for i in unforced[:: max(1, len(unforced) // reviews)][:reviews] if reviews else ():
+        orders[i] = dataclasses.replace(orders[i], review_seconds=review_seconds)
     return sorted(orders, key=lambda o: o.at)
 
 
@@ -92,7 +105,8 @@ async def _submit(
             response = await client.post(
                 f"{stack.gateway_url}/functions/v1/trigger-workout-plan",
                 headers={"Authorization": f"Bearer {stack.token(order.user_id)}"},
-                json={"userProfile": order.profile},
+                json={"userProfile": order.profile}
+                | ({"reviewSkeletonSeconds": order.review_seconds} if order.review_seconds else {}),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             submission.detail = f"{type(exc).__name__}"

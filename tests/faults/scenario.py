@@ -55,6 +55,7 @@ class ScenarioOptions:
     quota_requests: int = 1
     invalid_requests: int = 1
     refusal_requests: int = 1
+    review_requests: int = 10  # ask to see their skeleton first; nobody answers (see load.draw_orders)
     freeze: bool = True
     planner_replicas: int = 2
     window_seconds: float | None = None
@@ -149,7 +150,14 @@ async def _drive(
         "truncate": options.invalid_requests,
         "refusal": options.refusal_requests,
     }
-    orders = draw_orders(seed=options.seed, plans=options.plans, spread_seconds=options.window * 0.8, forced=forced)
+    orders = draw_orders(
+        seed=options.seed,
+        plans=options.plans,
+        spread_seconds=options.window * 0.8,
+        forced=forced,
+        # One call writes the whole plan in single generation: no skeleton to show.
+        reviews=options.review_requests if options.generation != "single" else 0,
+    )
     planners = stack.replicas_of("planner")
     schedule = draw_schedule(
         seed=options.seed,
@@ -236,6 +244,10 @@ async def _drive(
             f"{figures['frozen_worker']['not_one_plan']}"
         )
 
+    figures["reviews"] = await _review_outcome(postgres.url)
+    if figures["reviews"]["wrong"]:
+        violations.append(f"requests that asked to see their skeleton ended wrongly: {figures['reviews']['wrong']}")
+
     forced_requests = sum(1 for o in orders if o.forced)
     figures["llm"] = llm = await _llm_figures(stack, checked.figures, forced_requests)
     quota_requests = sum(1 for o in orders if o.forced == "quota")
@@ -290,6 +302,31 @@ async def _existing_ids(database_url: str) -> set[str]:
         return {str(r["id"]) for r in await conn.fetch("SELECT id FROM workout_plan_requests")}
     finally:
         await conn.close()
+
+
+async def _review_outcome(database_url: str) -> dict[str, Any]:
+    """What became of the requests that asked to see their skeleton first (nobody answered them): each
+    completed one went on by itself after its wait, with exactly one plan; a failed one has none."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT r.id, r.status, r.review_action, (SELECT count(*) FROM workout_plans p WHERE p.request_id = r.id)"
+            " AS plans FROM workout_plan_requests r WHERE r.review_seconds > 0"
+        )
+    finally:
+        await conn.close()
+    wrong = [
+        f"{r['id']} {r['status']} action={r['review_action']} plans={r['plans']}"
+        for r in rows
+        if (r["status"] == "completed" and (r["plans"] != 1 or r["review_action"] != "timeout"))
+        or (r["status"] == "failed" and r["plans"] != 0)
+    ]
+    return {
+        "asked": len(rows),
+        "by_status": dict(Counter(r["status"] for r in rows)),
+        "went_on_by_itself": sum(1 for r in rows if r["review_action"] == "timeout"),
+        "wrong": wrong,
+    }
 
 
 async def _frozen_outcome(database_url: str, request_ids: list[str]) -> dict[str, Any]:
@@ -449,6 +486,8 @@ def format_report(result: ScenarioResult) -> str:
         f"  chaos     kills {chaos['kills']} {chaos['kills_by_process']}, nats restarts {chaos['nats_restarts']},"
         f" postgres restarts {chaos['postgres_restarts']}",
         f"  frozen    {frozen['in_flight']} requests in flight during the freeze -> {frozen['by_status']}",
+        f"  reviews   {f['reviews']['asked']} asked to see their skeleton first -> {f['reviews']['by_status']};"
+        f" went on by itself {f['reviews']['went_on_by_itself']}",
         f"  requests  {db['requests']} {db['by_status']}; failed by reason {db['failed_by_reason']};"
         f" stuck {db['stuck']}",
         f"  plans     {db['plans']} rows; time to terminal p50 {_s(db['seconds_to_terminal_p50'])}"

@@ -22,6 +22,7 @@ SHORT = ScenarioOptions(
     seed=11,
     quota_requests=1,
     invalid_requests=1,
+    review_requests=3,
     window_seconds=40,
     settle_seconds=70,
     ack_wait_seconds=4,
