@@ -19,7 +19,7 @@ from services.gateway.intake import (
     read_decision,
     read_week_request,
 )
-from services.gateway.views import PlanAccepted, RequestSnapshot, SkeletonReview, WeekAccepted, WeekHistory
+from services.gateway.views import RequestSnapshot, SkeletonReview, WeekAccepted, WeekHistory
 
 __all__ = ["router"]
 
@@ -119,8 +119,7 @@ async def regenerate_week(
     )
     if accepted is None:
         raise not_found()
-    reply = PlanAccepted.of(accepted.request_id, accepted.status)
-    view = WeekAccepted(**reply.model_dump(), plan_id=plan_id, week=week)
+    view = WeekAccepted.of_week(accepted.request_id, accepted.status, plan_id, week)
     return JSONResponse(view.model_dump(mode="json"), status_code=202 if accepted.status == "processing" else 200)
 
 

@@ -196,6 +196,15 @@ class WeekAccepted(PlanAccepted):
     plan_id: UUID
     week: int
 
+    @classmethod
+    def of_week(cls, request_id: UUID, status: RequestStatus, plan_id: UUID, week: int) -> "WeekAccepted":
+        message = (
+            f"Week {week} is being written again. You will be notified when it is in the plan."
+            if status == "processing"
+            else _ENDED_MESSAGES[status]
+        )
+        return cls(request_id=request_id, status=status, message=message, plan_id=plan_id, week=week)
+
 
 class WeekVersionView(_View):
     """One version of a week. Version 1 is the week as the plan was first written; each later one

@@ -6,6 +6,7 @@ prescriptions for that week and day.
 """
 
 import asyncio
+import dataclasses
 import random
 import re
 import uuid
@@ -23,6 +24,7 @@ from service_runtime.llm.fake import ScriptedCalls
 from service_runtime.outcomes import RetryLater
 from services.planner.planning import PlanPrompt
 from services.planner.progressive import ProgressiveWeeks, day_parts
+from services.planner.review import AwaitingReview, Checkpoint
 from tests.fakes import InMemoryParts
 
 PROFILE = "I want to build muscle, 3x per week, I have a full gym"
@@ -235,3 +237,19 @@ async def test_a_plan_whose_deload_is_heavier_than_the_week_before_rewrites_only
     assert checked.usage.calls == len(expected_parts()) + len(week4)
     shown = [(n.week.week, n.week_version) for n in progress.notices if n.week is not None]
     assert sorted(shown) == sorted([*((n, 1) for n in range(1, PLAN_WEEKS + 1)), (4, 2)])
+
+
+async def test_a_request_that_asks_to_see_its_outline_stops_there_then_goes_on_with_the_kept_one() -> None:
+    answers = Answers()
+    calls = ScriptedCalls(answers)
+    parts = InMemoryParts()
+    request_id = uuid.uuid4()
+
+    with pytest.raises(AwaitingReview) as stopped:
+        await progressive(calls, parts).write(request_id, dataclasses.replace(PROMPT, checkpoint=Checkpoint(stop=True)))
+    assert answers.asked == ["outline"]
+    assert stopped.value.outline == OUTLINE
+
+    checked = await progressive(calls, parts).write(request_id, PROMPT)  # confirmed: round 0, no stop
+    assert answers.asked.count("outline") == 1 and sorted(answers.asked) == sorted(expected_parts())
+    assert checked.plan.weeks == PLAN.weeks
