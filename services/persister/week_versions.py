@@ -90,6 +90,9 @@ async def _swap_in(
 ) -> Completion:
     plan_id, number = pending["plan_id"], pending["week"]
     week = TrainingWeek.model_validate(pending["content"])
+    # The lock order of ``postgres.py``: the request (held), the exercises (all there by now: this
+    # reads their ids and equipment), then the plan.
+    catalogue = await catalogue_rows(conn, refs)
     await conn.execute("SELECT FROM workout_plans WHERE id = $1 FOR UPDATE", plan_id)
     versions = await conn.fetchval(
         "SELECT count(*) FROM workout_week_versions WHERE plan_id = $1 AND week = $2 AND state <> 'pending'",
@@ -121,7 +124,6 @@ async def _swap_in(
         number,
     )
     await conn.execute("DELETE FROM workout_entries WHERE plan_id = $1 AND week = $2", plan_id, number)
-    catalogue = await catalogue_rows(conn, refs)
     key_of = {ref.name: ref.key for ref in refs}
     rows = week_entry_records(week, plan_id, key_of, catalogue, pending["start_date"])
     await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
