@@ -63,6 +63,12 @@ def follow_up_commands(gateway: str, token: str, request_id: str, plan_id: str |
     ]
     if plan_id:
         lines.append(f"curl -sS {gateway}/v1/plans/{plan_id} {auth}   # the plan")
+        lines.append(
+            f"curl -sS -X POST {gateway}/v1/plans/{plan_id}/weeks/3/regenerate {auth}"
+            """ -H "Content-Type: application/json" -d '{"instruction": "fewer squats, my knee hurts"}'"""
+            "   # week 3 again, as asked (a request of its own)"
+        )
+        lines.append(f"curl -sS {gateway}/v1/plans/{plan_id}/weeks/3 {auth}   # every version of week 3")
     lines += [
         f"curl -sSN {gateway}/v1/requests/{request_id}/events {auth}   # live status (it has ended: one event)",
         f"curl -sS {gateway}/v1/requests {auth}   # this user's requests, newest first",
