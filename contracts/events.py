@@ -234,6 +234,9 @@ class WeekRequested(Event):
     system_prompt: str | None = None
     plan: WorkoutPlan = Field(description="The plan as it stands, every week.")
     skeleton: PlanSkeleton | None = Field(None, description="What the plan was written against; None in one call.")
+    plan_revision: int = Field(
+        0, ge=0, description="Which writing of the plan ``plan`` is: its weeks written again so far, as stored."
+    )
     redrive: int = Field(0, ge=0, description="0 when the gateway accepted it; n for the sweeper's n-th re-drive.")
 
     @property
@@ -251,6 +254,7 @@ class WeekGenerated(Event):
     plan_id: UUID
     week: TrainingWeek
     instruction: str | None = None
+    plan_revision: int = Field(0, ge=0, description="The writing of the plan the week was checked within.")
     exercises: tuple[ExerciseRef, ...] = Field(description="Every distinct exercise name the week uses, with its key.")
     usage: LlmUsage
     prompt_version: str = ""

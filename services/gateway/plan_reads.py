@@ -39,8 +39,11 @@ ORDER BY e.week, e.day, e.position
 """
 
 
+# The plan's revision: the newest stored version of any of its weeks (0: none written again).
 _SELECT_SOURCE = """
-SELECT p.title, p.summary, p.skeleton, r.user_profile, r.system_prompt
+SELECT p.title, p.summary, p.skeleton, r.user_profile, r.system_prompt,
+       (SELECT coalesce(max(v.id), 0) FROM workout_week_versions v
+        WHERE v.plan_id = p.id AND v.state <> 'pending') AS revision
 FROM workout_plans AS p JOIN workout_plan_requests AS r ON r.id = p.request_id
 WHERE p.id = $1 AND p.user_id = $2 AND p.assembly = 'complete'
 """
@@ -88,7 +91,7 @@ async def regeneration_source(conn: Connection, user_id: UUID, plan_id: UUID) ->
         raise NotRegenerable(
             f"the stored plan is not one this service can write again ({exc.error_count()} problems)"
         ) from exc
-    return RegenerationSource(written, skeleton, plan["user_profile"], plan["system_prompt"])
+    return RegenerationSource(written, skeleton, plan["user_profile"], plan["system_prompt"], plan["revision"])
 
 
 async def week_history(conn: Connection, user_id: UUID, plan_id: UUID, week: int) -> WeekHistory | None:

@@ -66,6 +66,7 @@ class RegenerationSource:
     skeleton: PlanSkeleton | None
     user_profile: str
     system_prompt: str | None
+    revision: int = 0  # which writing of the plan this is (``WeekRequested.plan_revision``)
 
 
 @dataclass(frozen=True)

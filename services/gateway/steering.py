@@ -69,6 +69,7 @@ class PlanSteering:
             system_prompt=source.system_prompt,
             plan=source.plan,
             skeleton=source.skeleton,
+            plan_revision=source.revision,
         )
         key = None if idempotency_key is None else f"week:{plan_id}:{week}:{idempotency_key}"
         admission = await self._repository.accept_week(event, event.wire.decode(), key, self._limits)

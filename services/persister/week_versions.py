@@ -8,6 +8,7 @@ week's ``current`` version and the one before it ``superseded`` (the week as fir
 version 1 the first time), and turns the request ``completed``, last, in the same transaction.
 """
 
+import logging
 import uuid
 from itertools import groupby
 from operator import itemgetter
@@ -21,12 +22,16 @@ from service_runtime.outcomes import GiveUp
 from services.persister.plan_rows import ENTRY_COLUMNS, catalogue_rows, week_entry_records
 from services.persister.plans import Completion, Waiting
 
-__all__ = ["drop_pending_week", "store_week", "week_if_ready"]
+__all__ = ["PLAN_CHANGED", "drop_pending_week", "store_week", "week_if_ready"]
+
+log = logging.getLogger(__name__)
+
+PLAN_CHANGED = "plan_changed: another week of this plan was written again meanwhile; ask again"
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 _PENDING = """
-SELECT v.plan_id, v.week, v.content, v.exercises, v.quality, p.start_date
+SELECT v.plan_id, v.week, v.content, v.exercises, v.quality, v.plan_revision, p.start_date
 FROM workout_week_versions v JOIN workout_plans p ON p.id = v.plan_id
 WHERE v.request_id = $1 AND v.state = 'pending'
 """
@@ -55,8 +60,9 @@ async def store_week(conn: Connection, event: WeekGenerated, user_id: uuid.UUID)
     await catalogue_rows(conn, event.exercises)
     stored = await conn.fetchval(
         "INSERT INTO workout_week_versions"
-        " (plan_id, week, state, request_id, instruction, content, exercises, quality, prompt_version, model)"
-        " VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9)"
+        " (plan_id, week, state, request_id, instruction, content, exercises, quality, prompt_version, model,"
+        " plan_revision)"
+        " VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)"
         " ON CONFLICT (request_id) DO NOTHING RETURNING id",
         event.plan_id,
         event.week.week,
@@ -67,13 +73,16 @@ async def store_week(conn: Connection, event: WeekGenerated, user_id: uuid.UUID)
         event.quality or None,
         event.prompt_version,
         event.usage.model,
+        event.plan_revision,
     )
     return stored is not None
 
 
 async def week_if_ready(conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID) -> Completion | Waiting | None:
     """Swap the request's pending week in if every exercise it uses has a profile (``Completion``),
-    else say which are missing (``Waiting``); None when it has no pending week (not stored yet)."""
+    else say which are missing (``Waiting``); None when it has no pending week (not stored yet), or
+    when the plan was revised since the week was asked for (the request then ends failed,
+    ``PLAN_CHANGED``)."""
     pending = await conn.fetchrow(_PENDING, request_id)
     if pending is None:
         return None
@@ -87,13 +96,29 @@ async def week_if_ready(conn: Connection, request_id: uuid.UUID, user_id: uuid.U
 
 async def _swap_in(
     conn: Connection, request_id: uuid.UUID, user_id: uuid.UUID, pending: asyncpg.Record, refs: list[ExerciseRef]
-) -> Completion:
+) -> Completion | None:
     plan_id, number = pending["plan_id"], pending["week"]
     week = TrainingWeek.model_validate(pending["content"])
     # The lock order of ``postgres.py``: the request (held), the exercises (all there by now: this
     # reads their ids and equipment), then the plan.
     catalogue = await catalogue_rows(conn, refs)
     await conn.execute("SELECT FROM workout_plans WHERE id = $1 FOR UPDATE", plan_id)
+    revision = await conn.fetchval(
+        "SELECT coalesce(max(id), 0) FROM workout_week_versions WHERE plan_id = $1 AND state <> 'pending'", plan_id
+    )
+    if revision != pending["plan_revision"]:
+        # Another week of the plan was written again between this one's read and its accept: it
+        # was checked within a plan that is no longer the plan. Ended here, in this transaction (a
+        # profile that brought it here is still stored).
+        await drop_pending_week(conn, request_id)
+        await conn.execute(
+            "UPDATE workout_plan_requests SET status = 'failed', stage = 'persister', error = $2,"
+            " completed_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1",
+            request_id,
+            PLAN_CHANGED,
+        )
+        log.warning("request %s: %s", request_id, PLAN_CHANGED)
+        return None
     versions = await conn.fetchval(
         "SELECT count(*) FROM workout_week_versions WHERE plan_id = $1 AND week = $2 AND state <> 'pending'",
         plan_id,

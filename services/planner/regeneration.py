@@ -149,6 +149,7 @@ class WeekRewriting:
             plan_id=request.plan_id,
             week=written.parsed,
             instruction=instruction or None,
+            plan_revision=request.plan_revision,
             exercises=exercise_refs_of([written.parsed]),
             usage=written.usage,
             prompt_version=self.prompt_version,

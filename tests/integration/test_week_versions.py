@@ -30,6 +30,7 @@ from services.gateway.steering import PlanSteering
 from services.persister.plans import Completion, Persisting
 from services.persister.postgres import PostgresPlanStore
 from services.persister.sweeper import Sweeper, SweepPolicy
+from services.persister.week_versions import PLAN_CHANGED
 from services.planner.exercise_keys import exercise_refs_of
 from tests.fakes import RecordingPublisher, sample_profile
 from tests.integration.seeding import events_for, fresh_names, new_request
@@ -79,6 +80,7 @@ def rewritten(request: WeekRequested, names: list[str]) -> WeekGenerated:
         plan_id=request.plan_id,
         week=week,
         instruction=request.instruction,
+        plan_revision=request.plan_revision,
         exercises=exercise_refs_of([week]),
         usage=LlmUsage(model="test", prompt_tokens=100, completion_tokens=50),
         calls=(call,),
@@ -239,3 +241,28 @@ async def test_the_sweeper_redrives_a_stalled_regeneration_with_what_it_was_acce
     assert isinstance(redriven, WeekRequested)
     assert redriven.redrive == 1 and redriven.dedup_id.endswith(":redrive:1")
     assert redriven.model_dump(exclude={"redrive"}) == request.model_dump(exclude={"redrive"})
+
+
+async def test_a_week_checked_within_a_plan_revised_since_is_refused_and_the_plan_kept(pool: asyncpg.Pool) -> None:
+    publisher = RecordingPublisher()
+    persisting = Persisting(PostgresPlanStore(pool), publisher, publisher)
+    user_id, plan_id = await completed_plan(pool)
+    stale = await regenerate(
+        gateway(pool, publisher), publisher, user_id=user_id, plan_id=plan_id, week=4, instruction=None
+    )
+    assert stale.plan_revision == 0
+    # Another week is swapped in between this request's read and its swap (what one regeneration at
+    # a time leaves possible: the other completing between the read and the accept).
+    await pool.execute(
+        "INSERT INTO workout_week_versions (plan_id, week, version, state, content)"
+        " VALUES ($1, 7, 1, 'superseded', '{}')",
+        plan_id,
+    )
+    before = await entries_by_week(pool, plan_id)
+
+    await persisting.week_generated(rewritten(stale, [stale.plan.weeks[0].days[0].exercises[0].name]))
+
+    row = await pool.fetchrow("SELECT status, error FROM workout_plan_requests WHERE id = $1", stale.request_id)
+    assert (row["status"], row["error"]) == ("failed", PLAN_CHANGED)
+    assert await entries_by_week(pool, plan_id) == before
+    assert not await pool.fetchval("SELECT count(*) FROM workout_week_versions WHERE request_id = $1", stale.request_id)

@@ -38,6 +38,7 @@ def request(week: int = 2, instruction: str | None = None, *, skeleton: bool = T
         user_profile=PROFILE,
         plan=PLAN,
         skeleton=SKELETON if skeleton else None,
+        plan_revision=3,
     )
 
 
@@ -83,6 +84,7 @@ async def test_without_an_instruction_the_week_follows_its_skeleton_block() -> N
     assert calls.paid == [f"{calls.paid[0].split('.')[0]}.{PART}"] * 2  # sent back once, then kept
     event = published(use_case)
     assert event.week == PLAN.weeks[1] and event.instruction is None
+    assert event.plan_revision == 3  # the persister refuses it if the plan was revised since
     assert event.prompt_version == "week-again-v1+plan-v1"
     assert {ref.name for ref in event.exercises} == {i.name for d in PLAN.weeks[1].days for i in d.exercises}
     assert 0 < event.quality["overall"] <= 1
