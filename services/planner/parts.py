@@ -114,6 +114,10 @@ class PartWriter:
         )
         return reply
 
+    async def kept(self, request_id: uuid.UUID, name: str) -> bool:
+        """Whether the part is written and kept."""
+        return await self._parts.get(request_id, name) is not None
+
     async def abandon(self, request_id: uuid.UUID, names: Sequence[str]) -> None:
         """Stop paying for the parts' calls still running (a cancelled request)."""
         await asyncio.gather(*(self._calls.abandon(_key(request_id, name)) for name in names))

@@ -30,6 +30,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from contracts.events import LlmUsage
 from contracts.plan import (
@@ -51,6 +52,7 @@ from service_runtime.prompts import read_prompt
 from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
 from services.planner.quality import plan_issues, split_problems, week_off_skeleton, week_problems, weeks_to_rewrite
+from services.planner.review import written_rounds
 
 __all__ = ["ProgressiveWeeks", "day_parts"]
 
@@ -142,8 +144,12 @@ class ProgressiveWeeks:
         raise GiveUp("plan_quality", "; ".join(problems)[:1000])
 
     async def abandon(self, request_id: uuid.UUID) -> None:
-        kept = await self._kept.get(request_id, "outline")
-        names = ["outline"]
+        # Every round of the outline (an adjusted one is written again), the weeks' parts by the newest.
+        frames = ["outline", *await written_rounds("outline", partial(self._parts.kept, request_id))]
+        names = list(frames)
+        kept = None
+        for frame in frames:
+            kept = await self._kept.get(request_id, frame) or kept
         if kept is not None:
             outline = PlanOutline.model_validate_json(kept.reply)
             names += [

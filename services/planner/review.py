@@ -9,12 +9,20 @@ are written against the kept skeleton of that round; adjusted, the skeleton is w
 the user's words (a new round, under its own part name, so a redelivery reuses it) and shown again.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from contracts.events import PlanRequested
 from contracts.plan import PlanOutline, PlanSkeleton
 
-__all__ = ["ADJUSTMENTS_HEADING", "AwaitingReview", "Checkpoint", "checkpoint_of", "with_adjustments"]
+__all__ = [
+    "ADJUSTMENTS_HEADING",
+    "AwaitingReview",
+    "Checkpoint",
+    "checkpoint_of",
+    "with_adjustments",
+    "written_rounds",
+]
 
 # The user's words about the skeleton go in the user's turn with the profile, for every call of the
 # plan: the skeleton follows them, and so do the weeks' checks (a knee the user now names, say).
@@ -56,6 +64,18 @@ def checkpoint_of(request: PlanRequested) -> Checkpoint:
     if review is None:
         return Checkpoint(stop=request.review_seconds > 0)
     return Checkpoint(stop=review.action == "adjust" and request.review_seconds > 0, round=review.round)
+
+
+async def written_rounds(name: str, kept: Callable[[str], Awaitable[bool]]) -> list[str]:
+    """The part names of the skeleton's (or outline's) rounds after the first: every kept one and the
+    next (it may be being written), so a cancel stops whichever round is running at the provider."""
+    names: list[str] = []
+    round_ = 1
+    while True:
+        names.append(Checkpoint(round=round_).part(name))
+        if not await kept(names[-1]):
+            return names
+        round_ += 1
 
 
 def with_adjustments(user: str, adjustments: tuple[str, ...]) -> str:

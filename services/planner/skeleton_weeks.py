@@ -22,6 +22,7 @@ and nothing of it is stored.
 import asyncio
 import logging
 import uuid
+from functools import partial
 
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
 from contracts.progress import PlanProgress
@@ -33,6 +34,7 @@ from service_runtime.prompts import read_prompt
 from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
 from services.planner.quality import plan_issues, split_problems, week_off_skeleton, week_problems, weeks_to_rewrite
+from services.planner.review import written_rounds
 
 __all__ = ["PARTS", "SkeletonThenWeeks"]
 
@@ -84,7 +86,8 @@ class SkeletonThenWeeks:
         raise GiveUp("plan_quality", "; ".join(problems)[:1000])
 
     async def abandon(self, request_id: uuid.UUID) -> None:
-        await self._parts.abandon(request_id, PARTS)
+        rounds = await written_rounds("skeleton", partial(self._parts.kept, request_id))
+        await self._parts.abandon(request_id, (*PARTS, *rounds))
 
     async def _skeleton(self, request_id: uuid.UUID, prompt: PlanPrompt) -> StructuredReply[PlanSkeleton]:
         note = catalogue_note(await self._known.names()) if self._known is not None else None

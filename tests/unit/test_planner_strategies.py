@@ -179,7 +179,9 @@ async def test_a_cancel_mid_plan_drops_it_and_abandons_every_part_at_the_provide
     await planned
 
     assert publisher.of_type(PlanGenerated) == []
-    assert sorted(calls.abandoned) == sorted(f"{request.request_id}.{part}" for part in PARTS)
+    # Every part, and the first adjusted skeleton (none was asked for here; one could be running).
+    expected = (*PARTS, "skeleton-r1")
+    assert sorted(calls.abandoned) == sorted(f"{request.request_id}.{part}" for part in expected)
 
 
 # --- the ledger records travel with the plan -------------------------------------------------------

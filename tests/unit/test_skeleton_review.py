@@ -6,7 +6,14 @@ import random
 import uuid
 from typing import Any
 
-from contracts.events import LlmCallRecorded, PlanAwaitingReview, PlanGenerated, PlanRequested, ReviewDecision
+from contracts.events import (
+    LlmCallRecorded,
+    PlanAwaitingReview,
+    PlanCancelled,
+    PlanGenerated,
+    PlanRequested,
+    ReviewDecision,
+)
 from contracts.plan import PlanSkeleton, TrainingWeek
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import skeleton_of, write_plan
@@ -137,3 +144,18 @@ def test_each_decision_is_its_own_message() -> None:
         f"{request.request_id}:review:1:adjust",
         f"{request.request_id}:review:0:confirm:redrive:2",
     ]
+
+
+async def test_a_cancel_stops_every_round_of_the_skeleton_that_may_still_be_running() -> None:
+    planning, calls, _, _ = planner()
+    request = PlanRequested(request_id=uuid.uuid4(), user_id=uuid.uuid4(), user_profile=PROFILE, review_seconds=60)
+    await planning.plan_requested(request)
+    adjusted = PlanRequested.model_validate(
+        {**request.model_dump(), "review": {"action": "adjust", "round": 1, "adjustments": [ADJUSTMENT]}}
+    )
+    await planning.plan_requested(adjusted)
+
+    await planning.plan_cancelled(PlanCancelled(request_id=request.request_id, user_id=request.user_id))
+
+    abandoned = {key.split(".", 1)[1] for key in calls.abandoned}
+    assert {"skeleton", "skeleton-r1", "skeleton-r2"} <= abandoned  # round 2 may be being written
