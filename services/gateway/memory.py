@@ -10,10 +10,10 @@ import asyncio
 import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 from contracts.events import Event, PlanRequested, WeekRequested
@@ -77,11 +77,15 @@ class _Transaction:
         return outbox_id
 
 
-class _Cancellation(_Transaction):
-    def __init__(self, repository: "InMemoryRequests", current: StoredRequest) -> None:
-        super().__init__(repository)
-        self.row = current
+class _RowTransaction(_Transaction):
+    """A transaction holding one request's row (and its lock): its new ``row`` is applied at the end."""
 
+    def __init__(self, repository: "InMemoryRequests", row: StoredRequest) -> None:
+        super().__init__(repository)
+        self.row = row
+
+
+class _Cancellation(_RowTransaction):
     @property
     def current(self) -> RequestSnapshot:
         return self.row.snapshot
@@ -102,11 +106,7 @@ class _Cancellation(_Transaction):
         return cancelled
 
 
-class _Review(_Transaction):
-    def __init__(self, repository: "InMemoryRequests", row: StoredRequest) -> None:
-        super().__init__(repository)
-        self.row = row
-
+class _Review(_RowTransaction):
     @property
     def current(self) -> ReviewState:
         return self.row.review_state()
@@ -126,6 +126,9 @@ class _Review(_Transaction):
             outline=outline,
         )
         return snapshot
+
+
+_HeldT = TypeVar("_HeldT", bound=_RowTransaction)
 
 
 class InMemoryRequests:
@@ -155,6 +158,7 @@ class InMemoryRequests:
                 payload=payload,
                 idempotency_key=idempotency_key,
                 limits=limits,
+                review_seconds=event.review_seconds,
             )
 
     async def accept_week(
@@ -193,6 +197,7 @@ class InMemoryRequests:
         payload: str,
         idempotency_key: str | None,
         limits: Limits,
+        review_seconds: int = 0,
     ) -> Admission:
         """The checks and the insert, under the user's lock (held by the caller)."""
         async with AsyncExitStack() as locks:
@@ -242,7 +247,7 @@ class InMemoryRequests:
                 user_profile,
                 system_prompt,
                 idempotency_key,
-                review_seconds=getattr(event, "review_seconds", 0),
+                review_seconds=review_seconds,
             )
             outbox_id = next(self.outbox_ids)
             self.outbox[outbox_id] = type(event).model_validate_json(payload)
@@ -277,36 +282,33 @@ class InMemoryRequests:
         )
         return WeekHistory(plan_id=plan_id, week=week, current_version=1, versions=[version])
 
-    @asynccontextmanager
-    async def reviewing(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Review | None]:
-        self._check_available()
-        async with self._request_locks[request_id]:
-            row = self.requests.get(request_id)
-            if row is None or row.user_id != user_id:
-                yield None
-                return
-            review = _Review(self, row)
-            yield review
-            self.requests[request_id] = review.row
-            self.outbox.update(review.staged)
+    def reviewing(self, user_id: UUID, request_id: UUID) -> AbstractAsyncContextManager[_Review | None]:
+        return self._holding(user_id, request_id, _Review)
 
     async def get_review(self, user_id: UUID, request_id: UUID) -> ReviewState | None:
         self._check_available()
         row = self.requests.get(request_id)
         return None if row is None or row.user_id != user_id else row.review_state()
 
+    def cancelling(self, user_id: UUID, request_id: UUID) -> AbstractAsyncContextManager[_Cancellation | None]:
+        return self._holding(user_id, request_id, _Cancellation)
+
     @asynccontextmanager
-    async def cancelling(self, user_id: UUID, request_id: UUID) -> AsyncIterator[_Cancellation | None]:
+    async def _holding(
+        self, user_id: UUID, request_id: UUID, kind: Callable[["InMemoryRequests", StoredRequest], _HeldT]
+    ) -> AsyncIterator[_HeldT | None]:
+        """The user's request held under its lock; its row and staged events applied when the block
+        ends cleanly. None when it is not theirs or does not exist."""
         self._check_available()
         async with self._request_locks[request_id]:
             row = self.requests.get(request_id)
             if row is None or row.user_id != user_id:
                 yield None
                 return
-            cancellation = _Cancellation(self, row)
-            yield cancellation
-            self.requests[request_id] = cancellation.row
-            self.outbox.update(cancellation.staged)
+            held = kind(self, row)
+            yield held
+            self.requests[request_id] = held.row
+            self.outbox.update(held.staged)
 
     def confirm_later(self, outbox_id: int) -> None:
         if self.available:  # else the rows stay for the relay, as a failed DELETE leaves them

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 
-from contracts.events import PlanCancelled, WeekGenerated, WeekRequested
+from contracts.events import WeekGenerated, WeekRequested
 from contracts.plan import (
     PlanSkeleton,
     SkeletonBlock,
@@ -93,9 +93,6 @@ class WeekRewriting:
         await self._progress.announce(
             PlanProgress(request_id=request.request_id, status="processing", stage="generated")
         )
-
-    async def plan_cancelled(self, event: PlanCancelled) -> None:
-        await self.abandon(event.request_id)
 
     async def abandon(self, request_id: uuid.UUID) -> None:
         """Stop paying for the week's call if it is still running (a cancelled request)."""
