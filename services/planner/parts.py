@@ -18,12 +18,23 @@ from typing import Protocol, TypeVar
 
 import pydantic
 
+from contracts.plan import TrainingWeek
+from contracts.progress import PlanProgress
+from service_runtime.bus import ProgressAnnouncer
 from service_runtime.llm import Prompt, StructuredCalls, StructuredReply, first_usable
 from service_runtime.llm.metering import carry_calls, collecting_calls
 from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 from services.planner.state import KeptPart
 
-__all__ = ["PART_TRIES", "FinishedParts", "KnownExercises", "PartWriter", "all_or_first_failure", "catalogue_note"]
+__all__ = [
+    "PART_TRIES",
+    "FinishedParts",
+    "KnownExercises",
+    "PartWriter",
+    "all_or_first_failure",
+    "announce_week",
+    "catalogue_note",
+]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +166,25 @@ class _Patient:
 def _key(request_id: uuid.UUID, part: str) -> str:
     """The key a part's call is made under (and its background response recorded under)."""
     return f"{request_id}.{part}"
+
+
+async def announce_week(
+    progress: ProgressAnnouncer, request_id: uuid.UUID, week: TrainingWeek, *, done: int, rewrite: frozenset[int]
+) -> None:
+    """Show a checked week to the app: version 1 in a first round, 2 when a second round wrote it
+    again; a week kept from the first round is not news the second time round."""
+    if rewrite and week.week not in rewrite:
+        return
+    await progress.announce(
+        PlanProgress(
+            request_id=request_id,
+            status="processing",
+            stage="generating",
+            weeks_done=done,
+            week=week,
+            week_version=2 if week.week in rewrite else 1,
+        )
+    )
 
 
 def all_or_first_failure(outcomes: Sequence[T | BaseException]) -> list[T]:

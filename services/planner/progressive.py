@@ -43,13 +43,19 @@ from contracts.plan import (
     TrainingWeek,
     WorkoutPlan,
 )
-from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
 from service_runtime.llm import StructuredCalls, StructuredReply
 from service_runtime.llm.port import total_usage
 from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
-from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
+from services.planner.parts import (
+    FinishedParts,
+    KnownExercises,
+    PartWriter,
+    all_or_first_failure,
+    announce_week,
+    catalogue_note,
+)
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
 from services.planner.quality import plan_issues, split_problems, week_off_skeleton, week_problems, weeks_to_rewrite
 from services.planner.review import written_rounds
@@ -227,17 +233,7 @@ class ProgressiveWeeks:
             if problems:
                 raise GiveUp("plan_quality", "; ".join(problems)[:1000])
             done += 1
-            if number in rewrite or not rewrite:  # a kept week is not news the second time round
-                await self._progress.announce(
-                    PlanProgress(
-                        request_id=request_id,
-                        status="processing",
-                        stage="generating",
-                        weeks_done=done,
-                        week=assembled,
-                        week_version=2 if number in rewrite else 1,
-                    )
-                )
+            await announce_week(self._progress, request_id, assembled, done=done, rewrite=rewrite)
             return assembled, [reply.usage for reply in written]
 
         # Every part is started now, week 1's first; every one runs to its end even when another

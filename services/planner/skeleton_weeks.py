@@ -25,13 +25,19 @@ import uuid
 from functools import partial
 
 from contracts.plan import PLAN_WEEKS, PlanSkeleton, TrainingWeek, WorkoutPlan
-from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
 from service_runtime.llm import StructuredCalls, StructuredReply
 from service_runtime.llm.port import total_usage
 from service_runtime.outcomes import GiveUp
 from service_runtime.prompts import read_prompt
-from services.planner.parts import FinishedParts, KnownExercises, PartWriter, all_or_first_failure, catalogue_note
+from services.planner.parts import (
+    FinishedParts,
+    KnownExercises,
+    PartWriter,
+    all_or_first_failure,
+    announce_week,
+    catalogue_note,
+)
 from services.planner.planning import PLAN_PROMPT, PROMPTS, CheckedPlan, PlanPrompt
 from services.planner.quality import plan_issues, split_problems, week_off_skeleton, week_problems, weeks_to_rewrite
 from services.planner.review import written_rounds
@@ -137,17 +143,7 @@ class SkeletonThenWeeks:
                 invalid_is_transient=True,
             )
             done += 1
-            if fresh or not rewrite:  # a kept week is not news the second time round
-                await self._progress.announce(
-                    PlanProgress(
-                        request_id=request_id,
-                        status="processing",
-                        stage="generating",
-                        weeks_done=done,
-                        week=written.parsed,
-                        week_version=2 if fresh else 1,
-                    )
-                )
+            await announce_week(self._progress, request_id, written.parsed, done=done, rewrite=rewrite)
             return written
 
         # Every week runs to its end even when another fails: what succeeded is kept for the
