@@ -1,6 +1,7 @@
-"""What the API refuses in a well-formed request: a model it does not serve, a strict schema
-outside the structured-outputs subset, chat parameters a reasoning model does not take, an output
-cap above the model's, a prompt beyond its context window. Checked after the body matched
+"""What the API refuses in a well-formed request: a model it does not serve, a service tier the
+model does not offer (Flex), a strict schema outside the structured-outputs subset, chat
+parameters a reasoning model does not take, an output cap above the model's, a prompt beyond its
+context window. Checked after the body matched
 OpenAI's schemas and before any fault or reply.
 
 The strict-schema check is the product's own (``service_runtime.strict_schema``), which words
@@ -16,6 +17,7 @@ from llm_simulator.model_table import ModelLimits, limits_of
 from llm_simulator.pacing import prompt_tokens
 from llm_simulator.protocol import ApiError, ChatCompletionRequest
 from llm_simulator.responses_protocol import ResponseCreateRequest
+from llm_simulator.tiers import refuses_flex
 from service_runtime.strict_schema import strict_schema_problems
 
 
@@ -24,6 +26,8 @@ def chat_refusal(chat: ChatCompletionRequest, config: SimulatorConfig) -> ApiErr
     model = _served(chat.model, config)
     if isinstance(model, ApiError):
         return model
+    if refuses_flex(chat.service_tier, model):
+        return refusals.service_tier_unsupported("flex")
     fmt = chat.response_format
     strict = fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.strict
     if strict and fmt and fmt.json_schema and (problem := _first_problem(fmt.json_schema.schema_)) is not None:
@@ -51,6 +55,8 @@ def response_refusal(create: ResponseCreateRequest, config: SimulatorConfig) -> 
     model = _served(create.model, config)
     if isinstance(model, ApiError):
         return model
+    if refuses_flex(create.service_tier, model):
+        return refusals.service_tier_unsupported("flex")
     fmt = create.text_format
     if fmt.type == "json_schema" and fmt.strict and (problem := _first_problem(fmt.schema_ or {})) is not None:
         return refusals.responses_invalid_schema(fmt.name or "", problem)

@@ -6,7 +6,7 @@ Routes only translate HTTP to :class:`~llm_simulator.simulator.Simulator` calls 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -45,11 +45,14 @@ _KNOBS_NOT_AN_OBJECT = refusals.invalid("The body must be a JSON object of knobs
 _CLIENT_CLOSED = 499
 
 
-def create_app(config: SimulatorConfig | None = None) -> Starlette:
-    """The simulator as an ASGI app. Each app has its own state: config, stats and random sequence."""
+def create_app(config: SimulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """The simulator as an ASGI app. Each app has its own state: config, stats and random sequence.
+
+    ``clock`` (seconds, monotonic) meters the rate limits and ages the prompt cache; tests pass
+    their own to step time. Pacing always sleeps in real time."""
     # Read (and check) the exercise data now: a broken file stops the start, not a later request.
     exercises()
-    simulator = Simulator(config or SimulatorConfig())
+    simulator = Simulator(config or SimulatorConfig(), clock)
     started = int(time.time())
 
     async def chat_completions(request: Request) -> Response:
@@ -58,18 +61,19 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             return _error(denied, request_id)
         chat = await _body(request, "create_chat_completion", ChatCompletionRequest)
         if isinstance(chat, ApiError):
-            return _error(chat, request_id)
+            return _error(chat, request_id, simulator.limit_headers(None))
         if (refused := chat_refusal(chat, simulator.config)) is not None:
-            return _error(refused, request_id)
+            return _error(refused, request_id, simulator.limit_headers(chat.model))
         outcome = simulator.answer(chat)
         if isinstance(outcome, ApiError):
             return _error(outcome, request_id)
+        headers = {"x-request-id": request_id, **outcome.rate_limit_headers}
         if chat.stream:
             include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
             return StreamUntilDisconnect(
                 _event_stream(simulator, outcome, chat.model, include_usage),
                 media_type="text/event-stream",
-                headers={"x-request-id": request_id, "cache-control": "no-cache"},
+                headers={**headers, "cache-control": "no-cache"},
             )
         delay = outcome.hang_seconds + outcome.pace.total_seconds(outcome.content)
         answered, _ = await unless_disconnected(request.receive, asyncio.sleep(delay))
@@ -84,8 +88,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             finish_reason=outcome.finish_reason,
             usage=outcome.usage,
             refused=outcome.refused,
+            service_tier=outcome.service_tier,
         )
-        return JSONResponse(body, headers={"x-request-id": request_id})
+        return JSONResponse(body, headers=headers)
 
     async def list_models(request: Request) -> Response:
         if (denied := _unauthorised(request)) is not None:
@@ -149,16 +154,16 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(denied, request_id)
         create = await _body(request, "create_response", ResponseCreateRequest)
         if isinstance(create, ApiError):
-            return _error(create, request_id)
+            return _error(create, request_id, simulator.limit_headers(None))
         if (refused := response_refusal(create, simulator.config)) is not None:
-            return _error(refused, request_id)
+            return _error(refused, request_id, simulator.limit_headers(create.model))
         if create.stream:
-            return _error(refusals.streaming_not_simulated(), request_id)
-        headers = {"x-request-id": request_id}
+            return _error(refusals.streaming_not_simulated(), request_id, simulator.limit_headers(create.model))
         # A background response is accepted first: a server fault shows later, as status "failed".
         outcome = simulator.answer(create.as_chat(), background=bool(create.background))
         if isinstance(outcome, ApiError):
             return _error(outcome, request_id)
+        headers = {"x-request-id": request_id, **outcome.rate_limit_headers}
         if create.background:
             return JSONResponse(responses.start(create, outcome).wire(), headers=headers)
         delay = outcome.hang_seconds + outcome.pace.total_seconds(outcome.content)
@@ -174,8 +179,8 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(denied, request_id)
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
-            return _error(refusals.response_not_found(response_id), request_id)
-        headers = {"x-request-id": request_id}
+            return _error(refusals.response_not_found(response_id), request_id, simulator.limit_headers(None))
+        headers = {"x-request-id": request_id, **simulator.limit_headers(stored.request.model)}
         if responses.garbled_now(stored):
             # A wire fault: this body is broken, the response itself is whole and retrievable again.
             return Response(garbled(json.dumps(stored.wire())), media_type="application/json", headers=headers)
@@ -187,10 +192,13 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
             return _error(denied, request_id)
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
-            return _error(refusals.response_not_found(response_id), request_id)
+            return _error(refusals.response_not_found(response_id), request_id, simulator.limit_headers(None))
+        limits = simulator.limit_headers(stored.request.model)
         if not stored.request.background:
-            return _error(refusals.not_cancellable(), request_id)
-        return JSONResponse((responses.cancel(response_id) or stored).wire(), headers={"x-request-id": request_id})
+            return _error(refusals.not_cancellable(), request_id, limits)
+        return JSONResponse(
+            (responses.cancel(response_id) or stored).wire(), headers={"x-request-id": request_id, **limits}
+        )
 
     async def forget_responses(_: Request) -> Response:
         return JSONResponse({"forgotten": responses.forget_all()})
@@ -234,6 +242,7 @@ async def _event_stream(simulator: Simulator, answer: Answer, model: str, includ
             model=model,
             delta=delta,
             include_usage=include_usage,
+            service_tier=answer.service_tier,
             **extra,
         )
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -275,5 +284,7 @@ def _unauthorised(request: Request) -> ApiError | None:
     )
 
 
-def _error(error: ApiError, request_id: str) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers={"x-request-id": request_id, **error.headers})
+def _error(error: ApiError, request_id: str, limits: Mapping[str, str] | None = None) -> JSONResponse:
+    """``error`` as OpenAI sends it; ``limits`` adds the ``x-ratelimit-*`` headers where ``error`` has none."""
+    headers = {"x-request-id": request_id, **(limits or {}), **error.headers}
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)

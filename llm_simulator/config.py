@@ -1,4 +1,4 @@
-"""The simulator's knobs: pacing, fault probabilities and determinism."""
+"""The simulator's knobs: pacing, fault probabilities, the provider's limits, tiers and caching, determinism."""
 
 from typing import Annotated
 
@@ -49,6 +49,26 @@ class SimulatorConfig(BaseModel):
         0, ge=0, le=6, description="Extra coaching sentences per prescribed exercise: longer plans (~2.4k tokens each)."
     )
     retry_after_seconds: float = Field(1.0, ge=0, description="Retry-After sent with rate-limit faults.")
+    requests_per_minute: int = Field(
+        0, ge=0, description="Each model's request budget per minute, replenished continuously; 0 = not limited."
+    )
+    tokens_per_minute: int = Field(
+        0, ge=0, description="Each model's token budget per minute, replenished continuously; 0 = not limited."
+    )
+    flex_speed_factor: float = Field(
+        0.5, gt=0, description="Flex requests generate at this multiple of tokens_per_second (first token: divided)."
+    )
+    priority_speed_factor: float = Field(
+        1.5,
+        gt=0,
+        description="Priority requests generate at this multiple of tokens_per_second (first token: divided).",
+    )
+    p_flex_unavailable: Probability = Field(
+        0.0, description="Chance that a flex request gets a 429 resource_unavailable (drawn apart from the faults)."
+    )
+    prompt_cache_seconds: float = Field(
+        300.0, ge=0, description="How long an unused cached prompt prefix lives (OpenAI: 5-10 min); 0 disables caching."
+    )
     hang_seconds: float = Field(3600.0, ge=0, description="How long a hang fault stays silent.")
     unstored_background_seconds: float = Field(
         600.0,

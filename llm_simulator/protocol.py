@@ -72,6 +72,9 @@ class ChatCompletionRequest(BaseModel):
     response_format: ResponseFormat | None = None
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
+    # The enum is checked against OpenAI's schema before this model reads it.
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
 
     @property
     def token_limit(self) -> int | None:
@@ -105,13 +108,15 @@ class Usage:
 
     prompt_tokens: int
     completion_tokens: int
+    # The part of the prompt served from the prompt cache (``prompt_cache``).
+    cached_tokens: int = 0
 
     def wire(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
                 "audio_tokens": 0,
@@ -140,8 +145,10 @@ def completion(
     finish_reason: FinishReason,
     usage: Usage,
     refused: bool = False,
+    service_tier: str = "default",
 ) -> dict[str, Any]:
-    """A complete ``chat.completion`` object; ``refused`` puts ``content`` in ``refusal`` and nulls ``content``."""
+    """A complete ``chat.completion`` object; ``refused`` puts ``content`` in ``refusal`` and nulls ``content``;
+    ``service_tier`` is the tier that served it."""
     message: dict[str, Any] = (
         {"role": "assistant", "content": None, "refusal": content, "annotations": []}
         if refused
@@ -161,7 +168,7 @@ def completion(
             }
         ],
         "usage": usage.wire(),
-        "service_tier": "default",
+        "service_tier": service_tier,
         "system_fingerprint": _FINGERPRINT,
     }
 
@@ -175,6 +182,7 @@ def chunk(
     finish_reason: FinishReason | None = None,
     usage: Usage | None = None,
     include_usage: bool = False,
+    service_tier: str = "default",
 ) -> dict[str, Any]:
     """A ``chat.completion.chunk``. ``delta=None`` makes the usage-only chunk (empty ``choices``)."""
     body: dict[str, Any] = {
@@ -182,7 +190,7 @@ def chunk(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "service_tier": "default",
+        "service_tier": service_tier,
         "system_fingerprint": _FINGERPRINT,
         "choices": []
         if delta is None

@@ -31,6 +31,20 @@ against the simulator hold against the provider. Where each wording was seen:
   ``param`` ``response_format`` and ``code`` null, the Responses API ``param``
   ``text.format.schema`` and ``code`` ``invalid_json_schema`` (bodies quoted in issues about
   ``In context=('properties', ...)`` problems, e.g. codex's ``codex_output_schema`` refusals).
+- Rate limits: 429 ``Rate limit reached for <model> in organization <org> on tokens per min
+  (TPM): Limit N, Used U, Requested R. Please try again in 1.234s. Visit
+  https://platform.openai.com/account/rate-limits to learn more.``, ``type`` ``tokens`` (or
+  ``requests`` and ``requests per min (RPM)``), ``code`` ``rate_limit_exceeded``; one request
+  above the whole TPM limit: ``Request too large for <model> in organization <org> on tokens per
+  min (TPM): Limit N, Requested R. The input or output tokens must be reduced in order to run
+  successfully. Visit ...`` (bodies quoted verbatim in many issues, e.g. FoundationAgents/MetaGPT#523,
+  BuilderIO/micro-agent#86, TheR1D/shell_gpt#653, Aider-AI/aider#1880).
+- A tier the model does not offer: ``Unsupported value: 'service_tier' does not support 'flex'
+  with this model.``, ``param`` ``service_tier``, ``code`` ``unsupported_value`` (the API's wording
+  for an unsupported value, as for ``temperature``; this body for ``service_tier`` is quoted in
+  client fixtures). Flex without capacity: 429 with ``code`` ``resource_unavailable`` (the flex
+  guide: "a 429 Resource Unavailable error code. You will not be charged"; clients match that
+  code); its ``message`` and ``type`` were not found quoted anywhere, so they are the simulator's.
 """
 
 from collections.abc import Sequence
@@ -188,6 +202,63 @@ def not_cancellable() -> ApiError:
 def streaming_not_simulated() -> ApiError:
     """Not the API's refusal (it streams responses): what the simulator does not simulate."""
     return invalid("The simulator does not stream responses; use background.", "stream")
+
+
+RATE_LIMITS_URL = "https://platform.openai.com/account/rate-limits"
+ORGANIZATION = "org-simulator"
+
+
+def rate_limit_reached(
+    model: str, kind: str, *, limit: int, used: int, requested: int, wait: str, headers: dict[str, str]
+) -> ApiError:
+    """429 for a request that does not fit the model's budget yet; ``kind`` is ``requests`` or ``tokens``."""
+    unit = "requests per min (RPM)" if kind == "requests" else "tokens per min (TPM)"
+    return ApiError(
+        status=429,
+        message=(
+            f"Rate limit reached for {model} in organization {ORGANIZATION} on {unit}: Limit {limit}, "
+            f"Used {used}, Requested {requested}. Please try again in {wait}. Visit {RATE_LIMITS_URL} to learn more."
+        ),
+        type=kind,
+        code="rate_limit_exceeded",
+        headers=headers,
+    )
+
+
+def request_too_large(model: str, limit: int, requested: int, headers: dict[str, str]) -> ApiError:
+    """429 for a request that could never fit: it alone asks for more tokens than the whole TPM limit."""
+    return ApiError(
+        status=429,
+        message=(
+            f"Request too large for {model} in organization {ORGANIZATION} on tokens per min (TPM): "
+            f"Limit {limit}, Requested {requested}. The input or output tokens must be reduced in order to run "
+            f"successfully. Visit {RATE_LIMITS_URL} to learn more."
+        ),
+        type="tokens",
+        code="rate_limit_exceeded",
+        headers=headers,
+    )
+
+
+def service_tier_unsupported(tier: str) -> ApiError:
+    return invalid(
+        f"Unsupported value: 'service_tier' does not support '{tier}' with this model.",
+        "service_tier",
+        "unsupported_value",
+    )
+
+
+def flex_unavailable() -> ApiError:
+    """429 when Flex processing lacks the capacity for a request (not charged, per the flex guide)."""
+    return ApiError(
+        status=429,
+        message=(
+            "Resource Unavailable: Flex processing does not have the capacity for this request right now. "
+            "Retry later, or retry with service_tier 'auto' to use standard processing."
+        ),
+        type="resource_unavailable",
+        code="resource_unavailable",
+    )
 
 
 def listed(items: Sequence[str], conjunction: str) -> str:

@@ -74,6 +74,7 @@ class StoredResponse:
             error=error,
             incomplete_reason=incomplete_reason,
             completed_at=self.completed_at,
+            service_tier=self.answer.service_tier,
         )
 
 

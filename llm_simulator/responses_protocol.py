@@ -92,6 +92,8 @@ class ResponseCreateRequest(BaseModel):
     stream: bool | None = False
     metadata: dict[str, str] | None = None
     max_output_tokens: int | None = Field(None, ge=1)
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
 
     @property
     def text_format(self) -> TextFormat:
@@ -121,6 +123,8 @@ class ResponseCreateRequest(BaseModel):
             messages=messages,
             response_format=response_format,
             max_completion_tokens=self.max_output_tokens,
+            service_tier=self.service_tier,
+            prompt_cache_key=self.prompt_cache_key,
         )
 
 
@@ -136,7 +140,7 @@ def response_usage(usage: Usage) -> dict[str, Any]:
     """``usage`` as the Responses API reports it (input/output, not prompt/completion)."""
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
@@ -173,8 +177,9 @@ def response_object(
     error: dict[str, str] | None = None,
     incomplete_reason: str | None = None,
     completed_at: int | None = None,
+    service_tier: str = "default",
 ) -> dict[str, Any]:
-    """A ``response`` object in any status."""
+    """A ``response`` object in any status; ``service_tier`` is the tier that serves it."""
     return {
         "id": response_id,
         "object": "response",
@@ -193,7 +198,7 @@ def response_object(
         "parallel_tool_calls": True,
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
-        "service_tier": "default",
+        "service_tier": service_tier,
         "store": request.store is not False,
         "temperature": 1.0,
         "text": {"format": request.text_format.wire(), "verbosity": "medium"},

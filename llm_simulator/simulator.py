@@ -6,10 +6,12 @@ Free of HTTP: the app turns an :class:`Answer` into a completion or a stream, an
 
 import logging
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llm_simulator import refusals
 from llm_simulator.config import SimulatorConfig
 from llm_simulator.faults import (
     REFUSAL_TEXT,
@@ -22,11 +24,14 @@ from llm_simulator.faults import (
     malformed,
     truncated,
 )
-from llm_simulator.model_table import limits_of
+from llm_simulator.model_table import ModelLimits, limits_of
 from llm_simulator.pacing import CHARS_PER_TOKEN, Pace, estimate_tokens, prompt_tokens
+from llm_simulator.prompt_cache import PromptCache
 from llm_simulator.protocol import ApiError, ChatCompletionRequest, FinishReason, Usage
+from llm_simulator.rate_limits import RateLimits
 from llm_simulator.replies import compose
 from llm_simulator.stats import SimulatorStats
+from llm_simulator.tiers import pace_for, tier_used
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,9 @@ class Answer:
     garble_delivery: bool = False
     # Whether a ``[[sim:fault=...]]`` directive chose the fault (rather than the random draw).
     forced: bool = False
+    # The service tier that serves it, and the model's ``x-ratelimit-*`` headers once it was metered.
+    service_tier: str = "default"
+    rate_limit_headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -72,10 +80,13 @@ class Answer:
 class Simulator:
     """The state one simulator process shares across requests: config, randomness and stats."""
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
         self._rng = random.Random(config.seed)
+        self._clock = clock
         self.stats = SimulatorStats()
+        self.rate_limits = RateLimits(config.requests_per_minute, config.tokens_per_minute)
+        self.prompt_cache = PromptCache()
 
     @property
     def config(self) -> SimulatorConfig:
@@ -86,17 +97,30 @@ class Simulator:
         updated = SimulatorConfig.model_validate({**self._config.model_dump(), **changes})
         if updated.seed != self._config.seed:
             self._rng = random.Random(updated.seed)
+        limits = (updated.requests_per_minute, updated.tokens_per_minute)
+        if limits != (self._config.requests_per_minute, self._config.tokens_per_minute):
+            # New limits start every model's budget afresh.
+            self.rate_limits = RateLimits(*limits)
+        if updated.prompt_cache_seconds <= 0:
+            self.prompt_cache.clear()
         self._config = updated
         return updated
 
     def reset(self) -> None:
-        """Zero the stats; with a seed configured, also restart the random sequence (reproducible runs)."""
+        """Zero the stats, refill every rate-limit budget and empty the prompt cache; with a seed
+        configured, also restart the random sequence (reproducible runs)."""
         self.stats = SimulatorStats()
+        self.rate_limits = RateLimits(self._config.requests_per_minute, self._config.tokens_per_minute)
+        self.prompt_cache.clear()
         if self._config.seed is not None:
             self._rng = random.Random(self._config.seed)
 
     def answer(self, request: ChatCompletionRequest, *, background: bool = False) -> Answer | ApiError:
-        """Decide the outcome of one request to the model.
+        """Decide the outcome of one request to the model (one the admission checks let through).
+
+        In order: the model's rate limits (a 429 that takes nothing from the budget), Flex capacity
+        for a flex request (a 429, not billed, not metered), the fault, then the request is metered
+        and generated. Every outcome carries the model's ``x-ratelimit-*`` headers.
 
         For a ``background`` response (accepted first, fetched later) a server fault is not an
         HTTP 500 but an :class:`Answer` carrying ``Fault.SERVER_ERROR`` (the response fails later),
@@ -106,12 +130,26 @@ class Simulator:
         """
         self.stats.requests_total += 1
         config = self._config
+        now = self._clock()
         texts = [m.text() for m in request.messages]
         try:
-            fault = forced = forced_fault(texts)
+            forced = forced_fault(texts)
         except UnknownFaultError as exc:
-            return ApiError(status=400, message=str(exc), type="invalid_request_error", param="messages")
-        fault = fault or drawn_fault(config, self._rng)
+            unknown = ApiError(status=400, message=str(exc), type="invalid_request_error", param="messages")
+            return self._with_limits(unknown, request.model, now)
+        model = limits_of(request.model)
+        assert model is not None, "admission lets only the table's models through"
+        prompt = prompt_tokens(texts)
+        # The rate limits count the larger of the prompt's estimate and the output cap.
+        metered = max(prompt, request.token_limit or 0)
+        if (limited := self.rate_limits.refusal(request.model, metered, now)) is not None:
+            self.stats.rate_limited_by_type[limited.type] += 1
+            return limited
+        tier = tier_used(request.service_tier, model, prompt)
+        if tier == "flex" and config.p_flex_unavailable > 0 and self._rng.random() < config.p_flex_unavailable:
+            self.stats.flex_unavailable_total += 1
+            return self._with_limits(refusals.flex_unavailable(), request.model, now)
+        fault = forced or drawn_fault(config, self._rng)
         if fault is not None:
             self.stats.faults_by_kind[fault.value] += 1
             log.info(
@@ -121,8 +159,47 @@ class Simulator:
                 " (forced)" if forced else "",
             )
             in_band = background and fault is Fault.SERVER_ERROR
-            if not in_band and (error := http_error(fault, config, request.model)) is not None:
-                return error
+            error = None if in_band else http_error(fault, config, request.model)
+            if error is not None and fault is not Fault.SERVER_ERROR:
+                # A refusal (rate limit, quota) takes nothing from the budget.
+                return self._with_limits(error, request.model, now)
+            self.rate_limits.take(request.model, metered, now)
+            if error is not None:
+                return self._with_limits(error, request.model, now)
+        else:
+            self.rate_limits.take(request.model, metered, now)
+        self.stats.served_by_service_tier[tier] += 1
+        cached = self.prompt_cache.cached_tokens(
+            request.model,
+            request.prompt_cache_key,
+            ((m.role, text) for m, text in zip(request.messages, texts, strict=True)),
+            now,
+            config.prompt_cache_seconds,
+        )
+        answer = self._generate(request, model, fault, background=background)
+        return replace(
+            answer,
+            usage=Usage(prompt, answer.usage.completion_tokens, cached),
+            pace=pace_for(tier, config),
+            service_tier=tier,
+            forced=forced is not None,
+            rate_limit_headers=self.rate_limits.headers(request.model, now),
+        )
+
+    def limit_headers(self, model: str | None) -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers for an answer refused before the meter: ``model``'s budget
+        if it is one this account serves, else a fresh budget's."""
+        served = model is not None and model in self._config.models and limits_of(model) is not None
+        return self.rate_limits.headers(model if served else None, self._clock())
+
+    def _with_limits(self, error: ApiError, model: str, now: float) -> ApiError:
+        return replace(error, headers={**error.headers, **self.rate_limits.headers(model, now)})
+
+    def _generate(
+        self, request: ChatCompletionRequest, model: ModelLimits, fault: Fault | None, *, background: bool
+    ) -> Answer:
+        """The reply itself: content by schema, spoiled as the fault says, cut at the cap."""
+        config = self._config
         # Each request gets its own generator, so concurrent requests cannot interleave draws.
         rng = random.Random(self._rng.getrandbits(64))
         reply = compose(request, rng, note_sentences=config.plan_note_sentences)
@@ -139,11 +216,9 @@ class Simulator:
             content = broken(content)
         # Cut at the call's cap or, without one, at the most the model can write in one reply
         # (and never past the context window: the prompt and the reply share it).
-        model = limits_of(request.model)
-        limit = request.token_limit or (model.max_output_tokens if model else None)
-        if model is not None and limit is not None:
-            limit = max(1, min(limit, model.context_window - prompt_tokens(texts)))
-        if limit is not None and estimate_tokens(content) > limit:
+        prompt = prompt_tokens([m.text() for m in request.messages])
+        limit = max(1, min(request.token_limit or model.max_output_tokens, model.context_window - prompt))
+        if estimate_tokens(content) > limit:
             content, finish_reason = content[: limit * CHARS_PER_TOKEN], "length"
         return Answer(
             content=content,
@@ -151,18 +226,18 @@ class Simulator:
             kind=reply.kind,
             exercise=reply.exercise,
             fault=fault,
-            usage=Usage(prompt_tokens=prompt_tokens(texts), completion_tokens=estimate_tokens(content)),
+            usage=Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(content)),
             pace=Pace(config.tokens_per_second, config.first_token_delay_seconds),
             hang_seconds=config.hang_seconds if fault is Fault.HANG else 0.0,
             spoiled=fault in _SPOILING_FAULTS and not garble_delivery,
             garble_delivery=garble_delivery,
-            forced=forced is not None,
         )
 
     def delivered(self, answer: Answer) -> None:
         """Count a reply generated to its end (and so billed), spoiled or not."""
         self._billed(answer)
         self.stats.prompt_tokens_total += answer.usage.prompt_tokens
+        self.stats.cached_tokens_total += answer.usage.cached_tokens
         self.stats.completion_tokens_total += answer.usage.completion_tokens
         if answer.intact:
             self.stats.completions_total += 1

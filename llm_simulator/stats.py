@@ -19,6 +19,12 @@ class SimulatorStats:
     to their end (intact or spoiled), abandoned and cancelled ones; errors answered before any
     generation (429, 500, a background response that failed) are free. ``billed_forced_by_schema``
     is the part of it whose fault a directive forced.
+
+    ``served_by_service_tier`` counts the requests accepted for generation by the tier that served
+    them; ``rate_limited_by_type`` the 429s of the rate limits (``requests`` or ``tokens``, the
+    error's ``type``), ``flex_unavailable_total`` the flex requests refused for want of capacity
+    (neither is billed nor metered). ``cached_tokens_total`` is the part of ``prompt_tokens_total``
+    served from the prompt cache.
     """
 
     requests_total: int = 0
@@ -33,6 +39,10 @@ class SimulatorStats:
     responses_cancelled_total: int = 0
     billed_by_schema: Counter[str] = field(default_factory=Counter)
     billed_forced_by_schema: Counter[str] = field(default_factory=Counter)
+    cached_tokens_total: int = 0
+    served_by_service_tier: Counter[str] = field(default_factory=Counter)
+    rate_limited_by_type: Counter[str] = field(default_factory=Counter)
+    flex_unavailable_total: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready data."""
@@ -49,4 +59,8 @@ class SimulatorStats:
             "responses_cancelled_total": self.responses_cancelled_total,
             "billed_by_schema": dict(self.billed_by_schema),
             "billed_forced_by_schema": dict(self.billed_forced_by_schema),
+            "cached_tokens_total": self.cached_tokens_total,
+            "served_by_service_tier": dict(self.served_by_service_tier),
+            "rate_limited_by_type": dict(self.rate_limited_by_type),
+            "flex_unavailable_total": self.flex_unavailable_total,
         }
