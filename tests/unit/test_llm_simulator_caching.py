@@ -4,46 +4,24 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import httpx2
-import openai
 import pytest
 
-from llm_simulator import SimulatorConfig, create_app
 from llm_simulator.pacing import prompt_tokens
 from llm_simulator.prompt_cache import PromptCache, linearised
+from tests.unit.llm_simulator_in_process import Clock, InProcess
 
 MODEL = "gpt-4o-mini"
 # ~1,500 tokens of instructions every call repeats, then a short question that varies.
 INSTRUCTIONS = "You are an experienced strength and conditioning coach. Keep every answer practical. " * 70
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Clients:
-    def __init__(self, clock: Clock, **knobs: Any) -> None:
-        config = SimulatorConfig(tokens_per_second=0, first_token_delay_seconds=0, seed=9, **knobs)
-        app = create_app(config, clock=clock)
-        http = openai.DefaultAsyncHttpxClient(transport=httpx2.ASGITransport(app=app))
-        self.sdk = openai.AsyncOpenAI(base_url="http://sim/v1", api_key="k", http_client=http, max_retries=0)
-        self.wire = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim")
-
+class Clients(InProcess):
     async def cached(self, question: str, model: str = MODEL, **extra: Any) -> int:
         """The cached tokens a chat call with the instructions and ``question`` reports."""
         completion = await self.sdk.chat.completions.create(model=model, messages=_messages(question), **extra)
         assert completion.usage is not None
         assert completion.usage.prompt_tokens_details is not None
         return completion.usage.prompt_tokens_details.cached_tokens or 0
-
-    async def close(self) -> None:
-        await self.sdk.close()
-        await self.wire.aclose()
 
 
 @pytest.fixture
@@ -53,9 +31,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def clients(clock: Clock) -> AsyncIterator[Clients]:
-    clients = Clients(clock)
-    yield clients
-    await clients.close()
+    async with Clients(clock) as clients:
+        yield clients
 
 
 def _messages(question: str) -> list[Any]:
@@ -123,9 +100,8 @@ async def test_caches_are_per_model_and_per_prompt_cache_key(clients: Clients) -
 
 
 async def test_an_unused_prefix_expires(clock: Clock) -> None:
-    clients = Clients(clock, prompt_cache_seconds=300)
     question = "How often should I deadlift?"
-    try:
+    async with Clients(clock, prompt_cache_seconds=300) as clients:
         await clients.cached(question)
         clock.now += 299
         assert await clients.cached(question) > 0  # and this use keeps it alive
@@ -133,16 +109,11 @@ async def test_an_unused_prefix_expires(clock: Clock) -> None:
         assert await clients.cached(question) > 0
         clock.now += 301
         assert await clients.cached(question) == 0
-    finally:
-        await clients.close()
 
 
 async def test_zero_seconds_turns_caching_off(clock: Clock) -> None:
-    clients = Clients(clock, prompt_cache_seconds=0)
-    try:
+    async with Clients(clock, prompt_cache_seconds=0) as clients:
         assert [await clients.cached("Why?") for _ in range(2)] == [0, 0]
-    finally:
-        await clients.close()
 
 
 async def test_streams_and_responses_report_cached_tokens(clients: Clients) -> None:
@@ -171,7 +142,7 @@ async def test_stats_count_prompt_and_cached_tokens(clients: Clients) -> None:
     question = "How often should I deadlift?"
     cached = [await clients.cached(question) for _ in range(3)]
 
-    stats = (await clients.wire.get("/_sim/stats")).json()
+    stats = await clients.stats()
     assert stats["prompt_tokens_total"] == 3 * _tokens(question)
     assert stats["cached_tokens_total"] == sum(cached) == 2 * cached[1]
     assert (await clients.wire.post("/_sim/reset")).status_code == 200
