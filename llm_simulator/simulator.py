@@ -150,6 +150,7 @@ class Simulator:
             self.stats.flex_unavailable_total += 1
             return self._with_limits(refusals.flex_unavailable(), request.model, now)
         fault = forced or drawn_fault(config, self._rng)
+        error = None
         if fault is not None:
             self.stats.faults_by_kind[fault.value] += 1
             log.info(
@@ -163,11 +164,10 @@ class Simulator:
             if error is not None and fault is not Fault.SERVER_ERROR:
                 # A refusal (rate limit, quota) takes nothing from the budget.
                 return self._with_limits(error, request.model, now)
-            self.rate_limits.take(request.model, metered, now)
-            if error is not None:
-                return self._with_limits(error, request.model, now)
-        else:
-            self.rate_limits.take(request.model, metered, now)
+        # Admitted: metered, even if the server then fails it.
+        self.rate_limits.take(request.model, metered, now)
+        if error is not None:
+            return self._with_limits(error, request.model, now)
         self.stats.served_by_service_tier[tier] += 1
         cached = self.prompt_cache.cached_tokens(
             request.model,
@@ -176,7 +176,7 @@ class Simulator:
             now,
             config.prompt_cache_seconds,
         )
-        answer = self._generate(request, model, fault, background=background)
+        answer = self._generate(request, model, prompt, fault, background=background)
         return replace(
             answer,
             usage=Usage(prompt, answer.usage.completion_tokens, cached),
@@ -196,7 +196,7 @@ class Simulator:
         return replace(error, headers={**error.headers, **self.rate_limits.headers(model, now)})
 
     def _generate(
-        self, request: ChatCompletionRequest, model: ModelLimits, fault: Fault | None, *, background: bool
+        self, request: ChatCompletionRequest, model: ModelLimits, prompt: int, fault: Fault | None, *, background: bool
     ) -> Answer:
         """The reply itself: content by schema, spoiled as the fault says, cut at the cap."""
         config = self._config
@@ -216,7 +216,6 @@ class Simulator:
             content = broken(content)
         # Cut at the call's cap or, without one, at the most the model can write in one reply
         # (and never past the context window: the prompt and the reply share it).
-        prompt = prompt_tokens([m.text() for m in request.messages])
         limit = max(1, min(request.token_limit or model.max_output_tokens, model.context_window - prompt))
         if estimate_tokens(content) > limit:
             content, finish_reason = content[: limit * CHARS_PER_TOKEN], "length"
