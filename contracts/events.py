@@ -109,6 +109,7 @@ class LlmUsage(BaseModel):
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, served from the provider's prompt cache
     calls: int = 1
 
 
@@ -125,6 +126,9 @@ class LlmCallRecorded(Event):
     prompt_tokens: int = Field(0, ge=0)
     completion_tokens: int = Field(0, ge=0)
     cached_tokens: int = Field(0, ge=0, description="Prompt tokens the provider served from its cache.")
+    service_tier: Literal["default", "flex", "priority"] = Field(
+        "default", description="The tier that served the call (the provider's reply says), which sets its price."
+    )
     seconds: float = Field(0.0, ge=0)
     cost_usd: float = Field(0.0, ge=0, description="At the recording service's price table.")
 

@@ -1,6 +1,7 @@
 """OpenAI's Chat Completions wire format: the request as the SDK sends it, and the completion,
 chunk and error objects as the SDK expects them back."""
 
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -85,6 +86,13 @@ class ChatCompletionRequest(BaseModel):
     def schema_name(self) -> str | None:
         fmt = self.response_format
         return fmt.json_schema.name if fmt and fmt.type == "json_schema" and fmt.json_schema else None
+
+    def schema_text(self) -> str | None:
+        """The structured output's schema as the model reads it (counted as input), if there is one."""
+        fmt = self.response_format
+        if fmt is None or fmt.type != "json_schema" or fmt.json_schema is None:
+            return None
+        return json.dumps(fmt.json_schema.schema_, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ _EXERCISE_LINE = re.compile(r"^\s*Exercise:\s*(.+?)\s*$", re.MULTILINE | re.IGNO
 _QUOTED = re.compile(r"\"([^\"\n]{2,120})\"|\u201c([^\u201d\n]{2,120})\u201d")
 _DIRECTIVES = re.compile(r"\[\[sim:[^\]]*\]\]")
 _WEEK_NUMBER = re.compile(r"\bweek\s+(\d)\b", re.IGNORECASE)
+# The ask may follow a skeleton whose summary names other weeks ("week 4 is a deload").
+_WRITE_WEEK = re.compile(r"\bwrite week\s+(\d)\b", re.IGNORECASE)
 # A part's own brief comes after the outline it follows, whose themes may name other weeks.
 _PART_OF_WEEK = re.compile(r"\bpart of week\s+(\d)\b", re.IGNORECASE)
 _DAY_NUMBER = re.compile(r"\btraining day\s+(\d)\b", re.IGNORECASE)
@@ -92,7 +94,7 @@ def _drafted_part(name: str, user_text: str, other_text: str, note_sentences: in
         if name == OVERVIEW_SCHEMA:
             return skeleton.model_dump_json(include={"title", "summary", "progression"})
         return skeleton.model_dump_json()
-    match = _PART_OF_WEEK.search(other_text) or _WEEK_NUMBER.search(other_text)
+    match = _PART_OF_WEEK.search(other_text) or _WRITE_WEEK.search(other_text) or _WEEK_NUMBER.search(other_text)
     week = plan.weeks[min(max(int(match.group(1)), 1), len(plan.weeks)) - 1 if match else 0]
     if name == WEEK_SCHEMA:
         return week.model_dump_json()

@@ -139,7 +139,12 @@ class Simulator:
             return self._with_limits(unknown, request.model, now)
         model = limits_of(request.model)
         assert model is not None, "admission lets only the table's models through"
-        prompt = prompt_tokens(texts)
+        # A structured output's schema is input the model reads (billed, and cached as a prefix of
+        # the system message, per OpenAI's prompt-caching guide): it is counted first.
+        messages = [(m.role, text) for m, text in zip(request.messages, texts, strict=True)]
+        if (schema := request.schema_text()) is not None:
+            messages.insert(0, ("schema", schema))
+        prompt = prompt_tokens([text for _, text in messages])
         # The rate limits count the larger of the prompt's estimate and the output cap.
         metered = max(prompt, request.token_limit or 0)
         if (limited := self.rate_limits.refusal(request.model, metered, now)) is not None:
@@ -172,7 +177,7 @@ class Simulator:
         cached = self.prompt_cache.cached_tokens(
             request.model,
             request.prompt_cache_key,
-            ((m.role, text) for m, text in zip(request.messages, texts, strict=True)),
+            messages,
             now,
             config.prompt_cache_seconds,
         )

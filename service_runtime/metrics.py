@@ -127,13 +127,15 @@ LLM_CALL_SECONDS = Histogram(
 )
 LLM_TOKENS = Counter(
     "workout_llm_tokens_total",
-    "Tokens the provider billed, by stage, model and kind (prompt, completion).",
+    "Tokens the provider billed, by stage, model and kind (prompt, completion; cached: the prompt tokens it"
+    " served from its prompt cache, a part of prompt).",
     ["stage", "model", "kind"],
 )
 LLM_COST_USD = Counter(
     "workout_llm_cost_usd_total",
-    "What those tokens cost at the configured prices, by stage and model.",
-    ["stage", "model"],
+    "What those tokens cost at the configured prices, by stage, model and the service tier that served them"
+    " (default, flex, priority).",
+    ["stage", "model", "tier"],
 )
 
 # --- plans (persister, planner) ------------------------------------------------------------------
@@ -221,9 +223,10 @@ def llm_at_zero(stage: str, model: str, outcomes: Iterable[str]) -> None:
     ``service_runtime.llm.errors`` gives)."""
     for outcome in outcomes:
         LLM_CALLS.labels(stage, model, outcome)
-    for kind in ("prompt", "completion"):
+    for kind in ("prompt", "cached", "completion"):
         LLM_TOKENS.labels(stage, model, kind)
-    LLM_COST_USD.labels(stage, model)
+    for tier in ("default", "flex", "priority"):
+        LLM_COST_USD.labels(stage, model, tier)
 
 
 class _Pool(Protocol):

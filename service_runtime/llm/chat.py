@@ -20,6 +20,7 @@ from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply, classify, reply_problem
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
+from service_runtime.llm.terms import current_terms
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import chat_response_format
 from service_runtime.tracing import llm_call
@@ -65,7 +66,12 @@ class ChatCompletions:
             if (outcome := classify(exc).outcome) is not None:
                 raise outcome from exc
             raise
-        usage = LlmUsage(model=raw.model, prompt_tokens=raw.prompt_tokens, completion_tokens=raw.completion_tokens)
+        usage = LlmUsage(
+            model=raw.model,
+            prompt_tokens=raw.prompt_tokens,
+            completion_tokens=raw.completion_tokens,
+            cached_tokens=raw.cached_tokens,
+        )
         try:
             parsed = raw.validated(reply_type, usage)
         except InvalidReply:
@@ -89,20 +95,26 @@ class ChatCompletions:
                 prompt_tokens=raw.prompt_tokens,
                 completion_tokens=raw.completion_tokens,
                 cached_tokens=raw.cached_tokens,
+                service_tier=raw.service_tier,
             )
 
     async def _complete(self, prompt: Prompt, reply_type: type[pydantic.BaseModel]) -> "_RawReply":
-        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": text} for text in prompt.system]
-        messages.append({"role": "user", "content": prompt.user})
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": role, "content": text}  # type: ignore[misc]  # role is "system" or "user"
+            for role, text in prompt.messages()
+        ]
         response_format = chat_response_format(reply_type)
         cap = output_cap(self.model, reply_type)
         max_completion_tokens = cap if cap is not None else openai.omit
+        tier = current_terms().tier
         if not self._stream:
             completion = await self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,
                 response_format=response_format,
                 max_completion_tokens=max_completion_tokens,
+                prompt_cache_key=prompt.cache_key if prompt.cache_key is not None else openai.omit,
+                service_tier=tier if tier != "default" else openai.omit,
             )
             choice = completion.choices[0]
             return _RawReply(
@@ -113,6 +125,7 @@ class ChatCompletions:
                 prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
                 completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
                 cached_tokens=_cached(completion.usage),
+                service_tier=completion.service_tier or "default",
             )
         # Raw deltas, validated once at the end. The SDK's ``.stream()`` helper re-parses the partial
         # JSON on every chunk: at a thousand concurrent plans that saturates the event loop, leases
@@ -131,6 +144,10 @@ class ChatCompletions:
         }
         if cap is not None:
             body["max_completion_tokens"] = cap
+        if prompt.cache_key is not None:
+            body["prompt_cache_key"] = prompt.cache_key
+        if tier != "default":
+            body["service_tier"] = tier
         reply = _RawReply(model=self.model)
         content: list[str] = []
         refusal: list[str] = []
@@ -140,6 +157,7 @@ class ChatCompletions:
         async with chunks:
             async for chunk in chunks:
                 reply.model = chunk.get("model") or reply.model
+                reply.service_tier = chunk.get("service_tier") or reply.service_tier
                 if (usage := chunk.get("usage")) is not None:
                     reply.prompt_tokens = usage.get("prompt_tokens") or 0
                     reply.completion_tokens = usage.get("completion_tokens") or 0
@@ -166,6 +184,7 @@ class _RawReply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    service_tier: str = "default"
 
     def validated(self, reply_type: type[ReplyT], usage: LlmUsage) -> ReplyT:
         if self.finish_reason == "length":

@@ -16,6 +16,7 @@ import openai
 import pydantic
 from pydantic import Field, SecretStr
 
+from service_runtime.llm.prices import RawPrices
 from service_runtime.model_limits import limits_of
 from service_runtime.settings import ServiceSettings
 from service_runtime.strict_schema import check_wire_schemas
@@ -32,9 +33,10 @@ class LlmSettings(ServiceSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     # The SDK's timeout is per read (per streamed chunk), not a total; the total is ours.
     llm_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="LLM_READ_TIMEOUT_SECONDS")
-    # USD per million tokens, {"model": [prompt, completion]} as JSON; unset = OpenAI's list prices
-    # for the common models (service_runtime.llm.metering.DEFAULT_PRICES).
-    llm_prices: dict[str, tuple[float, float]] | None = Field(None, validation_alias="LLM_PRICES")
+    # USD per million tokens as JSON, {"model": [input, output]} or per tier {"model": {"default":
+    # [input, cached input, output], "flex": [...]}}; unset = OpenAI's list prices for the common
+    # models (service_runtime.llm.prices.DEFAULT_PRICES).
+    llm_prices: RawPrices | None = Field(None, validation_alias="LLM_PRICES")
 
 
 def check_llm_setup(reply_types: Iterable[type[pydantic.BaseModel]]) -> None:

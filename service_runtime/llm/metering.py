@@ -8,8 +8,9 @@ sends it on with its result (the planner: with each finished part, then inside `
 or, when the plan is not made, as ``llm.call.recorded`` events after all). Either way it is stored
 once, by its ``call_id``.
 
-Prices are per million tokens and configurable (``LLM_PRICES``), since they change and differ by
-provider; a model missing from the table is metered at zero cost and logged once.
+Prices are per model and service tier (``service_runtime.llm.prices``, configurable with
+``LLM_PRICES``); a call is billed at the tier that served it, its cached input tokens at the cached
+price; a model missing from the table is metered at zero cost and logged once.
 """
 
 import asyncio
@@ -24,10 +25,11 @@ from typing import Literal
 from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
 from service_runtime.llm.errors import METRIC_LABELS, classify
+from service_runtime.llm.prices import Price, RawPrices, prices_from
 from service_runtime.logs import current_request_id, reason
 from service_runtime.metrics import LLM_CALL_SECONDS, LLM_CALLS, LLM_COST_USD, LLM_TOKENS, llm_at_zero
 
-__all__ = ["DEFAULT_PRICES", "LlmMeter", "Prices", "carry_calls", "collecting_calls", "publish_calls"]
+__all__ = ["LlmMeter", "carry_calls", "collecting_calls", "publish_calls"]
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +70,7 @@ async def publish_calls(ledger: EventPublisher, calls: Iterable[LlmCallRecorded]
             )
 
 
-# USD per million tokens: (prompt, completion). OpenAI's list prices when written.
-Prices = dict[str, tuple[float, float]]
-DEFAULT_PRICES: Prices = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-}
+_FREE = Price(0.0, 0.0, 0.0)
 
 
 Stage = Literal["planner", "profiler"]
@@ -88,13 +82,13 @@ class LlmMeter:
     def __init__(
         self,
         stage: Stage,
-        prices: Prices | None = None,
+        prices: RawPrices | None = None,
         ledger: EventPublisher | None = None,
         *,
         model: str | None = None,
     ) -> None:
         self._stage: Stage = stage
-        self._prices = dict(DEFAULT_PRICES if prices is None else prices)
+        self._prices = prices_from(prices)
         self._ledger = ledger
         self._unpriced: set[str] = set()
         if model is not None:
@@ -109,19 +103,23 @@ class LlmMeter:
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         cached_tokens: int = 0,
+        service_tier: str = "default",
         call_id: uuid.UUID | None = None,
     ) -> None:
-        """One call the provider answered (``outcome``: ``ok``, ``invalid_reply``, ...), paid or not.
-        ``call_id`` names a call that more than one process may see answered (a background
-        response, re-attached to after a crash): each records it under that id, stored once."""
+        """One call the provider answered (``outcome``: ``ok``, ``invalid_reply``, ...), paid or not,
+        at the ``service_tier`` that served it (the reply says which). ``call_id`` names a call that
+        more than one process may see answered (a background response, re-attached to after a
+        crash): each records it under that id, stored once."""
         self._count(model, outcome, seconds)
         if not (prompt_tokens or completion_tokens):
             return
         priced = self._priced_name(model)
-        cost = self.cost_usd(model, prompt_tokens, completion_tokens)
+        tier = service_tier if service_tier in ("flex", "priority") else "default"
+        cost = self.cost_usd(model, prompt_tokens, completion_tokens, cached_tokens=cached_tokens, tier=tier)
         LLM_TOKENS.labels(self._stage, priced, "prompt").inc(prompt_tokens)
+        LLM_TOKENS.labels(self._stage, priced, "cached").inc(cached_tokens)
         LLM_TOKENS.labels(self._stage, priced, "completion").inc(completion_tokens)
-        LLM_COST_USD.labels(self._stage, priced).inc(cost)
+        LLM_COST_USD.labels(self._stage, priced, tier).inc(cost)
         bound = current_request_id()
         if self._ledger is None or bound is None:
             return
@@ -135,6 +133,7 @@ class LlmMeter:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cached_tokens=cached_tokens,
+            service_tier=tier,
             seconds=seconds,
             cost_usd=cost,
             occurred_at=datetime.now(UTC) - timedelta(seconds=seconds),
@@ -158,9 +157,12 @@ class LlmMeter:
         LLM_CALLS.labels(self._stage, priced, outcome).inc()
         LLM_CALL_SECONDS.labels(self._stage, priced).observe(seconds)
 
-    def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        prompt_price, completion_price = self._prices.get(self._priced_name(model), (0.0, 0.0))
-        return (prompt_tokens * prompt_price + completion_tokens * completion_price) / 1_000_000
+    def cost_usd(
+        self, model: str, prompt_tokens: int, completion_tokens: int, *, cached_tokens: int = 0, tier: str = "default"
+    ) -> float:
+        tiers = self._prices.get(self._priced_name(model), {})
+        price = tiers.get(tier) or tiers.get("default") or _FREE
+        return price.cost_usd(prompt_tokens, completion_tokens, cached_tokens)
 
     def _priced_name(self, model: str) -> str:
         """The price-table entry a reported model name belongs to (providers append dates:

@@ -29,10 +29,26 @@ ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 
 @dataclass(frozen=True)
 class Prompt:
-    """Our instructions (sent with the system role, ours alone) and the user's turn."""
+    """Our instructions (sent with the system role, ours alone), the user's turn, and instructions
+    that follow it (``after``, system role too).
+
+    What several calls share goes first and what sets each apart last (``after``): the provider
+    caches a repeated prompt prefix of 1,024 tokens or more and bills it at the cached price.
+    ``cache_key`` (sent as ``prompt_cache_key``) routes the calls that share a prefix to the same
+    cache."""
 
     system: tuple[str, ...]
     user: str
+    after: tuple[str, ...] = ()
+    cache_key: str | None = None
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(role, text) in the order they are sent."""
+        return [
+            *(("system", text) for text in self.system),
+            ("user", self.user),
+            *(("system", text) for text in self.after),
+        ]
 
 
 @dataclass(frozen=True)
@@ -111,5 +127,6 @@ def total_usage(usages: Sequence[LlmUsage], model: str) -> LlmUsage:
         model=usages[0].model if usages else model,
         prompt_tokens=sum(u.prompt_tokens for u in usages),
         completion_tokens=sum(u.completion_tokens for u in usages),
+        cached_tokens=sum(u.cached_tokens for u in usages),
         calls=sum(u.calls for u in usages),
     )

@@ -36,6 +36,7 @@ from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
+from service_runtime.llm.terms import current_terms
 from service_runtime.logs import reason
 from service_runtime.model_limits import output_cap
 from service_runtime.outcomes import GiveUp, RetryLater
@@ -115,8 +116,10 @@ class BackgroundResponses:
     async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
         """The validated reply of the response recorded under ``key`` (however it ends), else of a
         new one; ``InvalidReply`` (the record forgotten) when it is not usable."""
-        messages: ResponseInputParam = [{"role": "system", "content": text} for text in prompt.system]
-        messages.append({"role": "user", "content": prompt.user})
+        messages: ResponseInputParam = [
+            {"role": role, "content": text}  # type: ignore[misc]  # role is "system" or "user"
+            for role, text in prompt.messages()
+        ]
         text_format = responses_text_format(reply_type)
         cap = output_cap(self.model, reply_type)
         input_tokens = output_tokens = lost = 0
@@ -128,7 +131,9 @@ class BackgroundResponses:
         while True:
             created: Response | None = None
             if attach is None:
-                record, created = await self._start(key, messages, text_format, cap, replacing=record)
+                record, created = await self._start(
+                    key, messages, text_format, cap, cache_key=prompt.cache_key, replacing=record
+                )
                 attach = record
             response = await self._wait(key, attach, created, reply_type.__name__)
             if response is not None:
@@ -148,6 +153,7 @@ class BackgroundResponses:
             model=response.model or self.model,
             prompt_tokens=input_tokens,
             completion_tokens=output_tokens,
+            cached_tokens=_cached(response),
             calls=attach.calls,
         )
         verdict = await self._judge_metered(key, attach, response, reply_type)
@@ -178,9 +184,12 @@ class BackgroundResponses:
         prompt: ResponseInputParam,
         text_format: ResponseFormatTextConfigParam,
         max_output_tokens: int | None,
+        *,
+        cache_key: str | None,
         replacing: ResponseRecord | None,
     ) -> tuple[ResponseRecord, Response | None]:
         """Create a response and record its id; if another process recorded one first, use theirs."""
+        tier = current_terms().tier
         try:
             response = await self._client.responses.create(
                 model=self.model,
@@ -190,6 +199,8 @@ class BackgroundResponses:
                 background=True,
                 store=self._store,
                 metadata={"call": key},
+                prompt_cache_key=cache_key if cache_key is not None else openai.omit,
+                service_tier=tier if tier != "default" else openai.omit,
             )
         except Exception as exc:
             if self._meter is not None:
@@ -284,14 +295,14 @@ class BackgroundResponses:
         finally:
             if self._meter is not None:
                 usage = response.usage
-                cached = usage.input_tokens_details.cached_tokens if usage and usage.input_tokens_details else 0
                 await self._meter.record(
                     response.model or self.model,
                     outcome,
                     max(0.0, self._clock() - record.created_at),
                     prompt_tokens=usage.input_tokens if usage else 0,
                     completion_tokens=usage.output_tokens if usage else 0,
-                    cached_tokens=cached or 0,
+                    cached_tokens=_cached(response),
+                    service_tier=response.service_tier or "default",
                     # Every process that sees this response finished records it under one id.
                     call_id=uuid.uuid5(_RESPONSE_CALLS, response.id),
                 )
@@ -320,6 +331,11 @@ class BackgroundResponses:
             await self._client.responses.cancel(response_id)
         except Exception as exc:
             log.warning("could not cancel response %s: %s", response_id, reason(exc))
+
+
+def _cached(response: Response) -> int:
+    usage = response.usage
+    return (usage.input_tokens_details.cached_tokens or 0) if usage and usage.input_tokens_details else 0
 
 
 def _outcome_of(exc: Exception) -> Exception:

@@ -63,12 +63,13 @@ async def _costs(dsn: str, hours: float) -> str:
     since, until, lines = await _window(dsn, hours, cost_report)
     out = [f"LLM costs {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC", ""]
     out.append(
-        f"{'stage':<10} {'model':<24} {'calls':>7} {'requests':>8} {'prompt':>10} {'completion':>11} {'USD':>12}"
+        f"{'stage':<10} {'model':<24} {'tier':<8} {'calls':>7} {'requests':>8} {'prompt':>10} {'cached':>10}"
+        f" {'completion':>11} {'USD':>12}"
     )
     for line in lines:
         out.append(
-            f"{line.stage:<10} {line.model:<24} {line.calls:>7} {line.requests:>8} {line.prompt_tokens:>10}"
-            f" {line.completion_tokens:>11} {line.cost_usd:>12.6f}"
+            f"{line.stage:<10} {line.model:<24} {line.service_tier:<8} {line.calls:>7} {line.requests:>8}"
+            f" {line.prompt_tokens:>10} {line.cached_tokens:>10} {line.completion_tokens:>11} {line.cost_usd:>12.6f}"
         )
     total = sum((line.cost_usd for line in lines), start=Decimal(0))
     requests = max((line.requests for line in lines if line.stage == "planner"), default=0)

@@ -23,9 +23,9 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 _INSERT_AND_ADD = """
 WITH new AS (
     INSERT INTO llm_calls (call_id, request_id, stage, model, outcome, prompt_tokens, completion_tokens,
-                           cached_tokens, seconds, cost_usd, called_at)
+                           cached_tokens, seconds, cost_usd, called_at, service_tier)
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
-                         $8::int[], $9::float8[], $10::numeric[], $11::timestamptz[])
+                         $8::int[], $9::float8[], $10::numeric[], $11::timestamptz[], $12::text[])
     ON CONFLICT (call_id) DO NOTHING
     RETURNING request_id, cost_usd
 )
@@ -74,6 +74,7 @@ async def insert_calls(conn: Connection, events: Sequence[LlmCallRecorded]) -> N
                     e.seconds,
                     Decimal(str(e.cost_usd)),
                     e.occurred_at,
+                    e.service_tier,
                 )
                 for e in events
             ),
@@ -87,6 +88,7 @@ async def insert_calls(conn: Connection, events: Sequence[LlmCallRecorded]) -> N
 class CostLine:
     stage: str
     model: str
+    service_tier: str
     calls: int
     requests: int
     prompt_tokens: int
@@ -96,12 +98,13 @@ class CostLine:
 
 
 async def cost_report(conn: asyncpg.Connection, since: datetime, until: datetime) -> list[CostLine]:
-    """Totals per stage and model of the calls made in [since, until)."""
+    """Totals per stage, model and service tier of the calls made in [since, until)."""
     rows = await conn.fetch(
-        "SELECT stage, model, count(*) AS calls, count(DISTINCT request_id) AS requests,"
+        "SELECT stage, model, service_tier, count(*) AS calls, count(DISTINCT request_id) AS requests,"
         " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
         " sum(cached_tokens) AS cached_tokens, sum(cost_usd) AS cost_usd"
-        " FROM llm_calls WHERE called_at >= $1 AND called_at < $2 GROUP BY stage, model ORDER BY stage, model",
+        " FROM llm_calls WHERE called_at >= $1 AND called_at < $2 GROUP BY stage, model, service_tier"
+        " ORDER BY stage, model, service_tier",
         since,
         until,
     )
@@ -109,6 +112,7 @@ async def cost_report(conn: asyncpg.Connection, since: datetime, until: datetime
         CostLine(
             r["stage"],
             r["model"],
+            r["service_tier"],
             r["calls"],
             r["requests"],
             r["prompt_tokens"],

@@ -90,6 +90,13 @@ class PlanPrompt:
         """The prompt of one call: a part's own instructions, then ours, then ``after``."""
         return Prompt((*before, *self.instructions, *after), self.user)
 
+    def shared_then(self, context: str, ask: str, *, cache_key: str) -> Prompt:
+        """The prompt of one of several calls of a request that share all but their ``ask``: our
+        instructions, the ``context`` they share (a skeleton, an outline), the user's turn, then the
+        call's own ask. The shared part comes first so the provider serves it from its prompt cache
+        after the first call (``cache_key``: the request's, to land the calls on one cache)."""
+        return Prompt((*self.instructions, context), self.user, after=(ask,), cache_key=cache_key)
+
 
 # The client's systemPrompt arrives as the app's words, so it is sent as the user's, framed as the
 # app's preferences: with a real model the system role carries authority no client may claim.

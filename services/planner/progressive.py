@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 OUTLINE_PROMPT = read_prompt(PROMPTS, "outline-v1")
 OUTLINE_CONTEXT = read_prompt(PROMPTS, "outline-context-v1")
 OVERVIEW_PROMPT = read_prompt(PROMPTS, "overview-v1")
-DAY_PROMPT = read_prompt(PROMPTS, "day-v1")
+DAY_PROMPT = read_prompt(PROMPTS, "day-v2")
 
 
 def day_parts(exercises: Sequence[str], most: int) -> list[list[str]]:
@@ -268,7 +268,7 @@ class ProgressiveWeeks:
             request_id,
             part.name,
             TrainingDay,
-            prompt.with_instructions(after=(context, brief)),
+            prompt.shared_then(context, brief, cache_key=str(request_id)),
             problems,
             fresh=fresh,
             tries=self._tries,

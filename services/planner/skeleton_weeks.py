@@ -47,13 +47,14 @@ __all__ = ["PARTS", "SkeletonThenWeeks"]
 log = logging.getLogger(__name__)
 
 SKELETON_PROMPT = read_prompt(PROMPTS, "skeleton-v1")
-WEEK_PROMPT = read_prompt(PROMPTS, "week-v1")
+WEEK_PROMPT = read_prompt(PROMPTS, "week-v2")
+SKELETON_CONTEXT = read_prompt(PROMPTS, "skeleton-context-v1")
 
 PARTS = ("skeleton", *(f"week{n}" for n in range(1, PLAN_WEEKS + 1)))
 
 
 class SkeletonThenWeeks:
-    prompt_version = f"{SKELETON_PROMPT.version}+{WEEK_PROMPT.version}+{PLAN_PROMPT.version}"
+    prompt_version = f"{SKELETON_PROMPT.version}+{SKELETON_CONTEXT.version}+{WEEK_PROMPT.version}+{PLAN_PROMPT.version}"
 
     def __init__(
         self,
@@ -117,11 +118,11 @@ class SkeletonThenWeeks:
         """The eight weeks: those in ``rewrite`` written again, the others as kept (a first round:
         none kept yet, every week written and announced)."""
         done = 0
+        context = SKELETON_CONTEXT.text.format(skeleton=skeleton.model_dump_json())
 
         async def week(number: int) -> StructuredReply[TrainingWeek]:
             nonlocal done
             fresh = number in rewrite
-            brief = WEEK_PROMPT.text.format(week=number, skeleton=skeleton.model_dump_json())
 
             def problems(week: TrainingWeek) -> list[str]:
                 if week.week != number:
@@ -134,7 +135,7 @@ class SkeletonThenWeeks:
                 request_id,
                 f"week{number}",
                 TrainingWeek,
-                prompt.with_instructions(brief),
+                prompt.shared_then(context, WEEK_PROMPT.text.format(week=number), cache_key=str(request_id)),
                 problems,
                 fresh=fresh,
                 tries=self._tries,

@@ -62,12 +62,12 @@ async def test_cost_follows_the_price_table_and_dated_model_names_share_their_en
     meter = LlmMeter("test-stage", {"gpt-4o-mini": (0.15, 0.60)})
     assert meter.cost_usd("gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000) == pytest.approx(0.75)
 
-    before = LLM_COST_USD.labels("test-stage", "gpt-4o-mini")._value.get()
+    before = LLM_COST_USD.labels("test-stage", "gpt-4o-mini", "default")._value.get()
     await meter.record("gpt-4o-mini-2024-07-18", "ok", 12.0, prompt_tokens=2000, completion_tokens=10_000)
 
     assert LLM_CALLS.labels("test-stage", "gpt-4o-mini", "ok")._value.get() >= 1
     assert LLM_TOKENS.labels("test-stage", "gpt-4o-mini", "completion")._value.get() >= 10_000
-    assert LLM_COST_USD.labels("test-stage", "gpt-4o-mini")._value.get() - before == pytest.approx(0.0063)
+    assert LLM_COST_USD.labels("test-stage", "gpt-4o-mini", "default")._value.get() - before == pytest.approx(0.0063)
 
 
 async def test_an_unpriced_model_costs_nothing_and_keeps_its_name() -> None:
@@ -75,3 +75,18 @@ async def test_an_unpriced_model_costs_nothing_and_keeps_its_name() -> None:
     assert meter.cost_usd("mystery-model", 10**6, 10**6) == 0.0
     await meter.record("mystery-model", "ok", 1.0, prompt_tokens=1, completion_tokens=1)
     assert LLM_CALLS.labels("test-stage", "mystery-model", "ok")._value.get() >= 1
+
+
+def test_a_call_is_billed_at_the_tier_that_served_it_and_cached_input_at_the_cached_price() -> None:
+    meter = LlmMeter("test-stage")  # OpenAI's list prices
+    standard = meter.cost_usd("gpt-5-mini", 1_000_000, 1_000_000)
+    assert standard == pytest.approx(0.25 + 2.00)
+    assert meter.cost_usd("gpt-5-mini", 1_000_000, 1_000_000, tier="flex") == pytest.approx(standard / 2)
+    assert meter.cost_usd("gpt-5-mini", 1_000_000, 0, cached_tokens=800_000) == pytest.approx(
+        (200_000 * 0.25 + 800_000 * 0.025) / 1_000_000
+    )
+    # A tier the table does not price (gpt-4o-mini has no Flex) is billed at Standard.
+    assert meter.cost_usd("gpt-4o-mini", 1_000_000, 0, tier="flex") == pytest.approx(0.15)
+    # The legacy two-figure form prices cached input as input.
+    legacy = LlmMeter("test-stage", {"m": (1.0, 2.0)})
+    assert legacy.cost_usd("m", 1_000_000, 0, cached_tokens=500_000) == pytest.approx(1.0)

@@ -46,7 +46,7 @@ def written(key: str, prompt: Prompt, reply_type: type[Any]) -> pydantic.BaseMod
     match = _PART.search(key)
     assert match is not None and reply_type is TrainingDay, key
     week, day = int(match.group(1)), int(match.group(2))
-    [listed] = [m.group(1) for text in prompt.system if (m := _LISTED.search(text))]
+    [listed] = [m.group(1) for text in prompt.after if (m := _LISTED.search(text))]
     names = listed.split("; ")
     [full] = [d for d in PLAN.weeks[week - 1].days if d.day == day]
     by_name = {item.name: item for item in full.exercises}
@@ -160,7 +160,11 @@ async def test_each_week_is_announced_as_soon_as_its_own_parts_are_in() -> None:
 async def test_a_part_failing_its_checks_is_written_again_and_nothing_else_is() -> None:
     asked = written(
         "r.week2.day1.1",
-        Prompt((f"Only these exercises, in this order: {'; '.join(OUTLINE.blocks[0].days[0].exercises)}",), PROFILE),
+        Prompt(
+            (),
+            PROFILE,
+            after=(f"Only these exercises, in this order: {'; '.join(OUTLINE.blocks[0].days[0].exercises)}",),
+        ),
         TrainingDay,
     )
     reversed_order = asked.model_copy(update={"exercises": list(reversed(asked.exercises))})  # type: ignore[attr-defined]

@@ -1,0 +1,56 @@
+"""The terms a call is made on: whom it is for, their lane, and the service tier asked for.
+
+A consumer binds them for the message it handles (``calling_for``); the admission wrapper
+(``service_runtime.llm.admission``) reads the user and lane to share the provider's budget fairly,
+chooses the tier and binds it (``on_tier``) for the adapter, which sends it as ``service_tier``.
+A context variable, like the request id the logs carry, since a call passes through use cases that
+have no business knowing any of it.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from service_runtime.llm.prices import ServiceTier
+
+__all__ = ["CallTerms", "Lane", "calling_for", "current_terms", "on_tier"]
+
+Lane = Literal["standard", "priority"]
+
+
+@dataclass(frozen=True)
+class CallTerms:
+    user: str = ""
+    lane: Lane = "standard"
+    tier: ServiceTier = "default"
+    # How long the call may wait for the provider's budget before its work is worth less than its
+    # wait (the request's deadline, as seconds from now; None: no bound of its own).
+    patience_seconds: float | None = None
+
+
+_NONE_BOUND = CallTerms()
+_TERMS: ContextVar[CallTerms | None] = ContextVar("llm_call_terms", default=None)
+
+
+def current_terms() -> CallTerms:
+    return _TERMS.get() or _NONE_BOUND
+
+
+@contextmanager
+def calling_for(user: str, lane: Lane = "standard", *, patience_seconds: float | None = None) -> Iterator[None]:
+    token = _TERMS.set(CallTerms(user=user, lane=lane, patience_seconds=patience_seconds))
+    try:
+        yield
+    finally:
+        _TERMS.reset(token)
+
+
+@contextmanager
+def on_tier(tier: ServiceTier) -> Iterator[None]:
+    token = _TERMS.set(replace(current_terms(), tier=tier))
+    try:
+        yield
+    finally:
+        _TERMS.reset(token)
