@@ -81,7 +81,10 @@ async def test_an_experiment_splits_plans_between_its_variants_and_reports_each(
         )
     ).stdout
     lines = {line.split()[0]: line.split() for line in report.splitlines() if line.startswith(("skeleton", "outline"))}
-    assert set(lines) >= {"skeleton-v1+skeleton-context-v1+week-v2+plan-v1", "outline-v1+outline-context-v1+overview-v1+day-v2+plan-v1"}
+    assert set(lines) >= {
+        "skeleton-v1+skeleton-context-v1+week-v2+plan-v1",
+        "outline-v1+outline-context-v1+overview-v1+day-v2+plan-v1",
+    }
     for words in lines.values():
         assert int(words[2]) >= 1  # plans
         assert 0 < float(words[4]) <= 1  # overall
