@@ -23,7 +23,12 @@ __all__ = [
     "DEAD_LETTER_STREAM_MESSAGES",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_SECONDS",
+    "LLM_ADMISSION_WAIT_SECONDS",
+    "LLM_ADMITTED_TOKENS",
+    "LLM_BUDGET_REQUESTS",
+    "LLM_BUDGET_TOKENS",
     "LLM_CALLS",
+    "LLM_CALLS_WAITING",
     "LLM_CALL_SECONDS",
     "LLM_COST_USD",
     "LLM_TOKENS",
@@ -136,6 +141,35 @@ LLM_COST_USD = Counter(
     "What those tokens cost at the configured prices, by stage, model and the service tier that served them"
     " (default, flex, priority).",
     ["stage", "model", "tier"],
+)
+
+LLM_BUDGET_TOKENS = Gauge(
+    "workout_llm_budget_tokens_per_minute",
+    "The provider's tokens-per-minute budget in force for a model, shared by every replica (configured, or"
+    " lower when the provider's x-ratelimit headers say so).",
+    ["model"],
+)
+LLM_BUDGET_REQUESTS = Gauge(
+    "workout_llm_budget_requests_per_minute",
+    "The provider's requests-per-minute budget in force for a model, shared by every replica.",
+    ["model"],
+)
+LLM_ADMITTED_TOKENS = Counter(
+    "workout_llm_admitted_tokens_total",
+    "Tokens taken from the shared budget by admitted calls (their estimate: prompt and output cap), by stage,"
+    " model and lane (standard, priority).",
+    ["stage", "model", "lane"],
+)
+LLM_CALLS_WAITING = Gauge(
+    "workout_llm_calls_waiting",
+    "Calls waiting for the shared budget to admit them, by stage, model and lane.",
+    ["stage", "model", "lane"],
+)
+LLM_ADMISSION_WAIT_SECONDS = Histogram(
+    "workout_llm_admission_wait_seconds",
+    "How long a call waited for the shared budget before it was admitted, by stage, model and lane.",
+    ["stage", "model", "lane"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120),
 )
 
 # --- plans (persister, planner) ------------------------------------------------------------------

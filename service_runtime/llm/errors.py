@@ -62,6 +62,12 @@ def _out_of_quota(exc: BaseException) -> bool:
     return isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota"
 
 
+def _no_capacity(exc: BaseException) -> bool:
+    """Flex processing has no capacity now (429 ``resource_unavailable``, not billed): the same call
+    on the Standard tier would be served."""
+    return isinstance(exc, openai.RateLimitError) and _error_code(exc) == "resource_unavailable"
+
+
 def _one_of(*types: type[BaseException]) -> Callable[[BaseException], bool]:
     return lambda exc: isinstance(exc, types)
 
@@ -87,6 +93,7 @@ _TABLE: tuple[_Row, ...] = (
         lambda e: GiveUp("llm_model_not_found", f"HTTP {_status(e).status_code}: {_error_message(_status(e))}"),
     ),
     (_out_of_quota, "quota", lambda e: GiveUp("llm_quota_exhausted", "the LLM account has no quota left")),
+    (_no_capacity, "capacity_unavailable", lambda e: RetryLater("llm_capacity_unavailable", _retry_after(e))),
     (_one_of(openai.RateLimitError), "rate_limited", lambda e: RetryLater("llm_rate_limited", _retry_after(e))),
     (_one_of(openai.APITimeoutError, TimeoutError), "timeout", lambda e: RetryLater("llm_timeout")),
     (_one_of(openai.APIConnectionError), "connection", lambda e: RetryLater("llm_unreachable")),
