@@ -20,6 +20,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# A user's lane (a claim in their token): "priority" calls are admitted first when the provider's
+# budget is short (``service_runtime.llm.budget``).
+Lane = Literal["standard", "priority"]
+
+
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -64,6 +69,7 @@ class PlanRequested(Event):
     user_id: UUID
     user_profile: str
     system_prompt: str | None = None
+    lane: Lane = Field("standard", description="Whose calls go first when the provider's budget is short.")
     redrive: int = Field(0, ge=0, description="0 when the gateway accepted it; n for the sweeper's n-th re-drive.")
     review_seconds: int = Field(
         0, ge=0, le=MAX_REVIEW_SECONDS, description="Stop after the skeleton this long for the user's review; 0: don't."
@@ -241,6 +247,7 @@ class WeekRequested(Event):
     plan_revision: int = Field(
         0, ge=0, description="Which writing of the plan ``plan`` is: its weeks written again so far, as stored."
     )
+    lane: Lane = Field("standard", description="Whose calls go first when the provider's budget is short.")
     redrive: int = Field(0, ge=0, description="0 when the gateway accepted it; n for the sweeper's n-th re-drive.")
 
     @property

@@ -109,3 +109,8 @@ PERSISTER_REVIEWS = ConsumerSpec(
 # The exercise catalogue's profiles, one key per exercise (``services.planner.exercise_keys``):
 # written by the profiler, read by the planner to steer new plans toward exercises already described.
 EXERCISE_PROFILES = BucketSpec("exercise-profiles")
+
+# The provider's per-minute budget of each model, one key per model, shared by every planner and
+# profiler replica (``service_runtime.llm.budget``). An entry left alone for an hour is forgotten
+# (a budget refills within a minute anyway).
+LLM_BUDGETS = BucketSpec("llm-budgets", ttl_seconds=3600)

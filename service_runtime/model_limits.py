@@ -18,19 +18,24 @@ __all__ = ["MODEL_LIMITS", "ModelLimits", "limits_of", "output_cap"]
 class ModelLimits:
     context_window: int
     max_output_tokens: int
+    # The service tiers besides Standard the model is offered on (OpenAI's pricing page: Flex
+    # for the gpt-5 family, o3 and o4-mini; Priority for all here but gpt-5-nano). Asking a model
+    # for Flex it does not offer is a 400.
+    flex: bool = False
+    priority: bool = False
 
 
 MODEL_LIMITS: dict[str, ModelLimits] = {
-    "gpt-4o-mini": ModelLimits(128_000, 16_384),
-    "gpt-4o": ModelLimits(128_000, 16_384),
-    "gpt-4.1": ModelLimits(1_047_576, 32_768),
-    "gpt-4.1-mini": ModelLimits(1_047_576, 32_768),
-    "gpt-4.1-nano": ModelLimits(1_047_576, 32_768),
-    "gpt-5": ModelLimits(400_000, 128_000),
-    "gpt-5-mini": ModelLimits(400_000, 128_000),
-    "gpt-5-nano": ModelLimits(400_000, 128_000),
-    "o3": ModelLimits(200_000, 100_000),
-    "o4-mini": ModelLimits(200_000, 100_000),
+    "gpt-4o-mini": ModelLimits(128_000, 16_384, priority=True),
+    "gpt-4o": ModelLimits(128_000, 16_384, priority=True),
+    "gpt-4.1": ModelLimits(1_047_576, 32_768, priority=True),
+    "gpt-4.1-mini": ModelLimits(1_047_576, 32_768, priority=True),
+    "gpt-4.1-nano": ModelLimits(1_047_576, 32_768, priority=True),
+    "gpt-5": ModelLimits(400_000, 128_000, flex=True, priority=True),
+    "gpt-5-mini": ModelLimits(400_000, 128_000, flex=True, priority=True),
+    "gpt-5-nano": ModelLimits(400_000, 128_000, flex=True),
+    "o3": ModelLimits(200_000, 100_000, flex=True, priority=True),
+    "o4-mini": ModelLimits(200_000, 100_000, flex=True, priority=True),
 }
 
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-mini-2024-07-18 is gpt-4o-mini

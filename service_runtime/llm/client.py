@@ -16,7 +16,8 @@ import openai
 import pydantic
 from pydantic import Field, SecretStr
 
-from service_runtime.llm.prices import RawPrices
+from service_runtime.llm.prices import RawPrices, ServiceTier
+from service_runtime.llm.terms import Lane
 from service_runtime.model_limits import limits_of
 from service_runtime.settings import ServiceSettings
 from service_runtime.strict_schema import check_wire_schemas
@@ -24,6 +25,13 @@ from service_runtime.strict_schema import check_wire_schemas
 __all__ = ["LlmSettings", "build_openai_client", "check_llm_setup", "warn_if_unknown_model"]
 
 log = logging.getLogger(__name__)
+
+
+class RateLimit(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    tokens_per_minute: int = Field(gt=0)
+    requests_per_minute: int = Field(gt=0)
 
 
 class LlmSettings(ServiceSettings):
@@ -37,6 +45,15 @@ class LlmSettings(ServiceSettings):
     # [input, cached input, output], "flex": [...]}}; unset = OpenAI's list prices for the common
     # models (service_runtime.llm.prices.DEFAULT_PRICES).
     llm_prices: RawPrices | None = Field(None, validation_alias="LLM_PRICES")
+    # The account's per-minute limits per model, shared by every replica as JSON: {"gpt-4o-mini":
+    # {"tokens_per_minute": 200000, "requests_per_minute": 500}}. Unset for a model: calls to it are
+    # not metered before they go (the provider's 429s are retried).
+    llm_rate_limits: dict[str, RateLimit] = Field(default_factory=dict, validation_alias="LLM_RATE_LIMITS")
+    # The service tier each lane's calls ask for, where the model offers it: {"standard": "flex",
+    # "priority": "priority"}; unset: Standard ("default") for both.
+    llm_service_tiers: dict[Lane, ServiceTier] = Field(default_factory=dict, validation_alias="LLM_SERVICE_TIERS")
+    # How long a Flex call may take before it is stopped and made again on Standard.
+    llm_flex_seconds: float = Field(120.0, gt=0, validation_alias="LLM_FLEX_SECONDS")
 
 
 def check_llm_setup(reply_types: Iterable[type[pydantic.BaseModel]]) -> None:

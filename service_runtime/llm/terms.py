@@ -11,13 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from contracts.events import Lane
 from service_runtime.llm.prices import ServiceTier
 
 __all__ = ["CallTerms", "Lane", "calling_for", "current_terms", "on_tier"]
-
-Lane = Literal["standard", "priority"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from uuid import UUID
 
 import jwt
 
+from contracts.events import Lane
+
 __all__ = [
     "InvalidToken",
     "Principal",
@@ -40,6 +42,9 @@ class Principal:
 
     user_id: UUID
     role: str
+    # "priority" when the token's app_metadata says so (set by the operator's backend, never by the
+    # user: Supabase lets users edit only user_metadata).
+    lane: Lane = "standard"
 
 
 class InvalidToken(Exception):
@@ -129,7 +134,9 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     # Plans belong to signed-in users: an anon key's token (or a service key's) is not one.
     if role != SIGNED_IN_ROLE:
         raise InvalidToken("not a signed-in user's token")
-    return Principal(user_id=user_id, role=role)
+    app_metadata = claims.get("app_metadata")
+    lane: Lane = "priority" if isinstance(app_metadata, dict) and app_metadata.get("lane") == "priority" else "standard"
+    return Principal(user_id=user_id, role=role, lane=lane)
 
 
 def reason_for(exc: jwt.PyJWTError) -> str:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from contracts.events import Event, PlanCancelled, PlanRequested
+from contracts.events import Event, Lane, PlanCancelled, PlanRequested
 from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.logs import bind_request_id, reason
@@ -165,6 +165,7 @@ class PlanRequests:
         system_prompt: str | None,
         idempotency_key: str | None = None,
         review_seconds: int | None = None,
+        lane: Lane = "standard",
     ) -> Acceptance:
         """Store a ``processing`` request and announce it with ``plan.requested``.
 
@@ -181,6 +182,7 @@ class PlanRequests:
             user_profile=user_profile,
             system_prompt=system_prompt,
             review_seconds=self._default_review_seconds if review_seconds is None else review_seconds,
+            lane=lane,
         )
         # The row and its event commit together (the outbox), so an accepted request is never
         # lost: if the publish below fails or this process dies first, the relay publishes it.

@@ -78,6 +78,7 @@ async def accepted_reply(request: Request, caller: Principal, context: GatewayCo
         system_prompt=body.system_prompt,
         idempotency_key=key,
         review_seconds=body.review_skeleton_seconds,
+        lane=caller.lane,
     )
     return Response(
         orjson.dumps(PlanAccepted.of(accepted.request_id, accepted.status).model_dump(mode="json")),

@@ -16,6 +16,8 @@ from contracts.plan import PlanOutline, PlanOverview, PlanSkeleton, TrainingDay,
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
 from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_setup, warn_if_unknown_model
+from service_runtime.llm.admission import admitted, open_budgets
+from service_runtime.llm.budget import Budgets
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.responses import BackgroundResponses
@@ -55,7 +57,10 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
             warn_if_unknown_model(variant.model, "PLANNER_EXPERIMENT" if settings.experiment else "PLANNER_MODEL")
         async with build_openai_client(settings) as client:
             state = await PlannerState.open(bus.jetstream, replicas=bus.replicas)
-            writers = [(variant, _writer(settings, variant, client, state, bus)) for variant in variants]
+            budgets = await open_budgets(settings, bus.jetstream, replicas=bus.replicas)
+            writers = [
+                (variant, _writer(settings, variant, client, state, bus, budgets=budgets)) for variant in variants
+            ]
             writer = writers[0][1] if settings.experiment is None else Experiment(writers)
             policy = PromptPolicy(settings.max_system_prompt_chars, settings.allow_system_prompt_override)
             cancellations = Cancellations(state.cancelled)
@@ -63,7 +68,7 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
             # Weeks written again: the first variant's model and call adapter, one call per week.
             rewriting = WeekRewriting(
                 PartWriter(
-                    _calls(settings, variants[0].model, client, state, bus),
+                    _calls(settings, variants[0].model, client, state, bus, budgets=budgets),
                     state.parts,
                     max_concurrent_calls=settings.concurrent_calls_limit,
                 ),
@@ -116,12 +121,18 @@ async def _hearing_cancels(bus: EventBus, cancellations: Cancellations) -> Async
 
 
 def _writer(
-    settings: PlannerSettings, variant: Variant, client: AsyncOpenAI, state: PlannerState, bus: EventBus
+    settings: PlannerSettings,
+    variant: Variant,
+    client: AsyncOpenAI,
+    state: PlannerState,
+    bus: EventBus,
+    *,
+    budgets: Budgets | None,
 ) -> PlanWriter:
     """A plan writer: how a call is made (the adapter, for the variant's model) and how a plan is
     split (its strategy)."""
     generation = variant.generation
-    calls = _calls(settings, variant.model, client, state, bus)
+    calls = _calls(settings, variant.model, client, state, bus, budgets=budgets)
     if generation == "parallel":
         return SkeletonThenWeeks(
             calls,
@@ -146,9 +157,22 @@ def _writer(
 
 
 def _calls(
+    settings: PlannerSettings,
+    model: str,
+    client: AsyncOpenAI,
+    state: PlannerState,
+    bus: EventBus,
+    *,
+    budgets: Budgets | None,
+) -> StructuredCalls:
+    """How a call to ``model`` is made: the configured adapter, metered onto the ledger, behind the
+    shared budget and the lanes' tiers."""
+    return admitted(_adapter(settings, model, client, state, bus), settings, budgets, stage="planner")
+
+
+def _adapter(
     settings: PlannerSettings, model: str, client: AsyncOpenAI, state: PlannerState, bus: EventBus
 ) -> StructuredCalls:
-    """How a call to ``model`` is made: the configured adapter, metered onto the ledger."""
     meter = LlmMeter("planner", settings.llm_prices, ledger=bus, model=model)
     if settings.llm_mode == "responses_background":
         return BackgroundResponses(

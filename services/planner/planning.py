@@ -22,6 +22,7 @@ from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.llm import Prompt
 from service_runtime.llm.metering import collecting_calls, publish_calls
+from service_runtime.llm.terms import calling_for
 from service_runtime.metrics import PLAN_COST_USD, PLAN_QUALITY, STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
@@ -133,6 +134,11 @@ class Planning:
         self._policy = policy
 
     async def plan_requested(self, request: PlanRequested) -> None:
+        # The provider's budget is shared fairly between users, their lane first (``Admitted``).
+        with calling_for(str(request.user_id), request.lane):
+            await self._plan_requested(request)
+
+    async def _plan_requested(self, request: PlanRequested) -> None:
         async with self._cancellations.watching(request.request_id) as cancelled:
             if cancelled.is_set():
                 log.info("request %s was cancelled; not planning it", request.request_id)

@@ -29,6 +29,7 @@ from contracts.plan import (
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.llm.metering import collecting_calls, publish_calls
+from service_runtime.llm.terms import calling_for
 from service_runtime.metrics import STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
@@ -74,6 +75,11 @@ class WeekRewriting:
         self._tries = tries
 
     async def week_requested(self, request: WeekRequested) -> None:
+        # The provider's budget is shared fairly between users, their lane first (``Admitted``).
+        with calling_for(str(request.user_id), request.lane):
+            await self._week_requested(request)
+
+    async def _week_requested(self, request: WeekRequested) -> None:
         async with self._cancellations.watching(request.request_id) as cancelled:
             if cancelled.is_set():
                 log.info("request %s was cancelled; not writing its week", request.request_id)

@@ -10,6 +10,7 @@ from contracts.events import ExerciseProfileNeeded
 from contracts.plan import ExerciseProfile
 from service_runtime.bus import EventBus
 from service_runtime.llm import build_openai_client, check_llm_setup, warn_if_unknown_model
+from service_runtime.llm.admission import admitted, open_budgets
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.worker import Route, Wiring, create_worker
@@ -27,12 +28,18 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
         warn_if_unknown_model(settings.model, "PROFILER_MODEL")  # here: logging is set up by now
         async with build_openai_client(settings) as client:
-            calls = ChatCompletions(
-                client,
-                model=settings.model,
-                deadline_seconds=settings.llm_deadline_seconds,
-                stream=False,
-                meter=LlmMeter("profiler", settings.llm_prices, ledger=bus, model=settings.model),
+            budgets = await open_budgets(settings, bus.jetstream, replicas=bus.replicas)
+            calls = admitted(
+                ChatCompletions(
+                    client,
+                    model=settings.model,
+                    deadline_seconds=settings.llm_deadline_seconds,
+                    stream=False,
+                    meter=LlmMeter("profiler", settings.llm_prices, ledger=bus, model=settings.model),
+                ),
+                settings,
+                budgets,
+                stage="profiler",
             )
             writer = LlmProfileWriter(calls, tries=settings.reply_attempts)
             cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds, replicas=bus.replicas)

@@ -30,7 +30,12 @@ def test_our_model_table_is_the_simulators() -> None:
     for model, simulated in SIMULATOR_MODELS.items():
         ours = limits_of(model)
         assert ours is not None, f"{model} is served by the simulator but unknown to service_runtime.model_limits"
-        assert (ours.context_window, ours.max_output_tokens) == (simulated.context_window, simulated.max_output_tokens)
+        assert (ours.context_window, ours.max_output_tokens, ours.flex, ours.priority) == (
+            simulated.context_window,
+            simulated.max_output_tokens,
+            simulated.flex,
+            simulated.priority,
+        )
     assert set(MODEL_LIMITS) <= set(SIMULATOR_MODELS)
 
 
