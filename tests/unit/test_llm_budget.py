@@ -8,19 +8,19 @@ import pydantic
 import pytest
 
 from contracts.plan import TrainingWeek
-from tests.fakes import sample_plan
 from service_runtime.llm.admission import Admitted, TierPolicy, estimated_tokens
 from service_runtime.llm.budget import STALE_SECONDS, BudgetState, Limits, MemoryBudgets, admit, fresh, learnt
 from service_runtime.llm.fake import ScriptedCalls
 from service_runtime.llm.port import Prompt
 from service_runtime.llm.terms import calling_for, current_terms
 from service_runtime.outcomes import RetryLater
+from tests.fakes import sample_plan
 
 PLAN = sample_plan(["Goblet Squat", "Push-up"])
 LIMITS = Limits(tokens_per_minute=6_000, requests_per_minute=60)  # 100 tokens and 1 request a second
 
 
-def _admit(state: BudgetState, ticket: str, need: int, user: str, now: float, lane: Any = "standard") -> Any:
+def _admit(state: BudgetState, ticket: str, need: int, user: str, now: float, *, lane: Any = "standard") -> Any:
     return admit(state, now=now, ticket=ticket, need=need, user=user, lane=lane, limits=LIMITS)
 
 
