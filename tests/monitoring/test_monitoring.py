@@ -76,6 +76,8 @@ RUN_ENV = {
     "PERSISTER_SWEEP_INTERVAL_SECONDS": "1",
     # One retry, then give up: an LLM server error shows a redelivery and a failure within seconds.
     "CONSUMER_MAX_DELIVER": "2",
+    # Calls go through the shared budget (its panels need its series), one far above what the run asks.
+    "LLM_RATE_LIMITS": '{"gpt-4o-mini": {"tokens_per_minute": 10000000, "requests_per_minute": 10000}}',
 }
 # Two scrape (and rule evaluation) intervals of the test's Prometheus, and some slack.
 SCRAPES = 2.5
