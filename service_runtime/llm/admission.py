@@ -114,6 +114,10 @@ class Admitted:
         if limits is not None:
             LLM_BUDGET_TOKENS.labels(self.model).set(limits.tokens_per_minute)
             LLM_BUDGET_REQUESTS.labels(self.model).set(limits.requests_per_minute)
+            for lane in ("standard", "priority"):  # every series there from the start, at zero
+                LLM_CALLS_WAITING.labels(stage, self.model, lane)
+                LLM_ADMISSION_WAIT_SECONDS.labels(stage, self.model, lane)
+                LLM_ADMITTED_TOKENS.labels(stage, self.model, lane)
 
     async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
         terms = current_terms()
