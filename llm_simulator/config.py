@@ -17,6 +17,7 @@ FAULT_PROBABILITY_FIELDS = (
     "p_hang",
     "p_refusal",
     "p_broken",
+    "p_stuck_queued",
 )
 
 
@@ -44,6 +45,13 @@ class SimulatorConfig(BaseModel):
     p_broken: Probability = Field(
         0.0,
         description="Chance of a schema-valid plan or week that fails quality checks (a week missing a training day).",
+    )
+    p_stuck_queued: Probability = Field(
+        0.0,
+        description=(
+            "Chance that a background response stays 'queued' for hang_seconds before it is generated"
+            " (elsewhere: a hang)."
+        ),
     )
     plan_note_sentences: int = Field(
         0, ge=0, le=6, description="Extra coaching sentences per prescribed exercise: longer plans (~2.4k tokens each)."

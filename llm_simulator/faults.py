@@ -25,6 +25,8 @@ class Fault(StrEnum):
     HANG = "hang"
     REFUSAL = "refusal"
     BROKEN = "broken"
+    # Last, so seeded draws made before it existed come out the same (its probability adds 0).
+    STUCK_QUEUED = "stuck_queued"
 
 
 # What a model that declines says, in the ``refusal`` field instead of ``content`` (structured outputs).

@@ -137,9 +137,10 @@ class ResponseStore:
             return stored
         if (task := self._generating.pop(response_id, None)) is not None:
             task.cancel()
+        started = stored.status != "queued"
         stored.status = "cancelled"
         stored.completed_at = int(time.time())
-        self._simulator.response_cancelled(stored.answer)
+        self._simulator.response_cancelled(stored.answer, started=started)
         self._remember_finished(response_id)
         return stored
 
@@ -155,12 +156,17 @@ class ResponseStore:
         return forgotten
 
     async def _generate(self, stored: StoredResponse) -> None:
-        # Picked up at the loop's next turn: ``queued`` until then, as the create call returned it.
-        stored.status = "in_progress"
         answer = stored.answer
         pace = answer.pace
+        if answer.fault is Fault.STUCK_QUEUED:
+            # No worker picks it up for ``hang_seconds``: ``queued`` all that time, then generated.
+            await asyncio.sleep(answer.hang_seconds)
+        # Picked up at the loop's next turn: ``queued`` until then, as the create call returned it.
+        stored.status = "in_progress"
         if answer.fault is Fault.SERVER_ERROR:
             await asyncio.sleep(pace.first_token_delay_seconds)
+        elif answer.fault is Fault.STUCK_QUEUED:
+            await asyncio.sleep(pace.total_seconds(answer.content))
         else:
             await asyncio.sleep(answer.hang_seconds + pace.total_seconds(answer.content))
         self._finish(stored)

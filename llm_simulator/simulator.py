@@ -232,7 +232,8 @@ class Simulator:
             fault=fault,
             usage=Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(content)),
             pace=Pace(config.tokens_per_second, config.first_token_delay_seconds),
-            hang_seconds=config.hang_seconds if fault is Fault.HANG else 0.0,
+            # A request no worker picks up: silence on chat, ``queued`` on a background response.
+            hang_seconds=config.hang_seconds if fault in (Fault.HANG, Fault.STUCK_QUEUED) else 0.0,
             spoiled=fault in _SPOILING_FAULTS and not garble_delivery,
             garble_delivery=garble_delivery,
         )
@@ -260,10 +261,12 @@ class Simulator:
         """Count a Responses API response accepted for generation (background or not)."""
         self.stats.responses_created_total += 1
 
-    def response_cancelled(self, answer: Answer) -> None:
+    def response_cancelled(self, answer: Answer, *, started: bool = True) -> None:
         """Count a background response cancelled before it finished: not a completion, but billed
-        as a whole call (the provider charges what it had generated)."""
-        self._billed(answer)
+        as a whole call (the provider charges what it had generated) if its generation had
+        ``started``; one cancelled while still queued generated nothing and is free."""
+        if started:
+            self._billed(answer)
         self.stats.responses_cancelled_total += 1
 
     def _billed(self, answer: Answer) -> None:

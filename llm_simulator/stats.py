@@ -16,7 +16,8 @@ class SimulatorStats:
     was bought); ``responses_created_total`` counts accepted ``POST /v1/responses`` calls and
     ``responses_cancelled_total`` the background responses cancelled before they finished.
     ``billed_by_schema`` counts every generation a provider would charge for: replies generated
-    to their end (intact or spoiled), abandoned and cancelled ones; errors answered before any
+    to their end (intact or spoiled), abandoned and cancelled ones (not a response cancelled while
+    still queued: nothing was generated); errors answered before any
     generation (429, 500, a background response that failed) are free. ``billed_forced_by_schema``
     is the part of it whose fault a directive forced.
 

@@ -196,6 +196,40 @@ async def test_server_error_fault_makes_a_failed_background_response(
     Response.model_validate((await admin.get(f"/v1/responses/{created.id}", headers=AUTH)).json())
 
 
+async def test_a_stuck_queued_response_stays_queued_for_hang_seconds_then_completes(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    (await admin.patch("/_sim/config", json={"hang_seconds": 0.5})).raise_for_status()
+    created = await _background_plan(llm, "[[sim:fault=stuck_queued]] 3x per week.")
+    await asyncio.sleep(0.3)
+
+    assert (await llm.responses.retrieve(created.id)).status == "queued"
+    done = await _finished(llm, created.id)
+
+    assert done.status == "completed"
+    WorkoutPlan.model_validate_json(done.output_text)
+    stats = await simulator_stats(admin)
+    assert stats["faults_by_kind"] == {"stuck_queued": 1}
+    assert stats["completions_by_schema"] == {"WorkoutPlan": 1}
+
+
+async def test_a_response_cancelled_while_still_queued_is_not_billed(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    (await admin.patch("/_sim/config", json={"p_stuck_queued": 1.0})).raise_for_status()
+    created = await _background_plan(llm, "3x per week.")
+    await asyncio.sleep(0.1)
+    assert (await llm.responses.retrieve(created.id)).status == "queued"
+
+    cancelled = await llm.responses.cancel(created.id)
+
+    assert cancelled.status == "cancelled"
+    stats = await simulator_stats(admin)
+    assert stats["faults_by_kind"] == {"stuck_queued": 1}
+    assert stats["responses_cancelled_total"] == 1
+    assert stats["billed_by_schema"] == {}
+
+
 async def test_quota_fault_refuses_the_create_call(llm: openai.AsyncOpenAI, admin: httpx.AsyncClient) -> None:
     with pytest.raises(openai.RateLimitError) as raised:
         await _background_plan(llm, "[[sim:fault=quota]] 3x per week.")
