@@ -31,6 +31,7 @@ __all__ = [
     "LLM_CALLS_WAITING",
     "LLM_CALL_SECONDS",
     "LLM_COST_USD",
+    "LLM_FALLBACKS",
     "LLM_TOKENS",
     "LONG_BUCKETS",
     "MESSAGES_HANDLED",
@@ -141,6 +142,13 @@ LLM_COST_USD = Counter(
     "What those tokens cost at the configured prices, by stage, model and the service tier that served them"
     " (default, flex, priority).",
     ["stage", "model", "tier"],
+)
+LLM_FALLBACKS = Counter(
+    "workout_llm_fallbacks_total",
+    "Calls made again on the fallback model because the primary's provider was down or refused them, by stage,"
+    " the two models and the primary's reason (llm_server_error, llm_unreachable, llm_timeout, llm_stuck_queued,"
+    " llm_rate_limited, llm_model_not_found).",
+    ["stage", "from_model", "to_model", "reason"],
 )
 
 LLM_BUDGET_TOKENS = Gauge(

@@ -1,12 +1,25 @@
 """The portable adapter of ``StructuredCalls``: one structured-output chat completion per call.
 
 Works with any OpenAI-compatible server. A call lives only in its connection: cut short (a crash,
-a cancel) it cannot be resumed, so ``forget`` and ``abandon`` have nothing to do. Streaming keeps a
-long call alive chunk by chunk; ``deadline_seconds`` bounds the whole call, whatever the SDK's
-per-chunk read timeout.
+a cancel) it cannot be resumed, so ``forget`` and ``abandon`` have nothing to do.
+
+A streamed call has three deadlines, each ending it with ``RetryLater("llm_timeout")`` (metered as
+``timeout``), so a provider that accepted the request and went quiet costs a short wait, not the
+whole deadline:
+
+- ``first_token_seconds``: no content (or refusal) within this long after the request was sent. A
+  role-only chunk does not count: a server can send one and then nothing.
+- idle between chunks: the client's read timeout (``LLM_READ_TIMEOUT_SECONDS``), which the SDK
+  applies to every read of the stream, so a stream that stops mid-way ends that long after its
+  last chunk.
+- ``deadline_seconds``: the whole call, however steadily chunks arrive.
+
+A non-streamed call has one body to wait for: the first-token deadline does not apply to it (the
+read timeout bounds the wait for the body, ``deadline_seconds`` the whole call).
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +40,8 @@ from service_runtime.tracing import llm_call
 
 __all__ = ["ChatCompletions"]
 
+log = logging.getLogger(__name__)
+
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 # A streamed chunk as the server sent it: a ``chat.completion.chunk`` object, read as JSON.
 _Chunks = openai.AsyncStream[dict[str, Any]]
@@ -39,12 +54,14 @@ class ChatCompletions:
         *,
         model: str,
         deadline_seconds: float,
+        first_token_seconds: float | None = None,
         stream: bool = True,
         meter: LlmMeter | None = None,
     ) -> None:
         self._client = client
         self.model = model
         self._deadline = deadline_seconds
+        self._first_token = first_token_seconds
         self._stream = stream
         self._meter = meter
 
@@ -148,31 +165,48 @@ class ChatCompletions:
             body["prompt_cache_key"] = prompt.cache_key
         if tier != "default":
             body["service_tier"] = tier
-        reply = _RawReply(model=self.model)
-        content: list[str] = []
-        refusal: list[str] = []
-        chunks = await self._client.post(
-            "/chat/completions", body=body, cast_to=ChatCompletion, stream=True, stream_cls=_Chunks
-        )
-        async with chunks:
-            async for chunk in chunks:
-                reply.model = chunk.get("model") or reply.model
-                reply.service_tier = chunk.get("service_tier") or reply.service_tier
-                if (usage := chunk.get("usage")) is not None:
-                    reply.prompt_tokens = usage.get("prompt_tokens") or 0
-                    reply.completion_tokens = usage.get("completion_tokens") or 0
-                    reply.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-                for part in chunk.get("choices") or ():
-                    delta = part.get("delta") or {}
-                    if text := delta.get("content"):
-                        content.append(text)
-                    if text := delta.get("refusal"):
-                        refusal.append(text)
-                    if part.get("finish_reason") is not None:
-                        reply.finish_reason = part["finish_reason"]
-        reply.content = "".join(content)
-        reply.refusal = "".join(refusal)
-        return reply
+        # Disarmed at the first content or refusal delta; until then its TimeoutError ends the call
+        # as the total deadline's would.
+        first_token = asyncio.timeout(self._first_token)
+        try:
+            async with first_token:
+                chunks = await self._client.post(
+                    "/chat/completions", body=body, cast_to=ChatCompletion, stream=True, stream_cls=_Chunks
+                )
+                async with chunks:
+                    return await _read(chunks, _RawReply(model=self.model), first_token)
+        except TimeoutError:
+            if first_token.expired():
+                log.warning("%s: no first token within %gs; stopped", self.model, self._first_token)
+            raise
+
+
+async def _read(chunks: _Chunks, reply: "_RawReply", first_token: asyncio.Timeout) -> "_RawReply":
+    """The streamed reply, joined; ``first_token`` disarmed once content or a refusal arrives."""
+    content: list[str] = []
+    refusal: list[str] = []
+    awaiting_first = first_token.when() is not None
+    async for chunk in chunks:
+        reply.model = chunk.get("model") or reply.model
+        reply.service_tier = chunk.get("service_tier") or reply.service_tier
+        if (usage := chunk.get("usage")) is not None:
+            reply.prompt_tokens = usage.get("prompt_tokens") or 0
+            reply.completion_tokens = usage.get("completion_tokens") or 0
+            reply.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        for part in chunk.get("choices") or ():
+            delta = part.get("delta") or {}
+            if text := delta.get("content"):
+                content.append(text)
+            if text := delta.get("refusal"):
+                refusal.append(text)
+            if part.get("finish_reason") is not None:
+                reply.finish_reason = part["finish_reason"]
+        if awaiting_first and (content or refusal):
+            first_token.reschedule(None)
+            awaiting_first = False
+    reply.content = "".join(content)
+    reply.refusal = "".join(refusal)
+    return reply
 
 
 @dataclass

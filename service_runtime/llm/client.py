@@ -41,6 +41,9 @@ class LlmSettings(ServiceSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     # The SDK's timeout is per read (per streamed chunk), not a total; the total is ours.
     llm_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="LLM_READ_TIMEOUT_SECONDS")
+    # A streamed call with no content by then is stopped (RetryLater llm_timeout): a provider that
+    # accepted the request and went quiet costs this long, not the whole deadline.
+    llm_first_token_seconds: float = Field(60.0, gt=0, validation_alias="LLM_FIRST_TOKEN_SECONDS")
     # USD per million tokens as JSON, {"model": [input, output]} or per tier {"model": {"default":
     # [input, cached input, output], "flex": [...]}}; unset = OpenAI's list prices for the common
     # models (service_runtime.llm.prices.DEFAULT_PRICES).

@@ -11,10 +11,13 @@ Outcomes: ``completed`` is validated against the reply type; an invalid or ``inc
 raises ``InvalidReply`` and its record is forgotten (the next call under the key buys anew);
 ``failed`` is transient (``RetryLater``) unless its code says otherwise, ``cancelled`` final
 (``GiveUp("llm_cancelled")``); a response the provider no longer knows (404) is replaced by a new
-one. Errors map through ``errors.classify``: the consumer owns retries of the create call (and a
-redelivery re-attaches for free), while a poll that fails transiently, or reads a body that is not
-a response, is just made again at the next interval: the paid-for response is whole at the
-provider.
+one. Two watchdogs stop paying for a response that will not finish in time: one still ``queued``
+(never picked up) ``queued_seconds`` after its creation, and one unfinished at ``deadline_seconds``,
+are cancelled and forgotten, and the call raises ``RetryLater`` (``llm_stuck_queued``,
+``llm_timeout``) so the next delivery starts a new one. Errors map through ``errors.classify``: the
+consumer owns retries of the create call (and a redelivery re-attaches for free), while a poll that
+fails transiently, or reads a body that is not a response, is just made again at the next
+interval: the paid-for response is whole at the provider.
 """
 
 import asyncio
@@ -52,6 +55,14 @@ _RESPONSE_CALLS = uuid.UUID("6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a76")
 
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+
+# The queued watchdog's poll comes this long after the moment a response would be stuck, so the
+# poll finds it past the moment rather than a hair before.
+_WATCHDOG_MARGIN_SECONDS = 0.05
+
+
+class _StuckQueued(Exception):
+    """Raised inside the deadline's scope, handled outside it: see ``_wait``."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,7 @@ class BackgroundResponses:
         model: str,
         deadline_seconds: float,
         poll_interval_seconds: float,
+        queued_seconds: float | None = None,
         max_concurrent_polls: int = 32,
         store: bool = True,
         clock: Callable[[], float] = time.time,
@@ -106,6 +118,7 @@ class BackgroundResponses:
         self._ids = ids
         self.model = model
         self._deadline = deadline_seconds
+        self._queued = queued_seconds
         self._schedule = PollSchedule(poll_interval_seconds)
         self._store = store
         # Polls in flight at once. Replies that land together would otherwise all be read, parsed
@@ -237,7 +250,8 @@ class BackgroundResponses:
         """Poll until the response is finished; None if the provider no longer knows it.
 
         A finished response is taken however old; an unfinished one is waited for until its
-        deadline (from its creation, whichever process created it), then abandoned. A poll that
+        deadline (from its creation, whichever process created it), then abandoned; one still
+        ``queued`` ``queued_seconds`` after its creation is abandoned then. A poll that
         fails transiently (429, 5xx, a dropped connection, an unreadable body) is simply made
         again later: the response lives on at the provider, so waiting on costs nothing, while
         giving the message back would cost a redelivery. Polls follow ``PollSchedule``: near
@@ -252,6 +266,8 @@ class BackgroundResponses:
                 delay = self._poll_failed(key, record, exc)
         if response is not None and response.status in TERMINAL:
             return response
+        if self._stuck_queued(record, response):
+            raise await self._unstick(key, record)
         remaining = record.created_at + self._deadline - self._clock()
         try:
             async with asyncio.timeout(max(0.0, remaining)):
@@ -259,7 +275,9 @@ class BackgroundResponses:
                 while response is None or response.status not in TERMINAL:
                     # Jittered, so a thousand waiting plans do not poll in lockstep.
                     look = self._schedule.next_look(kind, self._clock() - record.created_at)
-                    await asyncio.sleep(max(delay, look * random.uniform(0.9, 1.1)))
+                    await asyncio.sleep(
+                        max(delay, self._until_watchdog(record, response, look * random.uniform(0.9, 1.1)))
+                    )
                     delay = 0.0
                     try:
                         polled = await self._retrieve(record.response_id)
@@ -269,6 +287,10 @@ class BackgroundResponses:
                     if polled is None:
                         return None
                     response = polled
+                    if self._stuck_queued(record, response):
+                        raise _StuckQueued
+        except _StuckQueued:
+            raise await self._unstick(key, record) from None
         except TimeoutError:
             # Past the deadline the response is considered stuck: stop paying for it, and let
             # the next delivery start afresh (as a timed-out chat call would).
@@ -306,6 +328,35 @@ class BackgroundResponses:
                     # Every process that sees this response finished records it under one id.
                     call_id=uuid.uuid5(_RESPONSE_CALLS, response.id),
                 )
+
+    def _stuck_queued(self, record: ResponseRecord, response: Response | None) -> bool:
+        """Still ``queued`` (not yet ``in_progress``) past ``queued_seconds`` from its creation."""
+        return (
+            self._queued is not None
+            and response is not None
+            and response.status == "queued"
+            and self._clock() - record.created_at > self._queued
+        )
+
+    def _until_watchdog(self, record: ResponseRecord, response: Response | None, look: float) -> float:
+        """``look``, or less when a queued response would pass ``queued_seconds`` before it: the
+        watchdog looks just after that moment."""
+        if self._queued is None or response is None or response.status != "queued":
+            return look
+        return min(look, max(0.0, record.created_at + self._queued - self._clock()) + _WATCHDOG_MARGIN_SECONDS)
+
+    async def _unstick(self, key: str, record: ResponseRecord) -> RetryLater:
+        """Cancel and forget a response stuck in the provider's queue: the next delivery starts a
+        new one, which may be picked up where this one was not."""
+        log.warning(
+            "%s: response %s still queued %.0fs after its creation; cancelled, the next delivery starts a new one",
+            key,
+            record.response_id,
+            self._clock() - record.created_at,
+        )
+        await self._cancel_quietly(record.response_id)
+        await self._ids.forget(key, record)
+        return RetryLater("llm_stuck_queued")
 
     def _poll_failed(self, key: str, record: ResponseRecord, exc: RetryLater) -> float:
         """Log a transient poll failure; how long to wait before the next poll."""

@@ -19,6 +19,7 @@ from service_runtime.llm import StructuredCalls, build_openai_client, check_llm_
 from service_runtime.llm.admission import admitted, open_budgets
 from service_runtime.llm.budget import Budgets
 from service_runtime.llm.chat import ChatCompletions
+from service_runtime.llm.fallback import WithFallback
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.worker import Route, Wiring, create_worker
@@ -55,6 +56,8 @@ def create_app(settings: PlannerSettings | None = None) -> Starlette:
     async def wiring(bus: EventBus) -> AsyncIterator[Wiring]:
         for variant in variants:  # here: logging is set up by now
             warn_if_unknown_model(variant.model, "PLANNER_EXPERIMENT" if settings.experiment else "PLANNER_MODEL")
+        if settings.fallback_model is not None:
+            warn_if_unknown_model(settings.fallback_model, "PLANNER_FALLBACK_MODEL")
         async with build_openai_client(settings) as client:
             state = await PlannerState.open(bus.jetstream, replicas=bus.replicas)
             budgets = await open_budgets(settings, bus.jetstream, replicas=bus.replicas)
@@ -166,8 +169,15 @@ def _calls(
     budgets: Budgets | None,
 ) -> StructuredCalls:
     """How a call to ``model`` is made: the configured adapter, metered onto the ledger, behind the
-    shared budget and the lanes' tiers."""
-    return admitted(_adapter(settings, model, client, state, bus), settings, budgets, stage="planner")
+    shared budget and the lanes' tiers; with ``PLANNER_FALLBACK_MODEL``, made again on that model
+    (its own adapter, meter and shared budget) when the provider fails it."""
+    primary = admitted(_adapter(settings, model, client, state, bus), settings, budgets, stage="planner")
+    if settings.fallback_model is None or settings.fallback_model == model:
+        return primary
+    fallback = admitted(
+        _adapter(settings, settings.fallback_model, client, state, bus), settings, budgets, stage="planner"
+    )
+    return WithFallback(primary, fallback, stage="planner")
 
 
 def _adapter(
@@ -181,10 +191,16 @@ def _adapter(
             model=model,
             deadline_seconds=settings.llm_deadline_seconds,
             poll_interval_seconds=settings.poll_interval_seconds,
+            queued_seconds=settings.queued_seconds,
             max_concurrent_polls=settings.max_concurrent_polls,
             store=settings.responses_store,
             meter=meter,
         )
     return ChatCompletions(
-        client, model=model, deadline_seconds=settings.llm_deadline_seconds, stream=settings.stream, meter=meter
+        client,
+        model=model,
+        deadline_seconds=settings.llm_deadline_seconds,
+        first_token_seconds=settings.llm_first_token_seconds,
+        stream=settings.stream,
+        meter=meter,
     )

@@ -8,6 +8,9 @@ from services.planner.experiment import Variant, parse_variants
 
 class PlannerSettings(LlmSettings):
     model: str = Field("gpt-4o-mini", validation_alias="PLANNER_MODEL")
+    # Made the same call when the model's provider is down or refuses it (5xx, unreachable, a
+    # timeout, stuck in the queue, rate-limited, the model not served); unset: no fallback.
+    fallback_model: str | None = Field(None, validation_alias="PLANNER_FALLBACK_MODEL")
     # Concurrent plans per process; unset = by mode (see ``in_flight_limit``).
     max_in_flight: int | None = Field(None, ge=1, validation_alias="PLANNER_MAX_IN_FLIGHT")
     llm_deadline_seconds: float = Field(900.0, gt=0, validation_alias="PLANNER_LLM_DEADLINE_SECONDS")
@@ -41,10 +44,18 @@ class PlannerSettings(LlmSettings):
     # retention (re-attach works for as long as the record lives); false keeps them only for the
     # polling window (~10 minutes), after which a redelivery finds them gone and buys anew.
     responses_store: bool = Field(True, validation_alias="PLANNER_RESPONSES_STORE")
+    # Background mode: a response still queued (not picked up) this long after its creation is
+    # cancelled and the next delivery starts a new one.
+    queued_seconds: float = Field(300.0, gt=0, validation_alias="PLANNER_QUEUED_SECONDS")
     max_system_prompt_chars: int = Field(4000, ge=0, validation_alias="PLANNER_MAX_SYSTEM_PROMPT_CHARS")
     # By default the client's systemPrompt adds guidance but cannot replace our instructions.
     allow_system_prompt_override: bool = Field(False, validation_alias="PLANNER_ALLOW_SYSTEM_PROMPT_OVERRIDE")
     health_port: int = Field(8081, validation_alias="HEALTH_PORT")
+
+    @field_validator("fallback_model")
+    @classmethod
+    def _fallback_model_set(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("experiment")
     @classmethod
