@@ -16,6 +16,8 @@ from service_runtime.llm.metering import LlmMeter
 from service_runtime.logs import bind_request_id
 from service_runtime.metrics import LLM_FALLBACKS
 from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
+from services.planner.settings import PlannerSettings
+from services.profiler.settings import ProfilerSettings
 from tests.fakes import RecordingPublisher
 
 PRIMARY = "gpt-4o-mini"
@@ -180,3 +182,14 @@ def test_every_fallback_series_starts_at_zero() -> None:
     assert {reason: fallbacks(reason, "test-zero") for reason in FALLBACK_REASONS} == dict.fromkeys(
         FALLBACK_REASONS, 0.0
     )
+
+
+def test_deadlines_and_fallback_settings_have_their_defaults_and_refuse_nonsense() -> None:
+    planner = PlannerSettings(OPENAI_API_KEY="sk-test")
+    assert (planner.llm_first_token_seconds, planner.queued_seconds, planner.fallback_model) == (60.0, 300.0, None)
+    assert ProfilerSettings(OPENAI_API_KEY="sk-test", PROFILER_FALLBACK_MODEL=" ").fallback_model is None
+    assert PlannerSettings(OPENAI_API_KEY="sk-test", PLANNER_FALLBACK_MODEL=FALLBACK).fallback_model == FALLBACK
+    with pytest.raises(pydantic.ValidationError, match="LLM_FIRST_TOKEN_SECONDS"):
+        PlannerSettings(OPENAI_API_KEY="sk-test", LLM_FIRST_TOKEN_SECONDS=0)
+    with pytest.raises(pydantic.ValidationError, match="PLANNER_QUEUED_SECONDS"):
+        PlannerSettings(OPENAI_API_KEY="sk-test", PLANNER_QUEUED_SECONDS=-1)
