@@ -5,7 +5,9 @@ occurring in increments of 128 tokens. Therefore, the number of cached tokens in
 always fall within the following sequence: 1024, 1152, 1280, 1408, and so on", and "Cache hits are
 only possible for exact prefix matches". A request's ``cached_tokens`` is the longest prefix, at one
 of those boundaries, that an earlier request of the same model (and the same ``prompt_cache_key``,
-when one is set) wrote; the request that writes a prefix first gets 0. "Cached prefixes generally
+when one is set) wrote; the request that writes a prefix first gets 0. A prefix is written by its
+writer's prefill, so it is readable only once the writer's first token is out (``ready_after``):
+requests sent at the same instant all miss, as they do at the provider. "Cached prefixes generally
 remain active for 5 to 10 minutes of inactivity": an entry lives ``ttl`` seconds after its last use.
 
 The prompt is linearised exactly as ``pacing.prompt_tokens`` counts it: each message is 4 tokens
@@ -57,9 +59,17 @@ class PromptCache:
         self._last_used.clear()
 
     def cached_tokens(
-        self, model: str, cache_key: str | None, messages: Iterable[tuple[str, str]], now: float, ttl: float
+        self,
+        model: str,
+        cache_key: str | None,
+        messages: Iterable[tuple[str, str]],
+        now: float,
+        ttl: float,
+        *,
+        ready_after: float = 0.0,
     ) -> int:
-        """How many of this prompt's tokens were cached; then cache (or refresh) every prefix of it."""
+        """How many of this prompt's tokens were cached; then cache (or refresh) every prefix of it,
+        a new one readable ``ready_after`` seconds from now (when this request's prefill is done)."""
         if ttl <= 0:
             return 0
         text = linearised(messages)
@@ -71,11 +81,13 @@ class PromptCache:
         hit = 0
         for boundary, key in reversed(keys):
             used = self._last_used.get(key)
-            if used is not None and now - used <= ttl:
+            if used is not None and used <= now and now - used <= ttl:
                 hit = boundary
                 break
         for _, key in keys:
-            self._last_used[key] = now
+            used = self._last_used.get(key)
+            # A prefix still being written stays unreadable until then; a readable one is refreshed.
+            self._last_used[key] = now + ready_after if used is None or now - used > ttl else max(now, used)
             self._last_used.move_to_end(key)
         while len(self._last_used) > self._max_entries:
             self._last_used.popitem(last=False)

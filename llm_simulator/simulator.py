@@ -174,18 +174,20 @@ class Simulator:
         if error is not None:
             return self._with_limits(error, request.model, now)
         self.stats.served_by_service_tier[tier] += 1
+        pace = pace_for(tier, config)
         cached = self.prompt_cache.cached_tokens(
             request.model,
             request.prompt_cache_key,
             messages,
             now,
             config.prompt_cache_seconds,
+            ready_after=pace.first_token_delay_seconds,
         )
         answer = self._generate(request, model, prompt, fault, background=background)
         return replace(
             answer,
             usage=Usage(prompt, answer.usage.completion_tokens, cached),
-            pace=pace_for(tier, config),
+            pace=pace,
             service_tier=tier,
             forced=forced is not None,
             rate_limit_headers=self.rate_limits.headers(request.model, now),

@@ -148,9 +148,9 @@ class ServiceStack(StartStop):
         """Base URL of each process's ``/healthz``, ``/readyz`` and ``/metrics``."""
         return {name: process.url for name, process in self._processes.items()}
 
-    def token(self, user_id: uuid.UUID | None = None) -> str:
-        """A gateway access token for ``user_id`` (a random user if None)."""
-        return mint_dev_token(self._jwt_secret, user_id)
+    def token(self, user_id: uuid.UUID | None = None, *, lane: str | None = None) -> str:
+        """A gateway access token for ``user_id`` (a random user if None), in ``lane`` if given."""
+        return mint_dev_token(self._jwt_secret, user_id, lane=lane)
 
     def simulator(self) -> httpx.Client:
         """A client for the simulator's ``/_sim`` routes."""

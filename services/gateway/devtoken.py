@@ -8,8 +8,11 @@ import jwt
 AUDIENCE = "authenticated"
 
 
-def mint_dev_token(secret: str, user_id: uuid.UUID | None = None, ttl_seconds: int = 3600) -> str:
-    """An HS256 token shaped like the ones Supabase Auth issues to a signed-in user."""
+def mint_dev_token(
+    secret: str, user_id: uuid.UUID | None = None, ttl_seconds: int = 3600, *, lane: str | None = None
+) -> str:
+    """An HS256 token shaped like the ones Supabase Auth issues to a signed-in user (with
+    ``app_metadata.lane`` when ``lane`` is given, as the operator's backend would set it)."""
     now = int(time.time())
     claims = {
         "sub": str(user_id or uuid.uuid4()),
@@ -18,4 +21,6 @@ def mint_dev_token(secret: str, user_id: uuid.UUID | None = None, ttl_seconds: i
         "iat": now,
         "exp": now + ttl_seconds,
     }
+    if lane is not None:
+        claims["app_metadata"] = {"lane": lane}
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -144,6 +144,7 @@ def _writer(
             tries=settings.reply_attempts,
             max_concurrent_calls=settings.concurrent_calls_limit,
             known=state.known,
+            warmup_seconds=settings.prefix_warmup_seconds,
         )
     if generation == "progressive":
         return ProgressiveWeeks(
@@ -155,6 +156,7 @@ def _writer(
             exercises_per_call=settings.exercises_per_call,
             first_week_exercises_per_call=settings.first_week_exercises_per_call,
             known=state.known,
+            warmup_seconds=settings.prefix_warmup_seconds,
         )
     return SingleCall(calls, tries=settings.reply_attempts)
 

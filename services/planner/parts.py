@@ -129,6 +129,13 @@ class PartWriter:
         """Whether the part is written and kept."""
         return await self._parts.get(request_id, name) is not None
 
+    async def warmed(self, request_id: uuid.UUID, name: str, seconds: float) -> None:
+        """Wait ``seconds`` before writing a part whose prompt shares a prefix with one just sent,
+        so the provider has written that prefix into its cache (its prefill done) by the time this
+        one asks: calls sent at the same instant all miss it. A part already kept does not wait."""
+        if seconds > 0 and not await self.kept(request_id, name):
+            await asyncio.sleep(seconds)
+
     async def abandon(self, request_id: uuid.UUID, names: Sequence[str]) -> None:
         """Stop paying for the parts' calls still running (a cancelled request)."""
         await asyncio.gather(*(self._calls.abandon(_key(request_id, name)) for name in names))

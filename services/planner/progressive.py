@@ -65,9 +65,9 @@ __all__ = ["ProgressiveWeeks", "day_parts"]
 log = logging.getLogger(__name__)
 
 OUTLINE_PROMPT = read_prompt(PROMPTS, "outline-v1")
-OUTLINE_CONTEXT = read_prompt(PROMPTS, "outline-context-v1")
+OUTLINE_CONTEXT = read_prompt(PROMPTS, "outline-context-v2")
 OVERVIEW_PROMPT = read_prompt(PROMPTS, "overview-v1")
-DAY_PROMPT = read_prompt(PROMPTS, "day-v2")
+DAY_PROMPT = read_prompt(PROMPTS, "day-v3")
 
 
 def day_parts(exercises: Sequence[str], most: int) -> list[list[str]]:
@@ -110,6 +110,7 @@ class ProgressiveWeeks:
         exercises_per_call: int,
         first_week_exercises_per_call: int,
         known: KnownExercises | None = None,
+        warmup_seconds: float = 0.0,
     ) -> None:
         self._parts = PartWriter(calls, parts, max_concurrent_calls=max_concurrent_calls)
         self._kept = parts
@@ -118,6 +119,7 @@ class ProgressiveWeeks:
         self._per_call = exercises_per_call
         self._first_week_per_call = first_week_exercises_per_call
         self._known = known
+        self._warmup = warmup_seconds
 
     async def write(self, request_id: uuid.UUID, prompt: PlanPrompt) -> CheckedPlan:
         outline = await self._outline(request_id, prompt)
@@ -241,15 +243,33 @@ class ProgressiveWeeks:
         weeks = []
         for number in range(1, PLAN_WEEKS + 1):
             parts = [
-                asyncio.create_task(self._day_part(request_id, prompt, context, part, fresh=number in rewrite))
-                for part in self._plan(outline, number)
+                asyncio.create_task(
+                    self._day_part(
+                        request_id,
+                        prompt,
+                        context,
+                        part,
+                        fresh=number in rewrite,
+                        # The first part writes the prefix all share into the provider's cache.
+                        warmup=self._warmup if not rewrite and (number, index) != (1, 0) else 0.0,
+                    )
+                )
+                for index, part in enumerate(self._plan(outline, number))
             ]
             weeks.append(week(number, parts))
         return all_or_first_failure(await asyncio.gather(*weeks, return_exceptions=True))
 
     async def _day_part(
-        self, request_id: uuid.UUID, prompt: PlanPrompt, context: str, part: _DayPart, *, fresh: bool
+        self,
+        request_id: uuid.UUID,
+        prompt: PlanPrompt,
+        context: str,
+        part: _DayPart,
+        *,
+        fresh: bool,
+        warmup: float = 0.0,
     ) -> StructuredReply[TrainingDay]:
+        await self._parts.warmed(request_id, part.name, warmup)
         day, week, exercises = part.day, part.week, part.exercises
         brief = DAY_PROMPT.text.format(
             week=week, day=day.day, focus=day.focus, theme=part.theme, exercises="; ".join(exercises)

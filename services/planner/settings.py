@@ -35,6 +35,9 @@ class PlannerSettings(LlmSettings):
     max_concurrent_calls: int | None = Field(None, ge=1, validation_alias="PLANNER_MAX_CONCURRENT_CALLS")
     # Background mode: how often a waiting plan asks the provider whether its response is done.
     # Each poll costs a request and CPU; on a minutes-long call 5 s of extra latency is noise.
+    # Week (or day-part) calls after the first wait this long, so the first has written the prefix
+    # they share into the provider's prompt cache (about its time to first token); 0: all at once.
+    prefix_warmup_seconds: float = Field(1.0, ge=0, le=30, validation_alias="PLANNER_PREFIX_WARMUP_SECONDS")
     poll_interval_seconds: float = Field(5.0, gt=0, validation_alias="PLANNER_POLL_INTERVAL_SECONDS")
     # Background mode: polls in flight at once per process. Replies landing together are then read
     # a few dozen at a time instead of all at once (memory peak), at a cost in detection latency

@@ -47,8 +47,8 @@ __all__ = ["PARTS", "SkeletonThenWeeks"]
 log = logging.getLogger(__name__)
 
 SKELETON_PROMPT = read_prompt(PROMPTS, "skeleton-v1")
-WEEK_PROMPT = read_prompt(PROMPTS, "week-v2")
-SKELETON_CONTEXT = read_prompt(PROMPTS, "skeleton-context-v1")
+WEEK_PROMPT = read_prompt(PROMPTS, "week-v3")
+SKELETON_CONTEXT = read_prompt(PROMPTS, "skeleton-context-v2")
 
 PARTS = ("skeleton", *(f"week{n}" for n in range(1, PLAN_WEEKS + 1)))
 
@@ -65,11 +65,13 @@ class SkeletonThenWeeks:
         tries: int,
         max_concurrent_calls: int,
         known: KnownExercises | None = None,
+        warmup_seconds: float = 0.0,
     ) -> None:
         self._parts = PartWriter(calls, parts, max_concurrent_calls=max_concurrent_calls)
         self._progress = progress
         self._tries = tries
         self._known = known
+        self._warmup = warmup_seconds
 
     async def write(self, request_id: uuid.UUID, prompt: PlanPrompt) -> CheckedPlan:
         skeleton = await self._skeleton(request_id, prompt)
@@ -123,6 +125,9 @@ class SkeletonThenWeeks:
         async def week(number: int) -> StructuredReply[TrainingWeek]:
             nonlocal done
             fresh = number in rewrite
+            if not rewrite and number > 1:
+                # Week 1 writes the prefix they share into the provider's cache; the others read it.
+                await self._parts.warmed(request_id, f"week{number}", self._warmup)
 
             def problems(week: TrainingWeek) -> list[str]:
                 if week.week != number:

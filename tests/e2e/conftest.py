@@ -15,6 +15,7 @@ E2E_ENV = {
     "CONSUMER_ACK_WAIT_SECONDS": "3",
     "SIM_TOKENS_PER_SECOND": "20000",
     "SIM_FIRST_TOKEN_DELAY_SECONDS": "0.05",
+    "PLANNER_PREFIX_WARMUP_SECONDS": "0.1",
     # A skeleton left unreviewed goes on within a second of its time running out.
     "PERSISTER_SWEEP_INTERVAL_SECONDS": "1",
 }

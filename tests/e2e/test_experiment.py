@@ -82,8 +82,8 @@ async def test_an_experiment_splits_plans_between_its_variants_and_reports_each(
     ).stdout
     lines = {line.split()[0]: line.split() for line in report.splitlines() if line.startswith(("skeleton", "outline"))}
     assert set(lines) >= {
-        "skeleton-v1+skeleton-context-v1+week-v2+plan-v1",
-        "outline-v1+outline-context-v1+overview-v1+day-v2+plan-v1",
+        "skeleton-v1+skeleton-context-v2+week-v3+plan-v1",
+        "outline-v1+outline-context-v2+overview-v1+day-v3+plan-v1",
     }
     for words in lines.values():
         assert int(words[2]) >= 1  # plans

@@ -83,7 +83,7 @@ async def test_a_seed_request_becomes_a_complete_plan(stack: Stack) -> None:
         )
         assert len(plans) == 1
         # Parallel generation, the default.
-        assert plans[0]["prompt_version"] == "skeleton-v1+skeleton-context-v1+week-v2+plan-v1"
+        assert plans[0]["prompt_version"] == "skeleton-v1+skeleton-context-v2+week-v3+plan-v1"
         # Its quality scores, stored beside the prompt version and model they judge.
         quality = json.loads(plans[0]["quality"])
         assert set(quality) == {*DIMENSIONS, "overall"} and all(0 <= v <= 1 for v in quality.values())

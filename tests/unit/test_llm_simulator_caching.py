@@ -1,6 +1,7 @@
 """The simulator's prompt caching, driven by the real ``openai`` SDK over the real HTTP app
 (in-process, with a clock the test steps to age the cache)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -158,3 +159,12 @@ def test_the_cache_keeps_at_most_its_cap_of_entries() -> None:
     assert len(cache) <= 50
     # The newest prompt's entries survive; its longest prefix is read back.
     assert cache.cached_tokens(MODEL, None, [("user", "39 " + "y" * 8000)], now=40.0, ttl=300) == 1920
+
+
+async def test_a_prefix_is_readable_only_once_its_writer_has_its_first_token(clock: Clock) -> None:
+    question = "How often should I deadlift?"
+    async with Clients(clock, first_token_delay_seconds=0.2) as clients:
+        # Sent at the same instant: the second finds the prefix still being written, as at the provider.
+        assert await asyncio.gather(clients.cached(question), clients.cached(question)) == [0, 0]
+        clock.now += 0.5
+        assert await clients.cached(question) > 0
