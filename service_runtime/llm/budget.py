@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from service_runtime.buckets import Bucket, Conflict
 from service_runtime.llm.terms import Lane
 
-__all__ = ["BudgetState", "Budgets", "Decision", "KvBudgets", "Limits", "MemoryBudgets", "admit"]
+__all__ = ["BudgetState", "Budgets", "Decision", "KvBudgets", "Limits", "MemoryBudgets", "admit", "learnt", "refilled"]
 
 STALE_SECONDS = 10.0
 _MINUTE = 60.0
@@ -82,7 +82,7 @@ def admit(
     state: BudgetState, *, now: float, ticket: str, need: int, user: str, lane: Lane, limits: Limits
 ) -> tuple[BudgetState, Decision]:
     """Whether the call ``ticket`` (``need`` tokens, for ``user`` in ``lane``) goes now, and the entry after."""
-    state = _refilled(state, now, limits)
+    state = refilled(state, now, limits)
     mine = state.waiting.get(ticket) or Waiter(user=user, lane=lane, since=now, seen=now)
     line = sorted(
         {**state.waiting, ticket: mine}.items(),
@@ -116,7 +116,7 @@ def learnt(state: BudgetState, *, tokens_per_minute: int | None, remaining_token
     return state.model_copy(update=update) if update else state
 
 
-def _refilled(state: BudgetState, now: float, limits: Limits) -> BudgetState:
+def refilled(state: BudgetState, now: float, limits: Limits) -> BudgetState:
     elapsed = max(now - state.at, 0.0)
     tpm = min(state.tokens_per_minute, limits.tokens_per_minute) or limits.tokens_per_minute
     rpm = limits.requests_per_minute
@@ -166,7 +166,7 @@ class MemoryBudgets:
     async def learn(
         self, model: str, *, tokens_per_minute: int | None, remaining_tokens: int | None, limits: Limits, now: float
     ) -> None:
-        state = _refilled(self.states.get(model) or fresh(limits, now), now, limits)
+        state = refilled(self.states.get(model) or fresh(limits, now), now, limits)
         self.states[model] = learnt(state, tokens_per_minute=tokens_per_minute, remaining_tokens=remaining_tokens)
 
     async def leave(self, model: str, *, ticket: str) -> None:
@@ -203,7 +203,7 @@ class KvBudgets:
             entry = await self._bucket.entry(model)
             if entry is None:
                 return
-            state = _refilled(entry.value, now, limits)
+            state = refilled(entry.value, now, limits)
             after = learnt(state, tokens_per_minute=tokens_per_minute, remaining_tokens=remaining_tokens)
             if after is state:
                 return
