@@ -50,6 +50,12 @@ class PlanProgress(BaseModel):
         None, description="At stage 'waiting': the skeleton the user is asked to review."
     )
     review_until: datetime | None = Field(None, description="At stage 'waiting': when it goes on without a decision.")
+    queue_position: int | None = Field(
+        None, ge=1, description="While the plan's calls wait for the provider's budget: its place in line (1: next)."
+    )
+    expected_wait_seconds: float | None = Field(
+        None, ge=0, description="While the plan's calls wait for the provider's budget: how long until its turn."
+    )
     plan_id: UUID | None = None
     error: str | None = None
     occurred_at: datetime = Field(default_factory=_now)

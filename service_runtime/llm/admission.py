@@ -30,7 +30,7 @@ from service_runtime.llm.budget import Budgets, BudgetState, KvBudgets, Limits
 from service_runtime.llm.client import LlmSettings
 from service_runtime.llm.port import Prompt, StructuredCalls, StructuredReply
 from service_runtime.llm.prices import ServiceTier
-from service_runtime.llm.terms import CallTerms, Lane, current_terms, on_tier
+from service_runtime.llm.terms import CallTerms, Lane, WaitListener, current_terms, on_tier
 from service_runtime.metrics import (
     LLM_ADMISSION_WAIT_SECONDS,
     LLM_ADMITTED_TOKENS,
@@ -47,6 +47,8 @@ __all__ = ["Admitted", "TierPolicy", "admitted", "estimated_tokens", "open_budge
 log = logging.getLogger(__name__)
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+
+_TELL_EVERY_SECONDS = 5.0  # how often a waiting call tells its place in line
 
 _CHARS_PER_TOKEN = 4
 _TOKENS_PER_MESSAGE = 4
@@ -132,9 +134,13 @@ class Admitted:
                 with on_tier("flex"):
                     return await self._calls.call(key, prompt, reply_type)
         except RetryLater as exc:
-            if exc.reason != "llm_capacity_unavailable":
+            if exc.reason == "llm_timeout":  # no first token in time (LLM_FIRST_TOKEN_SECONDS): slow
+                log.info("%s: Flex was too slow to start; calling on Standard", key)
+                await self._calls.abandon(key)
+            elif exc.reason == "llm_capacity_unavailable":
+                log.info("%s: Flex has no capacity now; calling on Standard", key)
+            else:
                 raise
-            log.info("%s: Flex has no capacity now; calling on Standard", key)
         except TimeoutError:
             log.info("%s: Flex took over %.0fs; calling on Standard", key, self._policy.flex_seconds)
             await self._calls.abandon(key)  # a background response must not be re-attached to
@@ -156,6 +162,7 @@ class Admitted:
         ticket = f"{key}.{uuid.uuid4().hex[:8]}"
         started = self._clock()
         waited = False
+        told_at = -math.inf
         try:
             while True:
                 decision = await self._budgets.attempt(
@@ -172,6 +179,9 @@ class Admitted:
                 if not waited:
                     waited = True
                     LLM_CALLS_WAITING.labels(*labels).inc()
+                if terms.on_wait is not None and self._clock() >= told_at + _TELL_EVERY_SECONDS:
+                    told_at = self._clock()
+                    await _tell(terms.on_wait, decision.position + 1, decision.expected_wait_seconds)
                 await asyncio.sleep(decision.wait_seconds * random.uniform(0.8, 1.2))
         except BaseException:
             if waited:
@@ -182,6 +192,14 @@ class Admitted:
                 LLM_CALLS_WAITING.labels(*labels).dec()
         LLM_ADMISSION_WAIT_SECONDS.labels(*labels).observe(self._clock() - started)
         LLM_ADMITTED_TOKENS.labels(*labels).inc(need)
+
+
+async def _tell(listener: WaitListener, position: int, expected_seconds: float) -> None:
+    """Best effort: the place in line is news for the app, not part of the call."""
+    try:
+        await listener(position, expected_seconds)
+    except Exception as exc:
+        log.warning("could not tell a waiting call's place in line: %s", exc)
 
 
 async def open_budgets(settings: LlmSettings, js: JetStreamContext, *, replicas: int = 1) -> Budgets | None:

@@ -49,6 +49,7 @@ class Waiter(BaseModel):
     lane: Lane
     since: float
     seen: float
+    need: int = 0
 
 
 class BudgetState(BaseModel):
@@ -66,6 +67,8 @@ class Decision:
     admitted: bool
     position: int  # in the line; 0 when admitted
     wait_seconds: float  # a good time to ask again (0 when admitted)
+    # Until the budget holds this call's tokens and those of every call ahead of it (0 when admitted).
+    expected_wait_seconds: float = 0.0
 
 
 def fresh(limits: Limits, now: float) -> BudgetState:
@@ -83,7 +86,7 @@ def admit(
 ) -> tuple[BudgetState, Decision]:
     """Whether the call ``ticket`` (``need`` tokens, for ``user`` in ``lane``) goes now, and the entry after."""
     state = refilled(state, now, limits)
-    mine = state.waiting.get(ticket) or Waiter(user=user, lane=lane, since=now, seen=now)
+    mine = state.waiting.get(ticket) or Waiter(user=user, lane=lane, since=now, seen=now, need=need)
     line = sorted(
         {**state.waiting, ticket: mine}.items(),
         key=lambda item: (item[1].lane != "priority", state.use.get(item[1].user, 0.0), item[1].since, item[0]),
@@ -98,11 +101,14 @@ def admit(
         )
         return admitted, Decision(True, 0, 0.0)
     waiting = {**state.waiting, ticket: mine.model_copy(update={"seen": now})}
-    short = max(need - state.tokens, 0.0) / (state.tokens_per_minute / _MINUTE)
+    rate = state.tokens_per_minute / _MINUTE
+    ahead = sum(min(w.need, state.tokens_per_minute) for _, w in line[:position])
+    expected = max(ahead + need - state.tokens, 0.0) / rate
+    short = max(need - state.tokens, 0.0) / rate
     short = max(short, max(1 - state.requests, 0.0) / (state.requests_per_minute / _MINUTE))
     # Behind others: their needs come first; ask again soon enough to notice one's turn.
     wait = min(max(short, 0.05), 2.0) if position == 0 else min(max(short, 0.25), 2.0)
-    return state.model_copy(update={"waiting": waiting}), Decision(False, position, wait)
+    return state.model_copy(update={"waiting": waiting}), Decision(False, position, wait, expected)
 
 
 def learnt(state: BudgetState, *, tokens_per_minute: int | None, remaining_tokens: int | None) -> BudgetState:

@@ -7,7 +7,7 @@ A context variable, like the request id the logs carry, since a call passes thro
 have no business knowing any of it.
 """
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -18,6 +18,9 @@ from service_runtime.llm.prices import ServiceTier
 __all__ = ["CallTerms", "Lane", "calling_for", "current_terms", "on_tier"]
 
 
+WaitListener = Callable[[int, float], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class CallTerms:
     user: str = ""
@@ -26,6 +29,8 @@ class CallTerms:
     # How long the call may wait for the provider's budget before its work is worth less than its
     # wait (the request's deadline, as seconds from now; None: no bound of its own).
     patience_seconds: float | None = None
+    # Told the call's place in the provider's line (1 = next) and its expected wait while it waits.
+    on_wait: WaitListener | None = None
 
 
 _NONE_BOUND = CallTerms()
@@ -37,8 +42,14 @@ def current_terms() -> CallTerms:
 
 
 @contextmanager
-def calling_for(user: str, lane: Lane = "standard", *, patience_seconds: float | None = None) -> Iterator[None]:
-    token = _TERMS.set(CallTerms(user=user, lane=lane, patience_seconds=patience_seconds))
+def calling_for(
+    user: str,
+    lane: Lane = "standard",
+    *,
+    patience_seconds: float | None = None,
+    on_wait: "WaitListener | None" = None,
+) -> Iterator[None]:
+    token = _TERMS.set(CallTerms(user=user, lane=lane, patience_seconds=patience_seconds, on_wait=on_wait))
     try:
         yield
     finally:

@@ -76,7 +76,18 @@ class WeekRewriting:
 
     async def week_requested(self, request: WeekRequested) -> None:
         # The provider's budget is shared fairly between users, their lane first (``Admitted``).
-        with calling_for(str(request.user_id), request.lane):
+        async def in_line(position: int, expected_seconds: float) -> None:
+            await self._progress.announce(
+                PlanProgress(
+                    request_id=request.request_id,
+                    status="processing",
+                    stage="generating",
+                    queue_position=position,
+                    expected_wait_seconds=round(expected_seconds, 1),
+                )
+            )
+
+        with calling_for(str(request.user_id), request.lane, on_wait=in_line):
             await self._week_requested(request)
 
     async def _week_requested(self, request: WeekRequested) -> None:

@@ -1,6 +1,7 @@
 """The shared provider budget's rule (``admit``) and the calls behind it (``Admitted``): refill, the
 line (priority lane first, then the user who took least), stale waiters, tiers and Flex fallback."""
 
+import time
 import uuid
 from typing import Any
 
@@ -134,3 +135,31 @@ async def test_a_flex_call_refused_for_capacity_is_made_again_on_standard() -> N
         reply = await calls.call("k", Prompt((), "p"), TrainingWeek)
     assert reply.parsed.week == 1
     assert asked == ["flex", "default"]
+
+
+def test_a_waiting_call_knows_its_place_and_the_wait_of_everything_ahead() -> None:
+    state, _ = _admit(fresh(LIMITS, 0.0), "a", 6_000, "u1", 0.0)
+    state, first = _admit(state, "b", 1_000, "u2", 0.0)
+    state, second = _admit(state, "c", 500, "u3", 0.0)
+    assert (first.position, first.expected_wait_seconds) == (0, pytest.approx(10.0))
+    assert (second.position, second.expected_wait_seconds) == (1, pytest.approx(15.0))
+
+
+async def test_a_call_tells_its_place_in_line_while_it_waits() -> None:
+    need = TrainingWeek.max_output_tokens
+    limits = Limits(tokens_per_minute=200 * need, requests_per_minute=6_000)  # one call's tokens in 0.3 s
+    budgets = MemoryBudgets()
+    budgets.states["gpt-4o-mini"] = BudgetState(
+        at=time.time(), tokens=0, requests=100, tokens_per_minute=limits.tokens_per_minute, requests_per_minute=6_000
+    )
+    told: list[tuple[int, float]] = []
+
+    async def in_line(position: int, expected: float) -> None:
+        told.append((position, expected))
+
+    calls = Admitted(ScriptedCalls(_week, model="gpt-4o-mini"), budgets, limits, stage="test")
+    with calling_for("u1", on_wait=in_line):
+        await calls.call("k", Prompt((), "p"), TrainingWeek)
+    assert len(told) == 1
+    assert told[0][0] == 1
+    assert 0.1 < told[0][1] <= 0.31
