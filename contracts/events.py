@@ -132,8 +132,9 @@ class LlmCallRecorded(Event):
     prompt_tokens: int = Field(0, ge=0)
     completion_tokens: int = Field(0, ge=0)
     cached_tokens: int = Field(0, ge=0, description="Prompt tokens the provider served from its cache.")
-    service_tier: Literal["default", "flex", "priority"] = Field(
-        "default", description="The tier that served the call (the provider's reply says), which sets its price."
+    service_tier: Literal["default", "flex", "priority", "batch"] = Field(
+        "default",
+        description="The tier that served the call (the provider's reply says), or the Batch API: it sets the price.",
     )
     seconds: float = Field(0.0, ge=0)
     cost_usd: float = Field(0.0, ge=0, description="At the recording service's price table.")

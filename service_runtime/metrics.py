@@ -140,7 +140,7 @@ LLM_TOKENS = Counter(
 LLM_COST_USD = Counter(
     "workout_llm_cost_usd_total",
     "What those tokens cost at the configured prices, by stage, model and the service tier that served them"
-    " (default, flex, priority).",
+    " (default, flex, priority; batch: the Batch API).",
     ["stage", "model", "tier"],
 )
 LLM_FALLBACKS = Counter(
@@ -267,7 +267,7 @@ def llm_at_zero(stage: str, model: str, outcomes: Iterable[str]) -> None:
         LLM_CALLS.labels(stage, model, outcome)
     for kind in ("prompt", "cached", "completion"):
         LLM_TOKENS.labels(stage, model, kind)
-    for tier in ("default", "flex", "priority"):
+    for tier in ("default", "flex", "priority", "batch"):
         LLM_COST_USD.labels(stage, model, tier)
 
 

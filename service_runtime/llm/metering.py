@@ -114,7 +114,7 @@ class LlmMeter:
         if not (prompt_tokens or completion_tokens):
             return
         priced = self._priced_name(model)
-        tier = service_tier if service_tier in ("flex", "priority") else "default"
+        tier = service_tier if service_tier in ("flex", "priority", "batch") else "default"
         cost = self.cost_usd(model, prompt_tokens, completion_tokens, cached_tokens=cached_tokens, tier=tier)
         LLM_TOKENS.labels(self._stage, priced, "prompt").inc(prompt_tokens)
         LLM_TOKENS.labels(self._stage, priced, "cached").inc(cached_tokens)

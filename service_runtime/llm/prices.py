@@ -13,9 +13,11 @@ missing for a priced model is billed at its Standard price.
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "ServiceTier", "prices_from"]
+__all__ = ["DEFAULT_PRICES", "Billing", "Price", "PriceTable", "ServiceTier", "prices_from"]
 
 ServiceTier = Literal["default", "flex", "priority"]
+# What the ledger says served a call: a tier, or the Batch API (half the Standard price, within 24 h).
+Billing = Literal["default", "flex", "priority", "batch"]
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,21 @@ DEFAULT_PRICES: PriceTable = {
 RawPrices = dict[str, tuple[float, float] | dict[str, tuple[float, float, float]]]
 
 
+def _with_batch(table: PriceTable) -> PriceTable:
+    """Batch API prices where the table has none: half of Standard, cached input included (OpenAI's
+    Batch discount on every model it batches)."""
+    out: PriceTable = {}
+    for model, tiers in table.items():
+        standard = tiers.get("default")
+        half = Price(standard.input / 2, standard.cached_input / 2, standard.output / 2) if standard else None
+        out[model] = {**({"batch": half} if half else {}), **tiers}
+    return out
+
+
 def prices_from(raw: RawPrices | None) -> PriceTable:
-    """The price table ``LLM_PRICES`` describes (unset: ``DEFAULT_PRICES``)."""
+    """The price table ``LLM_PRICES`` describes (unset: ``DEFAULT_PRICES``), with Batch prices."""
     if raw is None:
-        return DEFAULT_PRICES
+        return _with_batch(DEFAULT_PRICES)
     table: PriceTable = {}
     for model, entry in raw.items():
         if isinstance(entry, dict):
@@ -76,4 +89,4 @@ def prices_from(raw: RawPrices | None) -> PriceTable:
         else:
             prompt, completion = entry
             table[model] = {"default": Price(prompt, prompt, completion)}
-    return table
+    return _with_batch(table)
