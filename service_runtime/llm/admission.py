@@ -10,6 +10,7 @@ Standard, so Flex saves money without costing a deadline.
 """
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import nats.errors
 import pydantic
 from nats.js import JetStreamContext
 
@@ -31,6 +33,7 @@ from service_runtime.llm.client import LlmSettings
 from service_runtime.llm.port import Prompt, StructuredCalls, StructuredReply
 from service_runtime.llm.prices import ServiceTier
 from service_runtime.llm.terms import CallTerms, Lane, WaitListener, current_terms, on_tier
+from service_runtime.logs import reason
 from service_runtime.metrics import (
     LLM_ADMISSION_WAIT_SECONDS,
     LLM_ADMITTED_TOKENS,
@@ -165,15 +168,21 @@ class Admitted:
         told_at = -math.inf
         try:
             while True:
-                decision = await self._budgets.attempt(
-                    self.model,
-                    ticket=ticket,
-                    need=need,
-                    user=terms.user,
-                    lane=lane,
-                    limits=self._limits,
-                    now=self._clock(),
-                )
+                try:
+                    decision = await self._budgets.attempt(
+                        self.model,
+                        ticket=ticket,
+                        need=need,
+                        user=terms.user,
+                        lane=lane,
+                        limits=self._limits,
+                        now=self._clock(),
+                    )
+                except (nats.errors.Error, OSError, TimeoutError) as exc:
+                    # The shared entry is out of reach (NATS restarting): the call goes as if no
+                    # budget were shared; the provider's 429s, should they come, are retried.
+                    log.warning("%s: the shared budget is unreachable (%s); calling without it", key, reason(exc))
+                    break
                 if decision.admitted:
                     break
                 if not waited:
@@ -185,7 +194,8 @@ class Admitted:
                 await asyncio.sleep(decision.wait_seconds * random.uniform(0.8, 1.2))
         except BaseException:
             if waited:
-                await asyncio.shield(self._budgets.leave(self.model, ticket=ticket))
+                with contextlib.suppress(Exception):  # best effort: a stale waiter leaves by itself
+                    await asyncio.shield(self._budgets.leave(self.model, ticket=ticket))
             raise
         finally:
             if waited:

@@ -27,6 +27,8 @@ SHORT = ScenarioOptions(
     settle_seconds=70,
     ack_wait_seconds=4,
     deadline_seconds=100,
+    # Every call through the shared provider budget (roomy: it admits at once), kills and restarts included.
+    extra_env={"LLM_RATE_LIMITS": '{"gpt-4o-mini": {"tokens_per_minute": 50000000, "requests_per_minute": 100000}}'},
 )
 
 
