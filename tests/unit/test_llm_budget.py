@@ -5,6 +5,7 @@ import time
 import uuid
 from typing import Any
 
+import nats.errors
 import pydantic
 import pytest
 
@@ -163,3 +164,14 @@ async def test_a_call_tells_its_place_in_line_while_it_waits() -> None:
     assert len(told) == 1
     assert told[0][0] == 1
     assert 0.1 < told[0][1] <= 0.31
+
+
+class _Unreachable(MemoryBudgets):
+    async def attempt(self, model: str, **_: Any) -> Any:
+        raise nats.errors.ConnectionClosedError
+
+
+async def test_a_budget_out_of_reach_lets_the_call_go() -> None:
+    calls = Admitted(ScriptedCalls(_week, model="gpt-4o-mini"), _Unreachable(), LIMITS, stage="test")
+    reply = await calls.call("k", Prompt((), "p"), TrainingWeek)
+    assert reply.parsed == WEEK
