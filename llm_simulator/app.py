@@ -6,10 +6,10 @@ Routes only translate HTTP to :class:`~llm_simulator.simulator.Simulator` calls 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,9 +18,11 @@ from starlette.routing import Route
 
 from llm_simulator import refusals
 from llm_simulator.admission import chat_refusal, response_refusal
+from llm_simulator.batch_routes import files_and_batches_routes
 from llm_simulator.catalogue import exercises
 from llm_simulator.config import SimulatorConfig
 from llm_simulator.disconnects import StreamUntilDisconnect, unless_disconnected
+from llm_simulator.edge import error_response, json_body, unauthorised
 from llm_simulator.faults import garbled
 from llm_simulator.pacing import paced_pieces
 from llm_simulator.protocol import (
@@ -32,12 +34,9 @@ from llm_simulator.protocol import (
     new_completion_id,
     new_request_id,
 )
-from llm_simulator.request_validation import refusal
 from llm_simulator.response_store import ResponseStore
 from llm_simulator.responses_protocol import ResponseCreateRequest
 from llm_simulator.simulator import Answer, Simulator
-
-BodyT = TypeVar("BodyT", bound=BaseModel)
 
 _KNOBS_NOT_AN_OBJECT = refusals.invalid("The body must be a JSON object of knobs to change.")
 
@@ -57,16 +56,16 @@ def create_app(config: SimulatorConfig | None = None, *, clock: Callable[[], flo
 
     async def chat_completions(request: Request) -> Response:
         request_id = new_request_id()
-        if (denied := _unauthorised(request)) is not None:
-            return _error(denied, request_id)
-        chat = await _body(request, "create_chat_completion", ChatCompletionRequest)
+        if (denied := unauthorised(request)) is not None:
+            return error_response(denied, request_id)
+        chat = await json_body(request, "create_chat_completion", ChatCompletionRequest)
         if isinstance(chat, ApiError):
-            return _error(chat, request_id, simulator.limit_headers(None))
+            return error_response(chat, request_id, simulator.limit_headers(None))
         if (refused := chat_refusal(chat, simulator.config)) is not None:
-            return _error(refused, request_id, simulator.limit_headers(chat.model))
+            return error_response(refused, request_id, simulator.limit_headers(chat.model))
         outcome = simulator.answer(chat)
         if isinstance(outcome, ApiError):
-            return _error(outcome, request_id)
+            return error_response(outcome, request_id)
         headers = {"x-request-id": request_id, **outcome.rate_limit_headers}
         if chat.stream:
             include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
@@ -93,8 +92,8 @@ def create_app(config: SimulatorConfig | None = None, *, clock: Callable[[], flo
         return JSONResponse(body, headers=headers)
 
     async def list_models(request: Request) -> Response:
-        if (denied := _unauthorised(request)) is not None:
-            return _error(denied, new_request_id())
+        if (denied := unauthorised(request)) is not None:
+            return error_response(denied, new_request_id())
         return JSONResponse(models_list(simulator.config.models, started))
 
     async def healthz(_: Request) -> Response:
@@ -114,25 +113,28 @@ def create_app(config: SimulatorConfig | None = None, *, clock: Callable[[], flo
         try:
             changes = await request.json()
         except json.JSONDecodeError:
-            return _error(_KNOBS_NOT_AN_OBJECT, new_request_id())
+            return error_response(_KNOBS_NOT_AN_OBJECT, new_request_id())
         if not isinstance(changes, dict):
-            return _error(_KNOBS_NOT_AN_OBJECT, new_request_id())
+            return error_response(_KNOBS_NOT_AN_OBJECT, new_request_id())
         try:
             updated = simulator.configure(changes)
         except ValidationError as exc:
             detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-            return _error(ApiError(status=422, message=detail, type="invalid_request_error"), new_request_id())
+            return error_response(ApiError(status=422, message=detail, type="invalid_request_error"), new_request_id())
         return JSONResponse(updated.model_dump(mode="json"))
 
     async def http_error(_: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "Internal error."
-        return _error(ApiError(status=status, message=str(detail), type="invalid_request_error"), new_request_id())
+        return error_response(
+            ApiError(status=status, message=str(detail), type="invalid_request_error"), new_request_id()
+        )
 
     return Starlette(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             *_responses_routes(simulator),
+            *files_and_batches_routes(simulator),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/_sim/stats", stats, methods=["GET"]),
@@ -150,19 +152,19 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
 
     async def create_response(request: Request) -> Response:
         request_id = new_request_id()
-        if (denied := _unauthorised(request)) is not None:
-            return _error(denied, request_id)
-        create = await _body(request, "create_response", ResponseCreateRequest)
+        if (denied := unauthorised(request)) is not None:
+            return error_response(denied, request_id)
+        create = await json_body(request, "create_response", ResponseCreateRequest)
         if isinstance(create, ApiError):
-            return _error(create, request_id, simulator.limit_headers(None))
+            return error_response(create, request_id, simulator.limit_headers(None))
         if (refused := response_refusal(create, simulator.config)) is not None:
-            return _error(refused, request_id, simulator.limit_headers(create.model))
+            return error_response(refused, request_id, simulator.limit_headers(create.model))
         if create.stream:
-            return _error(refusals.streaming_not_simulated(), request_id, simulator.limit_headers(create.model))
+            return error_response(refusals.streaming_not_simulated(), request_id, simulator.limit_headers(create.model))
         # A background response is accepted first: a server fault shows later, as status "failed".
         outcome = simulator.answer(create.as_chat(), background=bool(create.background))
         if isinstance(outcome, ApiError):
-            return _error(outcome, request_id)
+            return error_response(outcome, request_id)
         headers = {"x-request-id": request_id, **outcome.rate_limit_headers}
         if create.background:
             return JSONResponse(responses.start(create, outcome).wire(), headers=headers)
@@ -175,11 +177,11 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
 
     async def retrieve_response(request: Request) -> Response:
         request_id = new_request_id()
-        if (denied := _unauthorised(request)) is not None:
-            return _error(denied, request_id)
+        if (denied := unauthorised(request)) is not None:
+            return error_response(denied, request_id)
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
-            return _error(refusals.response_not_found(response_id), request_id, simulator.limit_headers(None))
+            return error_response(refusals.response_not_found(response_id), request_id, simulator.limit_headers(None))
         headers = {"x-request-id": request_id, **simulator.limit_headers(stored.request.model)}
         if responses.garbled_now(stored):
             # A wire fault: this body is broken, the response itself is whole and retrievable again.
@@ -188,14 +190,14 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
 
     async def cancel_response(request: Request) -> Response:
         request_id = new_request_id()
-        if (denied := _unauthorised(request)) is not None:
-            return _error(denied, request_id)
+        if (denied := unauthorised(request)) is not None:
+            return error_response(denied, request_id)
         response_id = request.path_params["response_id"]
         if (stored := responses.get(response_id)) is None:
-            return _error(refusals.response_not_found(response_id), request_id, simulator.limit_headers(None))
+            return error_response(refusals.response_not_found(response_id), request_id, simulator.limit_headers(None))
         limits = simulator.limit_headers(stored.request.model)
         if not stored.request.background:
-            return _error(refusals.not_cancellable(), request_id, limits)
+            return error_response(refusals.not_cancellable(), request_id, limits)
         return JSONResponse(
             (responses.cancel(response_id) or stored).wire(), headers={"x-request-id": request_id, **limits}
         )
@@ -209,24 +211,6 @@ def _responses_routes(simulator: Simulator) -> list[Route]:
         Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
         Route("/_sim/responses", forget_responses, methods=["DELETE"]),
     ]
-
-
-async def _body(request: Request, operation: str, model: type[BodyT]) -> BodyT | ApiError:
-    """The request's JSON body as ``model``, or the 400 OpenAI would answer: the body is checked
-    against OpenAI's published schema for ``operation`` first (``request_validation``)."""
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        return refusals.unparsable_body()
-    if (refused := refusal(operation, body)) is not None:
-        return refused
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        # The published schema accepted it; only a field the simulator reads more narrowly lands here.
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        return refusals.invalid(f"Invalid value for '{param}': {first['msg']}", param)
 
 
 async def _event_stream(simulator: Simulator, answer: Answer, model: str, include_usage: bool) -> AsyncIterator[str]:
@@ -268,23 +252,3 @@ async def _event_stream(simulator: Simulator, answer: Answer, model: str, includ
     finally:
         if not delivered:
             simulator.abandoned(answer)
-
-
-def _unauthorised(request: Request) -> ApiError | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return None
-    return ApiError(
-        status=401,
-        message=(
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using "
-            "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-        ),
-        type="invalid_request_error",
-    )
-
-
-def _error(error: ApiError, request_id: str, limits: Mapping[str, str] | None = None) -> JSONResponse:
-    """``error`` as OpenAI sends it; ``limits`` adds the ``x-ratelimit-*`` headers where ``error`` has none."""
-    headers = {"x-request-id": request_id, **(limits or {}), **error.headers}
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)

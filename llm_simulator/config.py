@@ -86,6 +86,20 @@ class SimulatorConfig(BaseModel):
     responses_kept: int = Field(
         10000, ge=0, description="Finished Responses API responses kept for retrieval; the oldest go first."
     )
+    batch_seconds: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "How long a batch takes from create to completed: a quarter validating, half in progress,"
+            " a quarter finalizing (OpenAI: up to the 24h completion window)."
+        ),
+    )
+    batches_kept: int = Field(1000, ge=0, description="Finished batches kept for retrieval; the oldest go first.")
+    files_kept_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=0,
+        description="Bytes of uploaded and batch output files kept in memory; the oldest files go first.",
+    )
     seed: int | None = Field(None, description="Seed for reproducible content and fault draws; unset = random.")
     models: list[str] = Field(
         default_factory=lambda: list(MODELS),

@@ -34,6 +34,7 @@ OPERATIONS: Mapping[str, tuple[str, str]] = {
     "retrieve_response": ("get", "/responses/{response_id}"),
     "cancel_response": ("post", "/responses/{response_id}/cancel"),
     "list_models": ("get", "/models"),
+    "create_batch": ("post", "/batches"),
 }
 
 # Keywords that only document (or steer code generators) and never change what validates.

@@ -47,7 +47,7 @@ _TYPE_WORDS = {
 
 def refusal(operation: str, body: object) -> ApiError | None:
     """What the API answers to ``body`` sent to ``operation`` (``create_chat_completion``,
-    ``create_response``), or None if the API accepts it."""
+    ``create_response``, ``create_batch``), or None if the API accepts it."""
     if not isinstance(body, dict):
         return refusals.unparsable_body()
     chat = operation == "create_chat_completion"
@@ -57,7 +57,7 @@ def refusal(operation: str, body: object) -> ApiError | None:
     unknown = [name for name in body if name not in known]
     if unknown:
         return refusals.unrecognized_argument(unknown[0]) if chat else refusals.unknown_parameter(unknown[0])
-    if not chat and "model" not in body:
+    if operation == "create_response" and "model" not in body:
         # Optional in the description (a stored prompt may name it); the simulator needs one.
         return refusals.missing_parameter("model")
     if chat:

@@ -115,7 +115,9 @@ class Simulator:
         if self._config.seed is not None:
             self._rng = random.Random(self._config.seed)
 
-    def answer(self, request: ChatCompletionRequest, *, background: bool = False) -> Answer | ApiError:
+    def answer(
+        self, request: ChatCompletionRequest, *, background: bool = False, batch: bool = False
+    ) -> Answer | ApiError:
         """Decide the outcome of one request to the model (one the admission checks let through).
 
         In order: the model's rate limits (a 429 that takes nothing from the budget), Flex capacity
@@ -127,6 +129,10 @@ class Simulator:
         and a ``malformed`` fault is on the wire: the reply stays whole, but the first retrieval
         that finds it finished gets a body that is not valid JSON. With chat, the body *is* the
         reply, so there the content itself is broken (either way the client cannot read it).
+
+        A ``batch`` request (one line of a batch) meets neither the model's per-minute limits nor
+        Flex capacity: "Batch API rate limits are separate from existing per-model rate limits"
+        (the batch guide).
         """
         self.stats.requests_total += 1
         config = self._config
@@ -147,11 +153,12 @@ class Simulator:
         prompt = prompt_tokens([text for _, text in messages])
         # The rate limits count the larger of the prompt's estimate and the output cap.
         metered = max(prompt, request.token_limit or 0)
-        if (limited := self.rate_limits.refusal(request.model, metered, now)) is not None:
+        if not batch and (limited := self.rate_limits.refusal(request.model, metered, now)) is not None:
             self.stats.rate_limited_by_type[limited.type] += 1
             return limited
         tier = tier_used(request.service_tier, model, prompt)
-        if tier == "flex" and config.p_flex_unavailable > 0 and self._rng.random() < config.p_flex_unavailable:
+        flex_draw = tier == "flex" and not batch and config.p_flex_unavailable > 0
+        if flex_draw and self._rng.random() < config.p_flex_unavailable:
             self.stats.flex_unavailable_total += 1
             return self._with_limits(refusals.flex_unavailable(), request.model, now)
         fault = forced or drawn_fault(config, self._rng)
@@ -170,7 +177,8 @@ class Simulator:
                 # A refusal (rate limit, quota) takes nothing from the budget.
                 return self._with_limits(error, request.model, now)
         # Admitted: metered, even if the server then fails it.
-        self.rate_limits.take(request.model, metered, now)
+        if not batch:
+            self.rate_limits.take(request.model, metered, now)
         if error is not None:
             return self._with_limits(error, request.model, now)
         self.stats.served_by_service_tier[tier] += 1

@@ -25,7 +25,9 @@ class SimulatorStats:
     them; ``rate_limited_by_type`` the 429s of the rate limits (``requests`` or ``tokens``, the
     error's ``type``), ``flex_unavailable_total`` the flex requests refused for want of capacity
     (neither is billed nor metered). ``cached_tokens_total`` is the part of ``prompt_tokens_total``
-    served from the prompt cache.
+    served from the prompt cache. ``batches_created_total`` counts accepted ``POST /v1/batches``
+    calls and ``batch_requests_total`` the requests of batches that were run (answered or not:
+    each one's line is in the output or the error file); each also counts in ``requests_total``.
     """
 
     requests_total: int = 0
@@ -44,6 +46,8 @@ class SimulatorStats:
     served_by_service_tier: Counter[str] = field(default_factory=Counter)
     rate_limited_by_type: Counter[str] = field(default_factory=Counter)
     flex_unavailable_total: int = 0
+    batches_created_total: int = 0
+    batch_requests_total: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready data."""
@@ -64,4 +68,6 @@ class SimulatorStats:
             "served_by_service_tier": dict(self.served_by_service_tier),
             "rate_limited_by_type": dict(self.rate_limited_by_type),
             "flex_unavailable_total": self.flex_unavailable_total,
+            "batches_created_total": self.batches_created_total,
+            "batch_requests_total": self.batch_requests_total,
         }
