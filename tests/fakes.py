@@ -136,6 +136,12 @@ class InMemoryProfileCache:
         self.profiles[key] = profile
         self.claims.discard(key)
 
+    async def create(self, key: str, profile: ExerciseProfile) -> bool:
+        if key in self.profiles:
+            return False
+        self.profiles[key] = profile
+        return True
+
     async def release(self, key: str) -> None:
         self.claims.discard(key)
 

@@ -4,7 +4,10 @@
   ``Prompt``, ``StructuredReply`` and ``first_usable``, the one retry ladder;
 - ``chat``: ``ChatCompletions``, a streamed chat completion per call (any OpenAI-compatible server);
 - ``responses``: ``BackgroundResponses``, re-attaching background responses (OpenAI's Responses API);
-- ``fake``: ``ScriptedCalls``, in memory, for tests;
+- ``batch``: ``StructuredBatches`` ("a validated reply of type T for each of these prompts", through
+  the provider's Batch API), and ``openai_batch.OpenAiBatches``, its adapter over OpenAI's Files
+  and Batch APIs;
+- ``fake``: ``ScriptedCalls`` and ``ScriptedBatches``, in memory, for tests;
 - ``errors``: one table from the SDK's errors to delivery outcomes and metric labels;
 - ``metering``: metrics and the cost ledger of every call;
 - ``client``: the SDK client as every service builds it, and the checks before a service starts.

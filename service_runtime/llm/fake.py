@@ -1,5 +1,5 @@
-"""An in-memory ``StructuredCalls``, shipped beside the real adapters (as httpx ships
-``MockTransport`` beside its transports) so use cases are tested without a provider."""
+"""In-memory ``StructuredCalls`` and ``StructuredBatches``, shipped beside the real adapters (as
+httpx ships ``MockTransport`` beside its transports) so use cases are tested without a provider."""
 
 import asyncio
 import inspect
@@ -9,17 +9,21 @@ from typing import Any, TypeVar
 import pydantic
 
 from contracts.events import LlmUsage
+from service_runtime.llm.batch import BatchAnswer, BatchItem, batch_call_id
 from service_runtime.llm.errors import InvalidReply
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
 
-__all__ = ["Answer", "ScriptedCalls"]
+__all__ = ["Answer", "BatchScript", "ScriptedBatches", "ScriptedCalls"]
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 # What a paid call gets: a reply, an ``InvalidReply`` (billed, unusable) or another exception to
 # raise (``RetryLater``, ``GiveUp``, ...). May be a coroutine, to hold the call open.
 Outcome = pydantic.BaseModel | BaseException
 Answer = Callable[[str, Prompt, type[Any]], Outcome | Awaitable[Outcome]]
+# What one item of a batch gets: a reply or an ``InvalidReply`` (billed, unusable); another
+# exception fails the whole batch.
+BatchScript = Callable[[BatchItem, type[Any]], Outcome]
 
 
 class ScriptedCalls:
@@ -87,3 +91,43 @@ class ScriptedCalls:
     async def _reply(self, key: str, prompt: Prompt, reply_type: type[Any]) -> Outcome:
         answered = self._answer(key, prompt, reply_type)
         return await answered if inspect.isawaitable(answered) else answered
+
+
+class ScriptedBatches:
+    """Answers come from ``answer(item, reply_type)``, one per item; ``batches`` lists each run's
+    custom ids. With a ``meter``, each answer is metered as the real adapter meters it (the
+    ``batch`` tier, a ``call_id`` from the batch id and the item's ``custom_id``)."""
+
+    def __init__(self, answer: BatchScript, *, model: str = "fake-model", meter: LlmMeter | None = None) -> None:
+        self.model = model
+        self._answer = answer
+        self._meter = meter
+        self.batches: list[list[str]] = []
+
+    async def run(self, items: list[BatchItem], reply_type: type[ReplyT]) -> list[BatchAnswer[ReplyT]]:
+        batch_id = f"batch_fake{len(self.batches)}"
+        self.batches.append([item.custom_id for item in items])
+        answers: list[BatchAnswer[ReplyT]] = []
+        for item in items:
+            outcome = self._answer(item, reply_type)
+            if isinstance(outcome, BaseException) and not isinstance(outcome, InvalidReply):
+                raise outcome
+            usage = LlmUsage(model=self.model, prompt_tokens=len(item.prompt.user) // 4 + 100, completion_tokens=300)
+            if isinstance(outcome, InvalidReply):
+                answers.append(BatchAnswer(item.custom_id, batch_id, None, usage, str(outcome)))
+            else:
+                assert isinstance(outcome, reply_type), (
+                    f"the script answered {type(outcome).__name__} to a {reply_type}"
+                )
+                answers.append(BatchAnswer(item.custom_id, batch_id, outcome, usage))
+            if self._meter is not None:
+                await self._meter.record(
+                    self.model,
+                    "invalid_reply" if isinstance(outcome, InvalidReply) else "ok",
+                    0.0,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    service_tier="batch",
+                    call_id=batch_call_id(batch_id, item.custom_id),
+                )
+        return answers

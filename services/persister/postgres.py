@@ -90,6 +90,13 @@ RETURNING id
 # Whether a profile can change anything for its request: see ``store_profile``.
 _SEEN = "SELECT status, user_id, plan_id FROM workout_plan_requests WHERE id = $1"
 
+# A profile for no request (the profiler's catalogue pre-fill): the catalogue only, first one stays.
+_STORE_CATALOGUE_PROFILE = """
+INSERT INTO exercises (key, name, profile, profiled_at) VALUES ($1, $2, $3, clock_timestamp())
+ON CONFLICT (key) DO UPDATE SET profile = excluded.profile, profiled_at = excluded.profiled_at
+WHERE exercises.profile IS NULL
+"""
+
 
 async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
@@ -159,7 +166,13 @@ class PostgresPlanStore:
         # transaction counted this exercise missing before the profile committed may still be
         # committing, unseen by a read without the lock (a plan left waiting for good otherwise).
         seen = await self._pool.fetchrow(_SEEN, event.request_id)
-        if seen is not None and seen["status"] == "completed":
+        if seen is None:
+            # No request behind it: a catalogue pre-fill's profile (services/profiler/prefill.py),
+            # for the catalogue alone; no plan can be waiting for it under this id.
+            profile = event.profile.model_dump(mode="json")
+            await self._pool.execute(_STORE_CATALOGUE_PROFILE, event.exercise.key, event.exercise.name, profile)
+            return None
+        if seen["status"] == "completed":
             return Completion(event.request_id, seen["user_id"], seen["plan_id"])
         async with self._pool.acquire() as conn, conn.transaction():
             request = await lock_request(conn, event.request_id)

@@ -1,6 +1,6 @@
 """Composition root of the profiler: the only place that reads settings and builds clients."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from openai import AsyncOpenAI
@@ -16,9 +16,11 @@ from service_runtime.llm.budget import Budgets
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.fallback import WithFallback
 from service_runtime.llm.metering import LlmMeter
+from service_runtime.llm.openai_batch import OpenAiBatches
 from service_runtime.worker import Route, Wiring, create_worker
 from services.profiler.cache import KeyValueProfileCache
 from services.profiler.llm import LlmProfileWriter
+from services.profiler.prefill import Prefill, PrefillReport
 from services.profiler.profiles import Profiling
 from services.profiler.settings import ProfilerSettings
 
@@ -49,6 +51,30 @@ def create_app(settings: ProfilerSettings | None = None) -> Starlette:
             yield Wiring([Route(streams.PROFILER, ExerciseProfileNeeded, profiling.profile_needed)])
 
     return create_worker(roster.PROFILER, settings, wiring, max_in_flight=settings.max_in_flight)
+
+
+async def prefill_catalogue(names: Iterable[str], settings: ProfilerSettings | None = None) -> PrefillReport:
+    """``python -m services.profiler prefill``: profile the exercises the cache lacks in one batch
+    through the Batch API (no shared budget: the Batch API has its own limits), metered at the
+    ``batch`` tier."""
+    settings = settings or ProfilerSettings()  # read from the environment
+    check_llm_setup([ExerciseProfile])
+    warn_if_unknown_model(settings.model, "PROFILER_MODEL")
+    bus = EventBus(
+        settings.nats_url,
+        client_name="profiler-prefill",
+        publish_timeout_seconds=settings.publish_timeout_seconds,
+        replicas=settings.stream_replicas,
+    )
+    async with bus, build_openai_client(settings) as client:
+        cache = await KeyValueProfileCache.open(bus.jetstream, settings.claim_ttl_seconds, replicas=bus.replicas)
+        batches = OpenAiBatches(
+            client,
+            model=settings.model,
+            poll_seconds=settings.batch_poll_seconds,
+            meter=LlmMeter("profiler", settings.llm_prices, ledger=bus, model=settings.model),
+        )
+        return await Prefill(batches, cache, bus).run(names)
 
 
 def _calls(settings: ProfilerSettings, client: AsyncOpenAI, bus: EventBus, budgets: Budgets | None) -> StructuredCalls:

@@ -76,6 +76,17 @@ class KeyValueProfileCache:
         self._remember(key, profile)
         await self.release(key)
 
+    async def create(self, key: str, profile: ExerciseProfile) -> bool:
+        """Store the profile unless the bucket already has one for ``key``: a create-if-absent, so
+        a profile written meanwhile (by a replica, or an earlier pre-fill) is never overwritten.
+        False when one was there."""
+        try:
+            await self._profiles.create(key, profile)
+        except Conflict:
+            return False
+        self._remember(key, profile)
+        return True
+
     async def release(self, key: str) -> None:
         self._revisions.pop(key, None)
         await self._claims.delete(key)

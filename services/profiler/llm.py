@@ -11,6 +11,11 @@ PROFILE_PROMPT = read_prompt(Path(__file__).parent / "prompts", "profile-v1")
 INSTRUCTIONS = PROFILE_PROMPT.text
 
 
+def profile_prompt(exercise_name: str) -> Prompt:
+    """What the model is asked for one exercise's profile, by a call or in a batch alike."""
+    return Prompt((INSTRUCTIONS,), f"Exercise: {exercise_name}")
+
+
 class LlmProfileWriter:
     def __init__(self, calls: StructuredCalls, *, tries: int) -> None:
         self._calls = calls
@@ -20,7 +25,7 @@ class LlmProfileWriter:
         reply = await first_usable(
             self._calls,
             f"profile.{exercise_name}",
-            Prompt((INSTRUCTIONS,), f"Exercise: {exercise_name}"),
+            profile_prompt(exercise_name),
             ExerciseProfile,
             tries=self._tries,
             # One bad profile would fail every plan waiting for the exercise; a profile costs

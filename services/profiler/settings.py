@@ -14,6 +14,8 @@ class ProfilerSettings(LlmSettings):
     # after its last refresh and another replica takes the exercise over.
     claim_ttl_seconds: float = Field(30.0, gt=0, validation_alias="PROFILER_CLAIM_TTL_SECONDS")
     health_port: int = Field(8082, validation_alias="HEALTH_PORT")
+    # ``prefill``: how often a submitted batch is looked at (it takes minutes to hours).
+    batch_poll_seconds: float = Field(30.0, gt=0, validation_alias="PROFILER_BATCH_POLL_SECONDS")
 
     @field_validator("fallback_model")
     @classmethod
