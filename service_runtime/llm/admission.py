@@ -18,7 +18,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 
 from contracts.streams import LLM_BUDGETS
 from service_runtime.buckets import Bucket
-from service_runtime.llm.budget import Budgets, BudgetState, KvBudgets, Limits
+from service_runtime.llm.budget import Budgets, BudgetState, Decision, KvBudgets, Limits
 from service_runtime.llm.client import LlmSettings
 from service_runtime.llm.port import Prompt, StructuredCalls, StructuredReply
 from service_runtime.llm.prices import ServiceTier
@@ -116,6 +116,7 @@ class Admitted:
         self._policy = policy or TierPolicy()
         self._clock = clock
         self.model = calls.model
+        self._line = _Line(self.model, budgets, limits, clock) if budgets is not None and limits is not None else None
         if limits is not None:
             LLM_BUDGET_TOKENS.labels(self.model).set(limits.tokens_per_minute)
             LLM_BUDGET_REQUESTS.labels(self.model).set(limits.requests_per_minute)
@@ -126,7 +127,7 @@ class Admitted:
 
     async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
         terms = current_terms()
-        if self._budgets is not None and self._limits is not None:
+        if self._line is not None:
             await self._turn(key, estimated_tokens(self.model, prompt, reply_type), terms)
         tier = self._policy.tier_for(self.model, terms)
         if tier != "flex":
@@ -158,50 +159,114 @@ class Admitted:
 
     async def _turn(self, key: str, need: int, terms: CallTerms) -> None:
         """Wait until the shared budget admits ``need`` tokens for this call."""
-        assert self._budgets is not None
-        assert self._limits is not None
-        lane = terms.lane
-        labels = (self._stage, self.model, lane)
-        ticket = f"{key}.{uuid.uuid4().hex[:8]}"
+        assert self._line is not None
+        labels = (self._stage, self.model, terms.lane)
         started = self._clock()
-        waited = False
-        told_at = -math.inf
+        LLM_CALLS_WAITING.labels(*labels).inc()
         try:
-            while True:
-                try:
-                    decision = await self._budgets.attempt(
-                        self.model,
-                        ticket=ticket,
-                        need=need,
-                        user=terms.user,
-                        lane=lane,
-                        limits=self._limits,
-                        now=self._clock(),
-                    )
-                except (nats.errors.Error, OSError, TimeoutError) as exc:
-                    # The shared entry is out of reach (NATS restarting): the call goes as if no
-                    # budget were shared; the provider's 429s, should they come, are retried.
-                    log.warning("%s: the shared budget is unreachable (%s); calling without it", key, reason(exc))
-                    break
-                if decision.admitted:
-                    break
-                if not waited:
-                    waited = True
-                    LLM_CALLS_WAITING.labels(*labels).inc()
-                if terms.on_wait is not None and self._clock() >= told_at + _TELL_EVERY_SECONDS:
-                    told_at = self._clock()
-                    await _tell(terms.on_wait, decision.position + 1, decision.expected_wait_seconds)
-                await asyncio.sleep(decision.wait_seconds * random.uniform(0.8, 1.2))
-        except BaseException:
-            if waited:
-                with contextlib.suppress(Exception):  # best effort: a stale waiter leaves by itself
-                    await asyncio.shield(self._budgets.leave(self.model, ticket=ticket))
-            raise
+            await self._line.turn(key, need, terms)
         finally:
-            if waited:
-                LLM_CALLS_WAITING.labels(*labels).dec()
+            LLM_CALLS_WAITING.labels(*labels).dec()
         LLM_ADMISSION_WAIT_SECONDS.labels(*labels).observe(self._clock() - started)
         LLM_ADMITTED_TOKENS.labels(*labels).inc(need)
+
+
+@dataclass(eq=False)
+class _Waiting:
+    key: str
+    need: int
+    terms: CallTerms
+    since: float
+    admitted: "asyncio.Future[None]"
+    told_at: float = -math.inf
+
+
+class _Line:
+    """This process's calls to one model, in the shared line's order; only its head asks the shared
+    budget (as one waiter, ``ticket``), so the shared entry is written about once per admitted call."""
+
+    def __init__(self, model: str, budgets: Budgets, limits: Limits, clock: Callable[[], float]) -> None:
+        self._model = model
+        self._budgets = budgets
+        self._limits = limits
+        self._clock = clock
+        self._ticket = uuid.uuid4().hex[:12]
+        self._waiting: list[_Waiting] = []
+        self._use: Mapping[str, float] = {}
+        self._arrived = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+
+    async def turn(self, key: str, need: int, terms: CallTerms) -> None:
+        waiting = _Waiting(key, need, terms, self._clock(), asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        self._arrived.set()
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run(), name=f"llm-line-{self._model}")
+        try:
+            await waiting.admitted
+        finally:
+            if waiting in self._waiting:  # cancelled while waiting
+                self._waiting.remove(waiting)
+
+    def _order(self, waiting: _Waiting) -> tuple[bool, float, float]:
+        return (waiting.terms.lane != "priority", self._use.get(waiting.terms.user, 0.0), waiting.since)
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                head = min(self._waiting, key=self._order)
+                decision = await self._attempt(head)
+                if decision is None or decision.admitted:
+                    self._admit(head)
+                    continue
+                self._use = decision.use
+                self._tell(decision)
+                self._arrived.clear()  # a call arriving meanwhile may be the new head: ask again at once
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(decision.wait_seconds * random.uniform(0.8, 1.2)):
+                        await self._arrived.wait()
+        except Exception as exc:  # never leave calls waiting on a dead pump: they go unmetered
+            log.exception("the %s line failed (%s); letting its calls go", self._model, reason(exc))
+            for waiting in list(self._waiting):
+                self._admit(waiting)
+
+    async def _attempt(self, head: _Waiting) -> Decision | None:
+        """The shared budget's decision on ``head``; None when it is out of reach (NATS restarting):
+        the call goes as if no budget were shared, and the provider's 429s, should they come, are retried."""
+        try:
+            return await self._budgets.attempt(
+                self._model,
+                ticket=self._ticket,
+                need=head.need,
+                user=head.terms.user,
+                lane=head.terms.lane,
+                limits=self._limits,
+                now=self._clock(),
+                since=head.since,
+            )
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            log.warning("%s: the shared budget is unreachable (%s); calling without it", head.key, reason(exc))
+            return None
+
+    def _admit(self, waiting: _Waiting) -> None:
+        if waiting in self._waiting:
+            self._waiting.remove(waiting)
+        if not waiting.admitted.done():
+            waiting.admitted.set_result(None)
+
+    def _tell(self, decision: Decision) -> None:
+        """Each waiting call's place in line and expected wait: its line's place, then the calls
+        ahead of it here."""
+        rate = self._limits.tokens_per_minute / 60
+        ahead = 0
+        now = self._clock()
+        for index, waiting in enumerate(sorted(self._waiting, key=self._order)):
+            listener = waiting.terms.on_wait
+            if listener is not None and now >= waiting.told_at + _TELL_EVERY_SECONDS:
+                waiting.told_at = now
+                expected = decision.expected_wait_seconds + ahead / rate
+                asyncio.get_running_loop().create_task(_tell(listener, decision.position + index + 1, expected))
+            ahead += waiting.need
 
 
 async def _tell(listener: WaitListener, position: int, expected_seconds: float) -> None:

@@ -15,15 +15,19 @@ provider then has no reason to answer 429.
 - Calls that do not fit wait in one line, in this order: the priority lane first; then, within a
   lane, the user who has taken least over the last minute (use decays with a one-minute time
   constant); then the longest waiting. Only the head of the line is admitted, so a heavy user's
-  burst cannot starve the others and a priority call waits only for tokens to refill. A waiter
-  that stops asking (its replica died) drops out after ``STALE_SECONDS``.
+  burst cannot starve the others and a priority call waits only for tokens to refill.
+- The entry holds one waiter per *line* (``ticket``), not per call: each replica keeps its own
+  calls in order (``service_runtime.llm.admission``) and only its head asks here, so the entry
+  stays small and a replica writes it about once per admitted call, however many calls wait. A
+  line that stops asking (its replica died) drops out after ``STALE_SECONDS``.
 
 ``KvBudgets`` keeps the entries in JetStream (compare-and-set: replicas never overwrite each
 other); ``MemoryBudgets`` is the in-memory twin for tests.
 """
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -69,6 +73,8 @@ class Decision:
     wait_seconds: float  # a good time to ask again (0 when admitted)
     # Until the budget holds this call's tokens and those of every call ahead of it (0 when admitted).
     expected_wait_seconds: float = 0.0
+    # Users' recent use, for ordering a replica's own calls the same way.
+    use: Mapping[str, float] = field(default_factory=dict)
 
 
 def fresh(limits: Limits, now: float) -> BudgetState:
@@ -82,11 +88,22 @@ def fresh(limits: Limits, now: float) -> BudgetState:
 
 
 def admit(
-    state: BudgetState, *, now: float, ticket: str, need: int, user: str, lane: Lane, limits: Limits
+    state: BudgetState,
+    *,
+    now: float,
+    ticket: str,
+    need: int,
+    user: str,
+    lane: Lane,
+    limits: Limits,
+    since: float | None = None,
 ) -> tuple[BudgetState, Decision]:
-    """Whether the call ``ticket`` (``need`` tokens, for ``user`` in ``lane``) goes now, and the entry after."""
+    """Whether the head of line ``ticket`` (a call of ``need`` tokens for ``user`` in ``lane``,
+    waiting since ``since``) goes now, and the entry after."""
     state = refilled(state, now, limits)
-    mine = state.waiting.get(ticket) or Waiter(user=user, lane=lane, since=now, seen=now, need=need)
+    known = state.waiting.get(ticket)
+    arrived = since if since is not None else (known.since if known is not None else now)
+    mine = Waiter(user=user, lane=lane, since=arrived, seen=now, need=need)
     line = sorted(
         {**state.waiting, ticket: mine}.items(),
         key=lambda item: (item[1].lane != "priority", state.use.get(item[1].user, 0.0), item[1].since, item[0]),
@@ -95,12 +112,12 @@ def admit(
     need = min(need, state.tokens_per_minute)  # a call larger than the whole budget waits for a full one
     if position == 0 and state.tokens >= need and state.requests >= 1:
         waiting = {k: w for k, w in state.waiting.items() if k != ticket}
-        use = {**state.use, user: state.use.get(user, 0.0) + need}
+        use = _heaviest({**state.use, user: state.use.get(user, 0.0) + need})
         admitted = state.model_copy(
             update={"tokens": state.tokens - need, "requests": state.requests - 1, "use": use, "waiting": waiting}
         )
-        return admitted, Decision(True, 0, 0.0)
-    waiting = {**state.waiting, ticket: mine.model_copy(update={"seen": now})}
+        return admitted, Decision(True, 0, 0.0, use=use)
+    waiting = {**state.waiting, ticket: mine}
     rate = state.tokens_per_minute / _MINUTE
     ahead = sum(min(w.need, state.tokens_per_minute) for _, w in line[:position])
     expected = max(ahead + need - state.tokens, 0.0) / rate
@@ -108,7 +125,16 @@ def admit(
     short = max(short, max(1 - state.requests, 0.0) / (state.requests_per_minute / _MINUTE))
     # Behind others: their needs come first; ask again soon enough to notice one's turn.
     wait = min(max(short, 0.05), 2.0) if position == 0 else min(max(short, 0.25), 2.0)
-    return state.model_copy(update={"waiting": waiting}), Decision(False, position, wait, expected)
+    return state.model_copy(update={"waiting": waiting}), Decision(False, position, wait, expected, state.use)
+
+
+_USERS_KEPT = 500  # the heaviest users' use is what ordering needs; the rest count as none
+
+
+def _heaviest(use: dict[str, float]) -> dict[str, float]:
+    if len(use) <= _USERS_KEPT:
+        return use
+    return dict(sorted(use.items(), key=lambda item: item[1], reverse=True)[:_USERS_KEPT])
 
 
 def learnt(state: BudgetState, *, tokens_per_minute: int | None, remaining_tokens: int | None) -> BudgetState:
@@ -142,7 +168,16 @@ class Budgets(Protocol):
     """Port: one attempt to admit a call against a model's shared budget."""
 
     async def attempt(
-        self, model: str, *, ticket: str, need: int, user: str, lane: Lane, limits: Limits, now: float
+        self,
+        model: str,
+        *,
+        ticket: str,
+        need: int,
+        user: str,
+        lane: Lane,
+        limits: Limits,
+        now: float,
+        since: float | None = None,
     ) -> Decision: ...
 
     async def learn(
@@ -161,11 +196,20 @@ class MemoryBudgets:
         self.states: dict[str, BudgetState] = {}
 
     async def attempt(
-        self, model: str, *, ticket: str, need: int, user: str, lane: Lane, limits: Limits, now: float
+        self,
+        model: str,
+        *,
+        ticket: str,
+        need: int,
+        user: str,
+        lane: Lane,
+        limits: Limits,
+        now: float,
+        since: float | None = None,
     ) -> Decision:
         state = self.states.get(model) or fresh(limits, now)
         self.states[model], decision = admit(
-            state, now=now, ticket=ticket, need=need, user=user, lane=lane, limits=limits
+            state, now=now, ticket=ticket, need=need, user=user, lane=lane, limits=limits, since=since
         )
         return decision
 
@@ -187,12 +231,23 @@ class KvBudgets:
         self._bucket = bucket
 
     async def attempt(
-        self, model: str, *, ticket: str, need: int, user: str, lane: Lane, limits: Limits, now: float
+        self,
+        model: str,
+        *,
+        ticket: str,
+        need: int,
+        user: str,
+        lane: Lane,
+        limits: Limits,
+        now: float,
+        since: float | None = None,
     ) -> Decision:
         while True:
             entry = await self._bucket.entry(model)
             state = entry.value if entry is not None else fresh(limits, now)
-            after, decision = admit(state, now=now, ticket=ticket, need=need, user=user, lane=lane, limits=limits)
+            after, decision = admit(
+                state, now=now, ticket=ticket, need=need, user=user, lane=lane, limits=limits, since=since
+            )
             try:
                 if entry is None:
                     await self._bucket.create(model, after)
