@@ -13,7 +13,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint typecheck format schemas openapi demo token dev-user-token url faults bench benchmarks bench-sync prometheus alerts clean
+.PHONY: run test check lint typecheck format schemas openapi demo token dev-user-token url faults bench bench-budget benchmarks bench-sync prometheus alerts clean
 
 run: $(VENV)/.synced ## Start NATS, Postgres, the LLM simulator and the four services; Ctrl-C stops all.
 	$(BIN)/python -m devstack run
@@ -59,6 +59,9 @@ faults: $(VENV)/.synced ## The long fault run: 100 plans, 20 kills, NATS and Pos
 
 bench: $(VENV)/.synced ## One planner holding 1,000 concurrent 60-second LLM calls (BENCH_LLM_MODE=chat_stream to measure streaming).
 	$(BIN)/python -m bench.long_calls --calls 1000 --seconds 60 --llm-mode $(BENCH_LLM_MODE) --report .run/bench-long-calls.json
+
+bench-budget: $(VENV)/.synced ## 3 planners, 2 profilers sharing the provider's budget under twice its load, a planner and a profiler killed mid-run (~13 min).
+	$(BIN)/python -m bench.provider_budget --provider-tpm 2000000 --kill --report .run/bench-provider-budget.json
 
 prometheus: $(PROMETHEUS) ## Debian's prometheus and promtool into .tools/prometheus/bin (no root needed).
 
