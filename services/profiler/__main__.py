@@ -3,7 +3,7 @@
 ``python -m services.profiler prefill FILE``: profile the exercises named in FILE (one per line,
 ``-`` for standard input) that the cache lacks, in one batch through the Batch API, and wait for
 it; prints what it did as JSON, and exits 1 when some replies were unusable (a rerun asks for
-those again and nothing else).
+those again and nothing else), 3 when the batch could not be made or failed as a whole.
 """
 
 import argparse
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from contracts import roster
 from service_runtime.logs import configure_logging
+from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 from service_runtime.worker import run_worker
 from services.profiler.app import create_app, prefill_catalogue
 from services.profiler.settings import ProfilerSettings
@@ -40,7 +41,12 @@ def prefill(argv: Sequence[str]) -> int:
         parser.error(f"cannot read {args.file}: {exc.strerror}")
     settings = ProfilerSettings()  # read from the environment
     configure_logging(f"{roster.PROFILER.name}-prefill", settings.log_level, settings.log_format)
-    report = asyncio.run(prefill_catalogue(text.splitlines(), settings))
+    try:
+        report = asyncio.run(prefill_catalogue(text.splitlines(), settings))
+    except (GiveUp, RetryLater, Misconfigured) as exc:
+        # The batch could not be made, or the provider failed it as a whole: nothing was kept.
+        print(f"prefill: {exc}", file=sys.stderr)
+        return 3
     summary = {
         "exercises": report.asked,
         "already_cached": len(report.cached),

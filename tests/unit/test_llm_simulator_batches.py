@@ -209,6 +209,7 @@ async def test_a_cancelled_batch_keeps_what_it_answered_and_a_finished_one_canno
         again = await sim.sdk.batches.cancel(batch.id)
         output = await lines_of(sim, batch.output_file_id)
         errors = await lines_of(sim, batch.error_file_id)
+        (await sim.wire.patch("/_sim/config", json={"batch_seconds": 0.1})).raise_for_status()
         done, _ = await run(sim, jsonl(line("x", profile_body("Goblet Squat"))))
         with pytest.raises(openai.ConflictError) as conflict:
             await sim.sdk.batches.cancel(done.id)
