@@ -27,7 +27,8 @@ class SimulatorStats:
     (neither is billed nor metered). ``cached_tokens_total`` is the part of ``prompt_tokens_total``
     served from the prompt cache. ``batches_created_total`` counts accepted ``POST /v1/batches``
     calls and ``batch_requests_total`` the requests of batches that were run (answered or not:
-    each one's line is in the output or the error file); each also counts in ``requests_total``.
+    each one's line is in the output or the error file); those the model answered also count in
+    ``requests_total`` and the completion, token and billing counters.
     """
 
     requests_total: int = 0
