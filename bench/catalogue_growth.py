@@ -15,9 +15,9 @@ import json
 import random
 import sys
 
+from contracts.exercise_keys import exercise_key, exercise_refs
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
-from services.planner.exercise_keys import exercise_key, exercise_refs
 
 GOALS = ("build muscle", "get stronger", "lose fat", "improve general fitness")
 DAYS = ("2 days a week", "3x per week", "4 days a week", "5x per week")

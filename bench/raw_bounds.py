@@ -35,13 +35,13 @@ from contracts.events import (
     PlanPersisted,
     PlanRequested,
 )
+from contracts.exercise_keys import distinct_by_key, exercise_refs
 from contracts.plan import PLAN_WEEKS
 from contracts.progress import PlanProgress
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
 from llm_simulator.profiles import write_profile
 from services.persister.plan_rows import ENTRY_COLUMNS, entry_records
-from services.planner.exercise_keys import distinct_by_key, exercise_refs
 
 __all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
 

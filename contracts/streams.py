@@ -106,7 +106,7 @@ PERSISTER_REVIEWS = ConsumerSpec(
     description="marks requests waiting for the user's review of their skeleton",
 )
 
-# The exercise catalogue's profiles, one key per exercise (``services.planner.exercise_keys``):
+# The exercise catalogue's profiles, one key per exercise (``contracts.exercise_keys``):
 # written by the profiler, read by the planner to steer new plans toward exercises already described.
 EXERCISE_PROFILES = BucketSpec("exercise-profiles")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts.events import LlmUsage, PlanAwaitingReview, PlanCancelled, PlanGenerated, PlanRequested
+from contracts.exercise_keys import distinct_by_key, exercise_refs
 from contracts.plan import PlanSkeleton, WorkoutPlan
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
@@ -26,7 +27,6 @@ from service_runtime.llm.terms import calling_for
 from service_runtime.metrics import PLAN_COST_USD, PLAN_QUALITY, STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
-from services.planner.exercise_keys import distinct_by_key, exercise_refs
 from services.planner.review import AwaitingReview, Checkpoint, checkpoint_of, with_adjustments
 from services.planner.scores import plan_scores
 

@@ -17,6 +17,7 @@ import time
 import uuid
 
 from contracts.events import WeekGenerated, WeekRequested
+from contracts.exercise_keys import exercise_refs_of
 from contracts.plan import (
     PlanSkeleton,
     SkeletonBlock,
@@ -33,7 +34,6 @@ from service_runtime.llm.terms import calling_for
 from service_runtime.metrics import STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
-from services.planner.exercise_keys import exercise_refs_of
 from services.planner.parts import PartWriter
 from services.planner.planning import PLAN_PROMPT, PROMPTS, PlanPrompt, PromptPolicy, prompt_for
 from services.planner.quality import plan_problems, week_off_skeleton, week_problems

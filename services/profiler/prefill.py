@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from contracts.events import ExerciseProfiled, ExerciseRef
+from contracts.exercise_keys import exercise_key
 from contracts.plan import ExerciseProfile
 from service_runtime.bus import EventPublisher
 from service_runtime.llm.batch import BatchAnswer, BatchItem, StructuredBatches
 from service_runtime.logs import bind_request_id
-from services.planner.exercise_keys import exercise_key
 from services.profiler.llm import profile_prompt
 
 __all__ = ["Prefill", "PrefillReport", "ProfileCatalogue", "distinct_exercises"]

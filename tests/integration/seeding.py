@@ -5,7 +5,7 @@ import uuid
 import asyncpg
 
 from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanGenerated
-from services.planner.exercise_keys import exercise_refs
+from contracts.exercise_keys import exercise_refs
 from tests.fakes import sample_plan, sample_profile
 
 

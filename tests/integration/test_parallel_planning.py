@@ -13,6 +13,7 @@ import openai
 import pytest
 from nats.aio.client import Client
 
+from contracts.exercise_keys import exercise_key
 from contracts.plan import PLAN_WEEKS, ExerciseProfile
 from contracts.progress import PlanProgress
 from contracts.streams import EXERCISE_PROFILES
@@ -21,7 +22,6 @@ from service_runtime.buckets import Bucket
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.outcomes import GiveUp, RetryLater
-from services.planner.exercise_keys import exercise_key
 from services.planner.planning import INSTRUCTIONS, PlanPrompt
 from services.planner.progressive import ProgressiveWeeks
 from services.planner.quality import plan_problems

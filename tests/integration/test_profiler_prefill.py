@@ -15,10 +15,10 @@ from nats.aio.msg import Msg
 
 from contracts import subjects
 from contracts.events import ExerciseProfiled, ExerciseRef, LlmCallRecorded
+from contracts.exercise_keys import exercise_key
 from llm_simulator import SimulatorConfig
 from service_runtime.llm.batch import batch_call_id
 from services.persister.postgres import PostgresPlanStore
-from services.planner.exercise_keys import exercise_key
 from services.profiler.app import prefill_catalogue
 from services.profiler.cache import KeyValueProfileCache
 from services.profiler.settings import ProfilerSettings

@@ -16,6 +16,7 @@ from contracts.events import (
     WeekGenerated,
     WeekRequested,
 )
+from contracts.exercise_keys import exercise_refs_of
 from contracts.plan import PrescribedExercise, TrainingDay, TrainingWeek
 from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import (
@@ -31,7 +32,6 @@ from services.persister.plans import Completion, Persisting
 from services.persister.postgres import PostgresPlanStore
 from services.persister.sweeper import Sweeper, SweepPolicy
 from services.persister.week_versions import PLAN_CHANGED
-from services.planner.exercise_keys import exercise_refs_of
 from tests.fakes import RecordingPublisher, sample_profile
 from tests.integration.seeding import events_for, fresh_names, new_request
 

@@ -4,8 +4,8 @@ import uuid
 import pytest
 
 from contracts.events import ExerciseProfileNeeded, PlanCancelled, PlanGenerated, PlanRequested
+from contracts.exercise_keys import distinct_by_key, exercise_key, exercise_refs
 from services.planner.cancellation import Cancellations
-from services.planner.exercise_keys import distinct_by_key, exercise_key, exercise_refs
 from services.planner.planning import INSTRUCTIONS, PREFERENCES_HEADING, Planning, PromptPolicy, prompt_for
 from tests.fakes import (
     FakePlanWriter,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from contracts.events import ExerciseProfiled, LlmCallRecorded
+from contracts.exercise_keys import exercise_key
 from contracts.plan import ExerciseProfile
 from service_runtime.llm.batch import BatchItem, batch_call_id
 from service_runtime.llm.errors import InvalidReply
@@ -15,7 +16,6 @@ from service_runtime.llm.fake import ScriptedBatches
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.openai_batch import OpenAiBatches
 from service_runtime.logs import bind_request_id
-from services.planner.exercise_keys import exercise_key
 from services.profiler.llm import INSTRUCTIONS, profile_prompt
 from services.profiler.prefill import Prefill, distinct_exercises
 from tests.fakes import InMemoryProfileCache, RecordingPublisher, sample_profile
