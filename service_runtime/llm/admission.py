@@ -10,30 +10,26 @@ Standard, so Flex saves money without costing a deadline.
 """
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
 import math
-import random
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import nats.errors
 import pydantic
 from nats.js import JetStreamContext
 
 from contracts.streams import LLM_BUDGETS
 from service_runtime.buckets import Bucket
-from service_runtime.llm.budget import Budgets, BudgetState, Decision, KvBudgets, Limits
+from service_runtime.llm.budget import Budgets, BudgetState, KvBudgets, Limits
 from service_runtime.llm.client import LlmSettings
+from service_runtime.llm.line import Line
 from service_runtime.llm.port import Prompt, StructuredCalls, StructuredReply
 from service_runtime.llm.prices import ServiceTier
-from service_runtime.llm.terms import CallTerms, Lane, WaitListener, current_terms, on_tier
-from service_runtime.logs import reason
+from service_runtime.llm.terms import CallTerms, Lane, current_terms, on_tier
 from service_runtime.metrics import (
     LLM_ADMISSION_WAIT_SECONDS,
     LLM_ADMITTED_TOKENS,
@@ -51,7 +47,6 @@ log = logging.getLogger(__name__)
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 
-_TELL_EVERY_SECONDS = 5.0  # how often a waiting call tells its place in line
 
 _CHARS_PER_TOKEN = 4
 _TOKENS_PER_MESSAGE = 4
@@ -116,7 +111,7 @@ class Admitted:
         self._policy = policy or TierPolicy()
         self._clock = clock
         self.model = calls.model
-        self._line = _Line(self.model, budgets, limits, clock) if budgets is not None and limits is not None else None
+        self._line = Line(self.model, budgets, limits, clock) if budgets is not None and limits is not None else None
         if limits is not None:
             LLM_BUDGET_TOKENS.labels(self.model).set(limits.tokens_per_minute)
             LLM_BUDGET_REQUESTS.labels(self.model).set(limits.requests_per_minute)
@@ -130,12 +125,13 @@ class Admitted:
         if self._line is not None:
             await self._turn(key, estimated_tokens(self.model, prompt, reply_type), terms)
         tier = self._policy.tier_for(self.model, terms)
+        heard = self._line.heard if self._line is not None else None
         if tier != "flex":
-            with on_tier(tier):
+            with on_tier(tier, on_limits=heard):
                 return await self._calls.call(key, prompt, reply_type)
         try:
             async with asyncio.timeout(self._policy.flex_seconds):
-                with on_tier("flex"):
+                with on_tier("flex", on_limits=heard):
                     return await self._calls.call(key, prompt, reply_type)
         except RetryLater as exc:
             if exc.reason == "llm_timeout":  # no first token in time (LLM_FIRST_TOKEN_SECONDS): slow
@@ -148,7 +144,7 @@ class Admitted:
         except TimeoutError:
             log.info("%s: Flex took over %.0fs; calling on Standard", key, self._policy.flex_seconds)
             await self._calls.abandon(key)  # a background response must not be re-attached to
-        with on_tier("default"):
+        with on_tier("default", on_limits=heard):
             return await self._calls.call(key, prompt, reply_type)
 
     async def forget(self, key: str) -> None:
@@ -169,112 +165,6 @@ class Admitted:
             LLM_CALLS_WAITING.labels(*labels).dec()
         LLM_ADMISSION_WAIT_SECONDS.labels(*labels).observe(self._clock() - started)
         LLM_ADMITTED_TOKENS.labels(*labels).inc(need)
-
-
-@dataclass(eq=False)
-class _Waiting:
-    key: str
-    need: int
-    terms: CallTerms
-    since: float
-    admitted: "asyncio.Future[None]"
-    told_at: float = -math.inf
-
-
-class _Line:
-    """This process's calls to one model, in the shared line's order; only its head asks the shared
-    budget (as one waiter, ``ticket``), so the shared entry is written about once per admitted call."""
-
-    def __init__(self, model: str, budgets: Budgets, limits: Limits, clock: Callable[[], float]) -> None:
-        self._model = model
-        self._budgets = budgets
-        self._limits = limits
-        self._clock = clock
-        self._ticket = uuid.uuid4().hex[:12]
-        self._waiting: list[_Waiting] = []
-        self._use: Mapping[str, float] = {}
-        self._arrived = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
-
-    async def turn(self, key: str, need: int, terms: CallTerms) -> None:
-        waiting = _Waiting(key, need, terms, self._clock(), asyncio.get_running_loop().create_future())
-        self._waiting.append(waiting)
-        self._arrived.set()
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.create_task(self._run(), name=f"llm-line-{self._model}")
-        try:
-            await waiting.admitted
-        finally:
-            if waiting in self._waiting:  # cancelled while waiting
-                self._waiting.remove(waiting)
-
-    def _order(self, waiting: _Waiting) -> tuple[bool, float, float]:
-        return (waiting.terms.lane != "priority", self._use.get(waiting.terms.user, 0.0), waiting.since)
-
-    async def _run(self) -> None:
-        try:
-            while self._waiting:
-                head = min(self._waiting, key=self._order)
-                decision = await self._attempt(head)
-                if decision is None or decision.admitted:
-                    self._admit(head)
-                    continue
-                self._use = decision.use
-                self._tell(decision)
-                self._arrived.clear()  # a call arriving meanwhile may be the new head: ask again at once
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(decision.wait_seconds * random.uniform(0.8, 1.2)):
-                        await self._arrived.wait()
-        except Exception as exc:  # never leave calls waiting on a dead pump: they go unmetered
-            log.exception("the %s line failed (%s); letting its calls go", self._model, reason(exc))
-            for waiting in list(self._waiting):
-                self._admit(waiting)
-
-    async def _attempt(self, head: _Waiting) -> Decision | None:
-        """The shared budget's decision on ``head``; None when it is out of reach (NATS restarting):
-        the call goes as if no budget were shared, and the provider's 429s, should they come, are retried."""
-        try:
-            return await self._budgets.attempt(
-                self._model,
-                ticket=self._ticket,
-                need=head.need,
-                user=head.terms.user,
-                lane=head.terms.lane,
-                limits=self._limits,
-                now=self._clock(),
-                since=head.since,
-            )
-        except (nats.errors.Error, OSError, TimeoutError) as exc:
-            log.warning("%s: the shared budget is unreachable (%s); calling without it", head.key, reason(exc))
-            return None
-
-    def _admit(self, waiting: _Waiting) -> None:
-        if waiting in self._waiting:
-            self._waiting.remove(waiting)
-        if not waiting.admitted.done():
-            waiting.admitted.set_result(None)
-
-    def _tell(self, decision: Decision) -> None:
-        """Each waiting call's place in line and expected wait: its line's place, then the calls
-        ahead of it here."""
-        rate = self._limits.tokens_per_minute / 60
-        ahead = 0
-        now = self._clock()
-        for index, waiting in enumerate(sorted(self._waiting, key=self._order)):
-            listener = waiting.terms.on_wait
-            if listener is not None and now >= waiting.told_at + _TELL_EVERY_SECONDS:
-                waiting.told_at = now
-                expected = decision.expected_wait_seconds + ahead / rate
-                asyncio.get_running_loop().create_task(_tell(listener, decision.position + index + 1, expected))
-            ahead += waiting.need
-
-
-async def _tell(listener: WaitListener, position: int, expected_seconds: float) -> None:
-    """Best effort: the place in line is news for the app, not part of the call."""
-    try:
-        await listener(position, expected_seconds)
-    except Exception as exc:
-        log.warning("could not tell a waiting call's place in line: %s", exc)
 
 
 async def open_budgets(settings: LlmSettings, js: JetStreamContext, *, replicas: int = 1) -> Budgets | None:

@@ -33,7 +33,7 @@ from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply, classify, reply_problem
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
-from service_runtime.llm.terms import current_terms
+from service_runtime.llm.terms import current_terms, heard_limits
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import chat_response_format
 from service_runtime.tracing import llm_call
@@ -78,6 +78,8 @@ class ChatCompletions:
                         finish_reason=raw.finish_reason,
                     )
         except Exception as exc:
+            if isinstance(exc, openai.APIStatusError):
+                heard_limits(exc.response.headers)
             if self._meter is not None:
                 self._meter.failed(self.model, exc, time.monotonic() - started)
             if (outcome := classify(exc).outcome) is not None:
@@ -173,6 +175,7 @@ class ChatCompletions:
                 chunks = await self._client.post(
                     "/chat/completions", body=body, cast_to=ChatCompletion, stream=True, stream_cls=_Chunks
                 )
+                heard_limits(chunks.response.headers)
                 async with chunks:
                     return await _read(chunks, _RawReply(model=self.model), first_token)
         except TimeoutError:

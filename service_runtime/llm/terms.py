@@ -7,7 +7,7 @@ A context variable, like the request id the logs carry, since a call passes thro
 have no business knowing any of it.
 """
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -15,10 +15,21 @@ from dataclasses import dataclass, replace
 from contracts.events import Lane
 from service_runtime.llm.prices import ServiceTier
 
-__all__ = ["CallTerms", "Lane", "calling_for", "current_terms", "on_tier"]
+__all__ = [
+    "CallTerms",
+    "Lane",
+    "LimitsListener",
+    "WaitListener",
+    "calling_for",
+    "current_terms",
+    "heard_limits",
+    "on_tier",
+]
 
 
 WaitListener = Callable[[int, float], Awaitable[None]]
+# Given the provider's response headers (its ``x-ratelimit-*`` figures) by the adapter that got them.
+LimitsListener = Callable[[Mapping[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class CallTerms:
     patience_seconds: float | None = None
     # Told the call's place in the provider's line (1 = next) and its expected wait while it waits.
     on_wait: WaitListener | None = None
+    on_limits: LimitsListener | None = None
 
 
 _NONE_BOUND = CallTerms()
@@ -57,9 +69,15 @@ def calling_for(
 
 
 @contextmanager
-def on_tier(tier: ServiceTier) -> Iterator[None]:
-    token = _TERMS.set(replace(current_terms(), tier=tier))
+def on_tier(tier: ServiceTier, *, on_limits: LimitsListener | None = None) -> Iterator[None]:
+    token = _TERMS.set(replace(current_terms(), tier=tier, on_limits=on_limits))
     try:
         yield
     finally:
         _TERMS.reset(token)
+
+
+def heard_limits(headers: Mapping[str, str]) -> None:
+    """An adapter got the provider's headers: whoever chose the call's terms may learn from them."""
+    if (listener := current_terms().on_limits) is not None:
+        listener(headers)

@@ -87,3 +87,29 @@ async def test_replicas_sharing_the_budget_get_no_429_where_unshared_calls_do(
         assert left.waiting == {}, "every call that waited left the line"
         assert set(left.use) == {f"user-{n}" for n in range(5)}
         await bucket.delete("gpt-4o-mini")
+
+
+async def test_the_providers_own_lower_limit_is_learnt_into_the_shared_budget(
+    nc: Client, limited_simulator: str
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=limited_simulator) as admin,
+        openai.AsyncOpenAI(base_url=f"{limited_simulator}/v1", api_key="sim", max_retries=0) as llm,
+    ):
+        await reset_simulator(admin, {**KNOBS, "tokens_per_minute": 50_000})
+        bucket = await Bucket.open(nc.jetstream(), LLM_BUDGETS, BudgetState)
+        await bucket.delete("gpt-4o-mini")
+        streamed = ChatCompletions(llm, model="gpt-4o-mini", deadline_seconds=30, stream=True)
+        # Configured above the account's real limit: the provider's headers say otherwise.
+        calls = Admitted(streamed, KvBudgets(bucket), Limits(1_000_000, 10_000), stage="test")
+        with calling_for("user-1"):
+            await calls.call("k", Prompt(("Answer briefly.",), "question"), Answer)
+        for _ in range(50):
+            entry = await bucket.get("gpt-4o-mini")
+            if entry is not None and entry.tokens_per_minute == 50_000:
+                break
+            await asyncio.sleep(0.05)
+        assert entry is not None
+        assert entry.tokens_per_minute == 50_000
+        assert entry.tokens < 50_000
+        await bucket.delete("gpt-4o-mini")
