@@ -11,7 +11,7 @@ import logging
 from typing import Literal
 from uuid import UUID, uuid4
 
-from contracts.events import PlanRequested, ReviewDecision, WeekRequested
+from contracts.events import Lane, PlanRequested, ReviewDecision, WeekRequested
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
 from service_runtime.logs import bind_request_id
@@ -46,7 +46,14 @@ class PlanSteering:
         self._limits = limits_of(quotas)
 
     async def regenerate_week(
-        self, *, user_id: UUID, plan_id: UUID, week: int, instruction: str | None, idempotency_key: str | None = None
+        self,
+        *,
+        user_id: UUID,
+        plan_id: UUID,
+        week: int,
+        instruction: str | None,
+        idempotency_key: str | None = None,
+        lane: Lane = "standard",
     ) -> Acceptance | None:
         """Store a ``processing`` request to write one week of the user's complete plan again, and
         announce it with ``plan.week.requested``; None when the plan is not theirs or not complete.
@@ -70,6 +77,7 @@ class PlanSteering:
             plan=source.plan,
             skeleton=source.skeleton,
             plan_revision=source.revision,
+            lane=lane,
         )
         key = None if idempotency_key is None else f"week:{plan_id}:{week}:{idempotency_key}"
         admission = await self._repository.accept_week(event, event.wire.decode(), key, self._limits)
@@ -96,7 +104,13 @@ class PlanSteering:
         return await self._repository.week_history(user_id, plan_id, week)
 
     async def review_skeleton(
-        self, user_id: UUID, request_id: UUID, *, decision: Literal["confirm", "adjust"], instruction: str | None
+        self,
+        user_id: UUID,
+        request_id: UUID,
+        *,
+        decision: Literal["confirm", "adjust"],
+        instruction: str | None,
+        lane: Lane = "standard",
     ) -> RequestSnapshot | None:
         """The user's decision on the skeleton their request is ``waiting`` with: ``confirm`` (write the
         weeks against it) or ``adjust`` (write it again with ``instruction``, then show it again). None
@@ -118,6 +132,7 @@ class PlanSteering:
                 system_prompt=state.system_prompt,
                 review_seconds=state.review_seconds,
                 review=ReviewDecision(action=decision, round=round_, adjustments=adjustments),
+                lane=lane,
             )
             outbox_id = await locked.stage(event)
         await self._staged.publish(event, outbox_id)

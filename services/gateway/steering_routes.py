@@ -74,7 +74,11 @@ async def decide_on_skeleton(request_id: UUID, request: Request, caller: Caller,
     adjust it in words (it is written again and shown again). 409 ``not_waiting`` otherwise."""
     body = await read_decision(request)
     snapshot = await context.steering.review_skeleton(
-        caller.user_id, request_id, decision=body.decision, instruction=getattr(body, "instruction", None)
+        caller.user_id,
+        request_id,
+        decision=body.decision,
+        instruction=getattr(body, "instruction", None),
+        lane=caller.lane,
     )
     if snapshot is None:
         raise not_found()
@@ -115,7 +119,12 @@ async def regenerate_week(
     key = idempotency_key(request)
     body = await read_week_request(request)
     accepted = await context.steering.regenerate_week(
-        user_id=caller.user_id, plan_id=plan_id, week=week, instruction=body.instruction, idempotency_key=key
+        user_id=caller.user_id,
+        plan_id=plan_id,
+        week=week,
+        instruction=body.instruction,
+        idempotency_key=key,
+        lane=caller.lane,
     )
     if accepted is None:
         raise not_found()

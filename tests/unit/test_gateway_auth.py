@@ -53,6 +53,14 @@ async def test_a_valid_token_names_its_user_and_role() -> None:
     assert principal == Principal(user_id=user_id, role="authenticated")
 
 
+async def test_the_priority_lane_is_a_claim_only_the_operator_sets() -> None:
+    assert (await verifier().verify(mint_dev_token(SECRET, lane="priority"))).lane == "priority"
+    assert (await verifier().verify(mint_dev_token(SECRET))).lane == "standard"
+    # user_metadata is the user's own to edit: it cannot put them in the priority lane.
+    assert (await verifier().verify(signed(claims(user_metadata={"lane": "priority"})))).lane == "standard"
+    assert (await verifier().verify(signed(claims(app_metadata={"lane": "gold"})))).lane == "standard"
+
+
 async def test_a_token_within_the_clock_skew_leeway_is_still_accepted() -> None:
     token = signed(claims(exp=int(time.time()) - 2))
 
