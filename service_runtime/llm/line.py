@@ -163,4 +163,4 @@ async def _tell(listener: WaitListener, position: int, expected_seconds: float) 
     try:
         await listener(position, expected_seconds)
     except Exception as exc:
-        log.warning("could not tell a waiting call's place in line: %s", exc)
+        log.warning("could not tell a waiting call's place in line: %s", reason(exc))

@@ -34,6 +34,7 @@ from contracts.events import LlmUsage
 from service_runtime.llm.batch import BatchAnswer, BatchItem, batch_call_id
 from service_runtime.llm.errors import classify, reply_problem
 from service_runtime.llm.metering import LlmMeter
+from service_runtime.logs import reason
 from service_runtime.model_limits import output_cap
 from service_runtime.outcomes import GiveUp, RetryLater
 from service_runtime.strict_schema import chat_response_format
@@ -164,7 +165,7 @@ class OpenAiBatches:
         try:
             await self._client.batches.cancel(batch_id)
         except openai.OpenAIError as exc:
-            log.warning("batch %s: could not cancel it: %s", batch_id, exc)
+            log.warning("batch %s: could not cancel it: %s", batch_id, reason(exc))
 
     async def _content(self, file_id: str) -> str:
         try:

@@ -62,6 +62,13 @@ class Limits:
         return _BYTES_PER_CHAR * (self.max_user_profile_chars + self.max_system_prompt_chars) + _SLACK_BYTES
 
 
+# What the published schema says of text we store: no NUL, which Postgres ``text`` cannot hold
+# (``_storable`` refuses it, and lone surrogates, with 422 ``string_unstorable``); and, where text is
+# required, at least one character that is not white space.
+STORABLE_TEXT = r"^[^\x00]*$"
+SOME_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 class PlanRequestBody(BaseModel):
     """What the app sends: the original edge function's fields, unchanged.
 
@@ -78,7 +85,7 @@ class PlanRequestBody(BaseModel):
             "The user's goals, schedule, equipment and constraints, in their words; not blank. At most"
             f" {DEFAULT_MAX_USER_PROFILE_CHARS} characters after trimming unless the operator set another cap."
         ),
-        json_schema_extra={"minLength": 1, "maxLength": DEFAULT_MAX_USER_PROFILE_CHARS, "pattern": r"\S"},
+        json_schema_extra={"minLength": 1, "maxLength": DEFAULT_MAX_USER_PROFILE_CHARS, "pattern": SOME_TEXT},
     )
     system_prompt: str | None = Field(
         None,
@@ -87,7 +94,7 @@ class PlanRequestBody(BaseModel):
             "Optional extra guidance; untrusted, it never replaces our instructions unless the operator"
             f" allows it. At most {DEFAULT_MAX_SYSTEM_PROMPT_CHARS} characters after trimming by default."
         ),
-        json_schema_extra={"maxLength": DEFAULT_MAX_SYSTEM_PROMPT_CHARS},
+        json_schema_extra={"maxLength": DEFAULT_MAX_SYSTEM_PROMPT_CHARS, "pattern": STORABLE_TEXT},
     )
 
     review_skeleton_seconds: int | None = Field(
@@ -154,7 +161,7 @@ class WeekRequestBody(BaseModel):
             "What to change, in the user's words (e.g. 'fewer squats, my knee hurts'); without it the week is"
             f" written again as its skeleton says. At most {MAX_INSTRUCTION_CHARS} characters after trimming."
         ),
-        json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS},
+        json_schema_extra={"maxLength": MAX_INSTRUCTION_CHARS, "pattern": STORABLE_TEXT},
     )
 
 
@@ -181,7 +188,7 @@ class Adjust(BaseModel):
     decision: Literal["adjust"]
     instruction: Annotated[str, AfterValidator(_required_instruction)] = Field(
         description=f"What to change, in the user's words; at most {MAX_INSTRUCTION_CHARS} characters after trimming.",
-        json_schema_extra={"minLength": 1, "maxLength": MAX_INSTRUCTION_CHARS, "pattern": r"\S"},
+        json_schema_extra={"minLength": 1, "maxLength": MAX_INSTRUCTION_CHARS, "pattern": SOME_TEXT},
     )
 
 
