@@ -3,6 +3,7 @@ with the provider's request limit switched on: offered more than the limit, they
 calls wait their turn instead), and the same load without the shared budget does get 429s."""
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -12,14 +13,17 @@ import pytest
 from nats.aio.client import Client
 from pydantic import BaseModel
 
+from contracts.events import LlmCallRecorded
 from contracts.streams import LLM_BUDGETS
 from llm_simulator import SimulatorConfig
 from service_runtime.buckets import Bucket
-from service_runtime.llm.admission import Admitted
+from service_runtime.llm.admission import Admitted, TierPolicy
 from service_runtime.llm.budget import BudgetState, KvBudgets, Limits
 from service_runtime.llm.chat import ChatCompletions
+from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt
 from service_runtime.llm.terms import calling_for
+from service_runtime.logs import bind_request_id
 from service_runtime.outcomes import RetryLater
 from tests.simulator_server import reset_simulator, serving_simulator, simulator_stats
 
@@ -113,3 +117,37 @@ async def test_the_providers_own_lower_limit_is_learnt_into_the_shared_budget(
         assert entry.tokens_per_minute == 50_000
         assert entry.tokens < 50_000
         await bucket.delete("gpt-4o-mini")
+
+
+async def test_a_flex_call_without_capacity_is_served_on_standard_and_billed_there(limited_simulator: str) -> None:
+    async with (
+        httpx.AsyncClient(base_url=limited_simulator) as admin,
+        openai.AsyncOpenAI(base_url=f"{limited_simulator}/v1", api_key="sim", max_retries=0) as llm,
+    ):
+        ledger = _Ledger()
+        meter = LlmMeter("planner", ledger=ledger, model="gpt-5-mini")
+        calls = Admitted(
+            ChatCompletions(llm, model="gpt-5-mini", deadline_seconds=30, stream=True, meter=meter),
+            None,
+            None,
+            stage="test",
+            policy=TierPolicy(by_lane={"standard": "flex"}),
+        )
+        bind_request_id(uuid.uuid4())
+        for unavailable, served in ((0.0, "flex"), (1.0, "default")):
+            await reset_simulator(admin, {**KNOBS, "p_flex_unavailable": unavailable})
+            with calling_for("user-1"):
+                await calls.call(f"k-{served}", Prompt(("Answer briefly.",), "question"), Answer)
+            stats = await simulator_stats(admin)
+            assert stats["flex_unavailable_total"] == (1 if unavailable else 0)
+            assert ledger.calls[-1].service_tier == served
+        flex, standard = ledger.calls
+        assert flex.cost_usd < standard.cost_usd  # the same call, half the price on Flex
+
+
+class _Ledger:
+    def __init__(self) -> None:
+        self.calls: list[LlmCallRecorded] = []
+
+    async def publish(self, event: LlmCallRecorded) -> None:
+        self.calls.append(event)
