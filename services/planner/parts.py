@@ -13,16 +13,19 @@ before any generation (nothing billed) again in place.
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 import pydantic
 
+from contracts.events import Lane
 from contracts.plan import TrainingWeek
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
 from service_runtime.llm import Prompt, StructuredCalls, StructuredReply, first_usable
 from service_runtime.llm.metering import carry_calls, collecting_calls
+from service_runtime.llm.terms import calling_for
 from service_runtime.outcomes import GiveUp, Misconfigured, RetryLater
 from services.planner.state import KeptPart
 
@@ -173,6 +176,26 @@ class _Patient:
 def _key(request_id: uuid.UUID, part: str) -> str:
     """The key a part's call is made under (and its background response recorded under)."""
     return f"{request_id}.{part}"
+
+
+@contextmanager
+def calls_for(progress: ProgressAnnouncer, request_id: uuid.UUID, user_id: uuid.UUID, lane: Lane) -> Iterator[None]:
+    """The request's calls share the provider's budget fairly between users, their lane first
+    (``service_runtime.llm.admission``); while they wait the app is told their place in line."""
+
+    async def in_line(position: int, expected_seconds: float) -> None:
+        await progress.announce(
+            PlanProgress(
+                request_id=request_id,
+                status="processing",
+                stage="generating",
+                queue_position=position,
+                expected_wait_seconds=round(expected_seconds, 1),
+            )
+        )
+
+    with calling_for(str(user_id), lane, on_wait=in_line):
+        yield
 
 
 async def announce_week(

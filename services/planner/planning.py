@@ -23,10 +23,10 @@ from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.llm import Prompt
 from service_runtime.llm.metering import collecting_calls, publish_calls
-from service_runtime.llm.terms import calling_for
 from service_runtime.metrics import PLAN_COST_USD, PLAN_QUALITY, STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
+from services.planner.parts import calls_for
 from services.planner.review import AwaitingReview, Checkpoint, checkpoint_of, with_adjustments
 from services.planner.scores import plan_scores
 
@@ -134,19 +134,7 @@ class Planning:
         self._policy = policy
 
     async def plan_requested(self, request: PlanRequested) -> None:
-        # The provider's budget is shared fairly between users, their lane first (``Admitted``).
-        async def in_line(position: int, expected_seconds: float) -> None:
-            await self._progress.announce(
-                PlanProgress(
-                    request_id=request.request_id,
-                    status="processing",
-                    stage="generating",
-                    queue_position=position,
-                    expected_wait_seconds=round(expected_seconds, 1),
-                )
-            )
-
-        with calling_for(str(request.user_id), request.lane, on_wait=in_line):
+        with calls_for(self._progress, request.request_id, request.user_id, request.lane):
             await self._plan_requested(request)
 
     async def _plan_requested(self, request: PlanRequested) -> None:

@@ -30,11 +30,10 @@ from contracts.plan import (
 from contracts.progress import PlanProgress
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
 from service_runtime.llm.metering import collecting_calls, publish_calls
-from service_runtime.llm.terms import calling_for
 from service_runtime.metrics import STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
-from services.planner.parts import PartWriter
+from services.planner.parts import PartWriter, calls_for
 from services.planner.planning import PLAN_PROMPT, PROMPTS, PlanPrompt, PromptPolicy, prompt_for
 from services.planner.quality import plan_problems, week_off_skeleton, week_problems
 from services.planner.scores import plan_scores
@@ -75,19 +74,7 @@ class WeekRewriting:
         self._tries = tries
 
     async def week_requested(self, request: WeekRequested) -> None:
-        # The provider's budget is shared fairly between users, their lane first (``Admitted``).
-        async def in_line(position: int, expected_seconds: float) -> None:
-            await self._progress.announce(
-                PlanProgress(
-                    request_id=request.request_id,
-                    status="processing",
-                    stage="generating",
-                    queue_position=position,
-                    expected_wait_seconds=round(expected_seconds, 1),
-                )
-            )
-
-        with calling_for(str(request.user_id), request.lane, on_wait=in_line):
+        with calls_for(self._progress, request.request_id, request.user_id, request.lane):
             await self._week_requested(request)
 
     async def _week_requested(self, request: WeekRequested) -> None:
