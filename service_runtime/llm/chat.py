@@ -127,7 +127,7 @@ class ChatCompletions:
         max_completion_tokens = cap if cap is not None else openai.omit
         tier = current_terms().tier
         if not self._stream:
-            completion = await self._client.chat.completions.create(
+            raw = await self._client.chat.completions.with_raw_response.create(
                 model=self.model,
                 messages=messages,
                 response_format=response_format,
@@ -135,6 +135,8 @@ class ChatCompletions:
                 prompt_cache_key=prompt.cache_key if prompt.cache_key is not None else openai.omit,
                 service_tier=tier if tier != "default" else openai.omit,
             )
+            heard_limits(raw.headers)
+            completion = raw.parse()
             choice = completion.choices[0]
             return _RawReply(
                 model=completion.model or self.model,

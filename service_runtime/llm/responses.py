@@ -39,7 +39,7 @@ from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
-from service_runtime.llm.terms import current_terms
+from service_runtime.llm.terms import current_terms, heard_limits
 from service_runtime.logs import reason
 from service_runtime.model_limits import output_cap
 from service_runtime.outcomes import GiveUp, RetryLater
@@ -204,7 +204,7 @@ class BackgroundResponses:
         """Create a response and record its id; if another process recorded one first, use theirs."""
         tier = current_terms().tier
         try:
-            response = await self._client.responses.create(
+            raw = await self._client.responses.with_raw_response.create(
                 model=self.model,
                 input=prompt,
                 text={"format": text_format},
@@ -215,7 +215,11 @@ class BackgroundResponses:
                 prompt_cache_key=cache_key if cache_key is not None else openai.omit,
                 service_tier=tier if tier != "default" else openai.omit,
             )
+            heard_limits(raw.headers)
+            response = raw.parse()
         except Exception as exc:
+            if isinstance(exc, openai.APIStatusError):
+                heard_limits(exc.response.headers)
             if self._meter is not None:
                 self._meter.failed(self.model, exc, 0.0)
             raise _outcome_of(exc) from exc
