@@ -75,19 +75,17 @@ def estimated_tokens(model: str, prompt: Prompt, reply_type: type[pydantic.BaseM
 @dataclass(frozen=True)
 class TierPolicy:
     """Which tier a call asks for: its lane's (``LLM_SERVICE_TIERS``), where the model offers it.
-    Flex only when the call may wait at least ``flex_min_patience_seconds`` (its request's deadline
-    leaves room for a slow Flex call and a Standard one after it)."""
+    What Flex may cost in time is bounded per call (``flex_seconds``, then Standard), not by the
+    request's deadline."""
 
     by_lane: dict[Lane, ServiceTier] = field(default_factory=lambda: {"standard": "default", "priority": "default"})
     flex_seconds: float = 120.0
-    flex_min_patience_seconds: float = 300.0
 
     def tier_for(self, model: str, terms: CallTerms) -> ServiceTier:
         wanted = self.by_lane.get(terms.lane, "default")
         limits = limits_of(model)
         if wanted == "flex":
-            patient = terms.patience_seconds is None or terms.patience_seconds >= self.flex_min_patience_seconds
-            return "flex" if limits is not None and limits.flex and patient else "default"
+            return "flex" if limits is not None and limits.flex else "default"
         if wanted == "priority":
             return "priority" if limits is not None and limits.priority else "default"
         return "default"
@@ -105,8 +103,6 @@ class Admitted:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._calls = calls
-        self._budgets = budgets
-        self._limits = limits
         self._stage = stage
         self._policy = policy or TierPolicy()
         self._clock = clock

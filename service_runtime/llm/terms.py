@@ -37,9 +37,6 @@ class CallTerms:
     user: str = ""
     lane: Lane = "standard"
     tier: ServiceTier = "default"
-    # How long the call may wait for the provider's budget before its work is worth less than its
-    # wait (the request's deadline, as seconds from now; None: no bound of its own).
-    patience_seconds: float | None = None
     # Told the call's place in the provider's line (1 = next) and its expected wait while it waits.
     on_wait: WaitListener | None = None
     on_limits: LimitsListener | None = None
@@ -58,10 +55,9 @@ def calling_for(
     user: str,
     lane: Lane = "standard",
     *,
-    patience_seconds: float | None = None,
     on_wait: "WaitListener | None" = None,
 ) -> Iterator[None]:
-    token = _TERMS.set(CallTerms(user=user, lane=lane, patience_seconds=patience_seconds, on_wait=on_wait))
+    token = _TERMS.set(CallTerms(user=user, lane=lane, on_wait=on_wait))
     try:
         yield
     finally:
