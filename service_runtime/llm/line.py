@@ -95,18 +95,28 @@ class Line:
 
     async def _run(self) -> None:
         try:
-            while self._waiting:
-                head = min(self._waiting, key=self._order)
-                decision = await self._attempt(head)
-                if decision is None or decision.admitted:
-                    self._admit(head)
-                    continue
-                self._use = decision.use
-                self._tell(decision)
-                self._arrived.clear()  # a call arriving meanwhile may be the new head: ask again at once
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(decision.wait_seconds * random.uniform(0.8, 1.2)):
-                        await self._arrived.wait()
+            while True:
+                in_line = False  # whether the shared entry holds this line as waiting
+                while self._waiting:
+                    head = min(self._waiting, key=self._order)
+                    decision = await self._attempt(head)
+                    if decision is None or decision.admitted:
+                        in_line = False
+                        self._admit(head)
+                        continue
+                    in_line = True
+                    self._use = decision.use
+                    self._tell(decision)
+                    self._arrived.clear()  # a call arriving meanwhile may be the new head: ask again at once
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(decision.wait_seconds * random.uniform(0.8, 1.2)):
+                            await self._arrived.wait()
+                if not in_line:
+                    return
+                # Its calls went (cancelled): out of the line now, or its place would hold the lines
+                # behind it until it went stale. A call arriving meanwhile is taken up again.
+                with contextlib.suppress(Exception):
+                    await self._budgets.leave(self._model, ticket=self._ticket)
         except Exception as exc:  # never leave calls waiting on a dead pump: they go unmetered
             log.exception("the %s line failed (%s); letting its calls go", self._model, reason(exc))
             for waiting in list(self._waiting):

@@ -1,6 +1,7 @@
 """The shared provider budget's rule (``admit``) and the calls behind it (``Admitted``): refill, the
 line (priority lane first, then the user who took least), stale waiters, tiers and Flex fallback."""
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -175,3 +176,22 @@ async def test_a_budget_out_of_reach_lets_the_call_go() -> None:
     calls = Admitted(ScriptedCalls(_week, model="gpt-4o-mini"), _Unreachable(), LIMITS, stage="test")
     reply = await calls.call("k", Prompt((), "p"), TrainingWeek)
     assert reply.parsed == WEEK
+
+
+async def test_a_line_whose_calls_all_went_leaves_at_once_rather_than_hold_the_others() -> None:
+    need = TrainingWeek.max_output_tokens
+    limits = Limits(tokens_per_minute=120 * need, requests_per_minute=6_000)  # one call's tokens in 0.5 s
+    budgets = MemoryBudgets()
+    budgets.states["gpt-4o-mini"] = BudgetState(
+        at=time.time(), tokens=0, requests=100, tokens_per_minute=limits.tokens_per_minute, requests_per_minute=6_000
+    )
+    first = Admitted(ScriptedCalls(_week, model="gpt-4o-mini"), budgets, limits, stage="test")
+    second = Admitted(ScriptedCalls(_week, model="gpt-4o-mini"), budgets, limits, stage="test")
+    with calling_for("vip", "priority"):
+        waiting = asyncio.create_task(first.call("k1", Prompt((), "p"), TrainingWeek))
+    await asyncio.sleep(0.1)
+    waiting.cancel()  # its request was cancelled while it waited at the head of the line
+    with calling_for("u1"):
+        # Admitted when the tokens are there (~0.5 s), not when the gone line turns stale (10 s).
+        await asyncio.wait_for(second.call("k2", Prompt((), "p"), TrainingWeek), timeout=3)
+    assert budgets.states["gpt-4o-mini"].waiting == {}
