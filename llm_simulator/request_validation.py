@@ -15,8 +15,9 @@ member the value could be (a member whose ``type`` or ``role`` the value does no
 out first).
 
 Checking a planner's request costs ~2 ms, and a plan's nine calls differ only in the words of their
-messages, which OpenAI's chat message schemas leave unconstrained (any string). So a chat body's
-verdict is kept per shape: the body with each message's text content blanked (see ``_shape``).
+messages and their ``prompt_cache_key`` (the request's id), both of which OpenAI's schemas leave
+unconstrained (any string). So a chat body's verdict is kept per shape: the body with each
+message's text content and a string ``prompt_cache_key`` blanked (see ``_shape``).
 """
 
 import functools
@@ -78,15 +79,17 @@ def _chat_verdict(shape: str) -> ApiError | None:
 
 
 def _shape(body: dict[str, Any]) -> str:
-    """``body`` as canonical JSON with every message's text content blanked: two bodies of one shape
-    get the same verdict, since chat message schemas put no bound on that text. Anything else in a
-    message (a content-part list, a non-string) is kept as it is."""
+    """``body`` as canonical JSON with every message's text content and a string
+    ``prompt_cache_key`` blanked: two bodies of one shape get the same verdict, since the schemas
+    put no bound on those strings. Anything else (a content-part list, a non-string) is kept as it is."""
     messages = body.get("messages")
     if isinstance(messages, list):
         blanked = [
             {**m, "content": ""} if isinstance(m, dict) and isinstance(m.get("content"), str) else m for m in messages
         ]
         body = {**body, "messages": blanked}
+    if isinstance(body.get("prompt_cache_key"), str):
+        body = {**body, "prompt_cache_key": ""}
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 

@@ -16,7 +16,7 @@ from contracts.plan import ExerciseProfile
 from llm_simulator import openapi_extract
 from llm_simulator.config import FAULT_PROBABILITY_FIELDS
 from llm_simulator.model_table import MODELS
-from llm_simulator.request_validation import refusal
+from llm_simulator.request_validation import _chat_verdict, refusal
 from service_runtime.strict_schema import chat_response_format, responses_text_format
 from tests.simulator_server import reset_simulator
 
@@ -400,3 +400,18 @@ def test_chat_bodies_that_differ_only_in_their_words_get_one_verdict_and_other_d
     assert not_text is not None and not_text.status == 400 and not_text.param == "messages[1].content"
     assert bad_role is not None and bad_role.status == 400
     assert refusal("create_chat_completion", body("hello")) is None  # a refusal of one shape stays with it
+
+
+def test_bodies_that_differ_only_in_their_prompt_cache_key_share_a_verdict_and_a_non_string_key_is_refused() -> None:
+    # Each request's calls name their own cache key; it is any string to the schema, so it is
+    # blanked in the shape (one check per shape, not per request), and a key that is not a string
+    # is still refused.
+    def body(key: object) -> dict[str, Any]:
+        return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "prompt_cache_key": key}
+
+    _chat_verdict.cache_clear()
+    assert refusal("create_chat_completion", body("request-1")) is None
+    assert refusal("create_chat_completion", body("request-2")) is None
+    assert _chat_verdict.cache_info().misses == 1
+    not_text = refusal("create_chat_completion", body(7))
+    assert not_text is not None and not_text.status == 400 and not_text.param == "prompt_cache_key"
