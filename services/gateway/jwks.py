@@ -13,7 +13,14 @@ import httpx
 import jwt
 
 from service_runtime.logs import reason
-from services.gateway.auth import REQUIRED_CLAIMS, InvalidToken, Principal, principal_from_claims, reason_for
+from services.gateway.auth import (
+    REQUIRED_CLAIMS,
+    InvalidToken,
+    Principal,
+    principal_from_claims,
+    reason_for,
+    token_header,
+)
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "JwksVerifier"]
 
@@ -49,10 +56,7 @@ class JwksVerifier:
         await self._http.aclose()
 
     async def verify(self, token: str) -> Principal:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise InvalidToken("malformed token") from exc
+        header = token_header(token)
         algorithm, kid = header.get("alg"), header.get("kid")
         if algorithm not in ASYMMETRIC_ALGORITHMS:
             raise InvalidToken("algorithm not allowed")

@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
-from services.gateway.auth import InvalidToken, Principal, SharedSecretVerifier
+from services.gateway.auth import InvalidToken, Principal, SharedSecretVerifier, SupabaseVerifier, token_header
 from services.gateway.devtoken import mint_dev_token
 
 SECRET = "unit-test-secret-that-is-at-least-32-bytes"
@@ -124,3 +124,43 @@ async def test_a_token_is_remembered_only_byte_for_byte() -> None:
 
     with pytest.raises(InvalidToken):
         await shared.verify(forged)
+
+
+def _segment(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("onlyone", id="one-segment"),
+        pytest.param(f"{_segment(b'{}')}.e30", id="two-segments"),
+        pytest.param(f"{_segment(b'{}')}.e30.c2ln.extra", id="four-segments"),
+        pytest.param("!!!!.e30.c2ln", id="not-base64url"),
+        pytest.param("abcde.e30.c2ln", id="impossible-length"),
+        pytest.param(f"{_segment(b'{}')}==.e30.c2ln", id="wrongly-padded"),
+        pytest.param(f"{_segment(b'not json')}.e30.c2ln", id="not-json"),
+        pytest.param(f"{_segment(b'[1, 2]')}.e30.c2ln", id="not-an-object"),
+    ],
+)
+async def test_the_header_that_picks_the_verifier_is_read_strictly(token: str) -> None:
+    # SupabaseVerifier reads the header itself (cheaper than PyJWT's reading of all three
+    # segments); whatever PyJWT would call malformed there is malformed here too.
+    with pytest.raises(jwt.PyJWTError):
+        jwt.get_unverified_header(token)
+    with pytest.raises(InvalidToken) as caught:
+        token_header(token)
+    assert caught.value.reason == "malformed token"
+    with pytest.raises(InvalidToken) as routed:
+        await SupabaseVerifier(shared_secret=verifier(), jwks=None).verify(token)
+    assert routed.value.reason == "malformed token"
+
+
+def test_the_header_read_is_the_one_pyjwt_reads_padded_or_not() -> None:
+    token = jwt.encode(claims(), SECRET, algorithm="HS256", headers={"kid": "key-1"})
+    head, rest = token.split(".", 1)
+    padded = f"{head}{'=' * (-len(head) % 4)}.{rest}"
+    assert padded != token  # this header's length needs padding
+    assert token_header(token) == jwt.get_unverified_header(token)
+    assert token_header(padded) == jwt.get_unverified_header(padded) == token_header(token)
