@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from contracts.events import ExerciseRef
 from contracts.plan import TrainingWeek, WorkoutPlan
@@ -38,6 +39,7 @@ _FILLER = frozenset({"a", "an", "the", "with", "on", "using", "exercise", "and"}
 _NOT_PLURAL = frozenset({"press", "cross", "abs", "biceps", "triceps", "glutes", "lats", "pecs", "quads", "hips"})
 
 
+@lru_cache(maxsize=4096)  # plans share their exercises' names: each is read once
 def exercise_key(name: str) -> str:
     """The catalogue key of an exercise name: its words, lower-cased, abbreviations spelled out,
     plurals made singular, fillers dropped, and sorted, so that "Barbell Back Squat",
@@ -74,8 +76,14 @@ def exercise_refs_of(weeks: Iterable[TrainingWeek]) -> tuple[ExerciseRef, ...]:
         for day in week.days:
             for item in day.exercises:
                 if item.name not in seen:
-                    seen[item.name] = ExerciseRef(key=exercise_key(item.name), name=item.name)
+                    seen[item.name] = _ref(item.name)
     return tuple(seen.values())
+
+
+@lru_cache(maxsize=4096)
+def _ref(name: str) -> ExerciseRef:
+    # Frozen, so one ref per name serves every plan that uses it.
+    return ExerciseRef(key=exercise_key(name), name=name)
 
 
 def distinct_by_key(refs: tuple[ExerciseRef, ...]) -> tuple[ExerciseRef, ...]:

@@ -56,9 +56,8 @@ class TrainingWeek(_Reply):
 
     @model_validator(mode="after")
     def _days_are_distinct(self) -> "TrainingWeek":
-        days = [d.day for d in self.days]
-        if len(set(days)) != len(days):
-            raise ValueError(f"week {self.week} repeats a day: {days}")
+        if len({d.day for d in self.days}) != len(self.days):
+            raise ValueError(f"week {self.week} repeats a day: {[d.day for d in self.days]}")
         return self
 
 

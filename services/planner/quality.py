@@ -10,16 +10,22 @@ a profile that has none. A plan with problems is repaired or regenerated, never 
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
 
 from contracts.plan import PLAN_WEEKS, PlanOutline, PlanSkeleton, TrainingWeek, WorkoutPlan
 
 __all__ = [
+    "ProfileLimits",
     "deload_weeks",
     "loads_joint",
     "needs_missing_equipment",
     "plan_issues",
     "plan_problems",
+    "prescription",
+    "profile_limits",
     "requested_days",
+    "spares",
     "split_problems",
     "troubled_joints",
     "volume",
@@ -35,7 +41,6 @@ _NO_EQUIPMENT = re.compile(r"\b(no equipment|bodyweight only|without equipment|n
 _EQUIPMENT_WORDS = re.compile(
     r"\b(barbell|dumbbell|kettlebell|machine|cable|smith|ez[- ]bar|trap bar)\b", re.IGNORECASE
 )
-_DOSE = re.compile(r"\d")
 _CLAUSE = re.compile(r"[.,;!?\n]|\bbut\b")
 _TROUBLE = re.compile(r"\b(pain|painful|hurts?|injur\w*|bad|sore|problem\w*|issues?|surgery|torn|tendinitis)\b")
 # Exercises that load a joint, named the way models name them; kept narrow (no bench press, no
@@ -60,6 +65,37 @@ _JOINTS = {
 _DOSE_NUMBER = re.compile(r"\d+")
 
 
+class ProfileLimits(NamedTuple):
+    """What a profile rules out, read once per profile (every exercise of every week is held to it)."""
+
+    days: int | None  # ``requested_days``
+    no_equipment: bool
+    joints: tuple[str, ...]  # ``troubled_joints``, in that set's order
+
+    @property
+    def rule_out_any(self) -> bool:
+        """Whether any exercise could break them (else no exercise name need be read)."""
+        return self.no_equipment or bool(self.joints)
+
+
+class _Demands(NamedTuple):
+    equipment: bool  # names equipment (``_EQUIPMENT_WORDS``)
+    joints: frozenset[str]  # the joints it loads (``loads_joint``)
+
+
+@lru_cache(maxsize=256)
+def profile_limits(profile: str) -> ProfileLimits:
+    """``requested_days``, equipment and ``troubled_joints`` of ``profile``, cached: a plan asks for
+    them once per week and exercise."""
+    return ProfileLimits(requested_days(profile), bool(_NO_EQUIPMENT.search(profile)), tuple(troubled_joints(profile)))
+
+
+@lru_cache(maxsize=4096)
+def _demands(exercise: str) -> _Demands:
+    # Names repeat across a plan's weeks and across plans: each is read once.
+    return _Demands(bool(_EQUIPMENT_WORDS.search(exercise)), frozenset(j for j in _LOADS if loads_joint(exercise, j)))
+
+
 def requested_days(profile: str) -> int | None:
     """Training days per week the profile asks for ("3x per week", "4 days a week"), if it says."""
     match = _DAYS_ASKED.search(profile)
@@ -68,7 +104,7 @@ def requested_days(profile: str) -> int | None:
 
 def split_problems(frame: PlanSkeleton | PlanOutline, *, profile: str) -> list[str]:
     """Whether a skeleton (or outline) trains the days a week the profile asks for, in every block."""
-    asked = requested_days(profile)
+    asked = profile_limits(profile).days
     if asked is not None and frame.days_per_week != asked:
         return [f"the skeleton trains {frame.days_per_week} days a week; the profile asks for {asked}"]
     days = [len(block.days) for block in frame.blocks]
@@ -86,24 +122,36 @@ def troubled_joints(profile: str) -> set[str]:
 def week_problems(week: TrainingWeek, *, days_per_week: int | None, profile: str) -> list[str]:
     """What is wrong with one week on its own."""
     problems: list[str] = []
-    joints = troubled_joints(profile)
+    limits = profile_limits(profile)
+    screened = limits.rule_out_any
     if days_per_week is not None and len(week.days) != days_per_week:
         problems.append(f"week {week.week} has {len(week.days)} training days, not {days_per_week}")
     for day in week.days:
         for item in day.exercises:
-            if not _DOSE.search(item.reps):
+            if _dose(item.reps) is None:
                 problems.append(f"week {week.week} day {day.day}: {item.name!r} has no dose ({item.reps!r})")
-            if needs_missing_equipment(item.name, profile):
+            if not screened:
+                continue
+            demands = _demands(item.name)
+            if limits.no_equipment and demands.equipment:
                 problems.append(f"week {week.week} day {day.day}: {item.name!r} needs equipment the user has not got")
-            for joint in joints:
-                if loads_joint(item.name, joint):
+            for joint in limits.joints:
+                if joint in demands.joints:
                     problems.append(f"week {week.week} day {day.day}: {item.name!r} loads the {joint} the user named")
     return problems
 
 
 def needs_missing_equipment(exercise: str, profile: str) -> bool:
     """Whether ``exercise`` needs equipment a profile without any ("bodyweight only") has not got."""
-    return bool(_NO_EQUIPMENT.search(profile) and _EQUIPMENT_WORDS.search(exercise))
+    return profile_limits(profile).no_equipment and _demands(exercise).equipment
+
+
+def spares(exercise: str, limits: ProfileLimits) -> tuple[bool, bool]:
+    """Whether ``exercise`` needs no equipment ``limits`` rule out, and whether it spares their joints."""
+    if not limits.rule_out_any:
+        return True, True
+    demands = _demands(exercise)
+    return not (limits.no_equipment and demands.equipment), demands.joints.isdisjoint(limits.joints)
 
 
 def loads_joint(exercise: str, joint: str) -> bool:
@@ -122,7 +170,7 @@ def plan_issues(
     """``plan_problems``, each with the weeks that writing again could mend (empty: none would)."""
     days_per_week = skeleton.days_per_week if skeleton is not None else len(plan.weeks[0].days)
     issues: list[tuple[str, frozenset[int]]] = []
-    asked = requested_days(profile)
+    asked = profile_limits(profile).days
     if asked is not None and days_per_week != asked:
         issues.append((f"the plan trains {days_per_week} days a week; the profile asks for {asked}", frozenset()))
     weeks = sorted(plan.weeks, key=lambda w: w.week)
@@ -136,7 +184,7 @@ def plan_issues(
         # Lighter loads do not show in sets and reps, so a deload only has to be no bigger.
         if number > 1 and volume(weeks[number - 1]) > volume(weeks[number - 2]):
             issues.append((f"deload week {number} has more volume than week {number - 1}", frozenset({number})))
-    loading = {tuple((i.sets, i.reps) for d in w.days for i in d.exercises) for w in weeks if w.week not in deloads}
+    loading = {prescription(w) for w in weeks if w.week not in deloads}
     if len(loading) == 1:
         # Week 1 sets the starting point; the training weeks after it are the ones to progress.
         later = frozenset(w.week for w in weeks if w.week > 1 and w.week not in deloads)
@@ -166,9 +214,21 @@ def volume(week: TrainingWeek) -> int:
     total = 0
     for day in week.days:
         for item in day.exercises:
-            number = _DOSE_NUMBER.search(item.reps)
-            total += item.sets * (int(number.group()) if number else 1)
+            dose = _dose(item.reps)
+            total += item.sets * (1 if dose is None else dose)
     return total
+
+
+def prescription(week: TrainingWeek) -> tuple[tuple[int, str], ...]:
+    """Each exercise's sets and reps, in order: what progression changes."""
+    return tuple([(item.sets, item.reps) for day in week.days for item in day.exercises])
+
+
+@lru_cache(maxsize=1024)
+def _dose(reps: str) -> int | None:
+    # The first number of a dose, None if it names none ("to failure"); a few doses serve every plan.
+    number = _DOSE_NUMBER.search(reps)
+    return int(number.group()) if number else None
 
 
 def week_off_skeleton(week: TrainingWeek, skeleton: PlanSkeleton | PlanOutline) -> list[str]:
@@ -176,6 +236,8 @@ def week_off_skeleton(week: TrainingWeek, skeleton: PlanSkeleton | PlanOutline) 
     block = next((b for b in skeleton.blocks if week.week in b.weeks), None)
     if block is None:
         return [f"the skeleton has no block for week {week.week}"]
+    if [(d.day, [i.name for i in d.exercises]) for d in week.days] == [(d.day, d.exercises) for d in block.days]:
+        return []  # written in the skeleton's own order: nothing to sort
     planned = {day.day: sorted(day.exercises) for day in block.days}
     written = {day.day: sorted(item.name for item in day.exercises) for day in week.days}
     return [] if written == planned else [f"week {week.week} does not follow the skeleton's days and exercises"]

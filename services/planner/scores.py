@@ -15,20 +15,13 @@ and its model (``PlanGenerated.quality``), and exported as ``workout_plan_qualit
 - ``overall``: the mean of the above.
 """
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from itertools import pairwise
 from statistics import fmean
 
 from contracts.events import QUALITY_DIMENSIONS
 from contracts.plan import PlanSkeleton, TrainingWeek, WorkoutPlan
-from services.planner.quality import (
-    deload_weeks,
-    loads_joint,
-    needs_missing_equipment,
-    requested_days,
-    troubled_joints,
-    volume,
-)
+from services.planner.quality import deload_weeks, prescription, profile_limits, spares, volume
 
 __all__ = ["DIMENSIONS", "plan_scores"]
 
@@ -41,17 +34,18 @@ def plan_scores(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | Non
     weeks = sorted(plan.weeks, key=lambda w: w.week)
     items = [item for week in weeks for day in week.days for item in day.exercises]
     deloads = deload_weeks(weeks, skeleton)
-    asked = requested_days(profile)
-    joints = troubled_joints(profile)
+    limits = profile_limits(profile)
+    # Nothing to read in a name when the profile rules nothing out: every exercise spares (1.0).
+    spared = [spares(item.name, limits) for item in items] if limits.rule_out_any else []
     scores = {
-        "days": 1.0 if asked is None else _share(len(week.days) == asked for week in weeks),
+        "days": 1.0 if limits.days is None else _share([len(week.days) == limits.days for week in weeks]),
         "progression": _progression(weeks, deloads),
-        "deload": _share(volume(weeks[n - 1]) < volume(weeks[n - 2]) for n in sorted(deloads) if n > 1)
+        "deload": _share([volume(weeks[n - 1]) < volume(weeks[n - 2]) for n in sorted(deloads) if n > 1])
         if deloads
         else 0.0,
-        "rest": _share(item.rest_seconds in _REST_SECONDS for item in items),
-        "equipment": _share(not needs_missing_equipment(item.name, profile) for item in items),
-        "injury": _share(not any(loads_joint(item.name, joint) for joint in joints) for item in items),
+        "rest": _share([item.rest_seconds in _REST_SECONDS for item in items]),
+        "equipment": _share([equipment for equipment, _ in spared]),
+        "injury": _share([joints for _, joints in spared]),
         "variety": fmean(_distinct_share(week) for week in weeks),
     }
     scores["overall"] = fmean(scores.values())
@@ -59,14 +53,10 @@ def plan_scores(plan: WorkoutPlan, *, profile: str, skeleton: PlanSkeleton | Non
 
 
 def _progression(weeks: list[TrainingWeek], deloads: set[int]) -> float:
-    steps = [
-        (before, after) for before, after in pairwise(weeks) if before.week not in deloads and after.week not in deloads
-    ]
-    return _share(_prescription(before) != _prescription(after) for before, after in steps)
-
-
-def _prescription(week: TrainingWeek) -> tuple[tuple[int, str], ...]:
-    return tuple((item.sets, item.reps) for day in week.days for item in day.exercises)
+    loading = [(week.week, prescription(week)) for week in weeks]
+    return _share(
+        [before != after for (b, before), (a, after) in pairwise(loading) if b not in deloads and a not in deloads]
+    )
 
 
 def _distinct_share(week: TrainingWeek) -> float:
@@ -74,7 +64,6 @@ def _distinct_share(week: TrainingWeek) -> float:
     return len(set(names)) / len(names) if names else 0.0
 
 
-def _share(flags: Iterable[bool]) -> float:
+def _share(flags: Sequence[bool]) -> float:
     """The share of true flags; 1 when there are none (nothing to get wrong)."""
-    values = list(flags)
-    return sum(values) / len(values) if values else 1.0
+    return sum(flags) / len(flags) if flags else 1.0
