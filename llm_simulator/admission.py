@@ -8,6 +8,8 @@ The strict-schema check is the product's own (``service_runtime.strict_schema``)
 each problem as the API does; the simulator reports the first, as the API does.
 """
 
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,5 +78,12 @@ def _served(model: str, config: SimulatorConfig) -> ModelLimits | ApiError:
 
 
 def _first_problem(schema: Mapping[str, Any]) -> str | None:
-    problems = strict_schema_problems(schema)
+    # A service sends the same few schemas with every call: checked once per schema, by content
+    # (in its own key order, which decides which problem is reported first).
+    return _first_problem_of(json.dumps(schema, separators=(",", ":")))
+
+
+@functools.lru_cache(maxsize=256)
+def _first_problem_of(schema: str) -> str | None:
+    problems = strict_schema_problems(json.loads(schema))
     return problems[0].message if problems else None
