@@ -5,6 +5,11 @@ trip and a commit each when written one by one. ``Grouped`` hands them to one ``
 group instead: at most ``writers`` writes run at a time, items submitted meanwhile form the next
 group (up to ``max_group`` items each), and each submitter gets its own item's result.
 
+``linger_seconds`` holds each write back that long after it is due, so a steady trickle of items
+(a few per millisecond) still forms groups: for writes nobody waits on, where a group costs a
+round trip and a commit but a few milliseconds cost nothing. Without it, a write starts on the
+next turn of the loop.
+
 ``write`` returns one result per item, in order, or None when no item has one. A result that is
 an exception is raised to that item's submitter alone (a plan refused for its own content fails
 only itself). A ``write`` that raises fails every item of its group; each caller then retries its
@@ -60,8 +65,10 @@ class Grouped(Generic[T, R]):
         name: str,
         max_group: int = 500,
         writers: int = 1,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._write = write
+        self._linger = linger_seconds
         self._sizes = GROUPED_WRITE_ITEMS.labels(name)
         self._max_group = max_group
         self._writers = writers
@@ -94,8 +101,8 @@ class Grouped(Generic[T, R]):
 
     async def _drain(self) -> None:
         while self._forming:
-            # One turn of the loop first, so items submitted at the same moment join in.
-            await asyncio.sleep(0)
+            # One turn of the loop first (or the linger), so items submitted meanwhile join in.
+            await asyncio.sleep(self._linger)
             if not self._forming:  # another writer took it meanwhile
                 return
             group = self._forming.pop(0)

@@ -3,7 +3,10 @@
 Each accepted request's outbox row is deleted once its ``plan.requested`` is acknowledged. One
 DELETE per request is a round trip and a commit each; the requests confirming at the same moment
 share one ``DELETE ... WHERE id = ANY(...)`` instead, the way Postgres groups commits. At most one
-DELETE runs at once; rows confirmed while it runs form the next group.
+DELETE runs at once; rows confirmed while it runs form the next group. Each DELETE also lingers
+``LINGER_SECONDS`` first, so that at a moderate rate (a few hundred accepts a second, arriving one
+at a time) a group still holds many rows: a row stays that much longer, which only the relay
+could notice, and it waits seconds.
 
 ``later`` is what the accept path uses: the request is answered without waiting for its row to go
 (a row left behind by a crash or a failed DELETE is only published again by the relay, whose
@@ -24,11 +27,13 @@ __all__ = ["GroupedConfirmations"]
 
 log = logging.getLogger(__name__)
 
+LINGER_SECONDS = 0.05
+
 
 class GroupedConfirmations:
     def __init__(self, pool: outbox.Executes) -> None:
         self._groups: Grouped[int, None] = Grouped(
-            lambda ids: outbox.confirm_many(pool, ids), name="outbox_confirmations"
+            lambda ids: outbox.confirm_many(pool, ids), name="outbox_confirmations", linger_seconds=LINGER_SECONDS
         )
 
     async def confirm(self, outbox_id: int) -> None:

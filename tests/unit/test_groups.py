@@ -83,3 +83,21 @@ async def test_drain_waits_for_every_item_handed_over() -> None:
     futures = [grouped.join(i) for i in range(10)]
     await grouped.drain()
     assert all(future.done() for future in futures)
+
+
+async def test_a_lingering_write_gathers_items_that_trickle_in() -> None:
+    # One item every 5 ms: without a linger each write takes one item; with 50 ms, one write
+    # takes what arrived meanwhile.
+    async def trickle(grouped: Grouped[int, int]) -> list[int]:
+        waiting = []
+        for item in range(6):
+            waiting.append(grouped.join(item))
+            await asyncio.sleep(0.005)
+        return list(await asyncio.gather(*waiting))
+
+    eager, lingering = Writes(), Writes()
+    assert await trickle(Grouped(eager, name="test")) == [0, 10, 20, 30, 40, 50]
+    assert await trickle(Grouped(lingering, name="test", linger_seconds=0.05)) == [0, 10, 20, 30, 40, 50]
+
+    assert len(eager.groups) >= 3
+    assert lingering.groups == [[0, 1, 2, 3, 4, 5]]
