@@ -41,7 +41,7 @@ from contracts.progress import PlanProgress
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
 from llm_simulator.profiles import write_profile
-from services.persister.plan_rows import ENTRY_COLUMNS, entry_records
+from services.persister.plan_rows import ENTRY_COLUMNS, CatalogueRow, entry_records
 
 __all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
 
@@ -128,7 +128,7 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
 
 def entry_rows(generated: PlanGenerated, plan_id: uuid.UUID) -> list[tuple[Any, ...]]:
     """The plan's ``workout_entries`` rows, as the persister builds them (catalogue ids made up)."""
-    catalogue = {ref.key: (uuid.uuid4(), "barbell") for ref in generated.exercises}
+    catalogue = {ref.key: CatalogueRow(uuid.uuid4(), "barbell", True) for ref in generated.exercises}
     return entry_records(generated, plan_id, catalogue, datetime.date.today())
 
 

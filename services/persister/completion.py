@@ -6,7 +6,7 @@ Called inside a transaction that already holds the requests' locks (the lock ord
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -48,13 +48,16 @@ async def complete_if_ready(
 
 
 async def complete_ready(
-    conn: Connection, plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
+    conn: Connection, plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], profiled: Collection[uuid.UUID] = ()
 ) -> dict[uuid.UUID, Completion | Waiting]:
     """For each (request, user, plan) whose request's lock the caller holds: complete the ones whose
-    exercises all have profiles, and say what the others wait for. By request id."""
+    exercises all have profiles, and say what the others wait for. By request id. ``profiled``:
+    plans known to be ready without a count (``plan_rows.NewPlan.profiled``: written in this
+    transaction from catalogue rows that all had their profile)."""
     if not plans:
         return {}
-    exercises = await missing_profiles_of(conn, [plan_id for _, _, plan_id in plans])
+    to_count = [plan_id for _, _, plan_id in plans if plan_id not in profiled]
+    exercises = await missing_profiles_of(conn, to_count) if to_count else {}
     outcomes: dict[uuid.UUID, Completion | Waiting] = {}
     ready: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
     for request_id, user_id, plan_id in plans:
@@ -64,22 +67,28 @@ async def complete_ready(
         else:
             ready.append((request_id, user_id, plan_id))
     if ready:
-        outcomes.update({c.request_id: c for c in await complete(conn, ready)})
+        outcomes.update({c.request_id: c for c in await complete(conn, ready, equipment_current=profiled)})
     return outcomes
 
 
-async def complete(conn: Connection, plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> list[Completion]:
+async def complete(
+    conn: Connection,
+    plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+    equipment_current: Collection[uuid.UUID] = (),
+) -> list[Completion]:
     """Mark each (request, user, plan) complete and, last, its request ``completed``; the caller holds
-    the requests' locks and has seen every exercise of each plan profiled."""
+    the requests' locks and has seen every exercise of each plan profiled. ``equipment_current``:
+    plans whose entries were written with their profiled exercises' equipment (nothing to copy)."""
     request_ids = [request_id for request_id, _, _ in plans]
     plan_ids = [plan_id for _, _, plan_id in plans]
     # The original app reads each entry's equipment; the profiles that name it are all in by now.
-    await conn.execute(
-        "UPDATE workout_entries e SET equipment = x.required_equipment FROM exercises x"
-        " WHERE e.plan_id = ANY($1::uuid[]) AND x.id = e.exercise_id"
-        " AND e.equipment IS DISTINCT FROM x.required_equipment",
-        plan_ids,
-    )
+    if stale := [plan_id for plan_id in plan_ids if plan_id not in equipment_current]:
+        await conn.execute(
+            "UPDATE workout_entries e SET equipment = x.required_equipment FROM exercises x"
+            " WHERE e.plan_id = ANY($1::uuid[]) AND x.id = e.exercise_id"
+            " AND e.equipment IS DISTINCT FROM x.required_equipment",
+            stale,
+        )
     profiling = await conn.fetch(
         "UPDATE workout_plans SET assembly = 'complete', completed_at = clock_timestamp() WHERE id = ANY($1::uuid[])"
         " RETURNING id, extract(epoch FROM completed_at - created_at)::float8 AS seconds",

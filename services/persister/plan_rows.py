@@ -5,11 +5,13 @@ time), after the requests' locks (the lock order is in ``postgres.py``).
 """
 
 import datetime
+import os
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
+from asyncpg.pgproto import pgproto
 from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseRef, PlanGenerated
@@ -18,17 +20,26 @@ from service_runtime.outcomes import GiveUp
 
 __all__ = [
     "ENTRY_COLUMNS",
+    "CatalogueRow",
+    "NewPlan",
     "catalogue_rows",
     "check_consistent",
+    "copy_entries",
     "entry_records",
     "insert_plan",
     "insert_plans",
+    "may_skip_row_checks",
+    "random_uuids",
     "week_entry_records",
 ]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 ENTRY_COLUMNS = (
+    # Made here (``random_uuids``), not by the column's default: gen_random_uuid() costs the server
+    # more per row than the rest of the row's insert but its indexes (a build without OpenSSL, as
+    # pgserver's is, opens and reads /dev/urandom for each).
+    "id",
     "plan_id",
     "week",
     "day_of_week",
@@ -56,24 +67,91 @@ ENTRY_COLUMNS = (
 # The original app's ``weekday`` enum, by our day number (1 is Monday).
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+# A UUID's version (4: random) and variant (RFC 4122) bits, set on random bytes.
+_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
+_VARIANT_RFC_4122 = bytes(b & 0x3F | 0x80 for b in range(256))
+
 # The plan's exercises in the catalogue: the new ones inserted (sorted keys: concurrent plans
 # sharing new exercises insert them in one order, no deadlock), and every one's id and equipment.
 # Keys the catalogue already has are not offered to the INSERT, whose row trigger would run for
 # each; the statement's snapshot cannot see a row another transaction committed meanwhile, or one
 # the trigger took over from the original's catalogue, so a key missing from the result is read
-# again (``catalogue_rows``).
+# again (``catalogue_rows``). The rows read are locked FOR KEY SHARE, the lock a foreign-key check
+# takes: no exercise an entry will name can be deleted (or its id changed) before this transaction
+# ends, which is what lets the entries' COPY skip its per-row checks (``copy_entries``).
 _CATALOGUE_ROWS = """
 WITH wanted AS (SELECT k, n FROM unnest($1::text[], $2::text[]) AS t(k, n)),
 new AS (
     INSERT INTO exercises (key, name)
     SELECT k, n FROM wanted WHERE NOT EXISTS (SELECT FROM exercises x WHERE x.key = wanted.k) ORDER BY k
     ON CONFLICT (key) DO NOTHING
-    RETURNING key, id, required_equipment
+    RETURNING key, id, required_equipment, profile IS NOT NULL AS profiled
+),
+old AS (
+    SELECT x.key, x.id, x.required_equipment, x.profile IS NOT NULL AS profiled
+    FROM exercises x JOIN wanted ON x.key = wanted.k
+    FOR KEY SHARE OF x
 )
-SELECT key, id, required_equipment FROM new
+SELECT key, id, required_equipment, profiled FROM new
 UNION ALL
-SELECT x.key, x.id, x.required_equipment FROM exercises x JOIN wanted ON x.key = wanted.k
+SELECT key, id, required_equipment, profiled FROM old
 """
+
+_CATALOGUE_ROWS_AGAIN = """
+SELECT key, id, required_equipment, profile IS NOT NULL AS profiled FROM exercises WHERE key = ANY($1::text[])
+FOR KEY SHARE
+"""
+
+# workout_entries' foreign keys (as pg_get_constraintdef writes them) that the persister's own
+# entries satisfy by construction: workout_plan_id names a plan inserted by the same transaction
+# (no one else can see it, let alone delete it, before the commit); exercise_id a catalogue row
+# read, or inserted, by the same transaction and locked FOR KEY SHARE there (``_CATALOGUE_ROWS``),
+# as the check would lock it; streak_exercise_id is NULL in every entry we write.
+_SATISFIED_FOREIGN_KEYS = [
+    "FOREIGN KEY (workout_plan_id) REFERENCES workout_plans(id) ON DELETE CASCADE",
+    "FOREIGN KEY (exercise_id) REFERENCES exercises(id)",
+    "FOREIGN KEY (streak_exercise_id) REFERENCES exercises(id)",
+]
+
+# Whether skipping the entries' row triggers (``copy_entries``) skips nothing but checks our rows
+# pass anyway: every foreign key is one of the above, and the only enabled INSERT trigger is 0013's
+# ``same_as_original_insert``, whose WHEN clause our rows never meet (``entry_records`` fills every
+# column it would); and the session is in the usual role, the one ``_ROW_TRIGGERS_BACK`` restores.
+# Any other trigger (a webhook, an audit, one the original app adds later) or foreign key, and
+# nothing is skipped: asked for every group.
+_ROW_CHECKS_REDUNDANT = """
+SELECT current_setting('session_replication_role') = 'origin' AND NOT EXISTS (
+    SELECT FROM pg_trigger
+    WHERE tgrelid = 'workout_entries'::regclass AND NOT tgisinternal AND tgenabled <> 'D'
+        AND tgtype & 4 <> 0 AND tgname <> 'same_as_original_insert'
+) AND NOT EXISTS (
+    SELECT FROM pg_constraint
+    WHERE conrelid = 'workout_entries'::regclass AND contype = 'f'
+        AND NOT (pg_get_constraintdef(oid) = ANY($1::text[]))
+)
+"""
+
+# SET LOCAL statements (not set_config()): the form in which Supabase's supautils lets its
+# ``postgres`` role set this superuser-only parameter.
+_SKIP_ROW_TRIGGERS = "SET LOCAL session_replication_role = replica"
+_ROW_TRIGGERS_BACK = "SET LOCAL session_replication_role = origin"
+
+
+class CatalogueRow(NamedTuple):
+    """An exercise as its entries need it: its id, its equipment, and whether it had its profile."""
+
+    id: uuid.UUID
+    equipment: str | None
+    profiled: bool
+
+
+class NewPlan(NamedTuple):
+    """A plan stored by ``insert_plans``: its id, and whether every exercise it lists had its profile
+    when its entries were written (it is complete as it stands: its entries' equipment is the
+    profiles' already, and profiles are never taken back)."""
+
+    id: uuid.UUID
+    profiled: bool
 
 
 _INSERT_PLANS = """
@@ -87,15 +165,18 @@ RETURNING id, start_date
 """
 
 
-async def insert_plan(conn: Connection, event: PlanGenerated) -> uuid.UUID:
+async def insert_plan(conn: Connection, event: PlanGenerated, *, skip_row_checks: bool = False) -> uuid.UUID:
     check_consistent(event)
-    return (await insert_plans(conn, [event]))[0]
+    return (await insert_plans(conn, [event], skip_row_checks=skip_row_checks))[0].id
 
 
-async def insert_plans(conn: Connection, events: Sequence[PlanGenerated]) -> list[uuid.UUID]:
+async def insert_plans(
+    conn: Connection, events: Sequence[PlanGenerated], *, skip_row_checks: bool = False
+) -> list[NewPlan]:
     """Store the plans (each checked with ``check_consistent`` first) and their entries: the
-    catalogue rows of all of them in one statement, the plan rows in one, every entry in one COPY.
-    Returns each plan's id, in order."""
+    catalogue rows of all of them in one statement, the plan rows in one, every entry in one COPY
+    (``copy_entries``; ``skip_row_checks``: the role may skip row triggers). Returns each plan, in
+    order."""
     catalogue = await catalogue_rows(conn, [ref for event in events for ref in event.exercises])
     plan_ids = [uuid.uuid4() for _ in events]
     columns = zip(
@@ -121,8 +202,11 @@ async def insert_plans(conn: Connection, events: Sequence[PlanGenerated]) -> lis
         for event, plan_id in zip(events, plan_ids, strict=True)
         for row in entry_records(event, plan_id, catalogue, start_dates[plan_id])
     ]
-    await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
-    return plan_ids
+    await copy_entries(conn, rows, skip_row_checks=skip_row_checks)
+    return [
+        NewPlan(plan_id, all(catalogue[ref.key].profiled for ref in event.exercises))
+        for event, plan_id in zip(events, plan_ids, strict=True)
+    ]
 
 
 def check_consistent(event: PlanGenerated) -> None:
@@ -137,22 +221,51 @@ def check_consistent(event: PlanGenerated) -> None:
                     )
 
 
-async def catalogue_rows(conn: Connection, refs: Sequence[ExerciseRef]) -> dict[str, tuple[uuid.UUID, str | None]]:
-    """Each exercise's catalogue id and equipment, by key; the ones the catalogue lacked are added."""
+async def catalogue_rows(conn: Connection, refs: Sequence[ExerciseRef]) -> dict[str, CatalogueRow]:
+    """Each exercise's catalogue row, by key, locked FOR KEY SHARE; the ones the catalogue lacked
+    are added."""
     exercises = sorted({ref.key: ref.name for ref in refs}.items())
     keys = [k for k, _ in exercises]
     rows = await conn.fetch(_CATALOGUE_ROWS, keys, [n for _, n in exercises])
-    found = {row["key"]: (row["id"], row["required_equipment"]) for row in rows}
+    found = {row["key"]: CatalogueRow(row["id"], row["required_equipment"], row["profiled"]) for row in rows}
     if unseen := [k for k in keys if k not in found]:
-        rows = await conn.fetch("SELECT key, id, required_equipment FROM exercises WHERE key = ANY($1::text[])", unseen)
-        found.update({row["key"]: (row["id"], row["required_equipment"]) for row in rows})
+        rows = await conn.fetch(_CATALOGUE_ROWS_AGAIN, unseen)
+        found.update({row["key"]: CatalogueRow(row["id"], row["required_equipment"], row["profiled"]) for row in rows})
     return found
+
+
+async def copy_entries(conn: Connection, rows: Sequence[tuple[Any, ...]], *, skip_row_checks: bool) -> None:
+    """COPY entries (``ENTRY_COLUMNS``, built by ``entry_records`` from catalogue rows read by
+    ``catalogue_rows`` and plans inserted in the caller's transaction). With ``skip_row_checks``
+    (the role may set ``session_replication_role``: ``may_skip_row_checks``) and the table as
+    ``_ROW_CHECKS_REDUNDANT`` expects it, without the per-row foreign-key checks: two queries per
+    entry row, over half of Postgres's time for a plan, each proving again what the transaction
+    already holds. The constraints stay (every other writer is checked, pg_graphql and PostgREST
+    still see the relations)."""
+    skipping = skip_row_checks and bool(await conn.fetchval(_ROW_CHECKS_REDUNDANT, _SATISFIED_FOREIGN_KEYS))
+    if skipping:
+        await conn.execute(_SKIP_ROW_TRIGGERS)
+    await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
+    if skipping:
+        await conn.execute(_ROW_TRIGGERS_BACK)
+
+
+async def may_skip_row_checks(conn: Connection) -> bool:
+    """Whether the role may set ``session_replication_role`` (a superuser; on Supabase, whose
+    ``supautils`` lets ``postgres`` set it; PG 15+: granted ``SET`` on it), which ``copy_entries``
+    needs to skip the entries' row checks. Asked in a transaction of its own, outside any other."""
+    try:
+        async with conn.transaction():
+            await conn.execute(_SKIP_ROW_TRIGGERS)
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return True
 
 
 def entry_records(
     event: PlanGenerated,
     plan_id: uuid.UUID,
-    catalogue: Mapping[str, tuple[uuid.UUID, str | None]],
+    catalogue: Mapping[str, CatalogueRow],
     start_date: datetime.date,
 ) -> list[tuple[Any, ...]]:
     """The plan's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order."""
@@ -166,13 +279,14 @@ def week_entry_records(
     week: TrainingWeek,
     plan_id: uuid.UUID,
     key_of: Mapping[str, str],
-    catalogue: Mapping[str, tuple[uuid.UUID, str | None]],
+    catalogue: Mapping[str, CatalogueRow],
     start_date: datetime.date,
 ) -> list[tuple[Any, ...]]:
     """One week's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order (``key_of``: each exercise
     name's catalogue key). An entry's date is the plan's start date moved to the entry's week and
     weekday (day 1 is a Monday), as 0008 dates them."""
     start_weekday = start_date.isoweekday()
+    entry_ids = iter(random_uuids(sum(len(day.exercises) for day in week.days)))
     rows: list[tuple[Any, ...]] = []
     for day in week.days:
         date = start_date + datetime.timedelta(days=(week.week - 1) * 7 + (day.day - start_weekday + 7) % 7)
@@ -180,8 +294,8 @@ def week_entry_records(
             key = key_of.get(item.name)
             if key is None or key not in catalogue:
                 raise GiveUp("inconsistent_plan", f"exercise {item.name!r} is missing from the event's exercise list")
-            exercise_id, equipment = catalogue[key]
-            row = (plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
+            exercise_id, equipment, _ = catalogue[key]
+            row = (next(entry_ids), plan_id, week.week, day.day, position, week.theme, day.focus, key, item.name)
             rows.append(
                 (
                     *row,
@@ -199,3 +313,13 @@ def week_entry_records(
                 )
             )
     return rows
+
+
+def random_uuids(count: int) -> list[uuid.UUID]:
+    """``count`` random (version 4) UUIDs, as gen_random_uuid() makes them, from one read of the
+    OS's random source; asyncpg's own UUID type, which it sends without converting."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC_4122)
+    data = bytes(raw)
+    return [pgproto.UUID(data[start : start + 16]) for start in range(0, len(data), 16)]

@@ -1,8 +1,9 @@
 """The Postgres adapter of ``PlanStore``.
 
 Lock order, the same in every transaction: the request rows first (``FOR UPDATE``, in id order
-when a transaction takes several), then exercise rows (inserted in sorted key order), then the
-plans. Locking the request row, which
+when a transaction takes several), then exercise rows (inserted in sorted key order; the ones a
+plan's entries name read ``FOR KEY SHARE``, which conflicts only with deleting them or changing
+their key, something no persister transaction does), then the plans. Locking the request row, which
 exists before any event about it, serialises everything that can complete one request; the
 completeness count runs after that lock is held, so under READ COMMITTED it sees whatever the
 previous holder committed. Without it, a plan and its last profile committing at the same
@@ -16,7 +17,8 @@ per group rather than per plan. Each plan still gets its own outcome; one refuse
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import asyncpg
 import orjson
@@ -37,7 +39,7 @@ from service_runtime.pools import nothing_to_reset
 from services.persister.completion import complete, complete_ready
 from services.persister.ledger import insert_calls
 from services.persister.locks import lock_request, lock_requests
-from services.persister.plan_rows import check_consistent, insert_plans
+from services.persister.plan_rows import check_consistent, insert_plans, may_skip_row_checks
 from services.persister.plans import Completion, Waiting
 from services.persister.week_versions import drop_pending_week, store_week, week_if_ready
 
@@ -112,9 +114,21 @@ class PostgresPlanStore:
         self._plans: Grouped[PlanGenerated, Completion | Waiting | None] = Grouped(
             self._store_plans, name="plans", max_group=max_plans_per_write, writers=plan_writers
         )
+        self._skip_row_checks: bool | None = None  # whether the role may (``may_skip_row_checks``): asked once
 
     async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
         return await self._plans.submit(event)
+
+    @asynccontextmanager
+    async def _plan_transaction(self) -> AsyncIterator[Connection]:
+        """A plan group's connection, in its transaction; the first one asks whether the role may
+        skip the entries' row checks (before the transaction: the question needs one of its own)."""
+        async with self._pool.acquire() as conn:
+            if self._skip_row_checks is None:
+                self._skip_row_checks = await may_skip_row_checks(conn)
+                log.info("entries' row checks skipped where redundant: %s", self._skip_row_checks)
+            async with conn.transaction():
+                yield conn
 
     async def _store_plans(self, events: list[PlanGenerated]) -> list[Completion | Waiting | Exception | None]:
         """One transaction for a group of plans; each plan's outcome, in order."""
@@ -127,7 +141,7 @@ class PostgresPlanStore:
                 outcomes[event.request_id] = exc
             else:
                 first.setdefault(event.request_id, event)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._plan_transaction() as conn:
             requests = await lock_requests(conn, {event.request_id for event in events})
             # The calls that wrote each plan, paid whatever becomes of the plan (dropped, refused).
             await insert_calls(conn, [call for event in events if event.request_id in requests for call in event.calls])
@@ -145,8 +159,11 @@ class PostgresPlanStore:
                     to_store.append(event)
             plans = await stored_plans(conn, [event.request_id for event in to_store])
             new = [event for event in to_store if event.request_id not in plans]
+            profiled: set[uuid.UUID] = set()  # new plans whose exercises all had profiles: ready as written
             if new:
-                plans.update(zip((event.request_id for event in new), await insert_plans(conn, new), strict=True))
+                stored = await insert_plans(conn, new, skip_row_checks=self._skip_row_checks is True)
+                plans.update(zip((event.request_id for event in new), (plan.id for plan in stored), strict=True))
+                profiled.update(plan.id for plan in stored if plan.profiled)
                 await _add_usage(conn, [(event.request_id, event.usage) for event in new], stage="profiling")
             outcomes.update(
                 await complete_ready(
@@ -155,6 +172,7 @@ class PostgresPlanStore:
                         (event.request_id, requests[event.request_id]["user_id"], plans[event.request_id])
                         for event in to_store
                     ],
+                    profiled,
                 )
             )
         return [outcomes[event.request_id] for event in events]
