@@ -28,13 +28,14 @@ FROM workout_plans
 WHERE id = $1 AND user_id = $2 AND assembly = 'complete' AND request_id IS NOT NULL
 """
 
+# Entries by workout_plan_id (equal to plan_id): their one plan index leads with it (migration 0021).
 _SELECT_ENTRIES = """
 SELECT e.week, e.week_theme, e.day_of_week AS day, e.day_focus, e.position,
        x.key AS exercise_key, x.name AS exercise_name, x.profile AS exercise_profile,
        e.sets, e.reps, e.rest_seconds, e.notes
 FROM workout_entries AS e
 JOIN exercises AS x ON x.key = e.exercise_key
-WHERE e.plan_id = $1
+WHERE e.workout_plan_id = $1
 ORDER BY e.week, e.day, e.position
 """
 
@@ -51,7 +52,7 @@ WHERE p.id = $1 AND p.user_id = $2 AND p.assembly = 'complete'
 # The plan's own spelling of each exercise (the catalogue's name may differ), as it was written.
 _SELECT_WRITTEN_WEEKS = """
 SELECT week, week_theme, day_of_week AS day, day_focus, exercise_name, sets, reps, rest_seconds, notes
-FROM workout_entries WHERE plan_id = $1 ORDER BY week, day_of_week, position
+FROM workout_entries WHERE workout_plan_id = $1 ORDER BY week, day_of_week, position
 """
 
 _SELECT_VERSIONS = """

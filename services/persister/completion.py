@@ -19,10 +19,14 @@ __all__ = ["complete", "complete_if_ready", "complete_ready", "missing_profiles_
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
-# Plans' exercises, each with whether the catalogue has its profile yet.
+# Plans' exercises, each with whether the catalogue has its profile yet. Entries by
+# workout_plan_id (equal to plan_id): their one plan index leads with it (migration 0021).
 _PLAN_EXERCISES = """
 SELECT e.plan_id, x.key, x.name, x.profile IS NOT NULL AS profiled
-FROM (SELECT DISTINCT plan_id, exercise_key FROM workout_entries WHERE plan_id = ANY($1::uuid[])) e
+FROM (
+    SELECT DISTINCT workout_plan_id AS plan_id, exercise_key
+    FROM workout_entries WHERE workout_plan_id = ANY($1::uuid[])
+) e
 JOIN exercises x ON x.key = e.exercise_key
 ORDER BY e.plan_id, x.key
 """
@@ -85,7 +89,7 @@ async def complete(
     if stale := [plan_id for plan_id in plan_ids if plan_id not in equipment_current]:
         await conn.execute(
             "UPDATE workout_entries e SET equipment = x.required_equipment FROM exercises x"
-            " WHERE e.plan_id = ANY($1::uuid[]) AND x.id = e.exercise_id"
+            " WHERE e.workout_plan_id = ANY($1::uuid[]) AND x.id = e.exercise_id"
             " AND e.equipment IS DISTINCT FROM x.required_equipment",
             stale,
         )

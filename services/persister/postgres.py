@@ -73,7 +73,7 @@ SELECT (SELECT id FROM plan) AS plan_id,
        count(x.key) AS total,
        count(x.key) FILTER (WHERE x.profile IS NULL AND x.key <> $1) AS missing
 FROM exercises x
-WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE plan_id = (SELECT id FROM plan))
+WHERE x.key IN (SELECT exercise_key FROM workout_entries WHERE workout_plan_id = (SELECT id FROM plan))
 """
 
 

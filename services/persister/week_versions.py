@@ -38,9 +38,10 @@ WHERE v.request_id = $1 AND v.state = 'pending'
 
 _EXERCISES = "SELECT key, name, profile IS NOT NULL AS profiled FROM exercises WHERE key = ANY($1::text[]) ORDER BY key"
 
+# Entries by workout_plan_id (equal to plan_id): their one plan index leads with it (migration 0021).
 _WEEK_ENTRIES = """
 SELECT week_theme, day_of_week AS day, day_focus, exercise_name, sets, reps, rest_seconds, notes
-FROM workout_entries WHERE plan_id = $1 AND week = $2 ORDER BY day_of_week, position
+FROM workout_entries WHERE workout_plan_id = $1 AND week = $2 ORDER BY day_of_week, position
 """
 
 
@@ -148,7 +149,7 @@ async def _swap_in(
         plan_id,
         number,
     )
-    await conn.execute("DELETE FROM workout_entries WHERE plan_id = $1 AND week = $2", plan_id, number)
+    await conn.execute("DELETE FROM workout_entries WHERE workout_plan_id = $1 AND week = $2", plan_id, number)
     key_of = {ref.name: ref.key for ref in refs}
     rows = week_entry_records(week, plan_id, key_of, catalogue, pending["start_date"])
     await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
