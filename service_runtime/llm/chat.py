@@ -21,19 +21,21 @@ read timeout bounds the wait for the body, ``deadline_seconds`` the whole call).
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 import orjson
 import pydantic
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply, classify, reply_problem
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
+from service_runtime.llm.sse import STREAMED_AS_IS, chunks_of
 from service_runtime.llm.terms import current_terms, heard_limits
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import chat_response_format
@@ -44,12 +46,6 @@ __all__ = ["ChatCompletions"]
 log = logging.getLogger(__name__)
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
-# A streamed chunk as the server sent it: a ``chat.completion.chunk`` object, read as JSON. Typed
-# ``object`` because that is the one chunk type the SDK hands over untouched: for any other
-# (``dict[str, Any]`` included) it rebuilds each chunk through its type-driven ``construct_type``,
-# ~14 % of the planner's CPU per plan at the simulator's five chunks per call, and a provider
-# streams a chunk per token or two.
-_Chunks = openai.AsyncStream[object]
 
 
 class ChatCompletions:
@@ -159,8 +155,9 @@ class ChatCompletions:
         # And ``create`` itself walks every parameter through its type-driven transform and builds
         # a typed model per chunk: over a week's reply that was a quarter of the planner's CPU. So
         # the body goes out as built (the SDK's request path for any endpoint, ``post``: same
-        # headers, timeouts and HTTP errors) and chunks come back as plain dicts; the SDK still
-        # turns an error event inside the stream into ``APIError``.
+        # headers, timeouts and HTTP errors) and the events come back as plain dicts, read by
+        # ``sse.chunks_of`` (which raises an error event inside the stream as ``APIError``, as the
+        # SDK's stream does, at a fraction of its CPU per chunk).
         body: dict[str, object] = {
             "model": self.model,
             "messages": messages,
@@ -181,30 +178,30 @@ class ChatCompletions:
             async with first_token:
                 # As bytes (``content``): the SDK sends them as they are, where a dict (its schema
                 # included) is deep-copied twice per request and then encoded by the standard library.
-                chunks = await self._client.post(
+                # The reply comes back unread and its events are read by ``sse.chunks_of``.
+                response = await self._client.post(
                     "/chat/completions",
                     content=orjson.dumps(body),
-                    cast_to=ChatCompletion,
-                    stream=True,
-                    stream_cls=_Chunks,
+                    cast_to=openai.AsyncAPIResponse[bytes],
+                    options={"headers": STREAMED_AS_IS},
                 )
-                heard_limits(chunks.response.headers)
-                async with chunks:
-                    return await _read(chunks, _RawReply(model=self.model), first_token)
+                heard_limits(response.headers)
+                try:
+                    return await _read(chunks_of(response), _RawReply(model=self.model), first_token)
+                finally:
+                    await response.close()
         except TimeoutError:
             if first_token.expired():
                 log.warning("%s: no first token within %gs; stopped", self.model, self._first_token)
             raise
 
 
-async def _read(chunks: _Chunks, reply: "_RawReply", first_token: asyncio.Timeout) -> "_RawReply":
+async def _read(chunks: AsyncIterator[dict[str, Any]], reply: "_RawReply", first_token: asyncio.Timeout) -> "_RawReply":
     """The streamed reply, joined; ``first_token`` disarmed once content or a refusal arrives."""
     content: list[str] = []
     refusal: list[str] = []
     awaiting_first = first_token.when() is not None
     async for chunk in chunks:
-        if not isinstance(chunk, dict):
-            continue  # not a chunk object: nothing of the reply in it
         reply.model = chunk.get("model") or reply.model
         reply.service_tier = chunk.get("service_tier") or reply.service_tier
         if (usage := chunk.get("usage")) is not None:
