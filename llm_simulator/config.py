@@ -33,6 +33,12 @@ class SimulatorConfig(BaseModel):
 
     tokens_per_second: float = Field(400.0, description="Streaming rate; 0 or negative means no pacing.")
     first_token_delay_seconds: float = Field(0.3, ge=0, description="Wait before the first content token.")
+    stream_chunk_tokens: int = Field(
+        0,
+        ge=0,
+        description="At most this many tokens per streamed chunk, as a provider sends one or two; "
+        "0: whatever has come due (unpaced: 512 tokens a chunk).",
+    )
     p_rate_limit: Probability = Field(0.0, description="Chance of a 429 rate_limit_exceeded.")
     p_quota: Probability = Field(0.0, description="Chance of a 429 insufficient_quota.")
     p_server_error: Probability = Field(0.0, description="Chance of a 500 server_error.")

@@ -32,6 +32,8 @@ class Pace:
 
     tokens_per_second: float
     first_token_delay_seconds: float
+    # At most this many tokens per piece (0: whatever has come due).
+    chunk_tokens: int = 0
 
     def total_seconds(self, text: str) -> float:
         """How long producing all of ``text`` takes, first-token delay included."""
@@ -44,9 +46,11 @@ async def paced_pieces(text: str, pace: Pace) -> AsyncIterator[str]:
     """Yield ``text`` in pieces at ``pace``: after the first-token delay, each ~50 ms slice
     yields everything that has come due. Only async sleeps, so the event loop never blocks."""
     await asyncio.sleep(pace.first_token_delay_seconds)
+    piece_chars = pace.chunk_tokens * CHARS_PER_TOKEN
     if pace.tokens_per_second <= 0:
-        for start in range(0, len(text), _UNPACED_PIECE_CHARS):
-            yield text[start : start + _UNPACED_PIECE_CHARS]
+        step = piece_chars or _UNPACED_PIECE_CHARS
+        for start in range(0, len(text), step):
+            yield text[start : start + step]
             await asyncio.sleep(0)
         return
     loop = asyncio.get_running_loop()
@@ -58,7 +62,9 @@ async def paced_pieces(text: str, pace: Pace) -> AsyncIterator[str]:
         due_tokens = math.floor(elapsed * pace.tokens_per_second) + 1
         due_chars = min(len(text), due_tokens * CHARS_PER_TOKEN)
         if due_chars > sent:
-            yield text[sent:due_chars]
+            step = piece_chars or due_chars - sent
+            for start in range(sent, due_chars, step):
+                yield text[start : min(start + step, due_chars)]
             sent = due_chars
         if sent < len(text):
             next_token_at = (sent // CHARS_PER_TOKEN) / pace.tokens_per_second

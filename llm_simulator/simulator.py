@@ -241,7 +241,7 @@ class Simulator:
             exercise=reply.exercise,
             fault=fault,
             usage=Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(content)),
-            pace=Pace(config.tokens_per_second, config.first_token_delay_seconds),
+            pace=Pace(config.tokens_per_second, config.first_token_delay_seconds, config.stream_chunk_tokens),
             # A request no worker picks up: silence on chat, ``queued`` on a background response.
             hang_seconds=config.hang_seconds if fault in (Fault.HANG, Fault.STUCK_QUEUED) else 0.0,
             spoiled=fault in _SPOILING_FAULTS and not garble_delivery,

@@ -41,4 +41,6 @@ def pace_for(tier: str, config: SimulatorConfig) -> Pace:
     """The configured pace, sped up or slowed down for the tier: the token rate times the tier's
     factor, the first-token delay divided by it."""
     factor = {"flex": config.flex_speed_factor, "priority": config.priority_speed_factor}.get(tier, 1.0)
-    return Pace(config.tokens_per_second * factor, config.first_token_delay_seconds / factor)
+    return Pace(
+        config.tokens_per_second * factor, config.first_token_delay_seconds / factor, config.stream_chunk_tokens
+    )

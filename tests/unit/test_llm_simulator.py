@@ -513,3 +513,21 @@ async def test_refusal_probability_draws_refusals_and_shares_the_one_draw(
     too_much = await admin.patch("/_sim/config", json={"p_refusal": 0.6, "p_malformed": 0.6})
     assert too_much.status_code == 422
     assert (await admin.get("/_sim/config")).json()["p_refusal"] == 1
+
+
+@pytest.mark.parametrize("rate", [0, 4000], ids=["unpaced", "paced"])
+async def test_a_stream_can_come_in_a_chunk_per_token_or_two_as_a_providers_does(
+    llm: openai.AsyncOpenAI, admin: httpx.AsyncClient, rate: int
+) -> None:
+    await admin.patch(
+        "/_sim/config", json={"tokens_per_second": rate, "first_token_delay_seconds": 0, "stream_chunk_tokens": 2}
+    )
+    stream = await llm.chat.completions.create(
+        model=MODEL, messages=_user("Exercise: Dumbbell Bench Press"), stream=True
+    )
+    pieces = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+    text = "".join(pieces)
+
+    assert len(text) > 100
+    assert max(len(piece) for piece in pieces) <= 8  # 2 tokens of ~4 characters
+    assert len(pieces) >= len(text) // 8
