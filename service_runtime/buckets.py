@@ -50,7 +50,8 @@ class Bucket(Generic[T]):
     async def open(
         cls, js: JetStreamContext, spec: BucketSpec, value_type: type[T], *, replicas: int = 1
     ) -> "Bucket[T]":
-        return cls(await open_bucket(js, spec.name, ttl_seconds=spec.ttl_seconds, replicas=replicas), value_type)
+        kv = await open_bucket(js, spec.name, ttl_seconds=spec.ttl_seconds, replicas=replicas, direct=spec.direct_reads)
+        return cls(kv, value_type)
 
     async def entry(self, key: str) -> Entry[T] | None:
         try:

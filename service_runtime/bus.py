@@ -172,25 +172,27 @@ async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
 
 
 async def open_bucket(
-    js: JetStreamContext, bucket: str, *, ttl_seconds: float | None = None, replicas: int = 1
+    js: JetStreamContext, bucket: str, *, ttl_seconds: float | None = None, replicas: int = 1, direct: bool = False
 ) -> KeyValue:
-    """A key-value bucket (one value per key, file storage), created on first use.
+    """A key-value bucket (one value per key, file storage), created on first use; ``direct``: read
+    with direct gets (``BucketSpec.direct_reads``).
 
-    A bucket that exists with other replicas or another TTL gets its backing stream updated, so a
-    changed setting takes effect as it does for the streams.
+    A bucket that exists with other replicas, another TTL or other reads gets its backing stream
+    updated, so a changed setting takes effect as it does for the streams.
     """
-    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl_seconds, replicas=replicas, storage=StorageType.FILE)
+    config = KeyValueConfig(
+        bucket=bucket, history=1, ttl=ttl_seconds, replicas=replicas, storage=StorageType.FILE, direct=direct
+    )
     try:
         return await js.create_key_value(config)
     except BadRequestError:  # "stream name already in use with a different configuration"
-        kv = await js.key_value(bucket)
         stream = (await js.stream_info(f"KV_{bucket}")).config
-        stream.num_replicas, stream.max_age = replicas, ttl_seconds
+        stream.num_replicas, stream.max_age, stream.allow_direct = replicas, ttl_seconds, direct
         if ttl_seconds:  # as nats-py creates a bucket: the duplicate window may not exceed the TTL
             stream.duplicate_window = min(stream.duplicate_window or ttl_seconds, ttl_seconds)
         await js.update_stream(stream)
-        log.info("updated bucket %s: %d replicas, ttl %s", bucket, replicas, ttl_seconds)
-        return kv
+        log.info("updated bucket %s: %d replicas, ttl %s, direct reads %s", bucket, replicas, ttl_seconds, direct)
+        return await js.key_value(bucket)  # after the update: it reads the way the stream now allows
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:

@@ -36,9 +36,12 @@ log = logging.getLogger(__name__)
 
 # A request ends (or times out) within hours; what a late redelivery may still need lives two days.
 KEPT_SECONDS = 2 * 24 * 3600.0
-DRAFTS = BucketSpec("planner-drafts", KEPT_SECONDS)
+# Read directly (``BucketSpec.direct_reads``): a plan or part is read back by a redelivery seconds
+# after it was written, a cancellation checked as the request is delivered again; the responses'
+# compare-and-set records read from the leader.
+DRAFTS = BucketSpec("planner-drafts", KEPT_SECONDS, direct_reads=True)
 RESPONSES = BucketSpec("planner-responses", KEPT_SECONDS)
-CANCELLATIONS = BucketSpec("planner-cancellations", KEPT_SECONDS)
+CANCELLATIONS = BucketSpec("planner-cancellations", KEPT_SECONDS, direct_reads=True)
 # How many catalogue names steer a skeleton, and how often the sample is read again.
 KNOWN_NAMES = 60
 KNOWN_REFRESH_SECONDS = 300.0
