@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
-import orjson
 import pydantic
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionMessageParam
@@ -35,7 +34,8 @@ from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply, classify, reply_problem
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
-from service_runtime.llm.sse import STREAMED_AS_IS, chunks_of
+from service_runtime.llm.raw import post_json
+from service_runtime.llm.sse import chunks_of
 from service_runtime.llm.terms import current_terms, heard_limits
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import chat_response_format
@@ -176,15 +176,9 @@ class ChatCompletions:
         first_token = asyncio.timeout(self._first_token)
         try:
             async with first_token:
-                # As bytes (``content``): the SDK sends them as they are, where a dict (its schema
-                # included) is deep-copied twice per request and then encoded by the standard library.
-                # The reply comes back unread and its events are read by ``sse.chunks_of``.
-                response = await self._client.post(
-                    "/chat/completions",
-                    content=orjson.dumps(body),
-                    cast_to=openai.AsyncAPIResponse[bytes],
-                    options={"headers": STREAMED_AS_IS},
-                )
+                # As orjson bytes (``raw.post_json``); the reply comes back unread and its events
+                # are read by ``sse.chunks_of``.
+                response = await post_json(self._client, "/chat/completions", body)
                 heard_limits(response.headers)
                 try:
                     return await _read(chunks_of(response), _RawReply(model=self.model), first_token)

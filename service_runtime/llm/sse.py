@@ -25,11 +25,8 @@ import httpx2  # the SDK's HTTP library: what its transport raises
 import openai
 import orjson
 
-__all__ = ["STREAMED_AS_IS", "chunks_of"]
+__all__ = ["chunks_of"]
 
-# How ``with_streaming_response`` asks the SDK for a response it has not read: with this header
-# the SDK hands the response over as it came, its body still unread.
-STREAMED_AS_IS = {"X-Stainless-Raw-Response": "stream"}
 _DONE = b"[DONE]"
 _STREAM_ERROR = "An error occurred during streaming"
 

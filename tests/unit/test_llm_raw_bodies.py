@@ -1,0 +1,99 @@
+"""Our adapters build their request bodies and send them as bytes (``service_runtime.llm.raw``);
+each must be the body the SDK's typed method sends for the same call, to the same path, with the
+same headers but the SDK's per-call ones. Both requests are caught by httpx's own fake transport
+before they leave the process."""
+
+import json
+import uuid
+from typing import Any
+
+import httpx2  # the SDK's HTTP library
+import openai
+import pytest
+
+from contracts.plan import TrainingWeek
+from service_runtime.llm import Prompt
+from service_runtime.llm.chat import ChatCompletions
+from service_runtime.llm.responses import BackgroundResponses, ResponseRecord
+from service_runtime.model_limits import output_cap
+from service_runtime.strict_schema import chat_response_format, responses_text_format
+
+MODEL = "gpt-4o-mini"
+PROMPT = Prompt(("Write one week.",), "Beginner, three days a week.", after=("Week 2 of 8.",), cache_key="plan:v1")
+# Headers the SDK sets per call (a fresh idempotency key, the retry count, timeouts), or that tell
+# its own code how to hand the reply over: neither is part of what the call asks.
+_PER_CALL = {"x-stainless-retry-count", "x-stainless-read-timeout", "idempotency-key", "x-stainless-raw-response"}
+
+
+class _Caught(Exception):
+    pass
+
+
+def _client(caught: list[httpx2.Request]) -> openai.AsyncOpenAI:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        caught.append(request)
+        raise _Caught  # nothing answers (and the SDK lets it through): only the request matters
+
+    return openai.AsyncOpenAI(
+        api_key="sk-test",
+        base_url="http://provider.test/v1",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
+    )
+
+
+def _sent(request: httpx2.Request) -> tuple[str, str, dict[str, str], Any]:
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_CALL}
+    return request.method, str(request.url), headers, json.loads(request.content)
+
+
+class _NoRecords:
+    async def get(self, key: str) -> ResponseRecord | None:
+        return None
+
+    async def record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord:
+        return record
+
+    async def forget(self, key: str, record: ResponseRecord) -> None:
+        return None
+
+
+async def test_a_streamed_chat_call_sends_what_the_sdks_create_sends() -> None:
+    ours: list[httpx2.Request] = []
+    sdks: list[httpx2.Request] = []
+    with pytest.raises(_Caught):
+        await ChatCompletions(_client(ours), model=MODEL, deadline_seconds=5).call("k", PROMPT, TrainingWeek)
+    with pytest.raises(_Caught):
+        await _client(sdks).chat.completions.create(  # type: ignore[call-overload]  # roles as str
+            model=MODEL,
+            messages=[{"role": role, "content": text} for role, text in PROMPT.messages()],
+            response_format=chat_response_format(TrainingWeek),
+            max_completion_tokens=output_cap(MODEL, TrainingWeek) or openai.omit,
+            prompt_cache_key=PROMPT.cache_key or openai.omit,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    assert len(ours) == len(sdks) == 1
+    assert _sent(ours[0]) == _sent(sdks[0])
+
+
+async def test_a_background_response_is_created_with_what_the_sdks_create_sends() -> None:
+    ours: list[httpx2.Request] = []
+    sdks: list[httpx2.Request] = []
+    key = f"{uuid.uuid4()}.week2"
+    calls = BackgroundResponses(_client(ours), _NoRecords(), model=MODEL, deadline_seconds=5, poll_interval_seconds=0.1)
+    with pytest.raises(_Caught):
+        await calls.call(key, PROMPT, TrainingWeek)
+    with pytest.raises(_Caught):
+        await _client(sdks).responses.create(  # type: ignore[call-overload]  # roles as str
+            model=MODEL,
+            input=[{"role": role, "content": text} for role, text in PROMPT.messages()],
+            text={"format": responses_text_format(TrainingWeek)},
+            max_output_tokens=output_cap(MODEL, TrainingWeek) or openai.omit,
+            background=True,
+            store=True,
+            metadata={"call": key},
+            prompt_cache_key=PROMPT.cache_key or openai.omit,
+        )
+    assert len(ours) == len(sdks) == 1
+    assert _sent(ours[0]) == _sent(sdks[0])
