@@ -7,16 +7,25 @@ a quarter to a third of the planner's CPU (docs/benchmarks.md). ``post_json`` se
 as orjson bytes through ``AsyncOpenAI.post``, the path every SDK method ends in (same base URL,
 headers, auth, timeouts, and HTTP errors raised as ``APIStatusError``s), and hands the reply back
 as it came, its body unread: read it as events (``sse.chunks_of``) or parse it into the SDK's
-type (``await reply.parse(to=Response)``). The body is the one the typed method would send: the
-simulator validates each request against OpenAI's published OpenAPI description.
+type (``read_model``). The body is the one the typed method would send: the simulator validates
+each request against OpenAI's published OpenAPI description.
+
+``get_raw`` does the same for a GET (``responses.retrieve`` also walks its query parameters
+through the transform), and ``read_model`` builds the SDK's type from a reply as the SDK does
+(leniently: a field or value the API adds later is kept, not refused) without the top-level
+fields the caller never reads: a response echoes its request's reply format, JSON schema and all,
+and building that, key by key in Python, was most of the cost of reading each poll.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 import openai
 import orjson
 
-__all__ = ["STREAMED_AS_IS", "post_json"]
+__all__ = ["STREAMED_AS_IS", "get_raw", "post_json", "read_model"]
+
+M = TypeVar("M", bound=openai.BaseModel)
 
 # How ``with_streaming_response`` asks the SDK for a response it has not read: with this header
 # the SDK hands the response over as it came, its body still unread.
@@ -30,3 +39,20 @@ async def post_json(
     return await client.post(
         path, content=orjson.dumps(body), cast_to=openai.AsyncAPIResponse[bytes], options={"headers": STREAMED_AS_IS}
     )
+
+
+async def get_raw(client: openai.AsyncOpenAI, path: str) -> "openai.AsyncAPIResponse[bytes]":
+    """GET ``path``; the reply, unread."""
+    return await client.get(path, cast_to=openai.AsyncAPIResponse[bytes], options={"headers": STREAMED_AS_IS})
+
+
+async def read_model(reply: "openai.AsyncAPIResponse[bytes]", model: type[M], *, unread: Iterable[str] = ()) -> M:
+    """The reply's JSON object as ``model``, built as the SDK builds its replies, without its
+    top-level fields named in ``unread`` (left at their defaults). A body that is not a JSON
+    object raises ``ValueError``, as the SDK's own parsing does."""
+    data = orjson.loads(await reply.read())
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    for name in unread:
+        data.pop(name, None)
+    return model.construct(**data)

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
+from urllib.parse import quote
 
 import openai
 import pydantic
@@ -39,7 +40,7 @@ from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
-from service_runtime.llm.raw import post_json
+from service_runtime.llm.raw import get_raw, post_json, read_model
 from service_runtime.llm.terms import current_terms, heard_limits
 from service_runtime.logs import reason
 from service_runtime.model_limits import output_cap
@@ -56,6 +57,9 @@ _RESPONSE_CALLS = uuid.UUID("6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a76")
 
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
+
+# What a response echoes of its request and we never read: its reply format, JSON schema and all.
+_ECHOED = ("text",)
 
 # The queued watchdog's poll comes this long after the moment a response would be stuck, so the
 # poll finds it past the moment rather than a hair before.
@@ -223,7 +227,7 @@ class BackgroundResponses:
         try:
             raw = await post_json(self._client, "/responses", body)
             heard_limits(raw.headers)
-            response = await raw.parse(to=Response)
+            response = await read_model(raw, Response, unread=_ECHOED)
         except Exception as exc:
             if isinstance(exc, openai.APIStatusError):
                 heard_limits(exc.response.headers)
@@ -377,7 +381,8 @@ class BackgroundResponses:
     async def _retrieve(self, response_id: str) -> Response | None:
         try:
             async with self._polls:
-                return await self._client.responses.retrieve(response_id)
+                reply = await get_raw(self._client, f"/responses/{quote(response_id, safe='')}")
+                return await read_model(reply, Response, unread=_ECHOED)
         except openai.NotFoundError:
             return None
         except ValueError as exc:

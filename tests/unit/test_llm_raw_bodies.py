@@ -12,6 +12,8 @@ import openai
 import pytest
 
 from contracts.plan import TrainingWeek
+from llm_simulator.protocol import Usage
+from llm_simulator.responses_protocol import ResponseCreateRequest, output_message, response_object
 from service_runtime.llm import Prompt
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.responses import BackgroundResponses, ResponseRecord
@@ -44,7 +46,7 @@ def _client(caught: list[httpx2.Request]) -> openai.AsyncOpenAI:
 
 def _sent(request: httpx2.Request) -> tuple[str, str, dict[str, str], Any]:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_CALL}
-    return request.method, str(request.url), headers, json.loads(request.content)
+    return request.method, str(request.url), headers, json.loads(request.content) if request.content else None
 
 
 class _NoRecords:
@@ -97,3 +99,46 @@ async def test_a_background_response_is_created_with_what_the_sdks_create_sends(
         )
     assert len(ours) == len(sdks) == 1
     assert _sent(ours[0]) == _sent(sdks[0])
+
+
+async def test_a_poll_asks_what_the_sdks_retrieve_asks_and_reads_what_it_reads_but_the_echoed_format() -> None:
+    # A finished response as the simulator writes one, echoing its request's reply format.
+    request = ResponseCreateRequest.model_validate(
+        {
+            "model": MODEL,
+            "input": "Beginner.",
+            "background": True,
+            "text": {"format": responses_text_format(TrainingWeek)},
+        }
+    )
+    body = response_object(
+        response_id="resp_abc123",
+        created_at=1_700_000_000,
+        completed_at=1_700_000_042,
+        status="completed",
+        request=request,
+        output=[output_message("msg_1", '{"week": 1}', "completed")],
+        usage=Usage(prompt_tokens=1200, completion_tokens=800, cached_tokens=1024),
+    )
+    caught: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        caught.append(request)
+        return httpx2.Response(200, json=body)
+
+    client = openai.AsyncOpenAI(
+        api_key="sk-test",
+        base_url="http://provider.test/v1",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
+    )
+    calls = BackgroundResponses(client, _NoRecords(), model=MODEL, deadline_seconds=5, poll_interval_seconds=0.1)
+
+    ours = await calls._retrieve("resp_abc123")
+    sdks = await client.responses.retrieve("resp_abc123")
+
+    assert _sent(caught[0]) == _sent(caught[1])
+    assert caught[0].method == "GET" and caught[0].url.path == "/v1/responses/resp_abc123"
+    assert ours is not None and ours.text is None and sdks.text is not None
+    assert ours.model_dump(exclude={"text"}) == sdks.model_dump(exclude={"text"})
+    assert (ours.output_text, ours.status, ours.usage) == ('{"week": 1}', "completed", sdks.usage)
