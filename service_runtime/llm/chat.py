@@ -28,13 +28,13 @@ from typing import Any, TypeVar
 import openai
 import pydantic
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from contracts.events import LlmUsage
 from service_runtime.llm.errors import InvalidReply, classify, reply_problem
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.port import Prompt, StructuredReply
-from service_runtime.llm.raw import post_json
+from service_runtime.llm.raw import post_json, read_model
 from service_runtime.llm.sse import chunks_of
 from service_runtime.llm.terms import current_terms, heard_limits
 from service_runtime.model_limits import output_cap
@@ -123,21 +123,26 @@ class ChatCompletions:
             {"role": role, "content": text}  # type: ignore[misc]  # role is "system" or "user"
             for role, text in prompt.messages()
         ]
-        response_format = chat_response_format(reply_type)
         cap = output_cap(self.model, reply_type)
-        max_completion_tokens = cap if cap is not None else openai.omit
         tier = current_terms().tier
+        # The body ``create`` would send, built here and sent as bytes (``raw.post_json``: the SDK's
+        # request path, headers, timeouts and HTTP errors): ``create`` walks every parameter, the
+        # reply's schema included, through its type-driven transform first.
+        body: dict[str, object] = {
+            "model": self.model,
+            "messages": messages,
+            "response_format": chat_response_format(reply_type),
+        }
+        if cap is not None:
+            body["max_completion_tokens"] = cap
+        if prompt.cache_key is not None:
+            body["prompt_cache_key"] = prompt.cache_key
+        if tier != "default":
+            body["service_tier"] = tier
         if not self._stream:
-            raw = await self._client.chat.completions.with_raw_response.create(
-                model=self.model,
-                messages=messages,
-                response_format=response_format,
-                max_completion_tokens=max_completion_tokens,
-                prompt_cache_key=prompt.cache_key if prompt.cache_key is not None else openai.omit,
-                service_tier=tier if tier != "default" else openai.omit,
-            )
+            raw = await post_json(self._client, "/chat/completions", body)
             heard_limits(raw.headers)
-            completion = raw.parse()
+            completion = await read_model(raw, ChatCompletion)
             choice = completion.choices[0]
             return _RawReply(
                 model=completion.model or self.model,
@@ -152,25 +157,11 @@ class ChatCompletions:
         # Raw deltas, validated once at the end. The SDK's ``.stream()`` helper re-parses the partial
         # JSON on every chunk: at a thousand concurrent plans that saturates the event loop, leases
         # are renewed late and plans get redelivered and bought twice (see docs/reliability.md).
-        # And ``create`` itself walks every parameter through its type-driven transform and builds
-        # a typed model per chunk: over a week's reply that was a quarter of the planner's CPU. So
-        # the body goes out as built (the SDK's request path for any endpoint, ``post``: same
-        # headers, timeouts and HTTP errors) and the events come back as plain dicts, read by
-        # ``sse.chunks_of`` (which raises an error event inside the stream as ``APIError``, as the
-        # SDK's stream does, at a fraction of its CPU per chunk).
-        body: dict[str, object] = {
-            "model": self.model,
-            "messages": messages,
-            "response_format": response_format,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if cap is not None:
-            body["max_completion_tokens"] = cap
-        if prompt.cache_key is not None:
-            body["prompt_cache_key"] = prompt.cache_key
-        if tier != "default":
-            body["service_tier"] = tier
+        # And its stream builds a typed model per chunk: over a week's reply that was a quarter of
+        # the planner's CPU. So the events come back as plain dicts, read by ``sse.chunks_of``
+        # (which raises an error event inside the stream as ``APIError``, as the SDK's stream
+        # does, at a fraction of its CPU per chunk).
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
         # Disarmed at the first content or refusal delta; until then its TimeoutError ends the call
         # as the total deadline's would.
         first_token = asyncio.timeout(self._first_token)

@@ -60,11 +60,13 @@ class _NoRecords:
         return None
 
 
-async def test_a_streamed_chat_call_sends_what_the_sdks_create_sends() -> None:
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_chat_call_sends_what_the_sdks_create_sends(stream: bool) -> None:
     ours: list[httpx2.Request] = []
     sdks: list[httpx2.Request] = []
+    chat = ChatCompletions(_client(ours), model=MODEL, deadline_seconds=5, stream=stream)
     with pytest.raises(_Caught):
-        await ChatCompletions(_client(ours), model=MODEL, deadline_seconds=5).call("k", PROMPT, TrainingWeek)
+        await chat.call("k", PROMPT, TrainingWeek)
     with pytest.raises(_Caught):
         await _client(sdks).chat.completions.create(  # type: ignore[call-overload]  # roles as str
             model=MODEL,
@@ -72,8 +74,7 @@ async def test_a_streamed_chat_call_sends_what_the_sdks_create_sends() -> None:
             response_format=chat_response_format(TrainingWeek),
             max_completion_tokens=output_cap(MODEL, TrainingWeek) or openai.omit,
             prompt_cache_key=PROMPT.cache_key or openai.omit,
-            stream=True,
-            stream_options={"include_usage": True},
+            **({"stream": True, "stream_options": {"include_usage": True}} if stream else {}),
         )
     assert len(ours) == len(sdks) == 1
     assert _sent(ours[0]) == _sent(sdks[0])
