@@ -52,12 +52,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Notice:
-    """A progress notice, its stream sequence number (the SSE event id), and how many notices
-    the stream held after it when it was read (0: the newest, as far as the reader knew)."""
+    """A progress notice and its stream sequence number (the SSE event id)."""
 
     sequence: int
     progress: PlanProgress
-    pending: int = 0
 
 
 class Updates(Protocol):
@@ -95,7 +93,7 @@ class _JetStreamUpdates:
             except ValidationError:
                 log.warning("skipping an unreadable progress notice on %s", message.subject)
                 continue
-            return Notice(message.metadata.sequence.stream, progress, message.metadata.num_pending or 0)
+            return Notice(message.metadata.sequence.stream, progress)
 
 
 class JetStreamProgressFeed:
@@ -184,7 +182,11 @@ async def status_events(
     """The events of one request's live status, ending after its terminal status."""
     shown = ShownWeeks()
     async with feed.follow(request_id) as updates:
+        past: int | None = None
         if last_event_id is None:
+            # The stored past of a fresh start: status notices up to the newest stored one are not
+            # sent (the snapshot says where the request stands), the newest and every later one are.
+            past = await feed.newest(request_id)
             # Read after subscribing: a change that lands meanwhile shows up as a notice too.
             current = await snapshot()
             if current is None:
@@ -202,17 +204,21 @@ async def status_events(
                     yield _snapshot_event(current)
                     return
                 continue
-            event = _event_for(notice, shown, last_event_id)
+            event = _event_for(notice, shown, last_event_id, past)
             if event is not None:
                 yield event
                 if event.event == "progress" and notice.progress.status in TERMINAL_STATUSES:
                     return
 
 
-def _event_for(notice: Notice, shown: ShownWeeks, last_event_id: int | None) -> ServerSentEvent | None:
+def _event_for(
+    notice: Notice, shown: ShownWeeks, last_event_id: int | None, past: int | None
+) -> ServerSentEvent | None:
     """What the client is sent for ``notice``, if anything: a week version once; a status notice
-    unless the client saw it before it reconnected, or it is a fresh start's stored past (the
-    snapshot says where the request stands; the newest stored notice is still sent)."""
+    unless the client saw it before it reconnected, or it is a fresh start's stored past (before
+    ``past``, the newest notice stored when the stream started: the snapshot says where the request
+    stands, the newest stored notice is still sent, and so is every one after it, however close
+    together they come)."""
     progress = notice.progress
     seen_before = last_event_id is not None and notice.sequence <= last_event_id
     if progress.week is not None:
@@ -220,7 +226,7 @@ def _event_for(notice: Notice, shown: ShownWeeks, last_event_id: int | None) -> 
         if not new or seen_before:
             return None
         return ServerSentEvent(data=progress.model_dump_json(), event="week", id=str(notice.sequence))
-    if seen_before or (last_event_id is None and notice.pending > 0):
+    if seen_before or (past is not None and notice.sequence < past):
         return None
     return ServerSentEvent(data=progress.model_dump_json(), event="progress", id=str(notice.sequence))
 

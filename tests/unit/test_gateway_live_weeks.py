@@ -58,7 +58,7 @@ class Updates:
         if self.read >= len(self.feed.notices):
             return None
         self.read += 1
-        return Notice(self.read, self.feed.notices[self.read - 1], pending=len(self.feed.notices) - self.read)
+        return Notice(self.read, self.feed.notices[self.read - 1])
 
 
 def snapshot_of(state: str) -> RequestSnapshot:
@@ -127,6 +127,31 @@ async def test_a_fresh_stream_shows_each_week_version_once_then_the_newest_statu
         ("week", (2, 1)),
         *(("week", (n, 1)) for n in range(4, 9)),
         ("week", (2, 2)),
+        ("progress", "completed"),
+    ]
+
+
+class LiveFeed(Feed):
+    """A stream that held ``stored`` notices when the client started; the rest came after."""
+
+    def __init__(self, notices: list[PlanProgress], stored: int) -> None:
+        super().__init__(notices)
+        self.stored = stored
+
+    async def newest(self, request_id: uuid.UUID) -> int | None:
+        return self.stored or None
+
+
+async def test_notices_after_a_fresh_start_are_each_sent_however_close_together_they_come() -> None:
+    # Queued and generating were stored before the client came; the rest landed at once after.
+    feed = LiveFeed([status("queued"), status("generating"), status("generated"), status("completed", "completed")], 2)
+
+    sent = shown(await events(feed, last_event_id=None))
+
+    assert sent == [
+        ("snapshot", "processing"),
+        ("progress", "generating"),
+        ("progress", "generated"),
         ("progress", "completed"),
     ]
 
