@@ -37,13 +37,24 @@ async def post_json(
 ) -> "openai.AsyncAPIResponse[bytes]":
     """POST ``body`` (JSON-encodable) to ``path``; the reply, unread (close it, or read it to its end)."""
     return await client.post(
-        path, content=orjson.dumps(body), cast_to=openai.AsyncAPIResponse[bytes], options={"headers": STREAMED_AS_IS}
+        _absolute(client, path),
+        content=orjson.dumps(body),
+        cast_to=openai.AsyncAPIResponse[bytes],
+        options={"headers": STREAMED_AS_IS},
     )
 
 
 async def get_raw(client: openai.AsyncOpenAI, path: str) -> "openai.AsyncAPIResponse[bytes]":
     """GET ``path``; the reply, unread."""
-    return await client.get(path, cast_to=openai.AsyncAPIResponse[bytes], options={"headers": STREAMED_AS_IS})
+    return await client.get(
+        _absolute(client, path), cast_to=openai.AsyncAPIResponse[bytes], options={"headers": STREAMED_AS_IS}
+    )
+
+
+def _absolute(client: openai.AsyncOpenAI, path: str) -> str:
+    """The URL the SDK would make of ``path`` (its base URL always ends in a slash), given whole: a
+    relative one is parsed, merged with the base URL and parsed again on every request."""
+    return f"{client.base_url}{path.lstrip('/')}"
 
 
 async def read_model(reply: "openai.AsyncAPIResponse[bytes]", model: type[M], *, unread: Iterable[str] = ()) -> M:
