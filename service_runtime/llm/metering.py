@@ -20,7 +20,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
+
+from prometheus_client.metrics import MetricWrapperBase
 
 from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
@@ -91,6 +93,11 @@ class LlmMeter:
         self._prices = prices_from(prices)
         self._ledger = ledger
         self._unpriced: set[str] = set()
+        # Looked up once each: a price-table name per reported model, and a labelled metric child
+        # per label set (prometheus_client's ``labels`` costs ~8 µs, six of them per call). Both
+        # bounded: the names by ``_priced_name``, the labels by stage, model, outcome and tier.
+        self._names: dict[str, str] = {}
+        self._children: dict[tuple[object, ...], Any] = {}
         if model is not None:
             llm_at_zero(stage, self._priced_name(model), METRIC_LABELS)
 
@@ -116,10 +123,10 @@ class LlmMeter:
         priced = self._priced_name(model)
         tier = service_tier if service_tier in ("flex", "priority", "batch") else "default"
         cost = self.cost_usd(model, prompt_tokens, completion_tokens, cached_tokens=cached_tokens, tier=tier)
-        LLM_TOKENS.labels(self._stage, priced, "prompt").inc(prompt_tokens)
-        LLM_TOKENS.labels(self._stage, priced, "cached").inc(cached_tokens)
-        LLM_TOKENS.labels(self._stage, priced, "completion").inc(completion_tokens)
-        LLM_COST_USD.labels(self._stage, priced, tier).inc(cost)
+        self._child(LLM_TOKENS, priced, "prompt").inc(prompt_tokens)
+        self._child(LLM_TOKENS, priced, "cached").inc(cached_tokens)
+        self._child(LLM_TOKENS, priced, "completion").inc(completion_tokens)
+        self._child(LLM_COST_USD, priced, tier).inc(cost)
         bound = current_request_id()
         if self._ledger is None or bound is None:
             return
@@ -154,8 +161,16 @@ class LlmMeter:
 
     def _count(self, model: str, outcome: str, seconds: float) -> None:
         priced = self._priced_name(model)
-        LLM_CALLS.labels(self._stage, priced, outcome).inc()
-        LLM_CALL_SECONDS.labels(self._stage, priced).observe(seconds)
+        self._child(LLM_CALLS, priced, outcome).inc()
+        self._child(LLM_CALL_SECONDS, priced).observe(seconds)
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """``metric``'s child for this stage and ``labels``."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(self._stage, *labels)
+        return child
 
     def cost_usd(
         self, model: str, prompt_tokens: int, completion_tokens: int, *, cached_tokens: int = 0, tier: str = "default"
@@ -167,6 +182,14 @@ class LlmMeter:
     def _priced_name(self, model: str) -> str:
         """The price-table entry a reported model name belongs to (providers append dates:
         ``gpt-4o-mini-2024-07-18``); the label stays bounded either way."""
+        name = self._names.get(model)
+        if name is None:
+            name = self._find_priced_name(model)
+            if len(self._names) < 100:
+                self._names[model] = name
+        return name
+
+    def _find_priced_name(self, model: str) -> str:
         if model in self._prices:
             return model
         for name in sorted(self._prices, key=len, reverse=True):
