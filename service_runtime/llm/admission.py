@@ -111,10 +111,15 @@ class Admitted:
         if limits is not None:
             LLM_BUDGET_TOKENS.labels(self.model).set(limits.tokens_per_minute)
             LLM_BUDGET_REQUESTS.labels(self.model).set(limits.requests_per_minute)
-            for lane in ("standard", "priority"):  # every series there from the start, at zero
-                LLM_CALLS_WAITING.labels(stage, self.model, lane)
-                LLM_ADMISSION_WAIT_SECONDS.labels(stage, self.model, lane)
-                LLM_ADMITTED_TOKENS.labels(stage, self.model, lane)
+        # Every lane's series there from the start, at zero; looked up here, not per call.
+        self._lane_metrics = {
+            lane: (
+                LLM_CALLS_WAITING.labels(stage, self.model, lane),
+                LLM_ADMISSION_WAIT_SECONDS.labels(stage, self.model, lane),
+                LLM_ADMITTED_TOKENS.labels(stage, self.model, lane),
+            )
+            for lane in (("standard", "priority") if limits is not None else ())
+        }
 
     async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
         terms = current_terms()
@@ -152,15 +157,15 @@ class Admitted:
     async def _turn(self, key: str, need: int, terms: CallTerms) -> None:
         """Wait until the shared budget admits ``need`` tokens for this call."""
         assert self._line is not None
-        labels = (self._stage, self.model, terms.lane)
+        waiting, wait_seconds, admitted = self._lane_metrics[terms.lane]
         started = self._clock()
-        LLM_CALLS_WAITING.labels(*labels).inc()
+        waiting.inc()
         try:
             await self._line.turn(key, need, terms)
         finally:
-            LLM_CALLS_WAITING.labels(*labels).dec()
-        LLM_ADMISSION_WAIT_SECONDS.labels(*labels).observe(self._clock() - started)
-        LLM_ADMITTED_TOKENS.labels(*labels).inc(need)
+            waiting.dec()
+        wait_seconds.observe(self._clock() - started)
+        admitted.inc(need)
 
 
 async def open_budgets(settings: LlmSettings, js: JetStreamContext, *, replicas: int = 1) -> Budgets | None:
