@@ -5,10 +5,11 @@ trip and a commit each when written one by one. ``Grouped`` hands them to one ``
 group instead: at most ``writers`` writes run at a time, items submitted meanwhile form the next
 group (up to ``max_group`` items each), and each submitter gets its own item's result.
 
-``linger_seconds`` holds each write back that long after it is due, so a steady trickle of items
-(a few per millisecond) still forms groups: for writes nobody waits on, where a group costs a
-round trip and a commit but a few milliseconds cost nothing. Without it, a write starts on the
-next turn of the loop.
+``linger_seconds`` holds a write back that long after it is due while its group is small (under a
+quarter of ``max_group``), so a steady trickle of items (a few per millisecond) still forms
+groups: for writes where a group costs a round trip and a commit but a few milliseconds cost
+nothing. A group already that large goes at once: under a backlog, lingering would only idle the
+writer. Without it, a write starts on the next turn of the loop.
 
 ``write`` returns one result per item, in order, or None when no item has one. A result that is
 an exception is raised to that item's submitter alone (a plan refused for its own content fails
@@ -101,8 +102,10 @@ class Grouped(Generic[T, R]):
 
     async def _drain(self) -> None:
         while self._forming:
-            # One turn of the loop first (or the linger), so items submitted meanwhile join in.
-            await asyncio.sleep(self._linger)
+            # One turn of the loop first (or the linger, for a small group), so items submitted
+            # meanwhile join in.
+            small = len(self._forming[0].items) < max(1, self._max_group // 4)
+            await asyncio.sleep(self._linger if small else 0)
             if not self._forming:  # another writer took it meanwhile
                 return
             group = self._forming.pop(0)

@@ -38,7 +38,10 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
         watch_pool(pool)
         async with pool:
             store = PostgresPlanStore(
-                pool, plan_writers=settings.plan_writers, max_plans_per_write=settings.plans_per_write
+                pool,
+                plan_writers=settings.plan_writers,
+                max_plans_per_write=settings.plans_per_write,
+                linger_seconds=settings.plan_linger_seconds,
             )
             persisting = Persisting(store, bus, progress=bus)
             sweeper = Sweeper(pool, bus, SweepPolicy(settings.stall_seconds, settings.deadline_seconds))

