@@ -37,12 +37,12 @@ class BucketSpec:
     its reads are direct gets.
 
     ``direct_reads`` (the stream's ``allow_direct``, the default of NATS's own CLI and Go client): a
-    read is one ``$JS.API.DIRECT.GET`` answered with the raw value, which costs the client ~20 % and
-    the server ~75 % less than the JetStream API's ``MSG.GET`` (JSON, base64; bench: 150 -> 120 µs
-    client, 80 -> 18 µs server per read). With replicas, any replica may answer, a follower a few
-    milliseconds behind the leader: only for buckets whose reader can live with that (a value written
-    seconds before a redelivery reads it), not for compare-and-set ones, whose stale revision would
-    only make the next write conflict."""
+    read is one ``$JS.API.DIRECT.GET`` answered with the raw value, which costs the client ~10-20 %
+    and the server ~75 % less than the JetStream API's ``MSG.GET`` (JSON, base64; ``python -m
+    bench.nats_ops``: ~160 -> ~140 µs client, ~95 -> ~25 µs server per read). With replicas, any
+    replica may answer, a follower a few milliseconds behind the leader: only for buckets whose
+    reader can live with that (a value written seconds before a redelivery reads it), not for
+    compare-and-set ones, whose stale revision would only make the next write conflict."""
 
     name: str
     ttl_seconds: float | None = None
