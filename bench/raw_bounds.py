@@ -34,6 +34,7 @@ from contracts.events import (
     PlanGenerated,
     PlanPersisted,
     PlanRequested,
+    TrustedPlanGenerated,
 )
 from contracts.exercise_keys import distinct_by_key, exercise_refs
 from contracts.plan import PLAN_WEEKS
@@ -129,7 +130,7 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
 def entry_rows(generated: PlanGenerated, plan_id: uuid.UUID) -> list[tuple[Any, ...]]:
     """The plan's ``workout_entries`` rows, as the persister builds them (catalogue ids made up)."""
     catalogue = {ref.key: CatalogueRow(uuid.uuid4(), "barbell", True) for ref in generated.exercises}
-    return entry_records(generated, plan_id, catalogue, datetime.date.today())
+    return entry_records(TrustedPlanGenerated.of(generated), plan_id, catalogue, datetime.date.today())
 
 
 async def _publish_and_consume(nats_url: str, traffic: PlanTraffic, plans: int) -> dict[str, float]:

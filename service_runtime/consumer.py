@@ -220,9 +220,11 @@ class LeasedConsumer(Generic[E]):
         last_attempt = attempt >= self.spec.max_deliver
         try:
             try:
-                event = self._event_type.model_validate_json(msg.data)
+                event = self._event_type.read(msg.data)
             except pydantic.ValidationError as exc:
                 raise GiveUp("malformed_event", str(exc.errors()[:3])) from exc
+            except ValueError as exc:  # not JSON at all, to an event type that parses it first
+                raise GiveUp("malformed_event", str(exc)) from exc
             bind_request_id(event.request_id)  # every log line (and LLM ledger row) of this delivery names it
             await self._handler(event)
         except asyncio.CancelledError:

@@ -13,9 +13,10 @@ writer. Without it, a write starts on the next turn of the loop.
 
 ``write`` returns one result per item, in order, or None when no item has one. A result that is
 an exception is raised to that item's submitter alone (a plan refused for its own content fails
-only itself). A ``write`` that raises fails every item of its group; each caller then retries its
-own item, so ``write`` must be idempotent per item (all of ours are: ``ON CONFLICT DO NOTHING``,
-deletes by id, plans unique per request).
+only itself). A ``write`` that raises is tried again for each item of its group alone, so an item
+that makes its write fail (a value its table refuses) fails itself, not its group; an item whose
+own write fails too raises that to its submitter, who retries it. So ``write`` must be idempotent
+per item (all of ours are: ``ON CONFLICT DO NOTHING``, deletes by id, plans unique per request).
 """
 
 import asyncio
@@ -119,9 +120,25 @@ class Grouped(Generic[T, R]):
                 self._forming.clear()
                 raise
             except Exception as exc:
-                group.fail(exc)
+                if len(group.items) == 1:
+                    group.fail(exc)
+                else:
+                    await self._write_alone(group)
             else:
                 try:
                     group.settle(results)
                 except AssertionError as exc:
                     group.fail(exc)
+
+    async def _write_alone(self, group: _Group[T, R]) -> None:
+        """A failed group's items written again, each in a write of its own: one item that fails
+        its write (a value its table refuses) fails itself, not the items it was grouped with."""
+        for item, future in zip(group.items, group.waiting, strict=True):
+            alone = _Group[T, R]([item], [future])
+            try:
+                alone.settle(await self._write([item]))
+            except asyncio.CancelledError:
+                group.cancel()
+                raise
+            except Exception as exc:
+                alone.fail(exc)

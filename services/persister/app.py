@@ -13,7 +13,7 @@ from contracts.events import (
     PlanAwaitingReview,
     PlanCancelled,
     PlanFailed,
-    PlanGenerated,
+    TrustedPlanGenerated,
     WeekGenerated,
 )
 from service_runtime.bus import EventBus
@@ -47,7 +47,7 @@ def create_app(settings: PersisterSettings | None = None) -> Starlette:
             sweeper = Sweeper(pool, bus, SweepPolicy(settings.stall_seconds, settings.deadline_seconds))
             yield Wiring(
                 [
-                    Route(streams.PERSISTER_PLANS, PlanGenerated, persisting.plan_generated),
+                    Route(streams.PERSISTER_PLANS, TrustedPlanGenerated, persisting.plan_generated),
                     Route(streams.PERSISTER_PROFILES, ExerciseProfiled, persisting.exercise_profiled),
                     Route(streams.PERSISTER_WEEKS, WeekGenerated, persisting.week_generated),
                     Route(streams.PERSISTER_REVIEWS, PlanAwaitingReview, persisting.plan_awaiting_review),

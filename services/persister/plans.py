@@ -23,8 +23,8 @@ from contracts.events import (
     PlanAwaitingReview,
     PlanCancelled,
     PlanFailed,
-    PlanGenerated,
     PlanPersisted,
+    TrustedPlanGenerated,
     WeekGenerated,
 )
 from contracts.progress import PlanProgress
@@ -74,7 +74,7 @@ class PlanStore(Protocol):
     ``store_plan`` and ``store_profile`` return where the request stands after the write, or
     None when the write could not move it (the request ended, or its plan is not stored yet)."""
 
-    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
+    async def store_plan(self, event: TrustedPlanGenerated) -> Completion | Waiting | None:
         """Store the plan (once); a ``Waiting`` names every exercise still without a profile."""
         ...
 
@@ -117,7 +117,7 @@ class Persisting:
         # still does.
         self._announced: OrderedDict[UUID, None] = OrderedDict()
 
-    async def plan_generated(self, event: PlanGenerated) -> None:
+    async def plan_generated(self, event: TrustedPlanGenerated) -> None:
         outcome = await self._store.store_plan(event)
         if isinstance(outcome, Waiting):
             await self._ask_for(event.request_id, outcome.missing)

@@ -30,7 +30,7 @@ from contracts.events import (
     PlanAwaitingReview,
     PlanCancelled,
     PlanFailed,
-    PlanGenerated,
+    TrustedPlanGenerated,
     WeekGenerated,
 )
 from service_runtime.groups import Grouped
@@ -113,7 +113,7 @@ class PostgresPlanStore:
         self, pool: asyncpg.Pool, *, plan_writers: int = 2, max_plans_per_write: int = 64, linger_seconds: float = 0.0
     ) -> None:
         self._pool = pool
-        self._plans: Grouped[PlanGenerated, Completion | Waiting | None] = Grouped(
+        self._plans: Grouped[TrustedPlanGenerated, Completion | Waiting | None] = Grouped(
             self._store_plans,
             name="plans",
             max_group=max_plans_per_write,
@@ -122,7 +122,7 @@ class PostgresPlanStore:
         )
         self._skip_row_checks: bool | None = None  # whether the role may (``may_skip_row_checks``): asked once
 
-    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
+    async def store_plan(self, event: TrustedPlanGenerated) -> Completion | Waiting | None:
         return await self._plans.submit(event)
 
     @asynccontextmanager
@@ -136,10 +136,10 @@ class PostgresPlanStore:
             async with conn.transaction():
                 yield conn
 
-    async def _store_plans(self, events: list[PlanGenerated]) -> list[Completion | Waiting | Exception | None]:
+    async def _store_plans(self, events: list[TrustedPlanGenerated]) -> list[Completion | Waiting | Exception | None]:
         """One transaction for a group of plans; each plan's outcome, in order."""
         outcomes: dict[uuid.UUID, Completion | Waiting | Exception | None] = {}
-        first: dict[uuid.UUID, PlanGenerated] = {}  # a plan delivered twice in one group is stored once
+        first: dict[uuid.UUID, TrustedPlanGenerated] = {}  # a plan delivered twice in one group is stored once
         for event in events:
             try:
                 check_consistent(event)
@@ -151,7 +151,7 @@ class PostgresPlanStore:
             requests = await lock_requests(conn, {event.request_id for event in events})
             # The calls that wrote each plan, paid whatever becomes of the plan (dropped, refused).
             await insert_calls(conn, [call for event in events if event.request_id in requests for call in event.calls])
-            to_store: list[PlanGenerated] = []
+            to_store: list[TrustedPlanGenerated] = []
             for request_id, event in first.items():
                 request = requests.get(request_id)
                 if request is None:

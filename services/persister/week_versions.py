@@ -19,7 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 from contracts.events import ExerciseRef, WeekGenerated
 from contracts.plan import PrescribedExercise, TrainingDay, TrainingWeek
 from service_runtime.outcomes import GiveUp
-from services.persister.plan_rows import ENTRY_COLUMNS, catalogue_rows, week_entry_records
+from services.persister.plan_rows import ENTRY_COLUMNS, catalogue_rows, exercise_columns, week_entry_records
 from services.persister.plans import Completion, Waiting
 
 __all__ = ["PLAN_CHANGED", "drop_pending_week", "store_week", "week_if_ready"]
@@ -150,8 +150,7 @@ async def _swap_in(
         number,
     )
     await conn.execute("DELETE FROM workout_entries WHERE workout_plan_id = $1 AND week = $2", plan_id, number)
-    key_of = {ref.name: ref.key for ref in refs}
-    rows = week_entry_records(week, plan_id, key_of, catalogue, pending["start_date"])
+    rows = week_entry_records(week.model_dump(), plan_id, exercise_columns(refs, catalogue), pending["start_date"])
     await conn.copy_records_to_table("workout_entries", records=rows, columns=ENTRY_COLUMNS)
     if pending["quality"] is not None:
         await conn.execute("UPDATE workout_plans SET quality = $2 WHERE id = $1", plan_id, pending["quality"])

@@ -4,7 +4,7 @@ import uuid
 
 import asyncpg
 
-from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanGenerated
+from contracts.events import ExerciseProfiled, ExerciseRef, LlmUsage, PlanGenerated, TrustedPlanGenerated
 from contracts.exercise_keys import exercise_refs
 from tests.fakes import sample_plan, sample_profile
 
@@ -19,7 +19,8 @@ async def new_request(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
 
 def events_for(
     request_id: uuid.UUID, user_id: uuid.UUID, names: list[str]
-) -> tuple[PlanGenerated, list[ExerciseProfiled]]:
+) -> tuple[TrustedPlanGenerated, list[ExerciseProfiled]]:
+    """A plan over ``names`` as the persister reads it, and each of its exercises' profile."""
     plan = sample_plan(names)
     refs = exercise_refs(plan)
     generated = PlanGenerated(
@@ -38,7 +39,7 @@ def events_for(
         )
         for ref in refs
     ]
-    return generated, profiled
+    return TrustedPlanGenerated.of(generated), profiled
 
 
 def fresh_names(count: int) -> list[str]:

@@ -5,9 +5,10 @@ import random
 import uuid
 
 import asyncpg
+import orjson
 import pytest
 
-from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, PlanGenerated
+from contracts.events import ExerciseProfiled, PlanCancelled, PlanFailed, TrustedPlanGenerated
 from service_runtime.outcomes import GiveUp
 from services.gateway.postgres import PostgresRequests
 from services.gateway.requests import PlanRequests, Quotas
@@ -21,11 +22,13 @@ from tests.integration.seeding import events_for, fresh_names, new_request
 pytestmark = pytest.mark.integration
 
 
-async def deliver(store: PostgresPlanStore, event: PlanGenerated | ExerciseProfiled) -> Completion | Waiting | None:
+async def deliver(
+    store: PostgresPlanStore, event: TrustedPlanGenerated | ExerciseProfiled
+) -> Completion | Waiting | None:
     # Deadlocks are possible in principle and are transient: the consumer would redeliver.
     for _ in range(5):
         try:
-            if isinstance(event, PlanGenerated):
+            if isinstance(event, TrustedPlanGenerated):
                 return await store.store_plan(event)
             return await store.store_profile(event)
         except asyncpg.DeadlockDetectedError:
@@ -289,8 +292,40 @@ async def test_plans_arriving_together_share_one_transaction_and_each_gets_its_o
     # Their profiles, all at once, then complete each of the four once.
     await asyncio.gather(*(deliver(store, profile) for _, profiled in events for profile in profiled))
     for (request_id, _), plan in zip(requests, plans, strict=True):
-        entries = sum(len(day.exercises) for week in plan.plan.weeks for day in week.days)
+        entries = sum(len(day["exercises"]) for week in plan.plan["weeks"] for day in week["days"])
         await assert_completed_once(pool, request_id, entries=entries)
+
+
+async def test_a_trusted_plan_that_does_not_fit_its_rows_fails_alone_and_its_group_is_stored(
+    pool: asyncpg.Pool,
+) -> None:
+    # The persister takes plan.generated's plan as the planner wrote it (TrustedPlanGenerated): one
+    # whose shape is wrong is refused before it joins a group; one whose values do not fit their
+    # columns fails the group's write, whose plans are then written one by one.
+    store = PostgresPlanStore(pool)
+    requests = [await new_request(pool) for _ in range(4)]
+    plans = [events_for(request_id, user_id, fresh_names(2))[0] for request_id, user_id in requests]
+    misfit = orjson.loads(plans[1].wire)
+    misfit["plan"]["weeks"][3]["days"][0]["exercises"][0]["sets"] = "a few"
+    shapeless = orjson.loads(plans[2].wire)
+    del shapeless["plan"]["weeks"][5]["days"]
+    events = [
+        plans[0],
+        TrustedPlanGenerated.read(orjson.dumps(misfit)),
+        TrustedPlanGenerated.read(orjson.dumps(shapeless)),
+        plans[3],
+    ]
+
+    outcomes = await asyncio.gather(*(store.store_plan(event) for event in events), return_exceptions=True)
+
+    assert isinstance(outcomes[0], Waiting) and isinstance(outcomes[3], Waiting)
+    assert isinstance(outcomes[1], TypeError), outcomes[1]  # from the COPY's encoding of "a few"
+    assert isinstance(outcomes[2], GiveUp) and outcomes[2].reason == "malformed_event", outcomes[2]
+    stored = [
+        await pool.fetchval("SELECT count(*) FROM workout_plans WHERE request_id = $1", request_id)
+        for request_id, _ in requests
+    ]
+    assert stored == [1, 0, 0, 1]
 
 
 async def test_a_group_of_plans_over_a_warm_catalogue_completes_in_its_own_transaction(pool: asyncpg.Pool) -> None:

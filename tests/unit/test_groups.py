@@ -8,12 +8,15 @@ from service_runtime.groups import Grouped
 
 
 class Writes:
-    def __init__(self, *, refuse: frozenset[int] = frozenset(), fail_groups: int = 0) -> None:
+    def __init__(
+        self, *, refuse: frozenset[int] = frozenset(), fail_groups: int = 0, poison: frozenset[int] = frozenset()
+    ) -> None:
         self.groups: list[list[int]] = []
         self.running = 0
         self.most_running = 0
         self._refuse = refuse
         self._fail_groups = fail_groups
+        self._poison = poison
 
     async def __call__(self, items: list[int]) -> list[int | BaseException]:
         self.groups.append(list(items))
@@ -24,6 +27,8 @@ class Writes:
             if self._fail_groups:
                 self._fail_groups -= 1
                 raise ConnectionError("the database went away")
+            if poisoned := self._poison.intersection(items):
+                raise TypeError(f"{sorted(poisoned)} do not fit the table")
             return [ValueError(f"refused {item}") if item in self._refuse else item * 10 for item in items]
         finally:
             self.running -= 1
@@ -46,8 +51,17 @@ async def test_an_item_refused_by_the_write_fails_alone() -> None:
     assert isinstance(results[2], ValueError) and str(results[2]) == "refused 2"
 
 
-async def test_a_failed_write_fails_its_whole_group_and_the_next_group_is_written() -> None:
-    writes = Writes(fail_groups=1)
+async def test_an_item_that_fails_its_groups_write_fails_alone_and_the_rest_are_written() -> None:
+    writes = Writes(poison=frozenset({2}))
+    grouped: Grouped[int, int] = Grouped(writes, name="test")
+    results = await asyncio.gather(*(grouped.submit(i) for i in range(4)), return_exceptions=True)
+    assert results[0] == 0 and results[1] == 10 and results[3] == 30
+    assert isinstance(results[2], TypeError) and str(results[2]) == "[2] do not fit the table"
+    assert writes.groups == [[0, 1, 2, 3], [0], [1], [2], [3]]
+
+
+async def test_a_write_that_fails_alone_too_fails_each_item_and_the_next_group_is_written() -> None:
+    writes = Writes(fail_groups=4)  # the group's write, then each of its three items' own
     grouped: Grouped[int, int] = Grouped(writes, name="test")
     first = await asyncio.gather(*(grouped.submit(i) for i in range(3)), return_exceptions=True)
     assert all(isinstance(result, ConnectionError) for result in first)

@@ -11,6 +11,7 @@ from contracts.events import (
     PlanFailed,
     PlanGenerated,
     PlanPersisted,
+    TrustedPlanGenerated,
 )
 from services.persister.plans import Completion, Persisting, Waiting
 from tests.fakes import RecordingPublisher, sample_plan, sample_profile
@@ -23,7 +24,7 @@ class ScriptedStore:
         self._outcomes = list(outcomes)
         self.dropped: list[uuid.UUID] = []
 
-    async def store_plan(self, event: PlanGenerated) -> Completion | Waiting | None:
+    async def store_plan(self, event: TrustedPlanGenerated) -> Completion | Waiting | None:
         return self._outcomes.pop(0)
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:
@@ -66,9 +67,9 @@ async def test_a_completion_this_process_never_announced_is_announced_again() ->
     assert len(bus.of_type(PlanPersisted)) == 1
 
 
-def generated(request_id: uuid.UUID) -> PlanGenerated:
+def generated(request_id: uuid.UUID) -> TrustedPlanGenerated:
     plan = sample_plan(["Goblet Squat", "Plank"])
-    return PlanGenerated(
+    event = PlanGenerated(
         request_id=request_id,
         user_id=uuid.uuid4(),
         plan=plan,
@@ -77,6 +78,7 @@ def generated(request_id: uuid.UUID) -> PlanGenerated:
         ),
         usage=LlmUsage(model="fake"),
     )
+    return TrustedPlanGenerated.of(event)
 
 
 async def test_a_stored_plan_asks_only_for_the_profiles_the_catalogue_lacks() -> None:
