@@ -94,6 +94,13 @@ class InMemoryCancelledMarks:
 class InMemoryGeneratedPlans:
     def __init__(self) -> None:
         self.drafts: dict[uuid.UUID, PlanGenerated] = {}
+        self.begun: set[uuid.UUID] = set()
+
+    async def begin(self, request_id: uuid.UUID) -> bool:
+        if request_id in self.begun:
+            return False
+        self.begun.add(request_id)
+        return True
 
     async def get(self, request_id: uuid.UUID) -> PlanGenerated | None:
         return self.drafts.get(request_id)
@@ -151,8 +158,10 @@ class InMemoryParts:
 
     def __init__(self) -> None:
         self.kept: dict[tuple[uuid.UUID, str], KeptPart] = {}
+        self.reads = 0
 
     async def get(self, request_id: uuid.UUID, part: str) -> KeptPart | None:
+        self.reads += 1
         return self.kept.get((request_id, part))
 
     async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None:

@@ -15,6 +15,8 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import pydantic
@@ -37,6 +39,7 @@ __all__ = [
     "all_or_first_failure",
     "announce_week",
     "catalogue_note",
+    "first_delivery",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,29 @@ def catalogue_note(names: list[str]) -> str | None:
     )
 
 
+@dataclass
+class _FirstDelivery:
+    request_id: uuid.UUID
+    kept: dict[str, KeptPart] = field(default_factory=dict)
+
+
+# The request whose delivery this is, when it is the first to begin the request, and the parts it
+# kept so far (its tasks share the one object).
+_FIRST: ContextVar[_FirstDelivery | None] = ContextVar("first_delivery", default=None)
+
+
+@contextmanager
+def first_delivery(request_id: uuid.UUID) -> Iterator[None]:
+    """Within: the request's first delivery (``GeneratedPlans.begin``). No earlier one kept a part of
+    it, so its parts are looked up among those this one kept, not in ``FinishedParts`` (up to 17
+    reads a plan, each a round trip to JetStream); what it keeps is still put there."""
+    token = _FIRST.set(_FirstDelivery(request_id))
+    try:
+        yield
+    finally:
+        _FIRST.reset(token)
+
+
 class PartWriter:
     """Checked parts, each kept once written; every call holds a slot of ``max_concurrent_calls``,
     shared by every plan in the process (a plan's parallel calls would otherwise multiply)."""
@@ -98,7 +124,7 @@ class PartWriter:
         """A checked part: the one kept from an earlier delivery, or a new one (``fresh``: a new
         one even when one is kept, replacing it)."""
         key = _key(request_id, name)
-        kept = await self._parts.get(request_id, name)
+        kept = await self._kept(request_id, name)
         if fresh:
             await self._calls.forget(key)  # that response wrote the part being replaced
         elif kept is not None:
@@ -121,16 +147,20 @@ class PartWriter:
                 invalid_is_transient=invalid_is_transient,
             )
         replaced = kept.calls if kept is not None else ()
-        await self._parts.put(
-            request_id,
-            name,
-            KeptPart(reply=reply.parsed.model_dump_json(), usage=reply.usage, calls=(*replaced, *calls)),
-        )
+        part = KeptPart(reply=reply.parsed.model_dump_json(), usage=reply.usage, calls=(*replaced, *calls))
+        await self._parts.put(request_id, name, part)
+        if (first := _FIRST.get()) is not None and first.request_id == request_id:
+            first.kept[name] = part
         return reply
 
     async def kept(self, request_id: uuid.UUID, name: str) -> bool:
         """Whether the part is written and kept."""
-        return await self._parts.get(request_id, name) is not None
+        return await self._kept(request_id, name) is not None
+
+    async def _kept(self, request_id: uuid.UUID, name: str) -> KeptPart | None:
+        if (first := _FIRST.get()) is not None and first.request_id == request_id:
+            return first.kept.get(name)
+        return await self._parts.get(request_id, name)
 
     async def warmed(self, request_id: uuid.UUID, name: str, seconds: float) -> None:
         """Wait ``seconds`` before writing a part whose prompt shares a prefix with one just sent,

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from service_runtime.llm.metering import collecting_calls, publish_calls
 from service_runtime.metrics import PLAN_COST_USD, PLAN_QUALITY, STAGE_SECONDS
 from service_runtime.prompts import read_prompt
 from services.planner.cancellation import Cancellations, unless_cancelled
-from services.planner.parts import calls_for
+from services.planner.parts import calls_for, first_delivery
 from services.planner.review import AwaitingReview, Checkpoint, checkpoint_of, with_adjustments
 from services.planner.scores import plan_scores
 
@@ -66,6 +67,11 @@ class PlanWriter(Protocol):
 
 class GeneratedPlans(Protocol):
     """Where a paid-for plan is kept until its events are published, so a redelivery reuses it."""
+
+    async def begin(self, request_id: uuid.UUID) -> bool:
+        """Mark the request's plan begun (for good); True when no delivery had begun it before, so
+        nothing of it can be kept yet: no plan, no part."""
+        ...
 
     async def get(self, request_id: uuid.UUID) -> PlanGenerated | None: ...
 
@@ -142,7 +148,10 @@ class Planning:
             if cancelled.is_set():
                 log.info("request %s was cancelled; not planning it", request.request_id)
                 return
-            generated = await self._plans.get(request.request_id)
+            # A request's first delivery (almost every one) has nothing kept to look for: one write
+            # here instead of a read of the plan and of each part (``parts.first_delivery``).
+            first = await self._plans.begin(request.request_id)
+            generated = None if first else await self._plans.get(request.request_id)
             if generated is None:
                 await self._progress.announce(
                     PlanProgress(request_id=request.request_id, status="processing", stage="generating")
@@ -150,7 +159,8 @@ class Planning:
                 STAGE_SECONDS.labels("queued").observe(max(0.0, time.time() - request.occurred_at.timestamp()))
                 started = time.monotonic()
                 try:
-                    generated = await unless_cancelled(cancelled, self._generate(request))
+                    with first_delivery(request.request_id) if first else nullcontext():
+                        generated = await unless_cancelled(cancelled, self._generate(request))
                 except AwaitingReview as waiting:
                     await self._await_review(request, waiting)
                     return

@@ -59,6 +59,15 @@ class KeptPart(pydantic.BaseModel):
 class GeneratedPlans:
     def __init__(self, bucket: Bucket[PlanGenerated]) -> None:
         self._bucket = bucket
+        # ``<request id>.begun``, beside the request's plan and parts (and kept as long).
+        self._begun: Bucket[str] = Bucket.beside(bucket, str)
+
+    async def begin(self, request_id: uuid.UUID) -> bool:
+        try:
+            await self._begun.create(f"{request_id}.begun", "begun")
+        except Conflict:
+            return False
+        return True
 
     async def get(self, request_id: uuid.UUID) -> PlanGenerated | None:
         return await self._bucket.get(str(request_id))

@@ -233,8 +233,10 @@ async def test_a_failed_delivery_records_what_it_paid_and_the_redelivery_carries
     recorded = {call.call_id for call in publisher.of_type(LlmCallRecorded) if isinstance(call, LlmCallRecorded)}
     assert len(recorded) == PLAN_WEEKS  # the skeleton and seven weeks, published since no plan carries them
     assert {call.call_id for kept in parts.kept.values() for call in kept.calls} == recorded
+    assert parts.reads == 0  # the request's first delivery: nothing was kept before it to look for
 
     await planning.plan_requested(request)  # the redelivery buys week 3 only
+    assert parts.reads == len(PARTS)  # and looks for each part first
 
     [generated] = publisher.of_type(PlanGenerated)
     assert isinstance(generated, PlanGenerated)
