@@ -7,6 +7,8 @@ The planner has no database; this is its own bookkeeping, shared by every replic
   redelivery republishes it instead of calling the LLM again;
 - ``parts``: each finished part of a plan written in parts (its skeleton, each week), so a
   redelivery after a crash buys only the parts that were not finished (same bucket, ``<id>.<part>``);
+  ``<id>.begun`` marks a request some delivery has begun (``GeneratedPlans.begin``): the first
+  need not look for a kept plan or part;
 - ``responses``: per call, the id of its background response (``service_runtime.llm.responses``),
   so a redelivery re-attaches to it;
 - ``cancelled``: requests cancelled, for a replica that was down when the cancel was published;
