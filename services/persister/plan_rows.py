@@ -180,7 +180,7 @@ async def insert_plans(
     (``copy_entries``; ``skip_row_checks``: the role may skip row triggers). Returns each plan, in
     order."""
     catalogue = await catalogue_rows(conn, [ref for event in events for ref in event.exercises])
-    plan_ids = [uuid.uuid4() for _ in events]
+    plan_ids = random_uuids(len(events))  # asyncpg's own UUIDs: each row names its plan twice
     columns = zip(
         *(
             (
