@@ -15,8 +15,10 @@ writer. Without it, a write starts on the next turn of the loop.
 an exception is raised to that item's submitter alone (a plan refused for its own content fails
 only itself). A ``write`` that raises is tried again for each item of its group alone, so an item
 that makes its write fail (a value its table refuses) fails itself, not its group; an item whose
-own write fails too raises that to its submitter, who retries it. So ``write`` must be idempotent
-per item (all of ours are: ``ON CONFLICT DO NOTHING``, deletes by id, plans unique per request).
+own write fails too raises that to its submitter, who retries it (after two such in a row, the
+rest of the group fail with the second without a write: the write itself is failing). So
+``write`` must be idempotent per item (all of ours are: ``ON CONFLICT DO NOTHING``, deletes by id,
+plans unique per request).
 """
 
 import asyncio
@@ -132,8 +134,11 @@ class Grouped(Generic[T, R]):
 
     async def _write_alone(self, group: _Group[T, R]) -> None:
         """A failed group's items written again, each in a write of its own: one item that fails
-        its write (a value its table refuses) fails itself, not the items it was grouped with."""
-        for item, future in zip(group.items, group.waiting, strict=True):
+        its write (a value its table refuses) fails itself, not the items it was grouped with.
+        Two failing in a row say the write itself fails (its database is away): the rest fail
+        with it at once rather than each wait for its own failure."""
+        failed_in_a_row = 0
+        for index, (item, future) in enumerate(zip(group.items, group.waiting, strict=True)):
             alone = _Group[T, R]([item], [future])
             try:
                 alone.settle(await self._write([item]))
@@ -142,3 +147,9 @@ class Grouped(Generic[T, R]):
                 raise
             except Exception as exc:
                 alone.fail(exc)
+                failed_in_a_row += 1
+                if failed_in_a_row == 2:
+                    _Group[T, R](group.items[index + 1 :], group.waiting[index + 1 :]).fail(exc)
+                    return
+            else:
+                failed_in_a_row = 0

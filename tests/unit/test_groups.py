@@ -61,10 +61,12 @@ async def test_an_item_that_fails_its_groups_write_fails_alone_and_the_rest_are_
 
 
 async def test_a_write_that_fails_alone_too_fails_each_item_and_the_next_group_is_written() -> None:
-    writes = Writes(fail_groups=4)  # the group's write, then each of its three items' own
+    writes = Writes(fail_groups=3)  # the group's write, then its first two items' own
     grouped: Grouped[int, int] = Grouped(writes, name="test")
-    first = await asyncio.gather(*(grouped.submit(i) for i in range(3)), return_exceptions=True)
+    first = await asyncio.gather(*(grouped.submit(i) for i in range(4)), return_exceptions=True)
     assert all(isinstance(result, ConnectionError) for result in first)
+    # Two items failing alone in a row: the write itself fails, so the rest are not tried one by one.
+    assert writes.groups == [[0, 1, 2, 3], [0], [1]]
     assert await grouped.submit(7) == 70  # each caller retries its own item
 
 
