@@ -42,6 +42,7 @@ from contracts.progress import PlanProgress
 from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
 from llm_simulator.profiles import write_profile
+from service_runtime.ids import uuid7
 from services.persister.plan_rows import ENTRY_COLUMNS, CatalogueRow, entry_records
 
 __all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
@@ -76,7 +77,7 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
     """A plan as the simulator writes it for ``PROFILE``, and every message the services send about
     it when the catalogue already has its exercises."""
     rng = random.Random(seed)
-    request_id = request_id or uuid.uuid4()
+    request_id = request_id or uuid7()  # as the gateway makes them
     user_id = user_id or uuid.uuid4()
     plan = write_plan(read_intent(PROFILE, ""), rng)
     refs = exercise_refs(plan)
@@ -85,7 +86,7 @@ def plan_traffic(seed: int = 1, request_id: uuid.UUID | None = None, user_id: uu
     calls = [
         LlmCallRecorded(
             request_id=request_id,
-            call_id=uuid.uuid4(),
+            call_id=uuid7(),  # as the planner's meter makes them
             stage="planner",
             model=usage.model,
             outcome="ok",
@@ -206,8 +207,8 @@ async def _copy_rows(database_url: str, traffic: PlanTraffic, plans: int) -> dic
         await conn.close()
     pool = await asyncpg.create_pool(database_url, min_size=_COPY_CONNECTIONS, max_size=_COPY_CONNECTIONS)
     assert pool is not None
-    rows_per_plan = len(entry_rows(traffic.generated, uuid.uuid4()))
-    plan_rows = [entry_rows(traffic.generated, uuid.uuid4()) for _ in range(plans)]
+    rows_per_plan = len(entry_rows(traffic.generated, uuid7()))
+    plan_rows = [entry_rows(traffic.generated, uuid7()) for _ in range(plans)]
     queue: asyncio.Queue[list[tuple[Any, ...]]] = asyncio.Queue()
     for rows in plan_rows:
         queue.put_nowait(rows)

@@ -26,6 +26,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from contracts.events import LlmCallRecorded
 from service_runtime.bus import EventPublisher
+from service_runtime.ids import uuid7
 from service_runtime.llm.errors import METRIC_LABELS, classify
 from service_runtime.llm.prices import Price, RawPrices, prices_from
 from service_runtime.logs import current_request_id, reason
@@ -133,7 +134,7 @@ class LlmMeter:
         request_id = uuid.UUID(bound)
         call = LlmCallRecorded(
             request_id=request_id,
-            call_id=call_id or uuid.uuid4(),
+            call_id=call_id or uuid7(),
             stage=self._stage,
             model=model,
             outcome=outcome,

@@ -15,11 +15,12 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from contracts.events import Event, Lane, PlanCancelled, PlanRequested
 from contracts.progress import PlanProgress, RequestStatus
 from service_runtime.bus import EventPublisher, ProgressAnnouncer
+from service_runtime.ids import uuid7
 from service_runtime.logs import bind_request_id, reason
 from service_runtime.metrics import PLANS_ACCEPTED, PLANS_CANCELLED, PLANS_REFUSED
 from services.gateway.repository import Admission, Limits, RequestRepository
@@ -174,7 +175,7 @@ class PlanRequests:
         body raises ``IdempotencyConflict``. Over a cap or budget: ``QuotaExceeded``, nothing stored.
         ``review_seconds`` (None: the server's default) > 0 stops it after its skeleton for the user.
         """
-        request_id = uuid4()
+        request_id = uuid7()  # time-ordered: see service_runtime/ids.py
         bind_request_id(request_id)  # this request's log lines, and its HTTP span, name it from here on
         event = PlanRequested(
             request_id=request_id,

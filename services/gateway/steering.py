@@ -9,11 +9,12 @@ and the same caps, quota and budgets as a plan request.
 
 import logging
 from typing import Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from contracts.events import Lane, PlanRequested, ReviewDecision, WeekRequested
 from contracts.progress import PlanProgress
 from service_runtime.bus import ProgressAnnouncer
+from service_runtime.ids import uuid7
 from service_runtime.logs import bind_request_id
 from services.gateway.repository import RequestRepository, ReviewState
 from services.gateway.requests import (
@@ -64,7 +65,7 @@ class PlanSteering:
         source = await self._repository.regeneration_source(user_id, plan_id)
         if source is None:
             return None
-        request_id = uuid4()
+        request_id = uuid7()
         bind_request_id(request_id)
         event = WeekRequested(
             request_id=request_id,

@@ -5,7 +5,6 @@ time), after the requests' locks (the lock order is in ``postgres.py``).
 """
 
 import datetime
-import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -15,6 +14,7 @@ from asyncpg.pgproto import pgproto
 from asyncpg.pool import PoolConnectionProxy
 
 from contracts.events import ExerciseRef, TrustedPlanGenerated
+from service_runtime.ids import uuid7_bytes
 from service_runtime.outcomes import GiveUp
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
     "insert_plan",
     "insert_plans",
     "may_skip_row_checks",
-    "random_uuids",
+    "new_ids",
     "week_entry_records",
 ]
 
@@ -50,9 +50,9 @@ ENTRY_COLUMNS = (
     "week_number",
     "day",
     "day_name",
-    # Made here (``random_uuids``), not by the column's default: gen_random_uuid() costs the server
-    # more per row than the rest of the row's insert but its indexes (a build without OpenSSL, as
-    # pgserver's is, opens and reads /dev/urandom for each).
+    # Made here (``new_ids``: time-ordered, see service_runtime/ids.py), not by the column's
+    # default: gen_random_uuid() costs the server more per row than the rest of the row's insert but
+    # its indexes (a build without OpenSSL, as pgserver's is, opens and reads /dev/urandom for each).
     "id",
     "position",
     "exercise_name",
@@ -68,10 +68,6 @@ ENTRY_COLUMNS = (
 
 # The original app's ``weekday`` enum, by our day number (1 is Monday).
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-# A UUID's version (4: random) and variant (RFC 4122) bits, set on random bytes.
-_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
-_VARIANT_RFC_4122 = bytes(b & 0x3F | 0x80 for b in range(256))
 
 # The plan's exercises in the catalogue: the new ones inserted (sorted keys: concurrent plans
 # sharing new exercises insert them in one order, no deadlock), and every one's id and equipment.
@@ -180,7 +176,7 @@ async def insert_plans(
     (``copy_entries``; ``skip_row_checks``: the role may skip row triggers). Returns each plan, in
     order."""
     catalogue = await catalogue_rows(conn, [ref for event in events for ref in event.exercises])
-    plan_ids = random_uuids(len(events))  # asyncpg's own UUIDs: each row names its plan twice
+    plan_ids = new_ids(len(events))  # asyncpg's own UUIDs: each row names its plan twice
     columns = zip(
         *(
             (
@@ -299,7 +295,7 @@ def week_entry_records(
     start date moved to the entry's week and weekday (day 1 is a Monday), as 0008 dates them."""
     number, theme, days = week["week"], week["theme"], week["days"]
     start_weekday = start_date.isoweekday()
-    entry_ids = iter(random_uuids(sum(len(day["exercises"]) for day in days)))
+    entry_ids = iter(new_ids(sum(len(day["exercises"]) for day in days)))
     rows: list[tuple[Any, ...]] = []
     for day in days:
         weekday, focus = day["day"], day["focus"]
@@ -319,11 +315,8 @@ def week_entry_records(
     return rows
 
 
-def random_uuids(count: int) -> list[uuid.UUID]:
-    """``count`` random (version 4) UUIDs, as gen_random_uuid() makes them, from one read of the
-    OS's random source; asyncpg's own UUID type, which it sends without converting."""
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = raw[6::16].translate(_VERSION_4)
-    raw[8::16] = raw[8::16].translate(_VARIANT_RFC_4122)
-    data = bytes(raw)
+def new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` new row ids, time-ordered (``service_runtime.ids``: each index they go into grows
+    at its right edge), as asyncpg's own UUID type, which it sends without converting."""
+    data = uuid7_bytes(count)
     return [pgproto.UUID(data[start : start + 16]) for start in range(0, len(data), 16)]
