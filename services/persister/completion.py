@@ -6,12 +6,12 @@ Called inside a transaction that already holds the requests' locks (the lock ord
 """
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import ExerciseRef
+from contracts.events import ExerciseRef, LlmUsage
 from services.persister.plans import Completion, Waiting
 
 __all__ = ["complete", "complete_if_ready", "complete_ready", "missing_profiles_of"]
@@ -52,12 +52,16 @@ async def complete_if_ready(
 
 
 async def complete_ready(
-    conn: Connection, plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], profiled: Collection[uuid.UUID] = ()
+    conn: Connection,
+    plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+    profiled: Collection[uuid.UUID] = (),
+    usage: Mapping[uuid.UUID, LlmUsage] | None = None,
 ) -> dict[uuid.UUID, Completion | Waiting]:
     """For each (request, user, plan) whose request's lock the caller holds: complete the ones whose
     exercises all have profiles, and say what the others wait for. By request id. ``profiled``:
     plans known to be ready without a count (``plan_rows.NewPlan.profiled``: written in this
-    transaction from catalogue rows that all had their profile)."""
+    transaction from catalogue rows that all had their profile). ``usage``: tokens to add to a
+    request as it completes (``complete``); the caller adds the others' itself."""
     if not plans:
         return {}
     to_count = [plan_id for _, _, plan_id in plans if plan_id not in profiled]
@@ -71,7 +75,7 @@ async def complete_ready(
         else:
             ready.append((request_id, user_id, plan_id))
     if ready:
-        outcomes.update({c.request_id: c for c in await complete(conn, ready, equipment_current=profiled)})
+        outcomes.update({c.request_id: c for c in await complete(conn, ready, profiled, usage or {})})
     return outcomes
 
 
@@ -79,10 +83,13 @@ async def complete(
     conn: Connection,
     plans: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
     equipment_current: Collection[uuid.UUID] = (),
+    usage: Mapping[uuid.UUID, LlmUsage] | None = None,
 ) -> list[Completion]:
     """Mark each (request, user, plan) complete and, last, its request ``completed``; the caller holds
     the requests' locks and has seen every exercise of each plan profiled. ``equipment_current``:
-    plans whose entries were written with their profiled exercises' equipment (nothing to copy)."""
+    plans whose entries were written with their profiled exercises' equipment (nothing to copy).
+    ``usage``: tokens to add to a request in the same update (a plan written and completed in one
+    transaction: one new row version of its request instead of two)."""
     request_ids = [request_id for request_id, _, _ in plans]
     plan_ids = [plan_id for _, _, plan_id in plans]
     # The original app reads each entry's equipment; the profiles that name it are all in by now.
@@ -99,13 +106,20 @@ async def complete(
         plan_ids,
     )
     # Status last: the request turns completed in the transaction that makes the plan whole.
+    adding = [(usage or {}).get(request_id) for request_id in request_ids]
     total = await conn.fetch(
         "UPDATE workout_plan_requests r SET status = 'completed', stage = 'completed', plan_id = c.plan_id,"
+        " prompt_tokens = r.prompt_tokens + c.prompt_tokens, completion_tokens = r.completion_tokens"
+        " + c.completion_tokens, llm_calls = r.llm_calls + c.calls,"
         " completed_at = clock_timestamp(), updated_at = clock_timestamp()"
-        " FROM unnest($1::uuid[], $2::uuid[]) AS c(request_id, plan_id) WHERE r.id = c.request_id"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::int[])"
+        " AS c(request_id, plan_id, prompt_tokens, completion_tokens, calls) WHERE r.id = c.request_id"
         " RETURNING r.id, extract(epoch FROM r.completed_at - r.created_at)::float8 AS seconds",
         request_ids,
         plan_ids,
+        [u.prompt_tokens if u else 0 for u in adding],
+        [u.completion_tokens if u else 0 for u in adding],
+        [u.calls if u else 0 for u in adding],
     )
     profiling_seconds = {row["id"]: row["seconds"] for row in profiling}
     total_seconds = {row["id"]: row["seconds"] for row in total}

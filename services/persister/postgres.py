@@ -170,7 +170,8 @@ class PostgresPlanStore:
                 stored = await insert_plans(conn, new, skip_row_checks=self._skip_row_checks is True)
                 plans.update(zip((event.request_id for event in new), (plan.id for plan in stored), strict=True))
                 profiled.update(plan.id for plan in stored if plan.profiled)
-                await _add_usage(conn, [(event.request_id, event.usage) for event in new], stage="profiling")
+            # A new plan's usage goes in with its completion, or else on its own with the stage it is at.
+            usage = {event.request_id: event.usage for event in new}
             outcomes.update(
                 await complete_ready(
                     conn,
@@ -179,8 +180,11 @@ class PostgresPlanStore:
                         for event in to_store
                     ],
                     profiled,
+                    usage,
                 )
             )
+            if waiting := [(rid, used) for rid, used in usage.items() if isinstance(outcomes[rid], Waiting)]:
+                await _add_usage(conn, waiting, stage="profiling")
         return [outcomes[event.request_id] for event in events]
 
     async def store_profile(self, event: ExerciseProfiled) -> Completion | Waiting | None:

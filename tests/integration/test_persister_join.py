@@ -337,7 +337,16 @@ async def test_a_group_of_plans_over_a_warm_catalogue_completes_in_its_own_trans
     for profile in profiled:
         await deliver(store, profile)
     requests = [await new_request(pool) for _ in range(5)]
-    outcomes = await asyncio.gather(*(store.store_plan(events_for(rid, uid, names)[0]) for rid, uid in requests))
+    plans = [events_for(rid, uid, names)[0] for rid, uid in requests]
+    outcomes = await asyncio.gather(*(store.store_plan(plan) for plan in plans))
     assert all(isinstance(outcome, Completion) and outcome.total_seconds is not None for outcome in outcomes)
     for request_id, _ in requests:
         await assert_completed_once(pool, request_id, entries=8 * 3 * 3)
+    # Each request's usage went in with its completion, once.
+    usage = await pool.fetch(
+        "SELECT id, prompt_tokens, completion_tokens, llm_calls FROM workout_plan_requests WHERE id = ANY($1::uuid[])",
+        [rid for rid, _ in requests],
+    )
+    assert {row["id"]: (row["prompt_tokens"], row["completion_tokens"], row["llm_calls"]) for row in usage} == {
+        plan.request_id: (plan.usage.prompt_tokens, plan.usage.completion_tokens, plan.usage.calls) for plan in plans
+    }
