@@ -18,7 +18,6 @@ raised so that none of the requests is refused).
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from typing import Any
 from bench.full_stack import QUIET, infrastructure, running_stack, started_alone
 from bench.loadgen import LoadSpec
 from bench.procfs import sample_tree
+from bench.workdirs import workdir_or_scratch
 from contracts import roster
 from devstack import free_port
 from devstack.supervisor import Supervisor
@@ -79,42 +79,42 @@ def measure_gateway(
 ) -> dict[str, Any]:
     """Each rate's no-op and accept runs, with the CPU each process spent; ``alone``: the gateway on
     NATS and Postgres only, else the whole stack."""
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-gateway-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    with _gateway(workdir, {**GATEWAY_ENV, **(env or {})}, alone) as (url, pids):
-        host, port = url.removeprefix("http://").split(":")
-        tokens = tuple(mint_dev_token(JWT_SECRET, uuid.uuid4()) for _ in range(users))
-        warm = LoadSpec(host, int(port), "POST", TRIGGER, 100, 2.0, tokens, BODY)
-        _load(warm, workdir)  # JIT-free Python still warms: pools fill, caches load
-        runs: list[dict[str, Any]] = []
-        for rate in rates:
-            for label, spec in (
-                ("noop", LoadSpec(host, int(port), "GET", "/healthz", rate, seconds)),
-                ("accept", LoadSpec(host, int(port), "POST", TRIGGER, rate, seconds, tokens, BODY)),
-            ):
-                before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
-                started = time.monotonic()
-                figures = _load(spec, workdir)
-                wall = time.monotonic() - started
-                after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
-                cpu = {name: round(after[name] - before[name], 2) for name in pids}
-                figures.update(endpoint=label, wall_seconds=round(wall, 1), cpu_seconds=cpu)
-                ok = max(1, figures["ok"])
-                figures["gateway_cpu_ms_per_request"] = round(1000 * cpu.get("gateway", 0.0) / ok, 3)
-                # The accept path's own processes; with the whole stack the rest is the pipeline's work.
-                figures["cpu_ms_per_request"] = {
-                    name: round(1000 * cpu[name] / ok, 3) for name in _ACCEPT_PATH if name in cpu
-                }
-                runs.append(figures)
-                lat = figures["latency_ms"]
-                print(
-                    f"gateway{' alone' if alone else ''} {label:6} {rate:6.0f}/s: ok {figures['ok']}/{figures['sent']} "
-                    f"thr {figures['throughput_ok_per_s']}/s p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms"
-                    f" CPU {sum(figures['cpu_ms_per_request'].values()):.2f} ms/req",
-                    flush=True,
-                )
-                time.sleep(1.0)
-    return {"rates": list(rates), "seconds_per_rate": seconds, "users": users, "env": GATEWAY_ENV, "runs": runs}
+    with workdir_or_scratch(workdir, "bench-gateway-") as work:
+        with _gateway(work, {**GATEWAY_ENV, **(env or {})}, alone) as (url, pids):
+            host, port = url.removeprefix("http://").split(":")
+            tokens = tuple(mint_dev_token(JWT_SECRET, uuid.uuid4()) for _ in range(users))
+            warm = LoadSpec(host, int(port), "POST", TRIGGER, 100, 2.0, tokens, BODY)
+            _load(warm, work)  # JIT-free Python still warms: pools fill, caches load
+            runs: list[dict[str, Any]] = []
+            for rate in rates:
+                for label, spec in (
+                    ("noop", LoadSpec(host, int(port), "GET", "/healthz", rate, seconds)),
+                    ("accept", LoadSpec(host, int(port), "POST", TRIGGER, rate, seconds, tokens, BODY)),
+                ):
+                    before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
+                    started = time.monotonic()
+                    figures = _load(spec, work)
+                    wall = time.monotonic() - started
+                    after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
+                    cpu = {name: round(after[name] - before[name], 2) for name in pids}
+                    figures.update(endpoint=label, wall_seconds=round(wall, 1), cpu_seconds=cpu)
+                    ok = max(1, figures["ok"])
+                    figures["gateway_cpu_ms_per_request"] = round(1000 * cpu.get("gateway", 0.0) / ok, 3)
+                    # The accept path's own processes; with the whole stack the rest is the pipeline's work.
+                    figures["cpu_ms_per_request"] = {
+                        name: round(1000 * cpu[name] / ok, 3) for name in _ACCEPT_PATH if name in cpu
+                    }
+                    runs.append(figures)
+                    lat = figures["latency_ms"]
+                    print(
+                        f"gateway{' alone' if alone else ''} {label:6} {rate:6.0f}/s:"
+                        f" ok {figures['ok']}/{figures['sent']} "
+                        f"thr {figures['throughput_ok_per_s']}/s p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms"
+                        f" CPU {sum(figures['cpu_ms_per_request'].values()):.2f} ms/req",
+                        flush=True,
+                    )
+                    time.sleep(1.0)
+        return {"rates": list(rates), "seconds_per_rate": seconds, "users": users, "env": GATEWAY_ENV, "runs": runs}
 
 
 _ACCEPT_PATH = ("gateway", "postgres", "nats-server")

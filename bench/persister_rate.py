@@ -13,7 +13,6 @@ Rate: plans completed after it was ready, divided by the time from ready to the 
 
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.full_stack import QUIET, infrastructure, started_alone
 from bench.procfs import sample_tree
 from bench.raw_bounds import PROFILE, PlanTraffic, plan_traffic
+from bench.workdirs import workdir_or_scratch
 from contracts import roster
 from devstack import free_port
 from devstack.supervisor import Supervisor
@@ -129,57 +129,56 @@ def _grouped_writes(metrics_url: str) -> dict[str, float]:
 def measure_persister(
     *, plans: int = 3000, workdir: Path | None = None, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-persister-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
-    with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
-        asyncio.run(_seed_requests(postgres.url, traffic))
-        asyncio.run(_warm_catalogue(postgres.url, traffic))
-        publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
-        supervisor = Supervisor(log, color=False)
-        try:
-            port = free_port()
-            persister = started_alone(
-                supervisor,
-                roster.PERSISTER,
-                {
-                    **QUIET,
-                    "NATS_URL": nats_server.url,
-                    "DATABASE_URL": postgres.url,
-                    roster.PERSISTER.port_variable: str(port),
-                    **(env or {}),
-                },
-            )
-            pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
-            before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
-            ready_at = time.time()
-            done_at_ready = asyncio.run(_completed(postgres.url))[0]
-            completed, failed, last = asyncio.run(_wait_completed(postgres.url, plans, within_seconds=600))
-            after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
-            grouped = _grouped_writes(f"http://127.0.0.1:{port}/metrics")
-        finally:
-            supervisor.stop_all(timeout=15)
-    cpu = {name: round(after[name] - before[name], 2) for name in before}
-    measured = max(1, completed - done_at_ready)
-    elapsed = max(1e-3, (last or ready_at) - ready_at)
-    figures = {
-        "plans": plans,
-        "events_per_plan": 1,
-        "calls_per_plan": len(traffic[0].generated.calls),
-        "completed": completed,
-        "failed": failed,
-        "publish_seconds": round(publish_seconds, 2),
-        "completed_before_ready": done_at_ready,
-        "seconds": round(elapsed, 2),
-        "plans_per_s": round(measured / elapsed, 1),
-        "cpu_seconds": cpu,
-        "cpu_ms_per_plan": {name: round(1000 * seconds / measured, 2) for name, seconds in cpu.items()},
-        "items_per_grouped_write": grouped,
-    }
-    print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
-    if done_at_ready > plans // 10:
-        print(f"  (!) {done_at_ready} plans done before the persister reported ready: too few to time", flush=True)
-    return figures
+    with workdir_or_scratch(workdir, "bench-persister-") as work:
+        traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
+        with infrastructure(work) as (nats_server, postgres), (work / "services.log").open("a") as log:
+            asyncio.run(_seed_requests(postgres.url, traffic))
+            asyncio.run(_warm_catalogue(postgres.url, traffic))
+            publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
+            supervisor = Supervisor(log, color=False)
+            try:
+                port = free_port()
+                persister = started_alone(
+                    supervisor,
+                    roster.PERSISTER,
+                    {
+                        **QUIET,
+                        "NATS_URL": nats_server.url,
+                        "DATABASE_URL": postgres.url,
+                        roster.PERSISTER.port_variable: str(port),
+                        **(env or {}),
+                    },
+                )
+                pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
+                before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+                ready_at = time.time()
+                done_at_ready = asyncio.run(_completed(postgres.url))[0]
+                completed, failed, last = asyncio.run(_wait_completed(postgres.url, plans, within_seconds=600))
+                after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
+                grouped = _grouped_writes(f"http://127.0.0.1:{port}/metrics")
+            finally:
+                supervisor.stop_all(timeout=15)
+        cpu = {name: round(after[name] - before[name], 2) for name in before}
+        measured = max(1, completed - done_at_ready)
+        elapsed = max(1e-3, (last or ready_at) - ready_at)
+        figures = {
+            "plans": plans,
+            "events_per_plan": 1,
+            "calls_per_plan": len(traffic[0].generated.calls),
+            "completed": completed,
+            "failed": failed,
+            "publish_seconds": round(publish_seconds, 2),
+            "completed_before_ready": done_at_ready,
+            "seconds": round(elapsed, 2),
+            "plans_per_s": round(measured / elapsed, 1),
+            "cpu_seconds": cpu,
+            "cpu_ms_per_plan": {name: round(1000 * seconds / measured, 2) for name, seconds in cpu.items()},
+            "items_per_grouped_write": grouped,
+        }
+        print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
+        if done_at_ready > plans // 10:
+            print(f"  (!) {done_at_ready} plans done before the persister reported ready: too few to time", flush=True)
+        return figures
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ One stack (``bench.full_stack``) with the simulator answering at once (``SIM_TOK
 
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +27,7 @@ from bench.loadgen import LoadSpec, percentiles
 from bench.procfs import sample_tree
 from bench.profiles import py_spy, summarise
 from bench.raw_bounds import measure_raw_bounds
+from bench.workdirs import workdir_or_scratch
 from contracts import roster
 
 __all__ = ["PIPELINE_ENV", "measure_pipeline"]
@@ -99,45 +99,45 @@ def measure_pipeline(
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-pipeline-"))
-    with running_stack(workdir, env={**PIPELINE_ENV, **(env or {})}) as stack:
-        raw = asyncio.run(measure_raw_bounds(stack.nats.url, stack.postgres.url, plans=raw_plans))
-        print(f"raw bound: {raw['raw_bound_plans_per_s']:.1f} plans/s", flush=True)
-        tokens = tuple(stack.services.token(uuid.uuid4()) for _ in range(users))
-        warm = _batch(stack, workdir, tokens, warmup_plans, 50)
-        print(f"warm-up: {warm['completed']}/{warm['accepted']} completed", flush=True)
+    with workdir_or_scratch(workdir, "bench-pipeline-") as work:
+        with running_stack(work, env={**PIPELINE_ENV, **(env or {})}) as stack:
+            raw = asyncio.run(measure_raw_bounds(stack.nats.url, stack.postgres.url, plans=raw_plans))
+            print(f"raw bound: {raw['raw_bound_plans_per_s']:.1f} plans/s", flush=True)
+            tokens = tuple(stack.services.token(uuid.uuid4()) for _ in range(users))
+            warm = _batch(stack, work, tokens, warmup_plans, 50)
+            print(f"warm-up: {warm['completed']}/{warm['accepted']} completed", flush=True)
 
-        pids = stack.pids()
-        before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
-        started = time.monotonic()
-        measured = _batch(stack, workdir, tokens, plans, rate)
-        wall = time.monotonic() - started
-        after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
-        cpu = {name: round(after[name] - before[name], 2) for name in pids}
-        measured["wall_seconds"] = round(wall, 1)
-        measured["cpu_seconds"] = cpu
-        done = max(1, measured["completed"])
-        measured["cpu_ms_per_plan"] = {name: round(1000 * seconds / done, 2) for name, seconds in cpu.items()}
-        print(
-            f"pipeline: {measured['completed']}/{measured['accepted']} in {measured['span_seconds']} s"
-            f" = {measured['plans_per_s']} plans/s",
-            flush=True,
-        )
+            pids = stack.pids()
+            before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
+            started = time.monotonic()
+            measured = _batch(stack, work, tokens, plans, rate)
+            wall = time.monotonic() - started
+            after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
+            cpu = {name: round(after[name] - before[name], 2) for name in pids}
+            measured["wall_seconds"] = round(wall, 1)
+            measured["cpu_seconds"] = cpu
+            done = max(1, measured["completed"])
+            measured["cpu_ms_per_plan"] = {name: round(1000 * seconds / done, 2) for name, seconds in cpu.items()}
+            print(
+                f"pipeline: {measured['completed']}/{measured['accepted']} in {measured['span_seconds']} s"
+                f" = {measured['plans_per_s']} plans/s",
+                flush=True,
+            )
 
-        spied = {name: pid for name, pid in pids.items() if name in (*roster.NAMES, "simulator")}
-        with py_spy(spied, workdir / "profiles") as outputs:
-            profiled = _batch(stack, workdir, tokens, profiled_plans, rate)
-        profile = summarise(outputs)
-        print(f"profiled batch: {profiled['plans_per_s']} plans/s under py-spy", flush=True)
-        (workdir / "profile-summary.json").write_text(json.dumps(profile, indent=1))
-    return {
-        "env": PIPELINE_ENV,
-        "rate": rate,
-        "users": users,
-        "raw": raw,
-        "warmup": warm,
-        "measured": measured,
-        "profiled_batch": profiled,
-        "profile": profile,
-        "share_of_raw_bound": round(measured["plans_per_s"] / raw["raw_bound_plans_per_s"], 3),
-    }
+            spied = {name: pid for name, pid in pids.items() if name in (*roster.NAMES, "simulator")}
+            with py_spy(spied, work / "profiles") as outputs:
+                profiled = _batch(stack, work, tokens, profiled_plans, rate)
+            profile = summarise(outputs)
+            print(f"profiled batch: {profiled['plans_per_s']} plans/s under py-spy", flush=True)
+            (work / "profile-summary.json").write_text(json.dumps(profile, indent=1))
+        return {
+            "env": PIPELINE_ENV,
+            "rate": rate,
+            "users": users,
+            "raw": raw,
+            "warmup": warm,
+            "measured": measured,
+            "profiled_batch": profiled,
+            "profile": profile,
+            "share_of_raw_bound": round(measured["plans_per_s"] / raw["raw_bound_plans_per_s"], 3),
+        }

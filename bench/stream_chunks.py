@@ -14,10 +14,8 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -75,7 +73,6 @@ def _pipelines() -> list[dict[str, Any]]:
             warmup_plans=20,
             profiled_plans=20,
             raw_plans=50,
-            workdir=Path(tempfile.mkdtemp(prefix="bench-stream-chunks-")),
             env=env,
         )["measured"]
         rows.append({**env, "plans_per_s": measured["plans_per_s"], "cpu_ms_per_plan": measured["cpu_ms_per_plan"]})
