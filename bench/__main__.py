@@ -87,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             "celery": lambda: measure_celery(
                 concurrency=20 if quick else 100, seconds=20 if quick else 60, workdir=workdir / "celery"
             ),
-            "persister": lambda: measure_persister(plans=1000 if quick else 3000, workdir=workdir / "persister"),
+            "persister": lambda: {
+                **measure_persister(plans=1000 if quick else 3000, workdir=workdir / "persister"),
+                "replicated": measure_persister(
+                    plans=1000 if quick else 3000, workdir=workdir / "persister-2", replicas=2
+                ),
+            },
         }
         started = time.monotonic()
         results["meta"] = {

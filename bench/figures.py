@@ -204,16 +204,20 @@ def targets(results: Results) -> list[dict[str, Any]]:
     persister = results.get("persister")
     if persister:
         bound = persister_bound(results)
-        share = f", {100 * persister['plans_per_s'] / bound:.0f} % of the bound" if bound else ""
-        rows.append(
-            {
-                "target": "persister alone, warm catalogue",
-                "goal": "≥ 500 plans/s or ≥ 80 % of its raw bound",
-                "reached": f"{fmt(persister['plans_per_s'])}/s{share}",
-                "bound": f"raw consume+ack+COPY {fmt(bound)}/s" if bound else "–",
-                "met": persister["plans_per_s"] >= 500 or bool(bound and persister["plans_per_s"] >= 0.8 * bound),
-            }
-        )
+        for run in (persister, persister.get("replicated")):
+            if not run:
+                continue
+            share = f", {100 * run['plans_per_s'] / bound:.0f} % of the bound" if bound else ""
+            processes = run.get("replicas", 1)
+            rows.append(
+                {
+                    "target": f"persister alone, warm catalogue ({processes} process{'es' if processes > 1 else ''})",
+                    "goal": "≥ 500 plans/s or ≥ 80 % of its raw bound",
+                    "reached": f"{fmt(run['plans_per_s'])}/s{share}",
+                    "bound": f"raw consume+ack+COPY {fmt(bound)}/s" if bound else "–",
+                    "met": run["plans_per_s"] >= 500 or bool(bound and run["plans_per_s"] >= 0.8 * bound),
+                }
+            )
     return rows
 
 

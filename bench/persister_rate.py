@@ -127,8 +127,10 @@ def _grouped_writes(metrics_url: str) -> dict[str, float]:
 
 
 def measure_persister(
-    *, plans: int = 3000, workdir: Path | None = None, env: dict[str, str] | None = None
+    *, plans: int = 3000, workdir: Path | None = None, env: dict[str, str] | None = None, replicas: int = 1
 ) -> dict[str, Any]:
+    """``replicas`` persister processes on the same consumer (as ``kubectl scale`` runs them); the
+    clock starts once the last is ready, counting only the plans completed after that."""
     with workdir_or_scratch(workdir, "bench-persister-") as work:
         traffic = [plan_traffic(seed=1 + index % 5) for index in range(plans)]
         with infrastructure(work) as (nats_server, postgres), (work / "services.log").open("a") as log:
@@ -137,25 +139,35 @@ def measure_persister(
             publish_seconds = asyncio.run(_publish_all(nats_server.url, traffic))
             supervisor = Supervisor(log, color=False)
             try:
-                port = free_port()
-                persister = started_alone(
-                    supervisor,
-                    roster.PERSISTER,
-                    {
-                        **QUIET,
-                        "NATS_URL": nats_server.url,
-                        "DATABASE_URL": postgres.url,
-                        roster.PERSISTER.port_variable: str(port),
-                        **(env or {}),
+                ports = [free_port() for _ in range(replicas)]
+                persisters = [
+                    started_alone(
+                        supervisor,
+                        roster.PERSISTER,
+                        {
+                            **QUIET,
+                            "NATS_URL": nats_server.url,
+                            "DATABASE_URL": postgres.url,
+                            roster.PERSISTER.port_variable: str(port),
+                            **(env or {}),
+                        },
+                    )
+                    for port in ports
+                ]
+                pids = {
+                    **{
+                        "persister" if index == 0 else f"persister {index + 1}": child.process.pid
+                        for index, child in enumerate(persisters)
                     },
-                )
-                pids = {"persister": persister.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
+                    "postgres": postgres.pid,
+                    "nats-server": nats_server.pid,
+                }
                 before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
                 ready_at = time.time()
                 done_at_ready = asyncio.run(_completed(postgres.url))[0]
                 completed, failed, last = asyncio.run(_wait_completed(postgres.url, plans, within_seconds=600))
                 after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items() if pid}
-                grouped = _grouped_writes(f"http://127.0.0.1:{port}/metrics")
+                grouped = _grouped_writes(f"http://127.0.0.1:{ports[0]}/metrics")
             finally:
                 supervisor.stop_all(timeout=15)
         cpu = {name: round(after[name] - before[name], 2) for name in before}
@@ -165,6 +177,7 @@ def measure_persister(
             "plans": plans,
             "events_per_plan": 1,
             "calls_per_plan": len(traffic[0].generated.calls),
+            "replicas": replicas,
             "completed": completed,
             "failed": failed,
             "publish_seconds": round(publish_seconds, 2),
@@ -175,7 +188,11 @@ def measure_persister(
             "cpu_ms_per_plan": {name: round(1000 * seconds / measured, 2) for name, seconds in cpu.items()},
             "items_per_grouped_write": grouped,
         }
-        print(f"persister alone: {completed}/{plans} in {elapsed:.1f} s = {figures['plans_per_s']} plans/s", flush=True)
+        print(
+            f"persister alone ({replicas} process{'es' if replicas > 1 else ''}): {completed}/{plans}"
+            f" in {elapsed:.1f} s = {figures['plans_per_s']} plans/s",
+            flush=True,
+        )
         if done_at_ready > plans // 10:
             print(f"  (!) {done_at_ready} plans done before the persister reported ready: too few to time", flush=True)
         return figures
@@ -184,4 +201,6 @@ def measure_persister(
 if __name__ == "__main__":
     import json
 
-    sys.stdout.write(json.dumps(measure_persister(plans=int(sys.argv[1]) if len(sys.argv) > 1 else 500)) + "\n")
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    replicas = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    sys.stdout.write(json.dumps(measure_persister(plans=count, replicas=replicas)) + "\n")

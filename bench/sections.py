@@ -285,6 +285,20 @@ def section_persister(results: Results, before: Results | None) -> list[str]:
     if before and "persister" in before:
         rows.insert(3, ["before: plans persisted per second", before["persister"]["plans_per_s"]])
     lines += table(["figure", "value"], rows)
+    if replicated := persister.get("replicated"):
+        # One Python process is one core at most; the bound's COPY runs on eight connections.
+        lines += [
+            "",
+            f"**Two persister processes** on the same consumer (as `kubectl scale` runs replicas), the same "
+            f"{replicated['plans']:,} plans, clock from the second one ready:",
+            "",
+        ]
+        rows = [
+            ["plans completed / failed", f"{replicated['completed']:,} / {replicated['failed']}"],
+            ["**plans persisted per second**", f"**{fmt(replicated['plans_per_s'])}**"],
+        ]
+        rows += [[f"CPU ms per plan: {name}", ms] for name, ms in replicated["cpu_ms_per_plan"].items()]
+        lines += table(["figure", "value"], rows)
     return lines
 
 
