@@ -9,7 +9,7 @@ WARNING so that a per-request INFO line does not turn the benchmark into a loggi
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from devstack._readiness import http_ok, wait_until
 from devstack.supervisor import Child, Supervisor
 from tests.stack import REPO_ROOT, ServiceStack
 
-__all__ = ["RunningStack", "infrastructure", "migrate", "running_stack", "started_alone"]
+__all__ = ["RunningStack", "infrastructure", "migrate", "running_stack", "started_alone", "started_together"]
 
 QUIET = {"LOG_LEVEL": "WARNING", "SIM_LOG_LEVEL": "WARNING"}
 
@@ -87,25 +87,45 @@ def started_alone(
 
     ``env`` (NATS_URL and the rest) comes on top of this environment and the bench's defaults.
     """
-    port = int(env.get(service.port_variable) or free_port())
-    child = supervisor.start(
-        service.name,
-        [sys.executable, "-m", service.module],
-        env={
-            **os.environ,
-            "HEALTH_HOST": "127.0.0.1",
-            service.port_variable: str(port),
-            "SHUTDOWN_GRACE_SECONDS": "2",
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        },
-        cwd=REPO_ROOT,
-    )
+    return started_together(supervisor, service, [env], details=details)[0]
+
+
+def started_together(
+    supervisor: Supervisor,
+    service: ServiceSpec,
+    envs: Sequence[Mapping[str, str]],
+    *,
+    details: Callable[[], str] = lambda: "",
+) -> list[Child]:
+    """As ``started_alone``, one process per ``envs`` (each naming its own port), all started
+    before any is waited for: replicas that come up within a moment of each other."""
+    children: list[tuple[Child, int]] = []
+    for env in envs:
+        port = int(env.get(service.port_variable) or free_port())
+        child = supervisor.start(
+            service.name,
+            [sys.executable, "-m", service.module],
+            env={
+                **os.environ,
+                "HEALTH_HOST": "127.0.0.1",
+                service.port_variable: str(port),
+                "SHUTDOWN_GRACE_SECONDS": "2",
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            },
+            cwd=REPO_ROOT,
+        )
+        children.append((child, port))
+    for child, port in children:
+        _wait_ready(child, port, service.name, details)
+    return [child for child, _ in children]
+
+
+def _wait_ready(child: Child, port: int, name: str, details: Callable[[], str]) -> None:
     wait_until(
         lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
         timeout=60,
-        what=service.name,
+        what=name,
         alive=lambda: child.returncode is None,
         details=details,
     )
-    return child

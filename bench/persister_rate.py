@@ -22,7 +22,7 @@ import httpx
 import nats
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.full_stack import QUIET, infrastructure, started_alone
+from bench.full_stack import QUIET, infrastructure, started_together
 from bench.procfs import sample_tree
 from bench.raw_bounds import PROFILE, PlanTraffic, plan_traffic
 from bench.workdirs import workdir_or_scratch
@@ -140,20 +140,20 @@ def measure_persister(
             supervisor = Supervisor(log, color=False)
             try:
                 ports = [free_port() for _ in range(replicas)]
-                persisters = [
-                    started_alone(
-                        supervisor,
-                        roster.PERSISTER,
+                persisters = started_together(
+                    supervisor,
+                    roster.PERSISTER,
+                    [
                         {
                             **QUIET,
                             "NATS_URL": nats_server.url,
                             "DATABASE_URL": postgres.url,
                             roster.PERSISTER.port_variable: str(port),
                             **(env or {}),
-                        },
-                    )
-                    for port in ports
-                ]
+                        }
+                        for port in ports
+                    ],
+                )
                 pids = {
                     **{
                         "persister" if index == 0 else f"persister {index + 1}": child.process.pid
