@@ -290,7 +290,7 @@ def section_persister(results: Results, before: Results | None) -> list[str]:
         lines += [
             "",
             f"**Two persister processes** on the same consumer (as `kubectl scale` runs replicas), the same "
-            f"{replicated['plans']:,} plans, clock from the second one ready:",
+            f"{replicated['plans']:,} plans, started together, clock from both ready:",
             "",
         ]
         rows = [
