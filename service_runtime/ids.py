@@ -4,8 +4,8 @@ A random (version 4) key lands on a random leaf of its btree index. Once an inde
 each insert reads a page, and after every checkpoint the first change to a page writes the whole
 page to the WAL (``full_page_writes``): a plan's 128 entry ids touched up to 128 leaves. A version 7
 id starts with the Unix time in milliseconds, so new keys go to the index's right edge, a few
-leaves at a time. Persisting plans, Postgres's CPU per plan fell 2.85 -> 2.40 ms and the WAL it
-wrote by about half (``bench.persister_rate``, alternating runs).
+leaves at a time. Persisting plans, Postgres's CPU per plan fell 2.86 -> 2.30 ms
+(``bench.persister_rate``, alternating 6,000-plan runs).
 
 Layout: 48 bits of Unix milliseconds, the version (7), 12 bits ``rand_a``, the variant (RFC),
 62 random bits. ``uuid7_bytes`` fills ``rand_a`` with a counter (the RFC's "fixed bit-length

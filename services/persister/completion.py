@@ -75,7 +75,7 @@ async def complete_ready(
         else:
             ready.append((request_id, user_id, plan_id))
     if ready:
-        outcomes.update({c.request_id: c for c in await complete(conn, ready, profiled, usage or {})})
+        outcomes.update({c.request_id: c for c in await complete(conn, ready, profiled, usage)})
     return outcomes
 
 
@@ -106,7 +106,7 @@ async def complete(
         plan_ids,
     )
     # Status last: the request turns completed in the transaction that makes the plan whole.
-    adding = [(usage or {}).get(request_id) for request_id in request_ids]
+    adding = [usage.get(request_id) for request_id in request_ids] if usage else [None] * len(request_ids)
     total = await conn.fetch(
         "UPDATE workout_plan_requests r SET status = 'completed', stage = 'completed', plan_id = c.plan_id,"
         " prompt_tokens = r.prompt_tokens + c.prompt_tokens, completion_tokens = r.completion_tokens"
