@@ -116,6 +116,7 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 acquire_timeout_seconds=settings.db_timeout_seconds,
                 accept_writers=settings.accept_writers,
                 accepts_per_write=settings.accepts_per_write,
+                accept_linger_seconds=settings.accept_linger_seconds,
             )
             # Before the pool closes (callbacks run last-in, first-out): the last confirmations go out.
             stack.push_async_callback(repository.drain)

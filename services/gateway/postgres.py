@@ -178,11 +178,14 @@ class PostgresRequests:
         acquire_timeout_seconds: float = 5.0,
         accept_writers: int = 2,
         accepts_per_write: int = 64,
+        accept_linger_seconds: float = 0.0,
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout_seconds
         self._confirmations = GroupedConfirmations(pool)
-        self._accepts = GroupedAccepts(self._connection, writers=accept_writers, per_write=accepts_per_write)
+        self._accepts = GroupedAccepts(
+            self._connection, writers=accept_writers, per_write=accepts_per_write, linger_seconds=accept_linger_seconds
+        )
 
     async def accept(
         self, event: PlanRequested, payload: str, idempotency_key: str | None, limits: Limits

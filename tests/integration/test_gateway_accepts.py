@@ -84,6 +84,30 @@ async def test_accepts_arriving_together_share_one_call_and_each_is_checked_as_i
     assert connections.calls <= 3
 
 
+@pytest.mark.parametrize("linger_seconds", [0.0, 0.2])
+async def test_accepts_arriving_one_at_a_time_share_a_call_while_a_small_group_lingers(
+    pool: asyncpg.Pool, users: list[uuid.UUID], linger_seconds: float
+) -> None:
+    connections = CountingConnections(pool)
+    accepts = GroupedAccepts(connections, writers=1, per_write=64, linger_seconds=linger_seconds)
+    arriving = [uuid.uuid4() for _ in range(6)]
+    users += arriving
+
+    pending = []
+    for user in arriving:
+        pending.append(asyncio.ensure_future(accept(accepts, user)))
+        await asyncio.sleep(0.01)  # each arrives after the one before was handed over
+    admissions = await asyncio.gather(*pending)
+
+    assert [a.outcome for a in admissions] == ["accepted"] * 6
+    stored = await pool.fetchval("SELECT count(*) FROM workout_plan_requests WHERE user_id = ANY($1::uuid[])", arriving)
+    assert stored == 6
+    if linger_seconds:
+        assert connections.calls == 1  # the first call waited for the other five
+    else:
+        assert connections.calls > 1  # a call starts as soon as one is due, and ends before the next arrives
+
+
 async def test_an_accept_the_database_refuses_fails_alone_and_its_group_is_stored(
     pool: asyncpg.Pool, users: list[uuid.UUID]
 ) -> None:
