@@ -15,8 +15,8 @@ group; each request's own trace context still goes into its outbox row.
 ``linger_seconds`` holds a small group's call back that long, so that accepts arriving one at a
 time (a few hundred a second) still share calls. Alone on NATS and Postgres at 500 accepts/s,
 3 ms took the CPU per accept (gateway + Postgres + nats-server) from 2.15 to 1.6 ms and the p99
-from 11 to 13 ms; with the whole stack running, the saved CPU more than paid for the wait: p99
-25 -> 18 ms (docs/benchmarks.md). A group of a quarter of ``per_write`` or more goes at once.
+from 11 to 13 ms (docs/benchmarks.md). A group of a quarter of ``per_write`` or more goes at once,
+so under a backlog nothing waits.
 """
 
 # Deferred annotations: asyncpg's Record is generic only in its type stubs.
