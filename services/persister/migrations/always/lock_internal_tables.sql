@@ -11,7 +11,7 @@
 -- fails for a table of ours that is in neither this list nor the four shared ones.
 DO $$
 DECLARE
-    internal CONSTANT text[] := ARRAY['outbox', 'llm_calls', 'schema_migrations', 'workout_week_versions'];
+    internal CONSTANT text[] := ARRAY['outbox', 'llm_calls', 'schema_migrations', 'workout_week_versions', 'global_spend'];
     api_roles CONSTANT text[] := ARRAY['anon', 'authenticated'];
     t text;
     r text;
