@@ -3,8 +3,10 @@ the schema migrated by its documented command, and the simulator plus the four s
 processes (``tests.stack.ServiceStack``), each as its container runs it. Or one worker alone
 (``started_alone``), for a bench that measures that worker.
 
-Postgres runs with its durable defaults (fsync on), as production would; the services log at
-WARNING so that a per-request INFO line does not turn the benchmark into a logging benchmark.
+Postgres runs with its durable defaults (fsync on), as production would, and new WAL segments not
+zero-filled (``devstack.postgres.ALWAYS_SETTINGS``: a long-running server recycles its segments
+instead); the services log at WARNING so that a per-request INFO line does not turn the benchmark
+into a logging benchmark.
 """
 
 import os
