@@ -94,8 +94,9 @@ class PostgresServer(StartStop):
     """One Postgres cluster in ``directory/data``, listening on 127.0.0.1, logging to ``directory/postgres.log``.
 
     ``durable=False`` turns on FAST_UNSAFE_SETTINGS (and skips initdb's fsync); meant for tests.
-    ALWAYS_SETTINGS apply to every server. ``settings`` are extra ``-c name=value`` server settings. ``system_user`` picks the account used
-    when we are root (default: the first of postgres, pgserver, nobody that exists).
+    ALWAYS_SETTINGS apply to every server. ``settings`` are extra ``-c name=value`` server settings.
+    ``system_user`` picks the account used when we are root (default: the first of postgres,
+    pgserver, nobody that exists).
     """
 
     def __init__(
