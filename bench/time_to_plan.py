@@ -34,7 +34,8 @@ from devstack._readiness import tcp_accepts, wait_until
 from devstack.supervisor import Supervisor
 from service_runtime.llm import StructuredCalls
 from service_runtime.llm.chat import ChatCompletions
-from service_runtime.llm.responses import BackgroundResponses, RecordConflict, ResponseRecord
+from service_runtime.llm.response_ids import InMemoryResponseIds
+from service_runtime.llm.responses import BackgroundResponses
 from services.planner.planning import INSTRUCTIONS, CheckedPlan, PlanPrompt, PlanWriter
 from services.planner.progressive import ProgressiveWeeks
 from services.planner.quality import plan_problems
@@ -59,26 +60,6 @@ class _Parts:
 
     async def put(self, request_id: uuid.UUID, part: str, kept: KeptPart) -> None:
         self._parts[f"{request_id}.{part}"] = kept
-
-
-class _Ids:
-    """Response ids kept in memory (compare-and-set as the key-value bucket does)."""
-
-    def __init__(self) -> None:
-        self._records: dict[str, ResponseRecord] = {}
-
-    async def get(self, key: str) -> ResponseRecord | None:
-        return self._records.get(key)
-
-    async def record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord:
-        if self._records.get(key) != replacing:
-            raise RecordConflict(key)
-        self._records[key] = record
-        return record
-
-    async def forget(self, key: str, record: ResponseRecord) -> None:
-        if self._records.get(key) == record:
-            del self._records[key]
 
 
 class _FirstWeek:
@@ -128,7 +109,11 @@ def _calls(client: openai.AsyncOpenAI, deadline: float, background_polls: float 
     if background_polls is None:
         return ChatCompletions(client, model="gpt-4o-mini", deadline_seconds=deadline, stream=True)
     return BackgroundResponses(
-        client, _Ids(), model="gpt-4o-mini", deadline_seconds=deadline, poll_interval_seconds=background_polls
+        client,
+        InMemoryResponseIds(),
+        model="gpt-4o-mini",
+        deadline_seconds=deadline,
+        poll_interval_seconds=background_polls,
     )
 
 

@@ -26,28 +26,25 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
-from urllib.parse import quote
+from typing import TypeVar
 
 import openai
 import pydantic
 from openai.types.responses import Response, ResponseFormatTextConfigParam, ResponseInputParam
 
 from contracts.events import LlmUsage
-from service_runtime.llm.errors import InvalidReply, classify
+from service_runtime.llm.errors import InvalidReply
 from service_runtime.llm.finished import TERMINAL, reply_in
 from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
-from service_runtime.llm.raw import get_raw, post_json, read_model
-from service_runtime.llm.terms import current_terms, heard_limits
-from service_runtime.logs import reason
+from service_runtime.llm.response_ids import RecordConflict, ResponseIds, ResponseRecord
+from service_runtime.llm.responses_api import ResponsesApi
 from service_runtime.model_limits import output_cap
 from service_runtime.outcomes import GiveUp, RetryLater
 from service_runtime.strict_schema import responses_text_format
 
-__all__ = ["BackgroundResponses", "RecordConflict", "ResponseIds", "ResponseRecord"]
+__all__ = ["BackgroundResponses"]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +55,6 @@ _RESPONSE_CALLS = uuid.UUID("6f1c2a4e-8d3b-4f5a-9c7e-2b1d0e9f8a76")
 
 ReplyT = TypeVar("ReplyT", bound=pydantic.BaseModel)
 
-# What a response echoes of its request and we never read: its reply format, JSON schema and all.
-_ECHOED = ("text",)
-
 # The queued watchdog's poll comes this long after the moment a response would be stuck, so the
 # poll finds it past the moment rather than a hair before.
 _WATCHDOG_MARGIN_SECONDS = 0.05
@@ -68,36 +62,6 @@ _WATCHDOG_MARGIN_SECONDS = 0.05
 
 class _StuckQueued(Exception):
     """Raised inside the deadline's scope, handled outside it: see ``_wait``."""
-
-
-@dataclass(frozen=True)
-class ResponseRecord:
-    """The response a call waits for.
-
-    ``created_at`` is wall-clock (epoch seconds) so a deadline spans processes; ``calls`` counts
-    the responses created under the key so far, this one included; ``revision`` is the record's
-    revision when read or written, for compare-and-set.
-    """
-
-    response_id: str
-    created_at: float
-    calls: int
-    revision: int = 0
-
-
-class RecordConflict(Exception):
-    """Another process recorded a response under the key since this one last read it."""
-
-
-class ResponseIds(Protocol):
-    """Where each call's response id is recorded, by the call's key. Writes are compare-and-set
-    on the record's revision, so two replicas racing on one call agree on one response."""
-
-    async def get(self, key: str) -> ResponseRecord | None: ...
-
-    async def record(self, key: str, record: ResponseRecord, replacing: ResponseRecord | None) -> ResponseRecord: ...
-
-    async def forget(self, key: str, record: ResponseRecord) -> None: ...
 
 
 class BackgroundResponses:
@@ -118,17 +82,15 @@ class BackgroundResponses:
         clock: Callable[[], float] = time.time,
         meter: LlmMeter | None = None,
     ) -> None:
-        self._client = client
+        self._api = ResponsesApi(
+            client, model=model, store=store, max_concurrent_polls=max_concurrent_polls, meter=meter
+        )
         self._meter = meter
         self._ids = ids
         self.model = model
         self._deadline = deadline_seconds
         self._queued = queued_seconds
         self._schedule = PollSchedule(poll_interval_seconds)
-        self._store = store
-        # Polls in flight at once. Replies that land together would otherwise all be read, parsed
-        # and held at the same moment: a memory peak of one plan per waiting call.
-        self._polls = asyncio.Semaphore(max_concurrent_polls)
         self._clock = clock
 
     async def call(self, key: str, prompt: Prompt, reply_type: type[ReplyT]) -> StructuredReply[ReplyT]:
@@ -192,7 +154,7 @@ class BackgroundResponses:
         record = await self._ids.get(key)
         if record is None:
             return
-        await self._cancel_quietly(record.response_id)
+        await self._api.cancel_quietly(record.response_id)
         await self._ids.forget(key, record)
         log.info("%s: cancelled response %s", key, record.response_id)
 
@@ -207,39 +169,13 @@ class BackgroundResponses:
         replacing: ResponseRecord | None,
     ) -> tuple[ResponseRecord, Response | None]:
         """Create a response and record its id; if another process recorded one first, use theirs."""
-        tier = current_terms().tier
-        # What ``responses.create`` would send, built here and sent as bytes (``raw.post_json``):
-        # the SDK's walk of the schema through its transform was a third of the planner's CPU.
-        body: dict[str, object] = {
-            "model": self.model,
-            "input": prompt,
-            "text": {"format": text_format},
-            "background": True,
-            "store": self._store,
-            "metadata": {"call": key},
-        }
-        if max_output_tokens is not None:
-            body["max_output_tokens"] = max_output_tokens
-        if cache_key is not None:
-            body["prompt_cache_key"] = cache_key
-        if tier != "default":
-            body["service_tier"] = tier
-        try:
-            raw = await post_json(self._client, "/responses", body)
-            heard_limits(raw.headers)
-            response = await read_model(raw, Response, unread=_ECHOED)
-        except Exception as exc:
-            if isinstance(exc, openai.APIStatusError):
-                heard_limits(exc.response.headers)
-            if self._meter is not None:
-                self._meter.failed(self.model, exc, 0.0)
-            raise _outcome_of(exc) from exc
+        response = await self._api.create(key, prompt, text_format, max_output_tokens, cache_key=cache_key)
         record = ResponseRecord(response.id, self._clock(), (replacing.calls if replacing else 0) + 1)
         try:
             stored = await self._record(key, record, replacing)
         except BaseException as exc:
             # Unrecorded, nobody could ever re-attach to it: stop paying for it.
-            await self._cancel_quietly(response.id)
+            await self._api.cancel_quietly(response.id)
             if isinstance(exc, RecordConflict):
                 raise RetryLater("llm_record_conflict") from exc
             raise
@@ -247,7 +183,7 @@ class BackgroundResponses:
             # Another replica holds this request too and recorded its response first: wait for
             # that one and stop paying for ours.
             log.info("%s: another process started response %s; using it", key, stored.response_id)
-            await self._cancel_quietly(response.id)
+            await self._api.cancel_quietly(response.id)
             return stored, None
         return stored, response
 
@@ -275,7 +211,7 @@ class BackgroundResponses:
         delay = 0.0
         if response is None:
             try:
-                if (response := await self._retrieve(record.response_id)) is None:
+                if (response := await self._api.retrieve(record.response_id)) is None:
                     return None
             except RetryLater as exc:
                 delay = self._poll_failed(key, record, exc)
@@ -295,7 +231,7 @@ class BackgroundResponses:
                     )
                     delay = 0.0
                     try:
-                        polled = await self._retrieve(record.response_id)
+                        polled = await self._api.retrieve(record.response_id)
                     except RetryLater as exc:
                         delay = self._poll_failed(key, record, exc)
                         continue
@@ -309,7 +245,7 @@ class BackgroundResponses:
         except TimeoutError:
             # Past the deadline the response is considered stuck: stop paying for it, and let
             # the next delivery start afresh (as a timed-out chat call would).
-            await self._cancel_quietly(record.response_id)
+            await self._api.cancel_quietly(record.response_id)
             await self._ids.forget(key, record)
             raise RetryLater("llm_timeout") from None
         return response
@@ -369,7 +305,7 @@ class BackgroundResponses:
             record.response_id,
             self._clock() - record.created_at,
         )
-        await self._cancel_quietly(record.response_id)
+        await self._api.cancel_quietly(record.response_id)
         await self._ids.forget(key, record)
         return RetryLater("llm_stuck_queued")
 
@@ -378,34 +314,7 @@ class BackgroundResponses:
         log.warning("%s: polling response %s failed (%s); polling again", key, record.response_id, exc.reason)
         return exc.delay_seconds or 0.0
 
-    async def _retrieve(self, response_id: str) -> Response | None:
-        try:
-            async with self._polls:
-                reply = await get_raw(self._client, f"/responses/{quote(response_id, safe='')}")
-                return await read_model(reply, Response, unread=_ECHOED)
-        except openai.NotFoundError:
-            return None
-        except ValueError as exc:
-            # A body that is not JSON (cut short, a proxy's error page): the response itself is
-            # whole at the provider, and the next retrieval reads it again.
-            raise RetryLater("llm_unreadable_response") from exc
-        except Exception as exc:
-            raise _outcome_of(exc) from exc
-
-    async def _cancel_quietly(self, response_id: str) -> None:
-        """Best effort: a response left running costs money but breaks nothing."""
-        try:
-            await self._client.responses.cancel(response_id)
-        except Exception as exc:
-            log.warning("could not cancel response %s: %s", response_id, reason(exc))
-
 
 def _cached(response: Response) -> int:
     usage = response.usage
     return (usage.input_tokens_details.cached_tokens or 0) if usage and usage.input_tokens_details else 0
-
-
-def _outcome_of(exc: Exception) -> Exception:
-    """The delivery outcome of an SDK error, or the error itself when it is not one."""
-    outcome = classify(exc).outcome
-    return outcome if outcome is not None else exc

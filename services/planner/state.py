@@ -29,7 +29,7 @@ from contracts.events import LlmCallRecorded, LlmUsage, PlanGenerated
 from contracts.plan import ExerciseProfile
 from contracts.streams import EXERCISE_PROFILES, BucketSpec
 from service_runtime.buckets import Bucket, Conflict
-from service_runtime.llm.responses import RecordConflict, ResponseRecord
+from service_runtime.llm.response_ids import RecordConflict, ResponseRecord
 from service_runtime.logs import reason
 
 __all__ = ["CatalogueNames", "FinishedParts", "GeneratedPlans", "KeptPart", "PlannerState", "RecordedResponses"]

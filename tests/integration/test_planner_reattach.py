@@ -20,7 +20,8 @@ import pytest
 from contracts.plan import WorkoutPlan
 from llm_simulator import SimulatorConfig
 from service_runtime.llm import Prompt
-from service_runtime.llm.responses import BackgroundResponses, ResponseRecord
+from service_runtime.llm.response_ids import ResponseRecord
+from service_runtime.llm.responses import BackgroundResponses
 from service_runtime.outcomes import GiveUp, RetryLater
 from services.planner.planning import INSTRUCTIONS, PlanPrompt
 from services.planner.single import SingleCall

@@ -16,7 +16,9 @@ from llm_simulator.protocol import Usage
 from llm_simulator.responses_protocol import ResponseCreateRequest, output_message, response_object
 from service_runtime.llm import Prompt
 from service_runtime.llm.chat import ChatCompletions
-from service_runtime.llm.responses import BackgroundResponses, ResponseRecord
+from service_runtime.llm.response_ids import ResponseRecord
+from service_runtime.llm.responses import BackgroundResponses
+from service_runtime.llm.responses_api import ResponsesApi
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import chat_response_format, responses_text_format
 
@@ -133,9 +135,9 @@ async def test_a_poll_asks_what_the_sdks_retrieve_asks_and_reads_what_it_reads_b
         max_retries=0,
         http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
     )
-    calls = BackgroundResponses(client, _NoRecords(), model=MODEL, deadline_seconds=5, poll_interval_seconds=0.1)
+    api = ResponsesApi(client, model=MODEL, store=True, max_concurrent_polls=1, meter=None)
 
-    ours = await calls._retrieve("resp_abc123")
+    ours = await api.retrieve("resp_abc123")
     sdks = await client.responses.retrieve("resp_abc123")
 
     assert _sent(caught[0]) == _sent(caught[1])
