@@ -7,30 +7,29 @@ everything it started, however it was started (``make run &`` starts it with SIG
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 from contracts import roster
 from devstack._processes import end_stray
 from devstack._readiness import NotReadyError, http_ok, tcp_accepts, wait_until
+from devstack._signals import StopRequested, signals_raise_stop
 from devstack.nats import NatsServer
 from devstack.nats import stop_leftover as stop_leftover_nats
 from devstack.ports import LOOPBACK, free_port, preferred_port
 from devstack.postgres import PostgresServer
 from devstack.postgres import stop_leftover as stop_leftover_postgres
 from devstack.state import (
-    LOCK_FILE,
     forget_gateway_url,
+    hold_run_lock,
     load_or_create_jwt_secret,
     record_gateway_url,
     repo_root,
@@ -65,10 +64,6 @@ TOKEN_TTL_SECONDS = 24 * 3600
 _CHILDREN_FILE = "children.jsonl"
 
 
-class _StopRequested(Exception):
-    """SIGINT, SIGTERM or SIGHUP arrived."""
-
-
 class _StartupFailed(Exception):
     """A step before "ready" failed; the message says which."""
 
@@ -96,17 +91,17 @@ def run_stack(
     state.mkdir(parents=True, exist_ok=True)
     width = max(len(name) for name in ("devstack", "migrate", "simulator", *(s.name for s in services)))
     supervisor = Supervisor(out, width=width)
-    with _exclusive(state) as holder:
+    with hold_run_lock(state) as holder:
         if holder is not None:
             supervisor.say("devstack", f"another `python -m devstack run` (pid {holder}) is using {state}")
             return 1
-        with _signals_raise_stop() as quiet, contextlib.ExitStack() as cleanup:
+        with signals_raise_stop() as quiet, contextlib.ExitStack() as cleanup:
             try:
                 return _run(
                     root=root, state=state, services=services, migrate=migrate, simulator=simulator,
                     environ=environ, ready_timeout=ready_timeout, supervisor=supervisor, cleanup=cleanup,
                 )  # fmt: skip
-            except (KeyboardInterrupt, _StopRequested):
+            except (KeyboardInterrupt, StopRequested):
                 supervisor.say("devstack", "stopping")
                 return 0
             except (_StartupFailed, NotReadyError) as error:
@@ -345,57 +340,3 @@ def _announced(say: Callable[[str, str], None], message: str, action: Callable[[
         say("devstack", message)
 
     return run
-
-
-@contextlib.contextmanager
-def _exclusive(state: Path) -> Iterator[int | None]:
-    """Hold ``state/run.lock`` for the run; yield None when we got it, else the holder's pid (0 if unknown).
-
-    With the lock held, any server still running from ``state`` is a leftover of a killed run, which
-    the server classes stop before starting their own.
-    """
-    with (state / LOCK_FILE).open("a+", encoding="utf-8") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            text = lock.read().strip()
-            yield int(text) if text.isdigit() else 0
-            return
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
-        try:
-            yield None
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _signals_raise_stop() -> Iterator[Callable[[], None]]:
-    """Turn SIGINT, SIGTERM and SIGHUP into _StopRequested while the stack runs; yield a "stop listening" switch.
-
-    Installed even over an inherited SIG_IGN: a non-interactive shell starts `make run &` with SIGINT
-    ignored, and then nothing could stop it but SIGTERM or SIGKILL. (So `nohup make run` stops on
-    SIGHUP too; `setsid` or tmux keep a stack running after its terminal closes.) SIGHUP matters: closing
-    the terminal must not orphan the children, which sit in their own sessions. The children start
-    with the default dispositions, as a caught signal is reset by exec where an ignored one is not.
-    """
-    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.getsignal(sig) for sig in watched}
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise _StopRequested(signal.Signals(signum).name)
-
-    def quiet() -> None:
-        for sig in watched:
-            signal.signal(sig, signal.SIG_IGN)
-
-    for sig in watched:
-        signal.signal(sig, stop)
-    try:
-        yield quiet
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -6,7 +6,7 @@ import fcntl
 import os
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "NotRunningError",
     "SecretNotFoundError",
     "forget_gateway_url",
+    "hold_run_lock",
     "jwt_secret",
     "load_or_create_jwt_secret",
     "record_gateway_url",
@@ -95,6 +96,31 @@ def running_gateway_url(state: Path) -> str:
     if not path.exists() or not _lock_is_held(state / LOCK_FILE):
         raise NotRunningError(f"no `make run` is serving from {state}: start it first (in another terminal)")
     return path.read_text(encoding="utf-8").strip()
+
+
+@contextlib.contextmanager
+def hold_run_lock(state: Path) -> Iterator[int | None]:
+    """Hold ``state/run.lock`` for the run; yield None when we got it, else the holder's pid (0 if unknown).
+
+    With the lock held, any server still running from ``state`` is a leftover of a killed run, which
+    the server classes stop before starting their own.
+    """
+    with (state / LOCK_FILE).open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            text = lock.read().strip()
+            yield int(text) if text.isdigit() else 0
+            return
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield None
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _lock_is_held(path: Path) -> bool:
