@@ -19,13 +19,13 @@ and building that, key by key in Python, was most of the cost of reading each po
 """
 
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 import orjson
 from openai._models import FinalRequestOptions
 
-__all__ = ["STREAMED_AS_IS", "get_raw", "post_json", "read_model"]
+__all__ = ["STREAMED_AS_IS", "get_raw", "model_of", "post_json", "read_model", "read_object"]
 
 M = TypeVar("M", bound=openai.BaseModel)
 
@@ -68,9 +68,20 @@ async def read_model(reply: "openai.AsyncAPIResponse[bytes]", model: type[M], *,
     """The reply's JSON object as ``model``, built as the SDK builds its replies, without its
     top-level fields named in ``unread`` (left at their defaults). A body that is not a JSON
     object raises ``ValueError``, as the SDK's own parsing does."""
+    return model_of(await read_object(reply), model, unread=unread)
+
+
+async def read_object(reply: "openai.AsyncAPIResponse[bytes]") -> dict[str, Any]:
+    """The reply's body, a JSON object; ``ValueError`` for anything else."""
     data = orjson.loads(await reply.read())
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def model_of(data: dict[str, Any], model: type[M], *, unread: Iterable[str] = ()) -> M:
+    """``data`` (changed in place) as ``model``, built as the SDK builds its replies, without the
+    top-level fields named in ``unread``."""
     for name in unread:
         data.pop(name, None)
     return model.construct(**data)

@@ -39,7 +39,7 @@ from service_runtime.llm.metering import LlmMeter
 from service_runtime.llm.polling import PollSchedule
 from service_runtime.llm.port import Prompt, StructuredReply
 from service_runtime.llm.response_ids import RecordConflict, ResponseIds, ResponseRecord
-from service_runtime.llm.responses_api import ResponsesApi
+from service_runtime.llm.responses_api import ResponsesApi, Unfinished
 from service_runtime.model_limits import output_cap
 from service_runtime.outcomes import GiveUp, RetryLater
 from service_runtime.strict_schema import responses_text_format
@@ -207,7 +207,7 @@ class BackgroundResponses:
         again later: the response lives on at the provider, so waiting on costs nothing, while
         giving the message back would cost a redelivery. Polls follow ``PollSchedule``: near
         when calls of the same ``kind`` have been finishing."""
-        response = created
+        response: Response | Unfinished | None = created
         delay = 0.0
         if response is None:
             try:
@@ -215,15 +215,15 @@ class BackgroundResponses:
                     return None
             except RetryLater as exc:
                 delay = self._poll_failed(key, record, exc)
-        if response is not None and response.status in TERMINAL:
-            return response
+        if (finished := _finished(response)) is not None:
+            return finished
         if self._stuck_queued(record, response):
             raise await self._unstick(key, record)
         remaining = record.created_at + self._deadline - self._clock()
         try:
             async with asyncio.timeout(max(0.0, remaining)):
                 # ``response`` is None here only while no poll has been read yet.
-                while response is None or response.status not in TERMINAL:
+                while (finished := _finished(response)) is None:
                     # Jittered, so a thousand waiting plans do not poll in lockstep.
                     look = self._schedule.next_look(kind, self._clock() - record.created_at)
                     await asyncio.sleep(
@@ -248,7 +248,7 @@ class BackgroundResponses:
             await self._api.cancel_quietly(record.response_id)
             await self._ids.forget(key, record)
             raise RetryLater("llm_timeout") from None
-        return response
+        return finished
 
     async def _judge_metered(
         self, key: str, record: ResponseRecord, response: Response, reply_type: type[ReplyT]
@@ -280,7 +280,7 @@ class BackgroundResponses:
                     call_id=uuid.uuid5(_RESPONSE_CALLS, response.id),
                 )
 
-    def _stuck_queued(self, record: ResponseRecord, response: Response | None) -> bool:
+    def _stuck_queued(self, record: ResponseRecord, response: Response | Unfinished | None) -> bool:
         """Still ``queued`` (not yet ``in_progress``) past ``queued_seconds`` from its creation."""
         return (
             self._queued is not None
@@ -289,7 +289,7 @@ class BackgroundResponses:
             and self._clock() - record.created_at > self._queued
         )
 
-    def _until_watchdog(self, record: ResponseRecord, response: Response | None, look: float) -> float:
+    def _until_watchdog(self, record: ResponseRecord, response: Response | Unfinished | None, look: float) -> float:
         """``look``, or less when a queued response would pass ``queued_seconds`` before it: the
         watchdog looks just after that moment."""
         if self._queued is None or response is None or response.status != "queued":
@@ -313,6 +313,11 @@ class BackgroundResponses:
         """Log a transient poll failure; how long to wait before the next poll."""
         log.warning("%s: polling response %s failed (%s); polling again", key, record.response_id, exc.reason)
         return exc.delay_seconds or 0.0
+
+
+def _finished(response: Response | Unfinished | None) -> Response | None:
+    """``response`` when it is finished (an ``Unfinished`` never is)."""
+    return response if isinstance(response, Response) and response.status in TERMINAL else None
 
 
 def _cached(response: Response) -> int:

@@ -5,11 +5,12 @@ before they leave the process."""
 
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import httpx2  # the SDK's HTTP library
 import openai
 import pytest
+from openai.types.responses import Response
 
 from contracts.plan import TrainingWeek
 from llm_simulator.protocol import Usage
@@ -18,7 +19,7 @@ from service_runtime.llm import Prompt
 from service_runtime.llm.chat import ChatCompletions
 from service_runtime.llm.response_ids import ResponseRecord
 from service_runtime.llm.responses import BackgroundResponses
-from service_runtime.llm.responses_api import ResponsesApi
+from service_runtime.llm.responses_api import ResponsesApi, Unfinished
 from service_runtime.model_limits import output_cap
 from service_runtime.strict_schema import chat_response_format, responses_text_format
 
@@ -142,6 +143,37 @@ async def test_a_poll_asks_what_the_sdks_retrieve_asks_and_reads_what_it_reads_b
 
     assert _sent(caught[0]) == _sent(caught[1])
     assert caught[0].method == "GET" and caught[0].url.path == "/v1/responses/resp_abc123"
-    assert ours is not None and ours.text is None and sdks.text is not None
+    assert isinstance(ours, Response) and ours.text is None and sdks.text is not None
     assert ours.model_dump(exclude={"text"}) == sdks.model_dump(exclude={"text"})
     assert (ours.output_text, ours.status, ours.usage) == ('{"week": 1}', "completed", sdks.usage)
+
+
+@pytest.mark.parametrize("status", ["queued", "in_progress"])
+async def test_a_poll_of_a_response_still_being_written_reads_only_its_status(
+    status: Literal["queued", "in_progress"],
+) -> None:
+    request = ResponseCreateRequest.model_validate(
+        {
+            "model": MODEL,
+            "input": "Beginner.",
+            "background": True,
+            "text": {"format": responses_text_format(TrainingWeek)},
+        }
+    )
+    body = response_object(
+        response_id="resp_abc123",
+        created_at=1_700_000_000,
+        status=status,
+        request=request,
+        output=[],
+    )
+    client = openai.AsyncOpenAI(
+        api_key="sk-test",
+        base_url="http://provider.test/v1",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(lambda _: httpx2.Response(200, json=body))),
+    )
+    api = ResponsesApi(client, model=MODEL, store=True, max_concurrent_polls=1, meter=None)
+
+    assert await api.retrieve("resp_abc123") == Unfinished(status)
+    assert (await client.responses.retrieve("resp_abc123")).status == status
