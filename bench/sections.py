@@ -77,7 +77,9 @@ def section_gateway(results: Results, before: Results | None) -> list[str]:
         lines += table(_GATEWAY_HEADER, _gateway_rows(gateway["alone"]["runs"]))
         lines += [""]
     lines += [
-        "**The whole stack running**: the simulator answers plans after 60 s and the planner holds them as "
+        "**The whole stack running**: the simulator answers plans after "
+        f"{int(gateway['env']['SIM_FIRST_TOKEN_DELAY_SECONDS']) // 60} minutes (longer than the section runs) "
+        "and the planner holds them as "
         f"background responses (in-flight cap {gateway['env']['PLANNER_MAX_IN_FLIGHT']}), so accepted work waits "
         "downstream at a steady cost; the accept path shares the two cores with it.",
         "",
