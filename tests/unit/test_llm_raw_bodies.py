@@ -105,37 +105,39 @@ async def test_a_background_response_is_created_with_what_the_sdks_create_sends(
     assert _sent(ours[0]) == _sent(sdks[0])
 
 
-async def test_a_poll_asks_what_the_sdks_retrieve_asks_and_reads_what_it_reads_but_the_echoed_format() -> None:
-    # A finished response as the simulator writes one, echoing its request's reply format.
-    request = ResponseCreateRequest.model_validate(
-        {
-            "model": MODEL,
-            "input": "Beginner.",
-            "background": True,
-            "text": {"format": responses_text_format(TrainingWeek)},
-        }
-    )
-    body = response_object(
-        response_id="resp_abc123",
-        created_at=1_700_000_000,
-        completed_at=1_700_000_042,
-        status="completed",
-        request=request,
-        output=[output_message("msg_1", '{"week": 1}', "completed")],
-        usage=Usage(prompt_tokens=1200, completion_tokens=800, cached_tokens=1024),
-    )
-    caught: list[httpx2.Request] = []
+# A background request as the simulator keeps it: its responses echo the reply format.
+_BACKGROUND = ResponseCreateRequest.model_validate(
+    {"model": MODEL, "input": "Beginner.", "background": True, "text": {"format": responses_text_format(TrainingWeek)}}
+)
+
+
+def _answering(body: dict[str, Any], caught: list[httpx2.Request]) -> openai.AsyncOpenAI:
+    """A client whose every request is caught and answered 200 with ``body``."""
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         caught.append(request)
         return httpx2.Response(200, json=body)
 
-    client = openai.AsyncOpenAI(
+    return openai.AsyncOpenAI(
         api_key="sk-test",
         base_url="http://provider.test/v1",
         max_retries=0,
         http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
     )
+
+
+async def test_a_poll_asks_what_the_sdks_retrieve_asks_and_reads_what_it_reads_but_the_echoed_format() -> None:
+    body = response_object(
+        response_id="resp_abc123",
+        created_at=1_700_000_000,
+        completed_at=1_700_000_042,
+        status="completed",
+        request=_BACKGROUND,
+        output=[output_message("msg_1", '{"week": 1}', "completed")],
+        usage=Usage(prompt_tokens=1200, completion_tokens=800, cached_tokens=1024),
+    )
+    caught: list[httpx2.Request] = []
+    client = _answering(body, caught)
     api = ResponsesApi(client, model=MODEL, store=True, max_concurrent_polls=1, meter=None)
 
     ours = await api.retrieve("resp_abc123")
@@ -152,27 +154,10 @@ async def test_a_poll_asks_what_the_sdks_retrieve_asks_and_reads_what_it_reads_b
 async def test_a_poll_of_a_response_still_being_written_reads_only_its_status(
     status: Literal["queued", "in_progress"],
 ) -> None:
-    request = ResponseCreateRequest.model_validate(
-        {
-            "model": MODEL,
-            "input": "Beginner.",
-            "background": True,
-            "text": {"format": responses_text_format(TrainingWeek)},
-        }
-    )
     body = response_object(
-        response_id="resp_abc123",
-        created_at=1_700_000_000,
-        status=status,
-        request=request,
-        output=[],
+        response_id="resp_abc123", created_at=1_700_000_000, status=status, request=_BACKGROUND, output=[]
     )
-    client = openai.AsyncOpenAI(
-        api_key="sk-test",
-        base_url="http://provider.test/v1",
-        max_retries=0,
-        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(lambda _: httpx2.Response(200, json=body))),
-    )
+    client = _answering(body, [])
     api = ResponsesApi(client, model=MODEL, store=True, max_concurrent_polls=1, meter=None)
 
     assert await api.retrieve("resp_abc123") == Unfinished(status)
