@@ -38,7 +38,7 @@ from devstack.supervisor import Supervisor
 from services.gateway.devtoken import mint_dev_token
 from tests.stack import JWT_SECRET, REPO_ROOT
 
-__all__ = ["GATEWAY_ENV", "measure_gateway"]
+__all__ = ["BODY", "GATEWAY_ENV", "TRIGGER", "gateway_under_test", "load", "measure_gateway"]
 
 BODY = json.dumps({"userProfile": "I want to build muscle, 3x per week, I have a full gym"})
 TRIGGER = "/functions/v1/trigger-workout-plan"
@@ -53,7 +53,7 @@ GATEWAY_ENV = {
 }
 
 
-def _load(spec: LoadSpec, workdir: Path) -> dict[str, Any]:
+def load(spec: LoadSpec, workdir: Path) -> dict[str, Any]:
     spec_path = workdir / f"load-{uuid.uuid4().hex[:8]}.json"
     spec_path.write_text(json.dumps(asdict(spec)))
     done = subprocess.run(
@@ -82,11 +82,11 @@ def measure_gateway(
     """Each rate's no-op and accept runs, with the CPU each process spent; ``alone``: the gateway on
     NATS and Postgres only, else the whole stack."""
     with workdir_or_scratch(workdir, "bench-gateway-") as work:
-        with _gateway(work, {**GATEWAY_ENV, **(env or {})}, alone) as (url, pids):
+        with gateway_under_test(work, {**GATEWAY_ENV, **(env or {})}, alone) as (url, pids, _):
             host, port = url.removeprefix("http://").split(":")
             tokens = tuple(mint_dev_token(JWT_SECRET, uuid.uuid4()) for _ in range(users))
             warm = LoadSpec(host, int(port), "POST", TRIGGER, 100, 2.0, tokens, BODY)
-            _load(warm, work)  # JIT-free Python still warms: pools fill, caches load
+            load(warm, work)  # JIT-free Python still warms: pools fill, caches load
             runs: list[dict[str, Any]] = []
             for rate in rates:
                 for label, spec in (
@@ -95,7 +95,7 @@ def measure_gateway(
                 ):
                     before = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
                     started = time.monotonic()
-                    figures = _load(spec, work)
+                    figures = load(spec, work)
                     wall = time.monotonic() - started
                     after = {name: sample_tree(pid).cpu_seconds for name, pid in pids.items()}
                     cpu = {name: round(after[name] - before[name], 2) for name in pids}
@@ -123,11 +123,12 @@ _ACCEPT_PATH = ("gateway", "postgres", "nats-server")
 
 
 @contextmanager
-def _gateway(workdir: Path, env: dict[str, str], alone: bool) -> Iterator[tuple[str, dict[str, int]]]:
-    """The gateway's URL and the pids to sample: alone on NATS and Postgres, or in the whole stack."""
+def gateway_under_test(workdir: Path, env: dict[str, str], alone: bool) -> Iterator[tuple[str, dict[str, int], str]]:
+    """The gateway's URL, the pids to sample and the database URL: the gateway alone on NATS and
+    Postgres, or in the whole stack."""
     if not alone:
         with running_stack(workdir, env=env) as stack:
-            yield stack.services.gateway_url, stack.pids()
+            yield stack.services.gateway_url, stack.pids(), stack.postgres.url
         return
     with infrastructure(workdir) as (nats_server, postgres), (workdir / "services.log").open("a") as log:
         supervisor = Supervisor(log, color=False)
@@ -147,6 +148,6 @@ def _gateway(workdir: Path, env: dict[str, str], alone: bool) -> Iterator[tuple[
                 },
             )
             pids = {"gateway": gateway.process.pid, "postgres": postgres.pid, "nats-server": nats_server.pid}
-            yield f"http://127.0.0.1:{port}", {name: pid for name, pid in pids.items() if pid}
+            yield f"http://127.0.0.1:{port}", {name: pid for name, pid in pids.items() if pid}, postgres.url
         finally:
             supervisor.stop_all(timeout=15)

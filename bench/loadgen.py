@@ -40,6 +40,8 @@ class LoadSpec:
     tokens: tuple[str, ...] = ()
     body: str = ""
     max_connections: int = 256
+    # Each request's (seconds after the start it was due, latency) in the figures, for ``bench.tail``.
+    series: bool = False
 
     def requests(self) -> list[bytes]:
         body = self.body.encode()
@@ -60,6 +62,7 @@ class _Figures:
     send_lag: list[float] = field(default_factory=list)
     connections_opened: int = 0
     last_done: float = 0.0
+    series: list[tuple[float, float]] = field(default_factory=list)
 
 
 class _Pool:
@@ -144,7 +147,10 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
             async with asyncio.timeout(_TIMEOUT_SECONDS):
                 connection = await pool.get()
                 status, keep = await _exchange(*connection, requests[index % len(requests)])
-            figures.latencies.append(clock() - due)
+            latency = clock() - due
+            figures.latencies.append(latency)
+            if spec.series:
+                figures.series.append((due - start, latency))
             figures.statuses[str(status)] += 1
             figures.last_done = clock()
             if keep:
@@ -157,6 +163,7 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
                 await pool.discard(connection)
 
     start = clock() + 0.05
+    started_at_epoch = time.time() + (start - clock())
     sent = 0
     while sent < total:
         due_now = min(total, int((clock() - start) * spec.rate) + 1)
@@ -171,7 +178,13 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
     pool.close()
     ok = sum(count for status, count in figures.statuses.items() if status.isdigit() and status.startswith("2"))
     elapsed = max(1e-9, (figures.last_done or clock()) - start)
+    series = (
+        {"started_at_epoch": started_at_epoch, "series": [[round(t, 4), round(d, 5)] for t, d in figures.series]}
+        if spec.series
+        else {}
+    )
     return {
+        **series,
         "target_rate": spec.rate,
         "seconds": spec.seconds,
         "sent": total,

@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from bench.full_stack import RunningStack, running_stack
-from bench.gateway_latency import BODY, TRIGGER, _load
+from bench.gateway_latency import BODY, TRIGGER, load
 from bench.loadgen import LoadSpec, percentiles
 from bench.procfs import sample_tree
 from bench.profiles import py_spy, summarise
@@ -82,9 +82,9 @@ async def _wait_terminal(database_url: str, since: float, expected: int, within_
 def _batch(stack: RunningStack, workdir: Path, tokens: tuple[str, ...], plans: int, rate: float) -> dict[str, Any]:
     host, port = stack.services.gateway_url.removeprefix("http://").split(":")
     since = time.time() - 0.5
-    load = _load(LoadSpec(host, int(port), "POST", TRIGGER, rate, plans / rate, tokens, BODY), workdir)
-    result = asyncio.run(_wait_terminal(stack.postgres.url, since, load["ok"], within_seconds=300))
-    result["load"] = {key: load[key] for key in ("sent", "ok", "statuses", "latency_ms", "throughput_ok_per_s")}
+    sent = load(LoadSpec(host, int(port), "POST", TRIGGER, rate, plans / rate, tokens, BODY), workdir)
+    result = asyncio.run(_wait_terminal(stack.postgres.url, since, sent["ok"], within_seconds=300))
+    result["load"] = {key: sent[key] for key in ("sent", "ok", "statuses", "latency_ms", "throughput_ok_per_s")}
     return result
 
 
