@@ -126,7 +126,7 @@ async def request_plan(request: Request, caller: Caller, context: Context) -> Re
     ``cancelled`` once it ended. A user over their active-plan cap or daily quota gets 429 with
     ``Retry-After``.
     """
-    # Served by ``trigger.routes()``, which ``create_app`` puts in front of this declaration; both
+    # Served by ``trigger.AcceptFront``, which ``create_app`` puts in front of the app; both
     # run ``accepted_reply``.
     return await accepted_reply(request, caller, context)
 

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
 
 from service_runtime import outbox
 from service_runtime.bus import EventBus, EventPublisher
@@ -148,25 +149,36 @@ def create_app(settings: GatewaySettings | None = None, *, publisher: EventPubli
                 del app.state.gateway
 
     app = _bare_app(lifespan)
-    # The accept routes served without FastAPI's route layer, in front of their declarations.
-    app.router.routes[0:0] = trigger.routes()
-    # Added first, so it sits inside CORS: a bug's 500 still carries CORS headers, and a browser
-    # app sees it as an HTTP error (supabase-js: FunctionsHttpError), not as a network failure.
-    app.add_middleware(InternalErrors)
-    if settings.cors_origins:
-        app.add_middleware(
+    # The app's own middleware, outermost first. InternalErrors sits inside CORS, so a bug's 500
+    # still carries CORS headers and a browser app sees it as an HTTP error (supabase-js:
+    # FunctionsHttpError), not as a network failure.
+    layers = [
+        Middleware(NoStore),
+        Middleware(HttpMetrics),
+        *_cors(settings.cors_origins),
+        Middleware(InternalErrors),
+    ]
+    # In front of them, the accepts' fast lane through the same layers (see trigger.py).
+    front = Middleware(trigger.AcceptFront, layers=layers, routes=app.routes, exception_handlers=app.exception_handlers)
+    app.user_middleware = [front, *layers]
+    app.router.routes.extend(health_routes(_readiness_checks(clients)))
+    instrument_app(app)
+    return app
+
+
+def _cors(origins: tuple[str, ...]) -> list[Middleware]:
+    if not origins:
+        return []
+    return [
+        Middleware(
             CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
+            allow_origins=list(origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=list(CORS_ALLOWED_HEADERS),
             expose_headers=list(_CORS_EXPOSED_HEADERS),
             max_age=600,
         )
-    app.add_middleware(HttpMetrics)
-    app.add_middleware(NoStore)
-    app.router.routes.extend(health_routes(_readiness_checks(clients)))
-    instrument_app(app)
-    return app
+    ]
 
 
 def openapi_document() -> dict[str, Any]:

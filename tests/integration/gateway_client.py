@@ -42,12 +42,15 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """A client calling ``app`` in memory (no sockets); the app's lifespan runs around it."""
+async def serving(app: Starlette, root_path: str = "") -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling ``app`` in memory (no sockets); the app's lifespan runs around it.
+    ``root_path``: as a proxy that mounts the app under that path would call it."""
     # ASGITransport does not run the lifespan; enter it as uvicorn would.
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, root_path=root_path), base_url="http://gateway"
+        ) as client,
     ):
         yield client
 

@@ -21,6 +21,7 @@ from contracts.progress import PlanProgress
 from contracts.streams import WORKOUT_EVENTS
 from contracts.subjects import PLAN_CANCELLED
 from service_runtime.bus import EventBus
+from service_runtime.metrics import HTTP_REQUESTS
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.persister.postgres import PostgresPlanStore, create_pool
@@ -323,6 +324,38 @@ async def test_cors_answers_only_the_configured_origins(nats_url: str, database_
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_accepts_answer_as_every_other_route_does_cors_no_store_metrics_and_errors(
+    nats_url: str, database_url: str, db: asyncpg.Connection
+) -> None:
+    """The accepts' fast lane (trigger.AcceptFront) keeps what the app's own stack gives a reply."""
+    settings = settings_for(nats_url, database_url, cors_origins="https://app.example")
+    origin = {"Origin": "https://app.example"}
+    counted = HTTP_REQUESTS.labels("/functions/v1/trigger-workout-plan", "POST", "202")
+    before = counted._value.get()
+    owner = uuid.uuid4()
+    async with serving(create_app(settings)) as client:
+        path = "/functions/v1/trigger-workout-plan"
+        accepted = await client.post(path, headers={**bearer(owner), **origin}, json={"userProfile": PROFILE})
+        anonymous = await client.post(path, headers=origin, json={"userProfile": PROFILE})
+        invalid = await client.post(path, headers={**bearer(owner), **origin}, json={"userProfile": " "})
+        wrong_method = await client.get(path, headers={**bearer(owner), **origin})
+    async with serving(create_app(settings), root_path="/gateway") as client:
+        mounted = await client.post(f"/gateway{path}", headers=bearer(owner), json={"userProfile": PROFILE})
+
+    assert accepted.status_code == 202, accepted.text
+    assert mounted.status_code == 202, mounted.text
+    assert await rows_of(db, owner) == 2
+    assert counted._value.get() == before + 2
+    assert (anonymous.status_code, error_of(anonymous)["code"]) == (401, "unauthorized")
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert (invalid.status_code, error_of(invalid)["code"]) == (422, "invalid_request")
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "OPTIONS, POST")
+    for reply in (accepted, anonymous, invalid, wrong_method):
+        assert reply.headers["cache-control"] == "no-store", reply.text
+        assert reply.headers["access-control-allow-origin"] == "https://app.example", reply.text
+    assert "WWW-Authenticate" in anonymous.headers["access-control-expose-headers"]
 
 
 async def test_another_users_request_and_plan_are_404_on_every_route(
