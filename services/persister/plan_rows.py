@@ -6,7 +6,7 @@ time), after the requests' locks (the lock order is in ``postgres.py``).
 
 import datetime
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -273,7 +273,10 @@ def entry_records(
 ) -> list[tuple[Any, ...]]:
     """The plan's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order."""
     exercises = exercise_columns(event.exercises, catalogue)
-    return [row for week in event.plan["weeks"] for row in week_entry_records(week, plan_id, exercises, start_date)]
+    weeks = event.plan["weeks"]
+    # The plan's entry ids in one call: a call per week cost more than the ids themselves.
+    ids = iter(new_ids(sum(len(day["exercises"]) for week in weeks for day in week["days"])))
+    return [row for week in weeks for row in week_entry_records(week, plan_id, exercises, start_date, ids)]
 
 
 def exercise_columns(
@@ -289,13 +292,15 @@ def week_entry_records(
     plan_id: uuid.UUID,
     exercises: Mapping[str, tuple[str, uuid.UUID, str | None]],
     start_date: datetime.date,
+    ids: Iterator[uuid.UUID] | None = None,
 ) -> list[tuple[Any, ...]]:
     """One week's ``workout_entries`` rows, in ``ENTRY_COLUMNS`` order, from the week as JSON (a
     ``TrainingWeek``'s fields; ``exercises``: ``exercise_columns``). An entry's date is the plan's
-    start date moved to the entry's week and weekday (day 1 is a Monday), as 0008 dates them."""
+    start date moved to the entry's week and weekday (day 1 is a Monday), as 0008 dates them.
+    Entry ids are taken from ``ids`` (``new_ids``), or made here."""
     number, theme, days = week["week"], week["theme"], week["days"]
     start_weekday = start_date.isoweekday()
-    entry_ids = iter(new_ids(sum(len(day["exercises"]) for day in days)))
+    entry_ids = ids if ids is not None else iter(new_ids(sum(len(day["exercises"]) for day in days)))
     rows: list[tuple[Any, ...]] = []
     for day in days:
         weekday, focus = day["day"], day["focus"]
