@@ -43,7 +43,7 @@ from llm_simulator.intent import read_intent
 from llm_simulator.plans import write_plan
 from llm_simulator.profiles import write_profile
 from service_runtime.ids import uuid7
-from services.persister.plan_rows import ENTRY_COLUMNS, CatalogueRow, entry_records
+from services.persister.entry_rows import ENTRY_COLUMNS, CatalogueRow, entry_records
 
 __all__ = ["PlanTraffic", "entry_rows", "measure_raw_bounds", "plan_traffic"]
 

@@ -19,7 +19,8 @@ from asyncpg.pool import PoolConnectionProxy
 from contracts.events import ExerciseRef, WeekGenerated
 from contracts.plan import PrescribedExercise, TrainingDay, TrainingWeek
 from service_runtime.outcomes import GiveUp
-from services.persister.plan_rows import ENTRY_COLUMNS, catalogue_rows, exercise_columns, week_entry_records
+from services.persister.entry_rows import ENTRY_COLUMNS, exercise_columns, week_entry_records
+from services.persister.plan_rows import catalogue_rows
 from services.persister.plans import Completion, Waiting
 
 __all__ = ["PLAN_CHANGED", "drop_pending_week", "store_week", "week_if_ready"]

@@ -4,7 +4,7 @@ import time
 import uuid
 
 from service_runtime.ids import uuid7, uuid7_bytes
-from services.persister.plan_rows import new_ids
+from services.persister.entry_rows import new_ids
 
 
 def _ids(data: bytes) -> list[uuid.UUID]:
