@@ -64,6 +64,13 @@ def best(results: Results, endpoint: str, *, alone: bool = False) -> float | Non
     return max(runs) if runs else None
 
 
+def busiest_served_in_full(results: Results, *, alone: bool = False) -> dict[str, Any] | None:
+    """The accept run at the highest rate whose every request was accepted: CPU per accept at
+    capacity, where what a wakeup costs is shared by the most accepts."""
+    full = [r for r in _runs(results, alone) if r["endpoint"] == "accept" and r["ok"] == r.get("sent")]
+    return max(full, key=lambda r: r["target_rate"]) if full else None
+
+
 def accept_cpu_ms(run: dict[str, Any]) -> float | None:
     """CPU per accepted request over the accept path's processes (gateway, Postgres, NATS)."""
     per_process = run.get("cpu_ms_per_request")
@@ -88,18 +95,20 @@ def persister_bound(results: Results) -> float | None:
 def targets(results: Results) -> list[dict[str, Any]]:
     """Every target (issues 6 and 15): the figure reached, its bound in the same run, and whether it is met."""
     rows: list[dict[str, Any]] = []
-    alone500 = run_at(results, "accept", 500, alone=True)
-    if alone500 and (cpu := accept_cpu_ms(alone500)) is not None:
-        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in alone500["cpu_ms_per_request"].items())
-        rows.append(
-            {
-                "target": "CPU per accept, all included (gateway alone, 500/s)",
-                "goal": "≤ 1.2 ms",
-                "reached": f"{cpu:.2f} ms ({parts})",
-                "bound": "–",
-                "met": cpu <= 1.2,
-            }
-        )
+    # At 500/s (where the p99 is read too) and at the highest rate served in full, both shown.
+    at500, busiest = run_at(results, "accept", 500, alone=True), busiest_served_in_full(results, alone=True)
+    for run in (at500, busiest if busiest is not at500 else None):
+        if run and (cpu := accept_cpu_ms(run)) is not None:
+            parts = ", ".join(f"{name} {ms:.2f}" for name, ms in run["cpu_ms_per_request"].items())
+            rows.append(
+                {
+                    "target": f"CPU per accept, all included (gateway alone, {fmt(run['target_rate'])}/s)",
+                    "goal": "≤ 1.2 ms",
+                    "reached": f"{cpu:.2f} ms ({parts})",
+                    "bound": "–" if run is at500 else "the highest rate served in full",
+                    "met": cpu <= 1.2,
+                }
+            )
     for alone, where in ((True, "gateway alone"), (False, "full stack")):
         accept500, noop500 = run_at(results, "accept", 500, alone=alone), run_at(results, "noop", 500, alone=alone)
         if accept500:
