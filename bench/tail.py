@@ -32,7 +32,10 @@ from tests.stack import JWT_SECRET
 __all__ = ["main"]
 
 _WAITS = """
-SELECT pid, backend_type AS backend, coalesce(wait_event_type || ':' || wait_event, 'CPU') AS wait
+SELECT pid,
+    -- An autovacuum worker's query names its table ("autovacuum: VACUUM public.outbox").
+    CASE WHEN backend_type = 'autovacuum worker' THEN query ELSE backend_type END AS backend,
+    coalesce(wait_event_type || ':' || wait_event, 'CPU') AS wait
 FROM pg_stat_activity
 WHERE pid <> pg_backend_pid() AND (state = 'active' OR backend_type <> 'client backend')
 """

@@ -1,6 +1,8 @@
-"""The global daily budget on a real Postgres (migration 0022): the day's spend and reservations
-refuse an accept that would pass it; the sum is kept between accepts, each adding its reserve, and
-made again from the requests once it is more than 5 seconds old."""
+"""The daily budgets on a real Postgres (migrations 0022, 0023): the day's spend and reservations
+refuse an accept that would pass the global budget; the sum is kept between accepts, each adding
+its reserve, and made again from the requests once it is more than 5 seconds old. Both budgets are
+compared at a millionth of a dollar, so reserves that do not add up exactly in binary still fill
+a budget to its edge."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -31,9 +33,29 @@ async def own_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
             await pool.close()
 
 
-async def accept(accepts: GroupedAccepts) -> tuple[Admission, uuid.UUID]:
-    event = PlanRequested(request_id=uuid7(), user_id=uuid.uuid4(), user_profile="3x")
-    return await accepts.accept(event, event.wire.decode(), None, LIMITS), event.request_id
+async def accept(
+    accepts: GroupedAccepts, limits: Limits = LIMITS, user_id: uuid.UUID | None = None
+) -> tuple[Admission, uuid.UUID]:
+    event = PlanRequested(request_id=uuid7(), user_id=user_id or uuid.uuid4(), user_profile="3x")
+    return await accepts.accept(event, event.wire.decode(), None, limits), event.request_id
+
+
+async def test_a_budget_is_filled_to_its_edge_by_reserves_binary_cannot_add_exactly(
+    own_pool: asyncpg.Pool,
+) -> None:
+    accepts = GroupedAccepts(own_pool.acquire, writers=1, per_write=64)
+    # In binary floating point 0.1 + 0.1 + 0.1 > 0.3 and fifty times 0.02 > 1.0.
+    global_limits = Limits(
+        max_active=100, max_per_day=100, user_budget_usd=None, global_budget_usd=0.3, reserve_usd=0.1
+    )
+    user_limits = Limits(max_active=100, max_per_day=100, user_budget_usd=1.0, global_budget_usd=None, reserve_usd=0.02)
+    user_id = uuid.uuid4()
+
+    global_outcomes = [(await accept(accepts, global_limits))[0].outcome for _ in range(4)]
+    user_outcomes = [(await accept(accepts, user_limits, user_id))[0].outcome for _ in range(51)]
+
+    assert global_outcomes == ["accepted"] * 3 + ["global_budget"]
+    assert user_outcomes == ["accepted"] * 50 + ["user_budget"]
 
 
 async def test_accepts_reserve_the_global_budget_until_it_is_spent(own_pool: asyncpg.Pool) -> None:

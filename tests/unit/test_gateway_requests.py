@@ -196,6 +196,22 @@ async def test_the_user_budget_counts_each_processing_request_at_the_estimate() 
     assert len(repository.requests) == 2
 
 
+async def test_the_user_budget_is_filled_to_its_edge_though_binary_cannot_add_the_reserves_exactly() -> None:
+    repository = InMemoryRequests()
+    # Fifty times 0.02 is more than 1.0 in binary floating point; budgets compare at a millionth of a dollar.
+    requests, _ = use_case(
+        repository, max_active=100, max_per_day=100, user_daily_budget_usd=1.0, plan_cost_estimate_usd=0.02
+    )
+    user_id = uuid.uuid4()
+    for _ in range(50):
+        await accept(requests, user_id)
+
+    with pytest.raises(QuotaExceeded):
+        await accept(requests, user_id)
+
+    assert len(repository.requests) == 50
+
+
 async def test_a_finished_requests_real_cost_replaces_its_reservation() -> None:
     repository = InMemoryRequests()
     requests, _ = use_case(repository, user_daily_budget_usd=0.05, plan_cost_estimate_usd=0.02)
