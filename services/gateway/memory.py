@@ -19,7 +19,14 @@ from uuid import UUID
 from contracts.events import Event, PlanRequested, WeekRequested
 from contracts.plan import PlanOutline
 from contracts.progress import RequestStatus
-from services.gateway.repository import Admission, Limits, PriorRequest, RegenerationSource, ReviewState
+from services.gateway.repository import (
+    Admission,
+    Limits,
+    PriorRequest,
+    RegenerationSource,
+    ReviewState,
+    over_budget,
+)
 from services.gateway.requests import Unavailable
 from services.gateway.views import PlanView, RequestSnapshot, WeekHistory, WeekVersionView
 
@@ -211,13 +218,13 @@ class InMemoryRequests:
                     return Admission("existing", prior=prior)
             if limits.user_budget_usd is not None:
                 spent = self.spent(rows, limits.reserve_usd)
-                if spent + limits.reserve_usd > limits.user_budget_usd:
+                if over_budget(spent, limits.reserve_usd, limits.user_budget_usd):
                     return Admission("user_budget", spent_usd=spent)
             if limits.global_budget_usd is not None:
                 await locks.enter_async_context(self.global_lock)
                 await _round_trip()
                 spent = self.spent(list(self.requests.values()), limits.reserve_usd)
-                if spent + limits.reserve_usd > limits.global_budget_usd:
+                if over_budget(spent, limits.reserve_usd, limits.global_budget_usd):
                     return Admission("global_budget", spent_usd=spent)
             now = self.clock()
             active = sum(1 for row in rows if row.snapshot.status == "processing")

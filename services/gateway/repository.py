@@ -27,6 +27,7 @@ __all__ = [
     "RequestRepository",
     "ReviewState",
     "Reviewing",
+    "over_budget",
 ]
 
 
@@ -50,6 +51,13 @@ class Limits:
     user_budget_usd: float | None
     global_budget_usd: float | None
     reserve_usd: float
+
+
+def over_budget(spent_usd: float, reserve_usd: float, budget_usd: float) -> bool:
+    """Whether reserving ``reserve_usd`` more passes the budget, compared at a millionth of a
+    dollar: in binary floating point fifty reserves of $0.02 add up to more than $1.00. The
+    accept function in Postgres compares the same way (migration 0023)."""
+    return round(spent_usd + reserve_usd, 6) > round(budget_usd, 6)
 
 
 AcceptOutcome = Literal[
