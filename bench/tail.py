@@ -41,6 +41,8 @@ FROM pg_stat_activity
 WHERE pid <> pg_backend_pid() AND (state = 'active' OR backend_type <> 'client backend')
 """
 _PLANS_PER_USER = 25
+# The rates run first, each below the one measured (as the gateway section ramps).
+_RAMP = (100.0, 250.0)
 _IGNORED = frozenset({"CPU", "Client:ClientRead"})
 # A commit's WAL flush: reported only when one backend is seen in it this many samples in a row.
 _FLUSHES = frozenset({"IO:WALSync", "IO:WALWrite", "LWLock:WALWrite"})
@@ -63,13 +65,13 @@ def main() -> None:
         host, port = url.removeprefix("http://").split(":")
         # Enough users that none reaches the default daily budget (50 plans at $0.02 of $1.00):
         # a refusal is a 429 left out of the figures.
-        sent = 200 + sum(rate * args.seconds for rate in (100.0, 250.0) if rate < args.rate) + args.rate * args.seconds
+        ramp = [rate for rate in _RAMP if rate < args.rate]
+        sent = 200 + sum(ramp) * args.seconds + args.rate * args.seconds
         users = max(1000, math.ceil(sent / _PLANS_PER_USER))
         tokens = tuple(mint_dev_token(JWT_SECRET, uuid.uuid4()) for _ in range(users))
         load(LoadSpec(host, int(port), "POST", TRIGGER, 100, 2.0, tokens, BODY), work)
-        for rate in (100.0, 250.0):
-            if rate < args.rate:
-                load(LoadSpec(host, int(port), "POST", TRIGGER, rate, args.seconds, tokens, BODY), work)
+        for rate in ramp:
+            load(LoadSpec(host, int(port), "POST", TRIGGER, rate, args.seconds, tokens, BODY), work)
         stop = threading.Event()
         sampler = threading.Thread(target=lambda: asyncio.run(_sample(database_url, stop, waits)))
         sampler.start()

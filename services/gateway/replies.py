@@ -6,12 +6,12 @@ method of every route on the path, not only those of the first route Starlette m
 (``/v1/requests/{id}`` is a GET route and a DELETE route).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["NoStore", "allowed_methods"]
+__all__ = ["NoStore", "allowed_methods", "declared_routes"]
 
 
 class NoStore:
@@ -39,13 +39,19 @@ class NoStore:
 def allowed_methods(scope: Scope, routes: Iterable[BaseRoute]) -> list[str]:
     """Every method some route serves at ``scope``'s path, plus ``OPTIONS``; empty when none does."""
     methods: set[str] = set()
-    for route in routes:
-        # FastAPI keeps an included router as one route holding the router (``original_router``).
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            methods.update(allowed_methods(scope, included.routes))
-            continue
+    for route in declared_routes(routes):
         match, _ = route.matches(scope)
         if match is not Match.NONE:
             methods.update(getattr(route, "methods", None) or ())
     return sorted(methods | {"OPTIONS"}) if methods else []
+
+
+def declared_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, those of included routers too: FastAPI keeps an included router as one route
+    holding the router (``original_router``)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from declared_routes(included.routes)
+        else:
+            yield route

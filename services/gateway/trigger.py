@@ -32,6 +32,7 @@ from services.gateway.auth import Principal
 from services.gateway.context import GatewayContext, gateway_context, principal
 from services.gateway.errors import ApiError
 from services.gateway.intake import idempotency_key, read_plan_request
+from services.gateway.replies import declared_routes
 from services.gateway.views import PlanAccepted
 
 __all__ = ["ACCEPT_PATHS", "AcceptFront", "accept", "accepted_reply"]
@@ -100,22 +101,10 @@ class AcceptFront:
 
 
 def _declared(routes: Sequence[BaseRoute], path: str) -> BaseRoute:
-    found = _find_post(routes, path)
-    if found is None:
-        raise LookupError(f"the app declares no POST {path}")
-    return found
-
-
-def _find_post(routes: Sequence[BaseRoute], path: str) -> BaseRoute | None:
-    for route in routes:
-        # FastAPI keeps an included router as one route holding the router (``original_router``).
-        included = getattr(route, "original_router", None)
-        found = _find_post(included.routes, path) if included is not None else None
-        if found is not None:
-            return found
+    for route in declared_routes(routes):
         if getattr(route, "path", None) == path and "POST" in (getattr(route, "methods", None) or ()):
             return route
-    return None
+    raise LookupError(f"the app declares no POST {path}")
 
 
 def _route_path(scope: Scope) -> str:
